@@ -1,0 +1,193 @@
+//! The error type: every variant says what was wrong and carries the evidence.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::status::Holder;
+
+/// Everything that can go wrong in interlock.
+///
+/// Owner death and poisoning are *not* errors: the lock was acquired and the guard says so
+/// ([`LockGuard::previous_owner_died`](crate::LockGuard::previous_owner_died),
+/// [`LockGuard::is_poisoned`](crate::LockGuard::is_poisoned)).
+///
+/// # Examples
+///
+/// ```
+/// use interlock::{Error, Lock};
+///
+/// let err = Lock::open("../etc/passwd").unwrap_err();
+/// assert!(matches!(err, Error::InvalidName { .. }));
+/// assert!(err.to_string().contains("invalid lock name"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A lock name broke the naming rules.
+    #[error("invalid lock name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+    /// The calling thread already holds this non-recursive lock: waiting would never end.
+    #[error("this thread already holds {lock}; locking it again would deadlock (use an RLock to re-enter)")]
+    WouldDeadlock {
+        /// The lock, as its name, path or "anonymous lock".
+        lock: String,
+    },
+    /// A timed acquisition gave up.
+    #[error("timed out after {waited:?} waiting for {lock}{}", holder_suffix(.holder))]
+    Timeout {
+        /// The lock.
+        lock: String,
+        /// How long the caller waited.
+        waited: std::time::Duration,
+        /// Who held it when the wait ended, if anybody still did.
+        holder: Option<Holder>,
+    },
+    /// A release by a thread that does not hold the lock.
+    #[error("cannot release {lock}: the calling thread does not hold it{}", holder_suffix(.holder))]
+    NotOwner {
+        /// The lock.
+        lock: String,
+        /// Who holds it, if anybody does.
+        holder: Option<Holder>,
+    },
+    /// An RLock re-entered more often than its depth counter can count.
+    #[error("{lock} re-entered {depth} times: recursion depth overflow")]
+    RecursionOverflow {
+        /// The lock.
+        lock: String,
+        /// The depth reached.
+        depth: u32,
+    },
+    /// A lock file or inherited descriptor is not a valid interlock segment.
+    #[error("{what} is not a usable interlock segment: {fault}")]
+    BadSegment {
+        /// The path or descriptor.
+        what: String,
+        /// What is wrong with it.
+        fault: SegmentFault,
+    },
+    /// A lock was opened as one kind but the segment holds the other.
+    #[error("{what} holds an {found}, not an {expected}")]
+    KindMismatch {
+        /// The path or name.
+        what: String,
+        /// The kind asked for.
+        expected: crate::Kind,
+        /// The kind found.
+        found: crate::Kind,
+    },
+    /// A path was refused for safety: a symlink, a non-regular file, another user's file, or a
+    /// directory others can write.
+    #[error("refusing {path}: {reason}")]
+    UnsafePath {
+        /// The path refused.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No lock by that name exists (from operations that do not create).
+    #[error("no lock named {name:?} in {dir}")]
+    NotFound {
+        /// The name.
+        name: String,
+        /// The namespace directory searched.
+        dir: PathBuf,
+    },
+    /// A lock handed to a child through the environment could not be adopted.
+    #[error("cannot adopt inherited lock from ${var}: {reason}")]
+    Inherit {
+        /// The environment variable.
+        var: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An operating-system call failed.
+    #[error("{op} {what}: {source}")]
+    Io {
+        /// What was being done ("open", "mmap", …).
+        op: &'static str,
+        /// To what.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, what: impl fmt::Display, e: impl Into<std::io::Error>) -> Error {
+        Error::Io {
+            op,
+            what: what.to_string(),
+            source: e.into(),
+        }
+    }
+}
+
+fn holder_suffix(holder: &Option<Holder>) -> String {
+    match holder {
+        Some(h) => format!(" (held by {h})"),
+        None => String::new(),
+    }
+}
+
+/// What is wrong with a segment's bytes.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::SegmentFault;
+///
+/// let fault = SegmentFault::NewerFormat { found: 2, supported: 1 };
+/// assert_eq!(fault.to_string(), "format version 2 is newer than this build supports (1)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentFault {
+    /// The magic bytes are not `INTRLOCK`: some other file.
+    Foreign {
+        /// The first eight bytes found.
+        found: [u8; 8],
+    },
+    /// Shorter than a segment.
+    Truncated {
+        /// Bytes present.
+        len: u64,
+        /// Bytes a segment needs.
+        needed: u64,
+    },
+    /// Written by a newer interlock.
+    NewerFormat {
+        /// The version in the file.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// Right magic, impossible contents.
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for SegmentFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SegmentFault::Foreign { found } => {
+                write!(f, "foreign file (magic {:?}, expected \"INTRLOCK\")", String::from_utf8_lossy(found))
+            }
+            SegmentFault::Truncated { len, needed } => {
+                write!(f, "truncated ({len} bytes, a segment needs {needed})")
+            }
+            SegmentFault::NewerFormat { found, supported } => write!(
+                f,
+                "format version {found} is newer than this build supports ({supported})"
+            ),
+            SegmentFault::Corrupt(what) => write!(f, "corrupt header: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for SegmentFault {}

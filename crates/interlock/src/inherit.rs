@@ -1,0 +1,91 @@
+//! Layer 5: handing a lock to a spawned program. (After `fork` nothing is needed: the child has
+//! the same mapping.)
+//!
+//! The parent marks the lock's descriptor to survive `exec` in that child only, and sets an
+//! environment variable `VAR=interlock:v1:fd=N:dev=D:ino=I`. The child reopens the descriptor
+//! through `/proc/self/fd/N` (so it never takes ownership of a descriptor number on trust), and
+//! checks that device and inode match — a variable inherited by a grandchild whose descriptor was
+//! closed and reused is refused instead of adopted.
+
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+use rustix::fs::{fstat, openat, Mode, OFlags, CWD};
+
+use crate::error::Error;
+use crate::raw::Raw;
+use crate::segment::{Kind, Segment};
+
+const PREFIX: &str = "interlock:v1:";
+
+pub(crate) fn pass(raw: &Raw, cmd: &mut Command, var: &str) -> Result<(), Error> {
+    if var.is_empty() || var.contains('=') || var.contains('\0') {
+        return Err(Error::InvalidName {
+            name: var.to_owned(),
+            reason: "not a valid environment variable name",
+        });
+    }
+    let fd = raw.segment().fd();
+    let st = fstat(fd).map_err(|e| Error::io("fstat", raw.label(), e))?;
+    let raw_fd = fd.as_raw_fd();
+    cmd.env(
+        var,
+        format!("{PREFIX}fd={raw_fd}:dev={}:ino={}", st.st_dev, st.st_ino),
+    );
+    crate::sys::inherit_fd_on_exec(cmd, raw_fd);
+    Ok(())
+}
+
+pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
+    let fail = |reason: String| Error::Inherit {
+        var: var.to_owned(),
+        reason,
+    };
+    let value = std::env::var(var).map_err(|_| {
+        fail("not set (was this process spawned with Lock::pass_to / RLock::pass_to?)".into())
+    })?;
+    let (fd, dev, ino) = parse(&value).ok_or_else(|| fail(format!("malformed value {value:?}")))?;
+    let path = format!("/proc/self/fd/{fd}");
+    let file = openat(CWD, path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| fail(format!("descriptor {fd} is not open in this process ({e})")))?;
+    let st = fstat(&file).map_err(|e| fail(format!("fstat of descriptor {fd}: {e}")))?;
+    if st.st_dev != dev || st.st_ino != ino {
+        return Err(fail(format!(
+            "descriptor {fd} is not the lock that was passed (dev/inode {}/{} instead of {dev}/{ino})",
+            st.st_dev, st.st_ino
+        )));
+    }
+    let label = format!("inherited lock (${var})");
+    let seg = Segment::map(file, &label)?;
+    Raw::from_segment(seg, label, kind)
+}
+
+fn parse(value: &str) -> Option<(i32, u64, u64)> {
+    let mut fd = None;
+    let mut dev = None;
+    let mut ino = None;
+    for part in value.strip_prefix(PREFIX)?.split(':') {
+        let (k, v) = part.split_once('=')?;
+        match k {
+            "fd" => fd = Some(v.parse().ok()?),
+            "dev" => dev = Some(v.parse().ok()?),
+            "ino" => ino = Some(v.parse().ok()?),
+            _ => return None,
+        }
+    }
+    Some((fd?, dev?, ino?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_only_the_documented_form() {
+        assert_eq!(parse("interlock:v1:fd=5:dev=2:ino=9"), Some((5, 2, 9)));
+        assert_eq!(parse("interlock:v2:fd=5:dev=2:ino=9"), None);
+        assert_eq!(parse("interlock:v1:fd=5:dev=2"), None);
+        assert_eq!(parse("interlock:v1:fd=x:dev=2:ino=9"), None);
+        assert_eq!(parse("interlock:v1:fd=5:dev=2:ino=9:extra=1"), None);
+    }
+}

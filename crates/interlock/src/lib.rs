@@ -1,0 +1,82 @@
+//! Mutual exclusion between processes — and the threads inside them — that a crashed holder
+//! cannot wedge: Python's `multiprocessing.Lock` and `RLock`, done with a robust futex.
+//!
+//! A [`Lock`] is one 32-bit futex word in shared memory, in the kernel's robust-futex format:
+//! taking it uncontended is one compare-exchange, releasing it one swap, no system call. When a
+//! holder dies, the kernel marks the word and wakes a waiter, which gets the lock together with
+//! the news ([`LockGuard::previous_owner_died`]). Every lock also records who holds it, since
+//! when, how often it was taken ([`LockGuard::token`], a fencing token) and how often an owner
+//! died ([`Lock::status`]).
+//!
+//! ```
+//! use interlock::Lock;
+//!
+//! let lock = Lock::new()?; // created in the parent ...
+//! match unsafe { libc::fork() } {
+//!     0 => {
+//!         // ... used by the child
+//!         let guard = lock.lock().unwrap();
+//!         drop(guard);
+//!         unsafe { libc::_exit(0) };
+//!     }
+//!     child => {
+//!         let guard = lock.lock()?;
+//!         drop(guard);
+//!         let mut status = 0;
+//!         unsafe { libc::waitpid(child, &mut status, 0) };
+//!         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+//!     }
+//! }
+//! # Ok::<(), interlock::Error>(())
+//! ```
+//!
+//! # The types by use
+//!
+//! - Share with children: [`Lock::new`] / [`RLock::new`], then `fork`, or [`Lock::pass_to`] and
+//!   [`Lock::from_env`] for spawned programs.
+//! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
+//!   users, explicitly); [`list`], [`status`], [`remove`] for the namespace.
+//! - Hold: [`LockGuard`], [`RLockGuard`]; inspect: [`LockStatus`], [`Holder`].
+//! - Fail clearly: [`Error`], [`SegmentFault`].
+//!
+//! # Platform
+//!
+//! Linux (the robust futex list is a Linux interface). Other targets fail to compile with a
+//! message saying so.
+#![deny(unsafe_code)]
+#![doc(test(no_crate_inject))]
+
+#[cfg(not(all(test, loom)))]
+mod error;
+#[cfg(not(all(test, loom)))]
+mod guard;
+#[cfg(not(all(test, loom)))]
+mod inherit;
+#[cfg(not(all(test, loom)))]
+mod lock;
+#[cfg(not(all(test, loom)))]
+mod name;
+#[cfg(not(all(test, loom)))]
+mod raw;
+#[cfg(not(all(test, loom)))]
+mod registry;
+#[cfg(not(all(test, loom)))]
+mod rlock;
+#[cfg(not(all(test, loom)))]
+mod segment;
+#[cfg(not(all(test, loom)))]
+mod status;
+mod sync;
+mod sys;
+mod word;
+
+#[cfg(not(all(test, loom)))]
+pub use crate::{
+    error::{Error, SegmentFault},
+    lock::{Lock, LockGuard},
+    name::{namespace_dir, validate_name, MAX_NAME_LEN},
+    registry::{list, remove, status, NamedLock},
+    rlock::{RLock, RLockGuard},
+    segment::Kind,
+    status::{Holder, LockStatus},
+};

@@ -1,0 +1,502 @@
+//! `Lock`: a non-recursive lock shared by processes and the threads inside them.
+
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::guard::Hold;
+use crate::inherit;
+use crate::raw::{Raw, Wait};
+use crate::segment::Kind;
+use crate::status::LockStatus;
+use crate::sys;
+
+/// A mutual-exclusion lock between processes — and between the threads inside them — that a
+/// crashed holder cannot wedge.
+///
+/// Create one with [`Lock::new`] before `fork` (children share it) or hand it to a spawned
+/// program with [`Lock::pass_to`] / [`Lock::from_env`]; or let unrelated processes meet by name
+/// with [`Lock::open`]. Holding it is a [`LockGuard`]: the lock is released when the guard drops,
+/// also while a panic unwinds.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::Lock;
+///
+/// let lock = Lock::new()?;
+/// {
+///     let guard = lock.lock()?; // Python: `with lock:`
+///     assert!(!guard.previous_owner_died());
+/// } // released here
+/// assert!(lock.try_lock()?.is_some());
+/// # Ok::<(), interlock::Error>(())
+/// ```
+///
+/// # Owner death
+///
+/// If a holder dies — SIGKILL, a crash, `exit` inside the section — the kernel marks the lock
+/// (the word is on the holder's robust futex list) and wakes a waiter, which gets the lock with
+/// [`LockGuard::previous_owner_died`] set. The lock also becomes poisoned: the section was cut
+/// short, so the data it protects may be half-written. Check it, repair what needs repairing,
+/// then [`LockGuard::clear_poison`].
+///
+/// ```
+/// # let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// if guard.previous_owner_died() || guard.is_poisoned() {
+///     // validate or rebuild the shared resource here, then:
+///     guard.clear_poison();
+/// }
+/// # Ok::<(), interlock::Error>(())
+/// ```
+///
+/// Relying on the lock alone after a death is **incorrect**: the lock being free says nothing
+/// about the state the dead holder left.
+///
+/// ```
+/// # let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// // WRONG if the previous holder may have died between its read and its write:
+/// // let n = read_counter(); write_counter(n + 1);
+/// # drop(guard);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+///
+/// # Poisoning
+///
+/// A panic that starts inside a section and unwinds through its guard marks the lock poisoned —
+/// in shared memory, so every process sees it — until someone calls [`Lock::clear_poison`]. The
+/// guard still comes (std's rule: poison comes *with* the guard, never instead of it); the mark
+/// is read with [`LockGuard::is_poisoned`] or [`Lock::is_poisoned`].
+///
+/// # Errors
+///
+/// Locking the lock again on the thread that holds it is [`Error::WouldDeadlock`], not a hang.
+/// Timed waits that give up are [`Error::Timeout`], naming the holder.
+///
+/// # Differences from `multiprocessing.Lock`
+///
+/// - A dead holder never wedges it; Python's semaphore stays taken forever.
+/// - It is owned by a *thread*: another thread or process cannot release it ([`Lock::release`]
+///   is [`Error::NotOwner`] there), where Python's `Lock` is a bare semaphore anyone may release.
+/// - Re-acquiring it on the holding thread is an error instead of a silent self-deadlock.
+/// - Unrelated processes can share it by name ([`Lock::open`]); Python's must be inherited.
+pub struct Lock {
+    raw: Raw,
+}
+
+impl Lock {
+    /// Creates an anonymous lock (a sealed `memfd`), to share with children: after `fork` they
+    /// use it as is; spawned programs get it through [`Lock::pass_to`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the memory cannot be created or mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// drop(lock.lock()?);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn new() -> Result<Lock, Error> {
+        Raw::anonymous(Kind::Lock).map(|raw| Lock { raw })
+    }
+
+    /// Opens the lock called `name` in this user's namespace, creating it if it does not exist.
+    /// Every process of the same user that opens the same name gets the same lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,200}` or starting with `.`;
+    /// [`Error::UnsafePath`] if the namespace directory or the lock file is a symlink, another
+    /// user's, or accessible to others; [`Error::BadSegment`] if the file is not a valid lock;
+    /// [`Error::KindMismatch`] if `name` is an [`RLock`](crate::RLock).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let lock = interlock::Lock::open("nightly-backup")?;
+    /// let _guard = lock.lock()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Lock, Error> {
+        Raw::named(name, Kind::Lock).map(|raw| Lock { raw })
+    }
+
+    /// Opens the lock file at `path`, creating it with exactly `mode` if it does not exist: the
+    /// explicit way to share a lock between users (e.g. `0o660` in a group directory).
+    ///
+    /// The last component must not be a symlink and must be a regular file. A file that users
+    /// other than us can write is used without the kernel's robust list (we will not put memory
+    /// they control on our thread's list); a holder's death is then found by waiters checking
+    /// on it, within about 50 ms instead of at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open`], plus [`Error::Io`] when the directory is not accessible.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let lock = interlock::Lock::open_path(dir.path().join("shared.lock"), 0o600)?;
+    /// drop(lock.lock()?);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open_path(path: impl AsRef<Path>, mode: u32) -> Result<Lock, Error> {
+        Raw::at_path(path.as_ref(), mode, Kind::Lock).map(|raw| Lock { raw })
+    }
+
+    /// Adopts a lock handed over by a parent's [`Lock::pass_to`] through environment variable
+    /// `var`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Inherit`] when `var` is missing or malformed, or its descriptor is not open or is
+    /// not the file that was passed; [`Error::KindMismatch`] when an `RLock` was passed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // In the child program:
+    /// let lock = interlock::Lock::from_env("COUNTER_LOCK")?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn from_env(var: &str) -> Result<Lock, Error> {
+        inherit::adopt(var, Kind::Lock).map(|raw| Lock { raw })
+    }
+
+    /// Hands this lock to the programs `cmd` spawns: their copy of the lock's descriptor survives
+    /// `exec`, and `var` tells them where it is (read it with [`Lock::from_env`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] when `var` is not a valid environment variable name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    ///
+    /// let lock = interlock::Lock::new()?;
+    /// let mut cmd = Command::new("worker");
+    /// lock.pass_to(&mut cmd, "COUNTER_LOCK")?;
+    /// let status = cmd.status().expect("spawn worker");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn pass_to(&self, cmd: &mut Command, var: &str) -> Result<(), Error> {
+        inherit::pass(&self.raw, cmd, var)
+    }
+
+    /// Blocks until the calling thread holds the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldDeadlock`] if this thread holds it already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let guard = lock.lock()?;
+    /// assert!(matches!(lock.lock(), Err(interlock::Error::WouldDeadlock { .. })));
+    /// drop(guard);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn lock(&self) -> Result<LockGuard<'_>, Error> {
+        self.acquire(Wait::Forever)
+            .map(|g| g.expect("an untimed wait only ends holding the lock"))
+    }
+
+    /// Takes the lock if it is free now; `Ok(None)` if another thread or process holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldDeadlock`] if this thread holds it already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let first = lock.try_lock()?;
+    /// assert!(first.is_some());
+    /// let other_thread = std::thread::scope(|s| s.spawn(|| lock.try_lock().map(|g| g.is_some())).join().unwrap());
+    /// assert!(!other_thread?);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>, Error> {
+        self.acquire(Wait::Never)
+    }
+
+    /// Waits at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] naming the holder when time runs out; [`Error::WouldDeadlock`] if this
+    /// thread holds it already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lock = interlock::Lock::new()?;
+    /// let _held = lock.lock()?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let err = lock.lock_timeout(Duration::from_millis(10)).unwrap_err();
+    ///         assert!(matches!(err, interlock::Error::Timeout { holder: Some(_), .. }));
+    ///     });
+    /// });
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, Error> {
+        self.acquire(Wait::For(timeout))
+            .map(|g| g.expect("a timed wait ends holding the lock or with Timeout"))
+    }
+
+    /// Like [`Lock::lock_timeout`], but a timeout is `Ok(None)` instead of an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldDeadlock`] if this thread holds it already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let guard = lock.try_lock_for(std::time::Duration::from_millis(5))?;
+    /// assert!(guard.is_some());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>, Error> {
+        match self.lock_timeout(timeout) {
+            Ok(guard) => Ok(Some(guard)),
+            Err(Error::Timeout { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[inline]
+    fn acquire(&self, wait: Wait) -> Result<Option<LockGuard<'_>>, Error> {
+        let me = sys::me();
+        Ok(self.raw.acquire(&me, wait)?.map(|acq| LockGuard {
+            hold: Hold::new(&self.raw, acq),
+        }))
+    }
+
+    /// Releases the lock held by the calling thread whose guard was leaked
+    /// (`std::mem::forget`): the explicit form of Python's `lock.release()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] (naming the holder, if any) when the calling thread does not hold it:
+    /// another thread or process cannot release a lock it does not own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// std::mem::forget(lock.lock()?);
+    /// lock.release()?;
+    /// assert!(matches!(lock.release(), Err(interlock::Error::NotOwner { holder: None, .. })));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn release(&self) -> Result<(), Error> {
+        self.raw.release(&sys::me(), None, false)
+    }
+
+    /// Whether the calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let g = lock.lock()?;
+    /// assert!(lock.is_held_by_current_thread());
+    /// drop(g);
+    /// assert!(!lock.is_held_by_current_thread());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_held_by_current_thread(&self) -> bool {
+        self.raw.held_by(&sys::me())
+    }
+
+    /// Whether the lock is poisoned (see [Poisoning](Lock#poisoning)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let _ = std::panic::catch_unwind(|| {
+    ///     let _g = lock.lock().unwrap();
+    ///     panic!("section failed");
+    /// });
+    /// assert!(lock.is_poisoned());
+    /// lock.clear_poison();
+    /// assert!(!lock.is_poisoned());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_poisoned(&self) -> bool {
+        self.raw.is_poisoned()
+    }
+
+    /// Clears the poison mark, for every process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// lock.clear_poison();
+    /// assert!(!lock.is_poisoned());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn clear_poison(&self) {
+        self.raw.clear_poison()
+    }
+
+    /// A snapshot of the shared record: holder, waiters, acquisitions, deaths, poison.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// assert!(lock.status().holder.is_none());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn status(&self) -> LockStatus {
+        self.raw.status()
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+/// Proof that the calling thread holds a [`Lock`]; releases it when dropped.
+///
+/// `!Send`: the lock belongs to the thread that took it. A copy of a guard in a forked child, or
+/// a guard whose hold was already ended by [`Lock::release`], releases nothing when dropped.
+///
+/// # Examples
+///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// let token = guard.token();
+/// guard.unlock()?;
+/// assert!(lock.lock()?.token() > token);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[must_use = "if unused the Lock will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct LockGuard<'a> {
+    hold: Hold<'a>,
+}
+
+impl LockGuard<'_> {
+    /// The fencing token of this hold: strictly greater than every earlier hold's, in every
+    /// process. Pass it to the resource you protect so it can refuse a stale holder's writes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let a = lock.lock()?.token();
+    /// let b = lock.lock()?.token();
+    /// assert!(b > a);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn token(&self) -> u64 {
+        self.hold.acq.token
+    }
+
+    /// True when the previous holder died holding the lock: its section was cut short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// assert!(!lock.lock()?.previous_owner_died());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn previous_owner_died(&self) -> bool {
+        self.hold.acq.owner_died
+    }
+
+    /// Whether the lock is poisoned now (by a panic or an owner's death not yet cleared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// assert!(!lock.lock()?.is_poisoned());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_poisoned(&self) -> bool {
+        self.hold.is_poisoned()
+    }
+
+    /// Clears the poison mark after the protected state has been checked or repaired.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let g = lock.lock()?;
+    /// g.clear_poison();
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn clear_poison(&self) {
+        self.hold.raw.clear_poison()
+    }
+
+    /// Releases the lock now, reporting what `drop` would silently ignore.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when this guard's hold already ended (it was copied into a forked
+    /// child, or released through [`Lock::release`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// lock.lock()?.unlock()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn unlock(self) -> Result<(), Error> {
+        let result = self.hold.end(false);
+        std::mem::forget(self);
+        result
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Not ours any more (forked copy, or released by `Lock::release`): nothing to do.
+        let _ = self.hold.end(false);
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("token", &self.hold.acq.token)
+            .field("previous_owner_died", &self.hold.acq.owner_died)
+            .finish()
+    }
+}

@@ -1,0 +1,378 @@
+//! Layer 3: lock names, the per-user namespace directory, and opening lock files safely.
+//!
+//! Rules:
+//! - a name is 1 to [`MAX_NAME_LEN`] characters of `[A-Za-z0-9._-]`, not starting with `.`;
+//! - the namespace directory is `$INTERLOCK_DIR`, else `$XDG_RUNTIME_DIR/interlock`, else
+//!   `/dev/shm/interlock-UID`; it must be a real directory (not a symlink) owned by the caller
+//!   with no permissions for group or others, and is created 0700 when missing;
+//! - lock files in it are `NAME.lock`, regular files owned by the caller, mode 0600, opened with
+//!   `O_NOFOLLOW`; anything else at that path is refused, never overwritten;
+//! - a new lock file is written under a temporary name and renamed into place without
+//!   replacing, so no process ever sees a half-initialised lock.
+
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{fstat, mkdirat, openat, renameat_with, unlinkat, AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
+use rustix::io::Errno;
+
+use crate::error::Error;
+use crate::segment::{Kind, Segment};
+
+/// The longest lock name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+const SUFFIX: &str = ".lock";
+
+/// Checks a lock name against the rules, naming the rule it breaks.
+///
+/// # Errors
+///
+/// [`Error::InvalidName`] with the reason.
+///
+/// # Examples
+///
+/// ```
+/// assert!(interlock::validate_name("nightly-backup_v2.db").is_ok());
+/// for bad in ["", "a/b", "..", ".hidden", "nul\0byte", "space here"] {
+///     assert!(interlock::validate_name(bad).is_err(), "{bad:?}");
+/// }
+/// ```
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let bad = |reason| {
+        Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("longer than 200 bytes");
+    }
+    if name.starts_with('.') {
+        return bad("starts with '.' (hidden, or a path component like '..')");
+    }
+    if name.contains('/') {
+        return bad("contains '/': a name is not a path (use open_path for a path)");
+    }
+    if name.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return bad("may only contain A-Z a-z 0-9 . _ -");
+    }
+    Ok(())
+}
+
+/// The namespace directory for this user, opened and checked.
+#[derive(Debug)]
+pub(crate) struct Namespace {
+    pub(crate) dir: PathBuf,
+    dirfd: OwnedFd,
+}
+
+/// Where this user's named locks live (see the module rules). Does not create anything.
+///
+/// # Examples
+///
+/// ```
+/// let dir = interlock::namespace_dir();
+/// assert!(dir.is_absolute());
+/// ```
+pub fn namespace_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("INTERLOCK_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        if run.is_absolute() && run.is_dir() {
+            return run.join("interlock");
+        }
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    if Path::new("/dev/shm").is_dir() {
+        PathBuf::from(format!("/dev/shm/interlock-{uid}"))
+    } else {
+        std::env::temp_dir().join(format!("interlock-{uid}"))
+    }
+}
+
+impl Namespace {
+    /// Opens (creating 0700 if missing) and checks the namespace directory.
+    pub(crate) fn open() -> Result<Namespace, Error> {
+        let dir = namespace_dir();
+        match mkdirat(CWD, &dir, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(Error::io("create namespace directory", dir.display(), e)),
+        }
+        let dirfd = match openat(
+            CWD,
+            &dir,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                return Err(Error::UnsafePath {
+                    path: dir,
+                    reason: "the namespace directory is a symbolic link or not a directory".into(),
+                })
+            }
+            Err(e) => return Err(Error::io("open namespace directory", dir.display(), e)),
+        };
+        let st = fstat(&dirfd).map_err(|e| Error::io("fstat", dir.display(), e))?;
+        let me = rustix::process::geteuid().as_raw();
+        if st.st_uid != me {
+            return Err(Error::UnsafePath {
+                path: dir,
+                reason: format!("the namespace directory is owned by uid {}, not by us (uid {me})", st.st_uid),
+            });
+        }
+        if st.st_mode & 0o077 != 0 {
+            return Err(Error::UnsafePath {
+                path: dir,
+                reason: format!(
+                    "the namespace directory has mode {:o}; it must not be accessible to group or others (0700)",
+                    st.st_mode & 0o7777
+                ),
+            });
+        }
+        Ok(Namespace { dir, dirfd })
+    }
+
+    fn file_name(name: &str) -> String {
+        format!("{name}{SUFFIX}")
+    }
+
+    pub(crate) fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(Self::file_name(name))
+    }
+
+    /// Opens the lock file for `name`, creating it as `kind` if it does not exist.
+    pub(crate) fn open_or_create(&self, name: &str, kind: Kind) -> Result<Segment, Error> {
+        validate_name(name)?;
+        let file = Self::file_name(name);
+        let path = self.path_of(name);
+        loop {
+            match self.open_existing_file(&file, &path) {
+                Ok(fd) => return Segment::map(fd, &path.display().to_string()),
+                Err(OpenFault::Missing) => {}
+                Err(OpenFault::Error(e)) => return Err(e),
+            }
+            match create_then_publish(&self.dirfd, &self.dir, &file, 0o600, kind)? {
+                Some(fd) => return Segment::map(fd, &path.display().to_string()),
+                // Somebody else published first: open theirs.
+                None => continue,
+            }
+        }
+    }
+
+    /// Opens the lock file for `name`, which must exist.
+    pub(crate) fn open_existing(&self, name: &str) -> Result<Segment, Error> {
+        validate_name(name)?;
+        let path = self.path_of(name);
+        match self.open_existing_file(&Self::file_name(name), &path) {
+            Ok(fd) => Segment::map(fd, &path.display().to_string()),
+            Err(OpenFault::Missing) => Err(Error::NotFound {
+                name: name.to_owned(),
+                dir: self.dir.clone(),
+            }),
+            Err(OpenFault::Error(e)) => Err(e),
+        }
+    }
+
+    fn open_existing_file(&self, file: &str, path: &Path) -> Result<OwnedFd, OpenFault> {
+        let fd = match openat(&self.dirfd, file, OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Err(OpenFault::Missing),
+            Err(Errno::LOOP) => {
+                return Err(OpenFault::Error(Error::UnsafePath {
+                    path: path.to_owned(),
+                    reason: "it is a symbolic link".into(),
+                }))
+            }
+            Err(e) => return Err(OpenFault::Error(Error::io("open", path.display(), e))),
+        };
+        check_private_file(&fd, path).map_err(OpenFault::Error)?;
+        Ok(fd)
+    }
+
+    /// Unlinks the lock file for `name`. Processes that have it open keep using the old lock;
+    /// the next `open` creates a new one.
+    pub(crate) fn remove(&self, name: &str) -> Result<(), Error> {
+        validate_name(name)?;
+        let path = self.path_of(name);
+        // Refuse to unlink something that is not ours (unlinkat does not follow symlinks, but a
+        // foreign file in our 0700 directory is a sign of trouble worth reporting).
+        match self.open_existing_file(&Self::file_name(name), &path) {
+            Ok(_) => {}
+            Err(OpenFault::Missing) => {
+                return Err(Error::NotFound {
+                    name: name.to_owned(),
+                    dir: self.dir.clone(),
+                })
+            }
+            Err(OpenFault::Error(e)) => return Err(e),
+        }
+        unlinkat(&self.dirfd, Self::file_name(name).as_str(), AtFlags::empty())
+            .map_err(|e| Error::io("remove", path.display(), e))
+    }
+
+    /// Names of the lock files in the namespace, sorted.
+    pub(crate) fn names(&self) -> Result<Vec<String>, Error> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", self.dir.display(), e))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file = e.file_name();
+                let name = file.to_str()?.strip_suffix(SUFFIX)?.to_owned();
+                validate_name(&name).ok().map(|_| name)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+enum OpenFault {
+    Missing,
+    Error(Error),
+}
+
+/// A lock file in the private namespace must be a regular file, ours, and private.
+fn check_private_file(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
+    check_regular(fd, path)?;
+    let st = fstat(fd).map_err(|e| Error::io("fstat", path.display(), e))?;
+    let me = rustix::process::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(Error::UnsafePath {
+            path: path.to_owned(),
+            reason: format!("owned by uid {}, not by us (uid {me})", st.st_uid),
+        });
+    }
+    if st.st_mode & 0o077 != 0 {
+        return Err(Error::UnsafePath {
+            path: path.to_owned(),
+            reason: format!("mode {:o} gives group or others access; a private lock must be 0600", st.st_mode & 0o7777),
+        });
+    }
+    Ok(())
+}
+
+fn check_regular(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
+    let st = fstat(fd).map_err(|e| Error::io("fstat", path.display(), e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(Error::UnsafePath {
+            path: path.to_owned(),
+            reason: "not a regular file".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a complete segment under a temporary name in `dirfd`, then renames it to `file`
+/// without replacing anything. Returns `None` if `file` appeared meanwhile.
+fn create_then_publish(dirfd: &OwnedFd, dir: &Path, file: &str, mode: u32, kind: Kind) -> Result<Option<OwnedFd>, Error> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = format!(".{file}.{}.{n}.tmp", std::process::id());
+    let tmp_path = dir.join(&tmp);
+    let fd = openat(
+        dirfd,
+        tmp.as_str(),
+        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .map_err(|e| Error::io("create", tmp_path.display(), e))?;
+    let result = (|| {
+        // The umask may have narrowed the mode; an explicit mode is what the caller asked for.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| Error::io("chmod", tmp_path.display(), e))?;
+        Segment::initialize(&fd, kind).map_err(|e| Error::io("initialise", tmp_path.display(), e))?;
+        match renameat_with(dirfd, tmp.as_str(), dirfd, file, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(Some(())),
+            Err(Errno::EXIST) => Ok(None),
+            Err(e) => Err(Error::io("publish", dir.join(file).display(), e)),
+        }
+    })();
+    match result {
+        Ok(Some(())) => Ok(Some(fd)),
+        other => {
+            let _ = unlinkat(dirfd, tmp.as_str(), AtFlags::empty());
+            other.map(|_| None)
+        }
+    }
+}
+
+/// Opens (creating with exactly `mode` if missing) a lock file at an explicit path, for sharing
+/// between users. The last component must not be a symlink and must be a regular file; unlike
+/// the private namespace, other owners and modes are accepted, since sharing is the point.
+pub(crate) fn open_path(path: &Path, mode: u32, kind: Kind) -> Result<Segment, Error> {
+    let what = path.display().to_string();
+    let file = path.file_name().ok_or_else(|| Error::UnsafePath {
+        path: path.to_owned(),
+        reason: "the path has no file name".into(),
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dirfd = openat(CWD, parent, OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY, Mode::empty())
+        .map_err(|e| Error::io("open directory", parent.display(), e))?;
+    let file = file_str(file, path)?;
+    loop {
+        match openat(&dirfd, file, OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => {
+                check_regular(&fd, path)?;
+                return Segment::map(fd, &what);
+            }
+            Err(Errno::LOOP) => {
+                return Err(Error::UnsafePath {
+                    path: path.to_owned(),
+                    reason: "it is a symbolic link".into(),
+                })
+            }
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(Error::io("open", &what, e)),
+        }
+        if let Some(fd) = create_then_publish(&dirfd, parent, file, mode & 0o7777, kind)? {
+            return Segment::map(fd, &what);
+        }
+    }
+}
+
+fn file_str<'a>(file: &'a OsStr, path: &Path) -> Result<&'a str, Error> {
+    std::str::from_utf8(file.as_bytes()).map_err(|_| Error::UnsafePath {
+        path: path.to_owned(),
+        reason: "the file name is not UTF-8".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bad_name_gets_its_own_reason() {
+        let long = "x".repeat(300);
+        let cases = [
+            ("", "empty"),
+            ("a/b", "'/'"),
+            ("..", "starts with '.'"),
+            (".hidden", "starts with '.'"),
+            ("a\0b", "NUL"),
+            (long.as_str(), "longer than 200"),
+            ("tab\there", "may only contain"),
+            ("ünïcode", "may only contain"),
+        ];
+        for (name, want) in cases {
+            match validate_name(name) {
+                Err(Error::InvalidName { reason, .. }) => assert!(reason.contains(want), "{name:?}: {reason}"),
+                other => panic!("{name:?} gave {other:?}"),
+            }
+        }
+        assert!(validate_name(&"y".repeat(MAX_NAME_LEN)).is_ok());
+        assert!(validate_name("a..b").is_ok(), "dots inside a name are harmless without '/'");
+    }
+}

@@ -1,0 +1,287 @@
+//! Layer 4's foundation: a lock record in a mapped segment, with everything `Lock` and `RLock`
+//! share — acquisition with owner-death detection, the holder record, release with ownership
+//! checks, poison, status. The typed layer adds guards and (for `RLock`) re-entry.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::name::{self, Namespace};
+use crate::segment::{Kind, Record, Segment};
+use crate::status::{Holder, LockStatus};
+use crate::sync::Ordering;
+use crate::sys::{self, Me};
+use crate::word::{self, Acquired, Blocked, TID_MASK};
+
+/// How long to wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Until acquired.
+    Forever,
+    /// Not at all.
+    Never,
+    /// At most this long.
+    For(Duration),
+}
+
+/// What a successful acquisition tells the guard.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Acquisition {
+    /// The fencing token (acquisition number) of this hold.
+    pub(crate) token: u64,
+    /// The previous owner died holding the lock.
+    pub(crate) owner_died: bool,
+}
+
+/// Poison causes, as stored in `Record::poisoned`.
+const POISON_PANIC: u32 = 1;
+const POISON_DEATH: u32 = 2;
+
+/// How often a waiter checks whether a holder the kernel will *not* report (one that could not
+/// use its robust list, or any holder of a segment other users can write) is still alive.
+const LIVENESS_PERIOD: Duration = Duration::from_millis(50);
+
+/// A lock record in a mapped segment.
+pub(crate) struct Raw {
+    seg: Segment,
+    /// "lock 'name'", "lock at /path" or "anonymous lock": for messages.
+    label: String,
+    /// Whether this process may trust the record's node area enough to put it on its robust
+    /// list: false when users other than us can write the segment.
+    trusted: bool,
+}
+
+impl Raw {
+    fn new(seg: Segment, label: String, kind: Kind, trusted: bool) -> Result<Raw, Error> {
+        let found = seg.header().kind;
+        if found != kind {
+            return Err(Error::KindMismatch {
+                what: label,
+                expected: kind,
+                found,
+            });
+        }
+        Ok(Raw { seg, label, trusted })
+    }
+
+    pub(crate) fn anonymous(kind: Kind) -> Result<Raw, Error> {
+        let fd = rustix::fs::memfd_create(
+            "interlock",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(|e| Error::io("memfd_create", "anonymous lock", e))?;
+        Segment::initialize(&fd, kind).map_err(|e| Error::io("initialise", "anonymous lock", e))?;
+        // A sealed size means no holder of the descriptor can shrink the segment under a mapping
+        // (which would turn every access into SIGBUS).
+        rustix::fs::fcntl_add_seals(
+            &fd,
+            rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW | rustix::fs::SealFlags::SEAL,
+        )
+        .map_err(|e| Error::io("seal", "anonymous lock", e))?;
+        let seg = Segment::map(fd, "anonymous lock")?;
+        Raw::new(seg, "anonymous lock".into(), kind, true)
+    }
+
+    pub(crate) fn named(name: &str, kind: Kind) -> Result<Raw, Error> {
+        name::validate_name(name)?;
+        let seg = Namespace::open()?.open_or_create(name, kind)?;
+        Raw::new(seg, format!("lock {name:?}"), kind, true)
+    }
+
+    pub(crate) fn at_path(path: &Path, mode: u32, kind: Kind) -> Result<Raw, Error> {
+        let seg = name::open_path(path, mode, kind)?;
+        let st = rustix::fs::fstat(seg.fd()).map_err(|e| Error::io("fstat", path.display(), e))?;
+        let ours = st.st_uid == rustix::process::geteuid().as_raw();
+        let trusted = ours && st.st_mode & 0o022 == 0;
+        Raw::new(seg, format!("lock at {}", path.display()), kind, trusted)
+    }
+
+    pub(crate) fn from_segment(seg: Segment, label: String, kind: Kind) -> Result<Raw, Error> {
+        Raw::new(seg, label, kind, true)
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    #[inline]
+    pub(crate) fn record(&self) -> &Record {
+        self.seg.record()
+    }
+
+    /// Takes the lock for the calling thread. `Ok(None)` only for `Wait::Never` when it is held.
+    #[inline]
+    pub(crate) fn acquire(&self, me: &Me, wait: Wait) -> Result<Option<Acquisition>, Error> {
+        let rec = self.record();
+        // Read the clock only for timed waits: untimed acquisitions never pay for it.
+        let started = matches!(wait, Wait::For(_)).then(Instant::now);
+        let got = rec.acquire_linked(me, self.trusted, |w| self.wait_for(me, w, wait));
+        match got {
+            Ok(how) => Ok(Some(self.record_holder(me, how))),
+            Err(Blocked::Held) => Ok(None),
+            Err(Blocked::WouldDeadlock) => Err(Error::WouldDeadlock {
+                lock: self.label.clone(),
+            }),
+            Err(Blocked::TimedOut) => Err(Error::Timeout {
+                lock: self.label.clone(),
+                waited: started.map(|s| s.elapsed()).unwrap_or_default(),
+                holder: self.holder(),
+            }),
+        }
+    }
+
+    /// The contended path: the word layer's wait, cut into slices when the holder's death would
+    /// not be reported by the kernel, so that we can check on it ourselves.
+    fn wait_for(&self, me: &Me, w: &crate::sync::AtomicU32, wait: Wait) -> Result<Acquired, Blocked> {
+        let rec = self.record();
+        if let Wait::Never = wait {
+            return word::try_lock_slow(w, me.tid);
+        }
+        let end = match wait {
+            Wait::For(d) => Some(Instant::now() + d),
+            _ => None,
+        };
+        loop {
+            let holder_reported = rec.owner_robust.load(Ordering::Relaxed) == 1 && self.trusted;
+            let slice_end = if holder_reported {
+                end
+            } else {
+                let slice = Instant::now() + LIVENESS_PERIOD;
+                Some(end.map_or(slice, |e| e.min(slice)))
+            };
+            let deadline = slice_end.map(|e| sys::deadline_after(e.saturating_duration_since(Instant::now())));
+            match word::lock_contended(w, me.tid, deadline.as_ref(), &rec.waiters) {
+                Err(Blocked::TimedOut) if end.is_none_or(|e| Instant::now() < e) => {
+                    self.reap_dead_holder(w);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// If the holder recorded in the word is provably dead, marks the word as the kernel would.
+    #[cold]
+    fn reap_dead_holder(&self, w: &crate::sync::AtomicU32) {
+        let rec = self.record();
+        let tid = w.load(Ordering::Acquire) & TID_MASK;
+        let token = rec.owner_token.load(Ordering::Acquire);
+        let pid = rec.owner_pid.load(Ordering::Relaxed);
+        let start = rec.owner_start_time.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        let current = rec.acquisitions.load(Ordering::Relaxed) == token
+            && w.load(Ordering::Relaxed) & TID_MASK == tid;
+        // Free already, or the holder is between taking the word and recording itself, or the
+        // identity we read is a previous holder's: not evidence of anything.
+        if tid == 0 || !current {
+            return;
+        }
+        if !sys::thread_alive(pid, tid, start) {
+            word::mark_owner_dead(w, tid);
+        }
+    }
+
+    /// Writes the holder record after the word became ours.
+    #[inline]
+    fn record_holder(&self, me: &Me, how: Acquired) -> Acquisition {
+        let rec = self.record();
+        // Relaxed throughout: we own the word, whose Acquire made the previous holder's writes
+        // visible, and whose Release (at unlock) publishes ours.
+        let token = rec.acquisitions.load(Ordering::Relaxed) + 1;
+        rec.acquisitions.store(token, Ordering::Relaxed);
+        rec.owner_pid.store(me.pid, Ordering::Relaxed);
+        rec.acquired_at_ns.store(sys::now_coarse_ns(), Ordering::Relaxed);
+        rec.owner_start_time.store(me.start_time, Ordering::Relaxed);
+        // Release: a checker that reads this token also sees our pid and start time.
+        rec.owner_token.store(token, Ordering::Release);
+        let owner_died = how == Acquired::OwnerDied;
+        if owner_died {
+            self.note_owner_death();
+        }
+        Acquisition { token, owner_died }
+    }
+
+    #[cold]
+    fn note_owner_death(&self) {
+        let rec = self.record();
+        rec.owner_deaths.fetch_add(1, Ordering::Relaxed);
+        rec.depth.store(0, Ordering::Relaxed);
+        let _ = rec
+            .poisoned
+            .compare_exchange(0, POISON_DEATH, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Whether the calling thread holds the lock.
+    #[inline]
+    pub(crate) fn held_by(&self, me: &Me) -> bool {
+        self.record().word.load(Ordering::Relaxed) & TID_MASK == me.tid
+    }
+
+    /// Releases the calling thread's hold. With `token`, only that hold (a guard's): a guard that
+    /// outlived its hold — copied into a forked child, or left after `Lock::release` — does
+    /// nothing. `poison` marks the lock poisoned first (a panic is unwinding through the guard).
+    #[inline]
+    pub(crate) fn release(&self, me: &Me, token: Option<u64>, poison: bool) -> Result<(), Error> {
+        let rec = self.record();
+        let mine = self.held_by(me)
+            && token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
+        if !mine {
+            return Err(self.not_owner());
+        }
+        if poison {
+            self.poison();
+        }
+        rec.depth.store(0, Ordering::Relaxed);
+        if rec.release_linked(me, self.trusted) {
+            Ok(())
+        } else {
+            Err(self.not_owner())
+        }
+    }
+
+    #[cold]
+    pub(crate) fn not_owner(&self) -> Error {
+        Error::NotOwner {
+            lock: self.label.clone(),
+            holder: self.holder(),
+        }
+    }
+
+    pub(crate) fn holder(&self) -> Option<Holder> {
+        self.status().holder
+    }
+
+    pub(crate) fn status(&self) -> LockStatus {
+        LockStatus::read(self.record(), self.seg.header().kind)
+    }
+
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.record().poisoned.load(Ordering::Relaxed) != 0
+    }
+
+    pub(crate) fn poison(&self) {
+        self.record().poisoned.store(POISON_PANIC, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear_poison(&self) {
+        self.record().poisoned.store(0, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never blocks: a snapshot of the record.
+        let status = self.status();
+        let mut d = f.debug_struct("Lock");
+        d.field("label", &self.label);
+        match &status.holder {
+            Some(h) => d.field("holder", &format_args!("<locked by pid {} tid {}>", h.pid, h.tid)),
+            None => d.field("holder", &format_args!("<unlocked>")),
+        };
+        d.field("poisoned", &status.poisoned).finish_non_exhaustive()
+    }
+}

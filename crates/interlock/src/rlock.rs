@@ -1,0 +1,448 @@
+//! `RLock`: a recursive lock, re-entrant for the thread that holds it.
+
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::guard::Hold;
+use crate::inherit;
+use crate::raw::{Acquisition, Raw, Wait};
+use crate::segment::Kind;
+use crate::status::LockStatus;
+use crate::sync::Ordering;
+use crate::sys;
+
+/// A recursive lock between processes: the thread holding it may take it again (Python's
+/// `multiprocessing.RLock`); it is free when every hold has ended.
+///
+/// Everything said of [`Lock`](crate::Lock) — sharing, owner death, poisoning — holds here too.
+///
+/// # Examples
+///
+/// ```
+/// fn layer(rlock: &interlock::RLock, count: u32) -> Result<(), interlock::Error> {
+///     if count == 0 {
+///         return Ok(());
+///     }
+///     let guard = rlock.lock()?; // re-entered by the same thread: no deadlock
+///     assert_eq!(guard.depth(), 4 - count);
+///     layer(rlock, count - 1)
+/// }
+/// let rlock = interlock::RLock::new()?;
+/// layer(&rlock, 3)?;
+/// assert_eq!(rlock.status().depth, 0);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// Re-entering more than `u32::MAX - 1` times is [`Error::RecursionOverflow`], never a wrap.
+/// [`RLock::release`] by a thread that does not hold it is [`Error::NotOwner`].
+///
+/// # Differences from `multiprocessing.RLock`
+///
+/// The same rules of ownership; in addition a dead holder never wedges it, and its depth
+/// counter cannot wrap.
+pub struct RLock {
+    raw: Raw,
+}
+
+impl RLock {
+    /// Creates an anonymous recursive lock to share with children (see [`Lock::new`](crate::Lock::new)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the memory cannot be created or mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn new() -> Result<RLock, Error> {
+        Raw::anonymous(Kind::RLock).map(|raw| RLock { raw })
+    }
+
+    /// Opens (or creates) the recursive lock `name` in this user's namespace.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open`](crate::Lock::open); [`Error::KindMismatch`] if `name` is a `Lock`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rlock = interlock::RLock::open("config-tree")?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open(name: &str) -> Result<RLock, Error> {
+        Raw::named(name, Kind::RLock).map(|raw| RLock { raw })
+    }
+
+    /// Opens (or creates with `mode`) the recursive lock file at `path`
+    /// (see [`Lock::open_path`](crate::Lock::open_path)).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_path`](crate::Lock::open_path).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let rlock = interlock::RLock::open_path(dir.path().join("tree.lock"), 0o600)?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open_path(path: impl AsRef<Path>, mode: u32) -> Result<RLock, Error> {
+        Raw::at_path(path.as_ref(), mode, Kind::RLock).map(|raw| RLock { raw })
+    }
+
+    /// Adopts a recursive lock handed over by [`RLock::pass_to`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::from_env`](crate::Lock::from_env).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rlock = interlock::RLock::from_env("TREE_LOCK")?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn from_env(var: &str) -> Result<RLock, Error> {
+        inherit::adopt(var, Kind::RLock).map(|raw| RLock { raw })
+    }
+
+    /// Hands this lock to the programs `cmd` spawns (see [`Lock::pass_to`](crate::Lock::pass_to)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] when `var` is not a valid environment variable name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let rlock = interlock::RLock::new()?;
+    /// let mut cmd = std::process::Command::new("worker");
+    /// rlock.pass_to(&mut cmd, "TREE_LOCK")?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn pass_to(&self, cmd: &mut Command, var: &str) -> Result<(), Error> {
+        inherit::pass(&self.raw, cmd, var)
+    }
+
+    /// Takes the lock, or one more level of it if this thread holds it already.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecursionOverflow`] when the depth would pass `u32::MAX - 1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// let outer = rlock.lock()?;
+    /// let inner = rlock.lock()?;
+    /// assert_eq!((outer.depth(), inner.depth()), (1, 2));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn lock(&self) -> Result<RLockGuard<'_>, Error> {
+        self.acquire(Wait::Forever)
+            .map(|g| g.expect("an untimed wait only ends holding the lock"))
+    }
+
+    /// Takes the lock (or one more level) if that is possible now; `Ok(None)` if another thread
+    /// or process holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecursionOverflow`] as for [`RLock::lock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// let a = rlock.try_lock()?.expect("free");
+    /// let b = rlock.try_lock()?.expect("re-entered");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn try_lock(&self) -> Result<Option<RLockGuard<'_>>, Error> {
+        self.acquire(Wait::Never)
+    }
+
+    /// Waits at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] naming the holder; [`Error::RecursionOverflow`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// let g = rlock.lock_timeout(std::time::Duration::from_secs(1))?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, Error> {
+        self.acquire(Wait::For(timeout))
+            .map(|g| g.expect("a timed wait ends holding the lock or with Timeout"))
+    }
+
+    fn acquire(&self, wait: Wait) -> Result<Option<RLockGuard<'_>>, Error> {
+        let me = sys::me();
+        if self.raw.held_by(&me) {
+            return self.reenter().map(Some);
+        }
+        let Some(acq) = self.raw.acquire(&me, wait)? else {
+            return Ok(None);
+        };
+        self.raw.record().depth.store(1, Ordering::Relaxed);
+        Ok(Some(RLockGuard {
+            hold: Hold::new(&self.raw, acq),
+            depth: 1,
+        }))
+    }
+
+    #[cold]
+    fn reenter(&self) -> Result<RLockGuard<'_>, Error> {
+        let rec = self.raw.record();
+        let depth = rec.depth.load(Ordering::Relaxed);
+        if depth >= u32::MAX - 1 {
+            return Err(Error::RecursionOverflow {
+                lock: self.raw.label().to_owned(),
+                depth,
+            });
+        }
+        rec.depth.store(depth + 1, Ordering::Relaxed);
+        let acq = Acquisition {
+            token: rec.acquisitions.load(Ordering::Relaxed),
+            owner_died: false,
+        };
+        Ok(RLockGuard {
+            hold: Hold::new(&self.raw, acq),
+            depth: depth + 1,
+        })
+    }
+
+    /// Ends one level of the calling thread's hold whose guard was leaked; Python's
+    /// `rlock.release()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when the calling thread does not hold it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// std::mem::forget(rlock.lock()?);
+    /// std::mem::forget(rlock.lock()?);
+    /// rlock.release()?;
+    /// rlock.release()?;
+    /// assert!(rlock.release().is_err());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn release(&self) -> Result<(), Error> {
+        let me = sys::me();
+        if !self.raw.held_by(&me) {
+            return Err(self.raw.not_owner());
+        }
+        let rec = self.raw.record();
+        let depth = rec.depth.load(Ordering::Relaxed);
+        if depth > 1 {
+            rec.depth.store(depth - 1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.raw.release(&me, None, false)
+    }
+
+    /// Whether the calling thread holds the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// assert!(!rlock.is_held_by_current_thread());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_held_by_current_thread(&self) -> bool {
+        self.raw.held_by(&sys::me())
+    }
+
+    /// Whether the lock is poisoned (see [`Lock`](crate::Lock#poisoning)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// assert!(!rlock.is_poisoned());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_poisoned(&self) -> bool {
+        self.raw.is_poisoned()
+    }
+
+    /// Clears the poison mark, for every process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// rlock.clear_poison();
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn clear_poison(&self) {
+        self.raw.clear_poison()
+    }
+
+    /// A snapshot of the shared record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// let _a = rlock.lock()?;
+    /// let _b = rlock.lock()?;
+    /// assert_eq!(rlock.status().depth, 2);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn status(&self) -> LockStatus {
+        self.raw.status()
+    }
+}
+
+impl fmt::Debug for RLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+/// Proof that the calling thread holds one level of an [`RLock`]; ends that level when dropped.
+///
+/// `!Send`, like [`LockGuard`](crate::LockGuard).
+///
+/// # Examples
+///
+/// ```
+/// let rlock = interlock::RLock::new()?;
+/// let g = rlock.lock()?;
+/// assert_eq!(g.depth(), 1);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[must_use = "if unused the RLock will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct RLockGuard<'a> {
+    hold: Hold<'a>,
+    depth: u32,
+}
+
+impl RLockGuard<'_> {
+    /// The recursion depth this guard was taken at (1 for the outermost).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// assert_eq!(rlock.lock()?.depth(), 1);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The fencing token of the outermost hold (shared by the nested guards).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// let a = rlock.lock()?;
+    /// let b = rlock.lock()?;
+    /// assert_eq!(a.token(), b.token());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn token(&self) -> u64 {
+        self.hold.acq.token
+    }
+
+    /// True when the previous holder died holding the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// assert!(!rlock.lock()?.previous_owner_died());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn previous_owner_died(&self) -> bool {
+        self.hold.acq.owner_died
+    }
+
+    /// Whether the lock is poisoned now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// assert!(!rlock.lock()?.is_poisoned());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_poisoned(&self) -> bool {
+        self.hold.is_poisoned()
+    }
+
+    /// Clears the poison mark.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// rlock.lock()?.clear_poison();
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn clear_poison(&self) {
+        self.hold.raw.clear_poison()
+    }
+
+    /// Ends this level now, reporting what `drop` would ignore.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when the hold already ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// rlock.lock()?.unlock()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn unlock(self) -> Result<(), Error> {
+        let result = self.hold.end(true);
+        std::mem::forget(self);
+        result
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.hold.end(true);
+    }
+}
+
+impl fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLockGuard")
+            .field("depth", &self.depth)
+            .field("token", &self.hold.acq.token)
+            .finish()
+    }
+}

@@ -1,0 +1,485 @@
+//! Layer 3: the shared-memory segment — our own versioned header, then one lock record.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic            b"INTRLOCK"
+//!      8     4  format version   FORMAT_VERSION (a newer one is refused)
+//!     12     4  header length    HEADER_LEN
+//!     16     8  segment length   SEGMENT_LEN (the file is at least this long)
+//!     24     4  kind             1 = Lock, 2 = RLock
+//!     28     4  record offset    RECORD_OFFSET
+//!     32     4  record length    RECORD_LEN
+//!     36     4  flags            0 (reserved; a set bit is refused)
+//!     40     8  created at       Unix time in ns
+//!     48     4  creator pid
+//!     52    12  reserved, zero
+//!     64   128  lock record      see [`Record`]
+//! ```
+//!
+//! All integers are native-endian: a segment is shared between processes of one machine, never
+//! across machines. Nothing here depends on libc's types, so a musl-static and a glibc program
+//! share a lock. The header is read with `pread` and validated before the file is mapped; the
+//! mapping is only ever accessed through atomics (and the owner-only node area).
+//!
+//! # Safety
+//!
+//! `unsafe` here maps and unmaps the segment and turns the mapping into a `&Record`. A record is
+//! all atomics plus an `UnsafeCell` node area, so shared references to it are sound even while
+//! other processes write it; the mapping stays alive as long as the `Segment` (and is leaked, not
+//! unmapped, if a thread of this process still holds the lock when the `Segment` is dropped,
+//! because the kernel's robust list may point into it).
+
+#![allow(unsafe_code)]
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::{fstat, ftruncate};
+use rustix::io::{pread, pwrite};
+use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+
+use crate::error::{Error, SegmentFault};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sys::{self, Me};
+use crate::word::{self, Acquired, Blocked, TID_MASK};
+
+/// `b"INTRLOCK"`: the first eight bytes of every segment.
+pub(crate) const MAGIC: [u8; 8] = *b"INTRLOCK";
+/// The format this build writes and the newest it reads.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Bytes of header before the record.
+pub(crate) const HEADER_LEN: usize = 64;
+/// Where the record starts (cache-line aligned).
+pub(crate) const RECORD_OFFSET: usize = 64;
+/// Bytes of one lock record.
+pub(crate) const RECORD_LEN: usize = 128;
+/// Bytes of a whole segment.
+pub(crate) const SEGMENT_LEN: usize = RECORD_OFFSET + RECORD_LEN;
+
+/// What a segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A non-recursive [`Lock`](crate::Lock).
+    Lock,
+    /// A recursive [`RLock`](crate::RLock).
+    RLock,
+}
+
+impl Kind {
+    fn code(self) -> u32 {
+        match self {
+            Kind::Lock => 1,
+            Kind::RLock => 2,
+        }
+    }
+    fn from_code(code: u32) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::Lock),
+            2 => Some(Kind::RLock),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Lock => "Lock",
+            Kind::RLock => "RLock",
+        })
+    }
+}
+
+/// The decoded header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) kind: Kind,
+    pub(crate) created_at_ns: u64,
+    pub(crate) creator_pid: u32,
+}
+
+impl Header {
+    /// The 64 header bytes for this header.
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&FORMAT_VERSION.to_ne_bytes());
+        b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_ne_bytes());
+        b[16..24].copy_from_slice(&(SEGMENT_LEN as u64).to_ne_bytes());
+        b[24..28].copy_from_slice(&self.kind.code().to_ne_bytes());
+        b[28..32].copy_from_slice(&(RECORD_OFFSET as u32).to_ne_bytes());
+        b[32..36].copy_from_slice(&(RECORD_LEN as u32).to_ne_bytes());
+        b[40..48].copy_from_slice(&self.created_at_ns.to_ne_bytes());
+        b[48..52].copy_from_slice(&self.creator_pid.to_ne_bytes());
+        b
+    }
+
+    /// Validates and decodes a header. `file_len` is the length of the file it came from.
+    /// Any byte string gives either a header or a [`SegmentFault`], never a panic.
+    pub(crate) fn decode(bytes: &[u8], file_len: u64) -> Result<Header, SegmentFault> {
+        if bytes.len() < 8 || file_len < 8 {
+            return Err(SegmentFault::Truncated {
+                len: file_len.min(bytes.len() as u64),
+                needed: SEGMENT_LEN as u64,
+            });
+        }
+        if bytes[0..8] != MAGIC {
+            let mut found = [0u8; 8];
+            found.copy_from_slice(&bytes[0..8]);
+            return Err(SegmentFault::Foreign { found });
+        }
+        if bytes.len() < HEADER_LEN || file_len < HEADER_LEN as u64 {
+            return Err(SegmentFault::Truncated {
+                len: file_len.min(bytes.len() as u64),
+                needed: SEGMENT_LEN as u64,
+            });
+        }
+        let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap());
+        let u64_at = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap());
+        let version = u32_at(8);
+        if version > FORMAT_VERSION {
+            return Err(SegmentFault::NewerFormat {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(SegmentFault::Corrupt("format version 0"));
+        }
+        if u32_at(12) as usize != HEADER_LEN {
+            return Err(SegmentFault::Corrupt("header length is not 64"));
+        }
+        let segment_len = u64_at(16);
+        if segment_len != SEGMENT_LEN as u64 {
+            return Err(SegmentFault::Corrupt("segment length does not match format 1"));
+        }
+        if file_len < segment_len {
+            return Err(SegmentFault::Truncated {
+                len: file_len,
+                needed: segment_len,
+            });
+        }
+        let kind = Kind::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
+        if u32_at(28) as usize != RECORD_OFFSET || u32_at(32) as usize != RECORD_LEN {
+            return Err(SegmentFault::Corrupt("record placement does not match format 1"));
+        }
+        if u32_at(36) != 0 {
+            return Err(SegmentFault::Corrupt("unknown flags set"));
+        }
+        if bytes[52..64].iter().any(|&b| b != 0) {
+            return Err(SegmentFault::Corrupt("reserved header bytes are not zero"));
+        }
+        Ok(Header {
+            kind,
+            created_at_ns: u64_at(40),
+            creator_pid: u32_at(48),
+        })
+    }
+}
+
+/// One lock's shared state: 128 bytes, two cache lines. Every field another process may write is
+/// an atomic; the node area is an `UnsafeCell` touched only by the current owner (and by libc
+/// and the kernel on its behalf).
+///
+/// The first line holds everything an uncontended lock/unlock writes; the second, what only the
+/// slow paths and observers touch.
+#[repr(C, align(64))]
+pub(crate) struct Record {
+    /// The robust futex word; see `word.rs` for its states.
+    pub(crate) word: AtomicU32,
+    /// RLock recursion depth (owner-only; 0 for a Lock).
+    pub(crate) depth: AtomicU32,
+    /// The owner's process id (informational; the word's tid is authoritative).
+    pub(crate) owner_pid: AtomicU32,
+    /// 1 while the owner's death will be reported by the kernel (its robust list links the word).
+    pub(crate) owner_robust: AtomicU32,
+    /// Bytes 16..48: where the owner's robust-list entry goes (`word - futex_offset`).
+    pub(crate) node: UnsafeCell<[u8; 32]>,
+    /// Acquisitions so far; the current holder's fencing token.
+    pub(crate) acquisitions: AtomicU64,
+    /// When the current holder acquired it (Unix ns, coarse clock).
+    pub(crate) acquired_at_ns: AtomicU64,
+    // ---- second cache line: slow paths and observers ----
+    /// The owner's process start time (ticks since boot): pid-reuse-proof identity.
+    pub(crate) owner_start_time: AtomicU64,
+    /// Threads currently sleeping or spinning in the contended path.
+    pub(crate) waiters: AtomicU32,
+    /// How many times an acquirer found the previous owner dead.
+    pub(crate) owner_deaths: AtomicU32,
+    /// Non-zero while poisoned: 1 = a panic unwound through a guard, 2 = an owner died.
+    pub(crate) poisoned: AtomicU32,
+    _pad: AtomicU32,
+    /// The acquisition (token) that `owner_pid` and `owner_start_time` describe, written after
+    /// them (Release): a liveness checker that finds it equal to `acquisitions` knows the
+    /// identity it read belongs to the current holder, not a previous one.
+    pub(crate) owner_token: AtomicU64,
+    _reserved: [AtomicU32; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<Record>() == RECORD_LEN);
+const _: () = assert!(std::mem::offset_of!(Record, node) == sys::NODE_AREA_START);
+const _: () = assert!(std::mem::offset_of!(Record, acquisitions) == sys::NODE_AREA_END);
+const _: () = assert!(std::mem::offset_of!(Record, owner_start_time) == 64);
+const _: () = assert!(std::mem::offset_of!(Record, owner_token) == 88);
+
+impl Record {
+    /// Takes the word for the calling thread, with the kernel's robust list kept right: the word
+    /// is named in `list_op_pending` before it can become ours and linked on the thread's list
+    /// once it is, so a death at any instant in between is still seen by the kernel.
+    ///
+    /// `link` says whether to use the robust list at all (false for segments other users can
+    /// write, whose node area we must not trust). `slow` runs when the fast compare-exchange
+    /// fails; whatever it returns, the word is linked only if it really is ours afterwards.
+    #[inline]
+    pub(crate) fn acquire_linked(
+        &self,
+        me: &Me,
+        link: bool,
+        slow: impl FnOnce(&AtomicU32) -> Result<Acquired, Blocked>,
+    ) -> Result<Acquired, Blocked> {
+        let link = link && me.robust();
+        if link {
+            // SAFETY: `self.word` is followed by this record's node area, which only the word's
+            // owner touches; the record stays mapped while `&self` lives, and `me` is the
+            // calling thread (it is !Send and only made by `sys::me()`).
+            unsafe { me.set_pending(&self.word) };
+        }
+        let got = if word::try_lock_fast(&self.word, me.tid) {
+            Ok(Acquired::Clean)
+        } else {
+            self.acquire_slow(me, slow)
+        };
+        match got {
+            Ok(how) => {
+                if link {
+                    // SAFETY: as for `set_pending`; the word is ours now (the fast exchange or
+                    // the check in `acquire_slow` proved it) and was not ours before (the
+                    // slow path refuses a word we already hold), so it is not linked yet.
+                    unsafe { me.enqueue(&self.word) };
+                }
+                self.owner_robust.store(link as u32, Ordering::Relaxed);
+                Ok(how)
+            }
+            Err(blocked) => {
+                if link {
+                    me.clear_pending();
+                }
+                Err(blocked)
+            }
+        }
+    }
+
+    #[cold]
+    fn acquire_slow(
+        &self,
+        me: &Me,
+        slow: impl FnOnce(&AtomicU32) -> Result<Acquired, Blocked>,
+    ) -> Result<Acquired, Blocked> {
+        if self.word.load(Ordering::Relaxed) & TID_MASK == me.tid {
+            return Err(Blocked::WouldDeadlock);
+        }
+        let how = slow(&self.word)?;
+        assert_eq!(
+            self.word.load(Ordering::Relaxed) & TID_MASK,
+            me.tid,
+            "interlock bug: the slow path reported success without taking the word"
+        );
+        Ok(how)
+    }
+
+    /// Releases the word if the calling thread owns it, unlinking it from the thread's robust
+    /// list first when it was linked. Returns false (and changes nothing) if it does not own it.
+    #[inline]
+    pub(crate) fn release_linked(&self, me: &Me, link: bool) -> bool {
+        if self.word.load(Ordering::Relaxed) & TID_MASK != me.tid {
+            return false;
+        }
+        let linked = link && me.robust() && self.owner_robust.load(Ordering::Relaxed) == 1;
+        if linked {
+            // SAFETY: the word is ours (checked above) and was linked by `acquire_linked` on this
+            // thread (`owner_robust` says so, and only a trusted segment — `link` — lets us rely
+            // on that field); node area and mapping as in `acquire_linked`.
+            unsafe { me.dequeue(&self.word) };
+        }
+        word::unlock(&self.word);
+        if linked {
+            me.clear_pending();
+        }
+        true
+    }
+}
+
+// SAFETY: a Record lives in shared memory and is shared between threads by design: every field
+// is an atomic except `node`, which only the thread that owns `word` accesses (a protocol
+// enforced by `Me::enqueue`/`dequeue`'s contracts).
+unsafe impl Sync for Record {}
+
+/// A mapped segment: the file (or memfd) and the mapping of its first `SEGMENT_LEN` bytes.
+pub(crate) struct Segment {
+    fd: OwnedFd,
+    base: NonNull<u8>,
+    header: Header,
+}
+
+// SAFETY: the mapping is process-wide memory reached only through atomics (see `Record`), and
+// `fd` is an owned descriptor; nothing is tied to the creating thread.
+unsafe impl Send for Segment {}
+// SAFETY: as for Send; `&Segment` only hands out `&Record`, which is Sync.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Writes a fresh header and a zeroed record into `fd` (which must be new and empty).
+    pub(crate) fn initialize(fd: &OwnedFd, kind: Kind) -> std::io::Result<()> {
+        ftruncate(fd, SEGMENT_LEN as u64)?;
+        let header = Header {
+            kind,
+            created_at_ns: sys::now_coarse_ns(),
+            creator_pid: std::process::id(),
+        };
+        let bytes = header.encode();
+        let written = pwrite(fd, &bytes, 0)?;
+        if written != bytes.len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "short write of the segment header",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates the header in `fd` and maps the segment. `what` names it in errors.
+    pub(crate) fn map(fd: OwnedFd, what: &str) -> Result<Segment, Error> {
+        let st = fstat(&fd).map_err(|e| Error::io("fstat", what, e))?;
+        let mut bytes = [0u8; HEADER_LEN];
+        let n = pread(&fd, &mut bytes, 0).map_err(|e| Error::io("read header of", what, e))?;
+        let header = Header::decode(&bytes[..n], st.st_size as u64).map_err(|fault| {
+            Error::BadSegment {
+                what: what.to_owned(),
+                fault,
+            }
+        })?;
+        // SAFETY: we map a fresh region (no address hint) of SEGMENT_LEN bytes of a file at
+        // least that long (checked by `decode` against fstat), shared so other processes see
+        // our atomics. The pointer is only used through `record()` while `self` lives.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                SEGMENT_LEN,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }
+        .map_err(|e| Error::io("mmap", what, e))?;
+        let base = NonNull::new(ptr.cast::<u8>()).expect("mmap returned null without error");
+        Ok(Segment { fd, base, header })
+    }
+
+    /// The lock record.
+    #[inline]
+    pub(crate) fn record(&self) -> &Record {
+        // SAFETY: `base + RECORD_OFFSET` is inside a live mapping of SEGMENT_LEN bytes, 64-byte
+        // aligned (mmap returns page-aligned memory), and Record is valid for any bit pattern
+        // (atomics and bytes), so a shared reference for the life of `self` is sound.
+        unsafe { &*self.base.as_ptr().wrapping_add(RECORD_OFFSET).cast::<Record>() }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // A thread of ours that still owns the word (a leaked guard) has it on its robust list:
+        // the kernel will walk that entry when the thread dies, and libc may write next to it.
+        // Unmapping would leave the list pointing at nothing (or at whatever is mapped next), so
+        // the mapping is kept: a deliberate leak of one page, only after a leaked guard.
+        let owner = self.record().word.load(Ordering::Relaxed) & TID_MASK;
+        if owner != 0 && sys::is_own_thread(owner) {
+            return;
+        }
+        // SAFETY: `base` is the start of our own SEGMENT_LEN-byte mapping; no `&Record` outlives
+        // `self` (they borrow it), and no robust list of this process points into it (checked
+        // above).
+        let _ = unsafe { munmap(self.base.as_ptr().cast(), SEGMENT_LEN) };
+    }
+}
+
+impl fmt::Debug for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("kind", &self.header.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Header {
+        Header {
+            kind: Kind::RLock,
+            created_at_ns: 1_700_000_000_000_000_000,
+            creator_pid: 4242,
+        }
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = sample();
+        assert_eq!(Header::decode(&h.encode(), SEGMENT_LEN as u64), Ok(h));
+    }
+
+    #[test]
+    fn foreign_magic_is_named() {
+        let mut b = sample().encode();
+        b[0..8].copy_from_slice(b"\x7fELF\x02\x01\x01\x00");
+        assert!(matches!(
+            Header::decode(&b, SEGMENT_LEN as u64),
+            Err(SegmentFault::Foreign { found }) if &found[1..4] == b"ELF"
+        ));
+    }
+
+    #[test]
+    fn newer_version_is_refused_with_both_versions() {
+        let mut b = sample().encode();
+        b[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        assert_eq!(
+            Header::decode(&b, SEGMENT_LEN as u64),
+            Err(SegmentFault::NewerFormat { found: 7, supported: FORMAT_VERSION })
+        );
+    }
+
+    #[test]
+    fn short_files_are_truncated_not_garbage() {
+        let b = sample().encode();
+        assert!(matches!(Header::decode(&b[..4], 4), Err(SegmentFault::Truncated { .. })));
+        assert!(matches!(Header::decode(&b[..30], 30), Err(SegmentFault::Truncated { .. })));
+        assert_eq!(
+            Header::decode(&b, 100),
+            Err(SegmentFault::Truncated { len: 100, needed: SEGMENT_LEN as u64 })
+        );
+    }
+
+    #[test]
+    fn every_corruption_is_an_error() {
+        for (at, value) in [(12usize, 65u32), (16, 4096), (24, 9), (28, 8), (32, 64), (36, 1), (52, 1)] {
+            let mut b = sample().encode();
+            b[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+            assert!(
+                matches!(Header::decode(&b, 4096), Err(SegmentFault::Corrupt(_))),
+                "byte {at} = {value} accepted"
+            );
+        }
+    }
+}

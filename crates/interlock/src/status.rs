@@ -1,0 +1,135 @@
+//! What observers can learn about a lock without taking it.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::segment::{Kind, Record};
+use crate::sync::Ordering;
+use crate::sys;
+use crate::word::{OWNER_DIED, TID_MASK};
+
+/// Who holds a lock, as recorded in its shared record.
+///
+/// # Examples
+///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// let holder = lock.status().holder.expect("we hold it");
+/// assert_eq!(holder.pid, std::process::id());
+/// assert_eq!(holder.token, guard.token());
+/// assert!(holder.alive);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Holder {
+    /// Process id of the holder.
+    pub pid: u32,
+    /// Kernel thread id of the holding thread.
+    pub tid: u32,
+    /// When it acquired the lock (coarse clock: within a few milliseconds).
+    pub since: SystemTime,
+    /// The fencing token of this hold.
+    pub token: u64,
+    /// Whether that thread still runs (checked with the process start time, so a reused pid
+    /// does not count as alive).
+    pub alive: bool,
+    /// The holder's command line, when `/proc` shows it.
+    pub command: Option<String>,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {}", self.pid)?;
+        if self.tid != self.pid {
+            write!(f, " thread {}", self.tid)?;
+        }
+        if let Some(cmd) = &self.command {
+            write!(f, " `{cmd}`")?;
+        }
+        match SystemTime::now().duration_since(self.since) {
+            Ok(held) => write!(f, ", held for {:.1}s", held.as_secs_f64())?,
+            Err(_) => write!(f, ", held since just now")?,
+        }
+        if !self.alive {
+            write!(f, ", holder no longer running")?;
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of a lock's shared record. Taking it never blocks and never changes the lock.
+///
+/// # Examples
+///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// drop(lock.lock()?);
+/// let status = lock.status();
+/// assert!(status.holder.is_none());
+/// assert_eq!(status.acquisitions, 1);
+/// assert_eq!(status.owner_deaths, 0);
+/// assert!(!status.poisoned);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockStatus {
+    /// Lock or RLock.
+    pub kind: Kind,
+    /// The current holder, if the lock is held.
+    pub holder: Option<Holder>,
+    /// Threads waiting to acquire it.
+    pub waiters: u32,
+    /// Acquisitions since the lock was created (the last fencing token handed out).
+    pub acquisitions: u64,
+    /// How many times an acquirer found the previous owner dead.
+    pub owner_deaths: u32,
+    /// Whether the lock is poisoned (a panic or a death in a section, not yet cleared).
+    pub poisoned: bool,
+    /// The last owner died and nobody has taken the lock since.
+    pub owner_died_unclaimed: bool,
+    /// RLock recursion depth of the current hold (0 when free; 1 for a held Lock).
+    pub depth: u32,
+}
+
+impl LockStatus {
+    pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
+        let word = rec.word.load(Ordering::Acquire);
+        let tid = word & TID_MASK;
+        let holder = (tid != 0).then(|| {
+            let pid = rec.owner_pid.load(Ordering::Relaxed);
+            let start = rec.owner_start_time.load(Ordering::Relaxed);
+            Holder {
+                pid,
+                tid,
+                since: UNIX_EPOCH + Duration::from_nanos(rec.acquired_at_ns.load(Ordering::Relaxed)),
+                token: rec.acquisitions.load(Ordering::Relaxed),
+                alive: sys::thread_alive(pid, tid, start),
+                command: command_line(pid),
+            }
+        });
+        LockStatus {
+            kind,
+            depth: if tid == 0 { 0 } else { rec.depth.load(Ordering::Relaxed).max(1) },
+            holder,
+            waiters: rec.waiters.load(Ordering::Relaxed),
+            acquisitions: rec.acquisitions.load(Ordering::Relaxed),
+            owner_deaths: rec.owner_deaths.load(Ordering::Relaxed),
+            poisoned: rec.poisoned.load(Ordering::Relaxed) != 0,
+            owner_died_unclaimed: tid == 0 && word & OWNER_DIED != 0,
+        }
+    }
+}
+
+/// `/proc/PID/cmdline` with NULs as spaces, if readable.
+fn command_line(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    (!text.is_empty()).then(|| text.join(" "))
+}

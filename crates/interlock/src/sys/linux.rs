@@ -1,0 +1,509 @@
+//! Linux: futex wait/wake (always shared, never `FUTEX_PRIVATE_FLAG`), thread identity, and the
+//! kernel's per-thread robust futex list.
+//!
+//! # Safety
+//!
+//! `unsafe` here does three things the OS demands and nothing else:
+//! - `get_robust_list`/`set_robust_list`, which rustix deliberately does not wrap (libc owns that
+//!   per-thread state; see rustix's `not_implemented.rs`);
+//! - raw, unaligned stores into the *node area* of a lock record and into the thread's robust list
+//!   head, because the kernel (at thread death) and libc (when it links its own robust mutexes)
+//!   read and write those bytes as plain pointers;
+//! - `pthread_atfork` and `CommandExt::pre_exec`, whose callbacks run in a just-forked child.
+//!
+//! ## Coexisting with libc's robust list
+//!
+//! The kernel keeps one robust-list head pointer per thread, and glibc registers its own for every
+//! thread it creates. We do not replace it: we link our nodes into *libc's* list, following the
+//! protocol glibc and musl share (checked against both sources):
+//!
+//! - the list is circular through the head; each entry is the address of a pointer-sized `next`
+//!   field, and the futex word sits at `entry + head.futex_offset`;
+//! - the pointer-sized field just before an entry (`entry - 8`) is its `prev`, pointing at the
+//!   predecessor's `next` field (or at `head.list`); nobody writes the slot before the head
+//!   (musl has nothing there);
+//! - `list_op_pending` names the entry being taken or released, so a death in between is handled.
+//!
+//! Because `futex_offset` is libc's (glibc: -32, musl: -28 on 64-bit), each record reserves a
+//! node area `[word + 16, word + 48)` where any such entry fits; only the word's owner touches it.
+//! A thread with no head registered (a musl thread before its first robust mutex) gets ours.
+
+#![allow(unsafe_code)]
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::num::NonZeroU32;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::ptr;
+use std::sync::Once;
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::thread::futex;
+use rustix::time::{clock_gettime, ClockId, Timespec};
+
+use super::WaitOutcome;
+use crate::sync::{compiler_fence, AtomicU32, Ordering};
+
+/// First byte of a record's node area, counted from the futex word.
+pub(crate) const NODE_AREA_START: usize = 16;
+/// One past the last byte of a record's node area, counted from the futex word.
+pub(crate) const NODE_AREA_END: usize = 48;
+const PTR: usize = std::mem::size_of::<usize>();
+/// `FUTEX_BITSET_MATCH_ANY`.
+const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
+/// The offset we register when a thread has no head: glibc's 64-bit value, so our node sits where
+/// glibc's would (`word + 32`).
+const OWN_FUTEX_OFFSET: isize = -32;
+
+/// An absolute `CLOCK_MONOTONIC` time, the clock `FUTEX_WAIT_BITSET` measures by default.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(Timespec);
+
+/// The deadline `d` from now, saturating far in the future.
+pub(crate) fn deadline_after(d: Duration) -> Deadline {
+    let now = clock_gettime(ClockId::Monotonic);
+    let nanos = now.tv_nsec as u64 + u64::from(d.subsec_nanos());
+    let secs = (now.tv_sec as u64)
+        .saturating_add(d.as_secs())
+        .saturating_add(nanos / 1_000_000_000)
+        .min(i64::MAX as u64);
+    Deadline(Timespec {
+        tv_sec: secs as i64,
+        tv_nsec: (nanos % 1_000_000_000) as _,
+    })
+}
+
+/// `syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline, NULL, FUTEX_BITSET_MATCH_ANY)`
+///
+/// Sleeps while `*word == expected`, until woken or the absolute `deadline`. Shared (no
+/// `FUTEX_PRIVATE_FLAG`): the word lives in memory other processes map.
+///
+/// # References
+/// - [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>) -> WaitOutcome {
+    match futex::wait_bitset(
+        word,
+        futex::Flags::empty(),
+        expected,
+        deadline.map(|d| &d.0),
+        MATCH_ANY,
+    ) {
+        Err(Errno::TIMEDOUT) => WaitOutcome::TimedOut,
+        // EAGAIN (the word changed) and EINTR are wake-ups: the caller re-checks.
+        _ => WaitOutcome::Woken,
+    }
+}
+
+/// `syscall(SYS_futex, word, FUTEX_WAKE, 1)`, shared.
+///
+/// # References
+/// - [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
+pub(crate) fn wake_one(word: &AtomicU32) {
+    // A wake can only fail for a bad address, which a `&AtomicU32` is not.
+    let _ = futex::wake(word, futex::Flags::empty(), 1);
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch, from the vDSO's coarse clock (resolution
+/// of a scheduler tick, cost of a few loads): good enough for "held since".
+#[inline]
+pub(crate) fn now_coarse_ns() -> u64 {
+    let t = clock_gettime(ClockId::RealtimeCoarse);
+    (t.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(t.tv_nsec as u64)
+}
+
+/// The kernel's `struct robust_list_head`.
+#[repr(C)]
+struct RobustListHead {
+    list: *mut c_void,
+    futex_offset: isize,
+    list_op_pending: *mut c_void,
+}
+
+/// A head of our own for threads that have none, with the `prev` slot libc's protocol expects
+/// before it (unused: nobody writes the slot before a head).
+#[repr(C)]
+struct OwnHead {
+    prev: *mut c_void,
+    head: RobustListHead,
+}
+
+/// Who the calling thread is, and where its robust list lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Me {
+    /// Kernel thread id (`gettid`), as the robust-futex word stores it.
+    pub(crate) tid: u32,
+    /// Process id (`getpid`).
+    pub(crate) pid: u32,
+    /// The process's start time in clock ticks since boot (`/proc/self/stat` field 22): with the
+    /// pid, an identity that PID reuse cannot fake.
+    pub(crate) start_time: u64,
+    /// The thread's robust list head, or null when none could be used.
+    head: *mut RobustListHead,
+    /// Distance from a futex word to the list entry libc's `futex_offset` implies.
+    node_offset: usize,
+}
+
+thread_local! {
+    static ME: Cell<Option<Me>> = const { Cell::new(None) };
+    static OWN_HEAD: UnsafeCell<OwnHead> = const {
+        UnsafeCell::new(OwnHead {
+            prev: ptr::null_mut(),
+            head: RobustListHead {
+                list: ptr::null_mut(),
+                futex_offset: 0,
+                list_op_pending: ptr::null_mut(),
+            },
+        })
+    };
+}
+
+/// The calling thread's identity: one thread-local read after the first call.
+///
+/// A forked child must not keep its parent's thread id: an `atfork` handler clears the cache in
+/// the child. (A child made by a raw `clone`/`fork` syscall that bypasses libc keeps a stale
+/// cache; std and libc never do that.)
+#[inline]
+pub(crate) fn me() -> Me {
+    ME.with(|cell| match cell.get() {
+        Some(me) => me,
+        None => init_me(cell),
+    })
+}
+
+#[cold]
+fn init_me(cell: &Cell<Option<Me>>) -> Me {
+    static ATFORK: Once = Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: `forget_identity_in_child` is an `extern "C" fn()` that stays valid for the
+        // life of the process and only writes a thread-local Cell (async-signal-safe enough for
+        // a single-threaded child: no allocation, no locks).
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(forget_identity_in_child)) };
+        assert_eq!(rc, 0, "pthread_atfork failed: {rc}");
+    });
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let (head, node_offset) = robust_head();
+    let me = Me {
+        tid,
+        pid,
+        start_time: process_start_time(pid).unwrap_or(0),
+        head,
+        node_offset,
+    };
+    cell.set(Some(me));
+    me
+}
+
+extern "C" fn forget_identity_in_child() {
+    ME.with(|cell| cell.set(None));
+}
+
+/// Finds (or registers) the calling thread's robust list head and the node offset it implies.
+fn robust_head() -> (*mut RobustListHead, usize) {
+    let mut head: *mut RobustListHead = ptr::null_mut();
+    let mut len: libc::size_t = 0;
+    // SAFETY: get_robust_list(0, …) reads the calling thread's head pointer into the two
+    // out-parameters, which are valid, writable locals of the right types.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            0,
+            &mut head as *mut *mut RobustListHead,
+            &mut len as *mut libc::size_t,
+        )
+    };
+    if rc != 0 {
+        return (ptr::null_mut(), 0);
+    }
+    if head.is_null() {
+        head = register_own_head();
+        if head.is_null() {
+            return (head, 0);
+        }
+    }
+    let offset_field = head.cast::<u8>().wrapping_add(std::mem::offset_of!(RobustListHead, futex_offset));
+    // SAFETY: a non-null head returned by the kernel for this thread was registered by libc
+    // (or by us) and stays valid for the thread's life; we only read its aligned offset field.
+    let offset = unsafe { offset_field.cast::<isize>().read() };
+    let node_offset = offset.unsigned_abs();
+    let fits = offset < 0
+        && node_offset >= NODE_AREA_START + PTR
+        && node_offset + PTR <= NODE_AREA_END;
+    if fits {
+        (head, node_offset)
+    } else {
+        (ptr::null_mut(), 0)
+    }
+}
+
+fn register_own_head() -> *mut RobustListHead {
+    OWN_HEAD.with(|own| {
+        let own = own.get();
+        // SAFETY: `own` is this thread's own thread-local, valid for the thread's life, and no
+        // one else has a reference to it: we initialise it as an empty circular list.
+        let head = unsafe { ptr::addr_of_mut!((*own).head) };
+        // SAFETY: as above; `head` points into `own`.
+        unsafe {
+            head.write(RobustListHead {
+                list: head.cast(),
+                futex_offset: OWN_FUTEX_OFFSET,
+                list_op_pending: ptr::null_mut(),
+            })
+        };
+        // SAFETY: set_robust_list(head, len) registers a head that outlives the thread's use of
+        // it (thread-local storage lives until the thread is gone, which is when the kernel
+        // walks it) and whose length is the kernel's struct size.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_set_robust_list,
+                head,
+                std::mem::size_of::<RobustListHead>(),
+            )
+        };
+        if rc == 0 {
+            head
+        } else {
+            ptr::null_mut()
+        }
+    })
+}
+
+impl Me {
+    /// Whether deaths of this thread will be reported by the kernel for words it links.
+    #[inline]
+    pub(crate) fn robust(&self) -> bool {
+        !self.head.is_null()
+    }
+
+    #[inline]
+    fn node(&self, word: *const AtomicU32) -> *mut u8 {
+        word.cast::<u8>().cast_mut().wrapping_add(self.node_offset)
+    }
+
+    #[inline]
+    fn head_field(&self, offset: usize) -> *mut u8 {
+        self.head.cast::<u8>().wrapping_add(offset)
+    }
+
+    /// Names `word` as the robust operation under way (`head.list_op_pending = entry`), so that
+    /// if the thread dies before `enqueue`/after `dequeue` the kernel still checks it.
+    ///
+    /// # Safety
+    ///
+    /// `word` must point to a live futex word followed by a node area
+    /// (`[word + NODE_AREA_START, word + NODE_AREA_END)`) that only the word's owner touches,
+    /// mapped until [`Me::clear_pending`]. Must be called on the thread `self` describes.
+    #[inline]
+    pub(crate) unsafe fn set_pending(&self, word: *const AtomicU32) {
+        if self.head.is_null() {
+            return;
+        }
+        // SAFETY: `head` is this thread's registered head (caller: same thread), valid for the
+        // thread's life; `list_op_pending` is an aligned pointer field of it.
+        unsafe { store_aligned(self.head_field(PENDING), self.node(word)) };
+        // The store must precede the word operation that follows in program order; the kernel
+        // reads it from this thread's context, so a compiler fence is all the ordering needed.
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    /// Clears `list_op_pending`.
+    #[inline]
+    pub(crate) fn clear_pending(&self) {
+        if self.head.is_null() {
+            return;
+        }
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: `head` is the calling thread's registered head: `Me` is only obtained from
+        // the thread-local of the thread it describes and is !Send (raw pointer field).
+        unsafe { store_aligned(self.head_field(PENDING), ptr::null_mut()) };
+    }
+
+    /// Links the word (which this thread now owns) at the front of the thread's robust list,
+    /// then clears `list_op_pending`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Me::set_pending`]; additionally the calling thread owns `word` and the word is not
+    /// already linked.
+    #[inline]
+    pub(crate) unsafe fn enqueue(&self, word: *const AtomicU32) {
+        if self.head.is_null() {
+            return;
+        }
+        let node = self.node(word);
+        let list = self.head_field(LIST);
+        // Every access below touches either this thread's head (valid for its life) or the
+        // pointer-sized slots at `entry` / `entry - 8` of entries on this thread's list (ours:
+        // in node areas only their owner touches; libc's: in its own mutexes), which only this
+        // thread edits. Unaligned, because musl's entry sits at word + 28.
+        // SAFETY: see above; `list` is the head's aligned first field.
+        let first = unsafe { load(list) };
+        // SAFETY: see above; `node` is in the word's node area.
+        unsafe { store(node, first) };
+        // SAFETY: see above; `node - 8` is in the node area too (checked at registration).
+        unsafe { store(node.wrapping_sub(PTR), list.cast()) };
+        let first_entry = (first as usize & !1) as *mut u8;
+        if first_entry != list {
+            // SAFETY: see above; `first_entry` is on this thread's list.
+            unsafe { store(first_entry.wrapping_sub(PTR), node.cast()) };
+        }
+        // SAFETY: see above.
+        unsafe { store(list, node.cast()) };
+        self.clear_pending();
+    }
+
+    /// Unlinks the word from the thread's robust list and leaves it named in `list_op_pending`
+    /// until [`Me::clear_pending`], which the caller calls after releasing the word.
+    ///
+    /// # Safety
+    ///
+    /// As [`Me::set_pending`]; additionally the word was linked by [`Me::enqueue`] on this
+    /// thread and not unlinked since.
+    #[inline]
+    pub(crate) unsafe fn dequeue(&self, word: *const AtomicU32) {
+        if self.head.is_null() {
+            return;
+        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.set_pending(word) };
+        let node = self.node(word);
+        let list = self.head_field(LIST);
+        // The node is linked on this thread's list, so its `prev` points at the predecessor's
+        // `next` field (or `head.list`) and its `next` at the successor's entry (or `head.list`);
+        // only this thread edits them.
+        // SAFETY: see above.
+        let prev = unsafe { load(node.wrapping_sub(PTR)) };
+        // SAFETY: see above.
+        let next = unsafe { load(node) };
+        // SAFETY: see above: `prev` is a `next` field on this thread's list.
+        unsafe { store(prev.cast(), next) };
+        let next_entry = (next as usize & !1) as *mut u8;
+        if next_entry != list {
+            // SAFETY: see above: `next_entry` is an entry on this thread's list.
+            unsafe { store(next_entry.wrapping_sub(PTR), prev) };
+        }
+        compiler_fence(Ordering::SeqCst);
+    }
+}
+
+const LIST: usize = std::mem::offset_of!(RobustListHead, list);
+const PENDING: usize = std::mem::offset_of!(RobustListHead, list_op_pending);
+
+/// Reads a pointer-sized slot of a robust list.
+///
+/// # Safety
+///
+/// `at` is valid for a pointer-sized read (alignment not required).
+#[inline]
+unsafe fn load(at: *mut u8) -> *mut c_void {
+    // SAFETY: the caller's contract.
+    unsafe { at.cast::<*mut c_void>().read_unaligned() }
+}
+
+/// Writes a pointer-sized slot of a robust list.
+///
+/// # Safety
+///
+/// `at` is valid for a pointer-sized write (alignment not required) that no other thread
+/// accesses concurrently.
+#[inline]
+unsafe fn store(at: *mut u8, value: *mut c_void) {
+    // SAFETY: the caller's contract.
+    unsafe { at.cast::<*mut c_void>().write_unaligned(value) }
+}
+
+/// A volatile write of an aligned pointer field of the thread's head.
+///
+/// # Safety
+///
+/// `at` is valid and aligned for a pointer-sized write that no other thread accesses.
+#[inline]
+unsafe fn store_aligned(at: *mut u8, value: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe { at.cast::<*mut c_void>().write_volatile(value.cast()) }
+}
+
+/// Reads field 22 (`starttime`) of `/proc/PID/stat`.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces or ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether thread `tid` of process `pid`, started at `start_time`, still runs. Reading the start
+/// time is what keeps PID reuse from making a dead owner look alive.
+pub(crate) fn thread_alive(pid: u32, tid: u32, start_time: u64) -> bool {
+    if process_start_time(pid) != Some(start_time) {
+        return false;
+    }
+    std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
+}
+
+/// Whether `tid` is a thread of the calling process.
+pub(crate) fn is_own_thread(tid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
+
+/// Arranges for `fd` to survive `exec` in children spawned by `cmd` (clears `FD_CLOEXEC` in
+/// the child between fork and exec, so the parent's copy and concurrent spawns are unaffected).
+pub(crate) fn inherit_fd_on_exec(cmd: &mut Command, fd: RawFd) {
+    let hook = move || {
+        // SAFETY: `fd` is a plain integer; fcntl on an integer is sound even if it were not open
+        // (EBADF is reported, not UB). It runs in the child, where it is async-signal-safe.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only calls fcntl, which is async-signal-safe, allocates nothing and takes
+    // no locks, as `pre_exec` requires of code running between fork and exec.
+    unsafe { cmd.pre_exec(hook) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_matches_the_kernel() {
+        let me = me();
+        assert_eq!(me.tid, rustix::thread::gettid().as_raw_nonzero().get() as u32);
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.start_time > 0);
+        assert!(me.robust(), "glibc registers a robust list head for every thread");
+        assert_eq!(me.node_offset, 32, "glibc x86_64/aarch64 futex_offset is -32");
+    }
+
+    #[test]
+    fn another_thread_has_another_identity() {
+        let mine = me().tid;
+        let theirs = std::thread::spawn(|| me().tid).join().unwrap();
+        assert_ne!(mine, theirs);
+    }
+
+    #[test]
+    fn start_time_tells_a_live_thread_from_a_reused_pid() {
+        let me = me();
+        assert!(thread_alive(me.pid, me.tid, me.start_time));
+        assert!(!thread_alive(me.pid, me.tid, me.start_time + 1));
+    }
+
+    #[test]
+    fn deadline_is_in_the_future() {
+        let now = clock_gettime(ClockId::Monotonic);
+        let d = deadline_after(Duration::from_millis(1500));
+        let diff = (d.0.tv_sec - now.tv_sec) as f64 + (d.0.tv_nsec - now.tv_nsec) as f64 / 1e9;
+        assert!((1.4..1.6).contains(&diff), "{diff}");
+        let far = deadline_after(Duration::MAX);
+        assert_eq!(far.0.tv_sec, i64::MAX);
+    }
+}

@@ -1,0 +1,261 @@
+//! Layer 1: the lock word — a 32-bit futex word in the kernel's robust-futex format.
+//!
+//! | bits    | name         | meaning                                                        |
+//! |---------|--------------|----------------------------------------------------------------|
+//! | 0..=29  | `TID_MASK`   | kernel thread id of the owner; 0 = nobody owns the word        |
+//! | 30      | `OWNER_DIED` | the kernel (or a checker) found the owner dead while it held it |
+//! | 31      | `WAITERS`    | somebody may sleep in `futex_wait`: unlock must `futex_wake`    |
+//!
+//! The states that occur:
+//!
+//! | value                    | meaning                                                      |
+//! |--------------------------|--------------------------------------------------------------|
+//! | `UNLOCKED` (0)           | free                                                         |
+//! | `tid`                    | held by thread `tid`, nobody waits: unlock is one swap        |
+//! | `tid \| WAITERS`          | held, waiters may sleep: unlock swaps and wakes one            |
+//! | `OWNER_DIED [\| WAITERS]` | free, but the last owner died holding it: the next acquirer is told |
+//!
+//! The values and bit positions are the kernel's (`FUTEX_TID_MASK`, `FUTEX_OWNER_DIED`,
+//! `FUTEX_WAITERS` in `linux/futex.h`): when a thread dies with the word on its robust list, the
+//! kernel itself rewrites `tid[|WAITERS]` to `OWNER_DIED[|WAITERS]` and wakes one waiter.
+//!
+//! This module knows nothing of processes, memory maps or robust lists: it uses only the atomics of
+//! `sync` and the `sys::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
+
+use crate::sync::{spin_hint, AtomicU32, Ordering};
+use crate::sys::{self, Deadline, WaitOutcome};
+
+/// Bits holding the owner's kernel thread id (`FUTEX_TID_MASK`).
+pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+/// Set by the kernel when the owner died holding the word (`FUTEX_OWNER_DIED`).
+pub(crate) const OWNER_DIED: u32 = 0x4000_0000;
+/// Waiters may be asleep on the word (`FUTEX_WAITERS`).
+pub(crate) const WAITERS: u32 = 0x8000_0000;
+/// Nobody holds the word and nobody died holding it.
+pub(crate) const UNLOCKED: u32 = 0;
+
+/// How many times the contended path re-reads the word before it sleeps. std's futex mutex uses
+/// 100; with processes on a 2-core machine a holder is often descheduled, so spinning longer
+/// only burns the core the holder needs.
+#[cfg(not(all(test, loom)))]
+const SPIN_LIMIT: u32 = 100;
+#[cfg(all(test, loom))]
+const SPIN_LIMIT: u32 = 1;
+
+/// How an acquisition went when it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// The previous owner released the word normally.
+    Clean,
+    /// The previous owner died holding it; the caller owns it now.
+    OwnerDied,
+}
+
+/// Why the contended path gave up without the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// The caller's own thread id is in the word: waiting would never end.
+    WouldDeadlock,
+    /// The deadline passed.
+    TimedOut,
+    /// A non-blocking attempt found the word held.
+    Held,
+}
+
+/// Fast path: `UNLOCKED -> tid` in one compare-exchange.
+#[inline]
+pub(crate) fn try_lock_fast(word: &AtomicU32, tid: u32) -> bool {
+    // Acquire: everything the previous owner wrote before its Release swap is visible to us.
+    word.compare_exchange(UNLOCKED, tid, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// A non-blocking attempt after the fast path failed: succeeds also on a word whose owner died.
+#[cold]
+pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32) -> Result<Acquired, Blocked> {
+    let mut state = word.load(Ordering::Relaxed);
+    loop {
+        if state & TID_MASK == 0 {
+            // Free (0) or free-after-death: keep WAITERS, since sleepers may still be there.
+            let new = tid | (state & WAITERS);
+            match word.compare_exchange(state, new, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Ok(acquired_from(state)),
+                Err(now) => state = now,
+            }
+        } else if state & TID_MASK == tid {
+            return Err(Blocked::WouldDeadlock);
+        } else {
+            return Err(Blocked::Held);
+        }
+    }
+}
+
+/// Contended path: spin briefly, then sleep in the kernel until the word is free or `deadline`
+/// passes. `waiters` counts sleepers for observers only; the protocol does not depend on it.
+#[cold]
+pub(crate) fn lock_contended(
+    word: &AtomicU32,
+    tid: u32,
+    deadline: Option<&Deadline>,
+    waiters: &AtomicU32,
+) -> Result<Acquired, Blocked> {
+    let mut state = spin(word);
+    let mut counted = false;
+    let result = loop {
+        if state & TID_MASK == 0 {
+            // Free or owner died. We may have slept, so others may sleep too: claim it with
+            // WAITERS set, so our unlock wakes them (std's futex mutex takes CONTENDED here
+            // for the same reason).
+            match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break Ok(acquired_from(state)),
+                Err(now) => {
+                    state = now;
+                    continue;
+                }
+            }
+        }
+        if state & TID_MASK == tid {
+            break Err(Blocked::WouldDeadlock);
+        }
+        if state & WAITERS == 0 {
+            // Announce that we will sleep. Relaxed: the futex syscall orders the sleep itself,
+            // and a failed exchange just re-reads.
+            if let Err(now) =
+                word.compare_exchange(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                state = now;
+                continue;
+            }
+            state |= WAITERS;
+        }
+        if !counted {
+            waiters.fetch_add(1, Ordering::Relaxed);
+            counted = true;
+        }
+        if sys::wait(word, state, deadline) == WaitOutcome::TimedOut {
+            // One last look: the holder may have released just as the clock ran out.
+            state = word.load(Ordering::Relaxed);
+            if state & TID_MASK != 0 {
+                break Err(Blocked::TimedOut);
+            }
+            continue;
+        }
+        state = spin(word);
+    };
+    if counted {
+        waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+    result
+}
+
+/// Releases the word. Returns the state it held, so the caller can check that it was the owner.
+#[inline]
+pub(crate) fn unlock(word: &AtomicU32) -> u32 {
+    // Release: our critical section happens-before the next owner's Acquire.
+    let prev = word.swap(UNLOCKED, Ordering::Release);
+    if prev & WAITERS != 0 {
+        wake(word);
+    }
+    prev
+}
+
+#[cold]
+fn wake(word: &AtomicU32) {
+    sys::wake_one(word);
+}
+
+/// Spins while the word is held with nobody sleeping, like std's `futex::Mutex::spin`:
+/// once there are sleepers, spinning only delays our turn in the kernel's queue.
+fn spin(word: &AtomicU32) -> u32 {
+    let mut spins = SPIN_LIMIT;
+    loop {
+        let state = word.load(Ordering::Relaxed);
+        if state & TID_MASK == 0 || state & WAITERS != 0 || spins == 0 {
+            return state;
+        }
+        spin_hint();
+        spins -= 1;
+    }
+}
+
+fn acquired_from(state: u32) -> Acquired {
+    if state & OWNER_DIED != 0 {
+        Acquired::OwnerDied
+    } else {
+        Acquired::Clean
+    }
+}
+
+/// Marks a word whose owner `tid` is known dead, exactly as the kernel's `handle_futex_death`
+/// does: `tid[|WAITERS] -> OWNER_DIED[|WAITERS]`, then wakes one sleeper. Returns false when the
+/// word no longer holds `tid` (somebody else already recovered it).
+#[cfg_attr(not(all(test, loom)), allow(dead_code))] // used by the loom model; the kernel does it for real
+pub(crate) fn mark_owner_dead(word: &AtomicU32, tid: u32) -> bool {
+    let mut state = word.load(Ordering::Relaxed);
+    while state & TID_MASK == tid {
+        let new = (state & WAITERS) | OWNER_DIED;
+        match word.compare_exchange(state, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {
+                if state & WAITERS != 0 {
+                    wake(word);
+                }
+                return true;
+            }
+            Err(now) => state = now,
+        }
+    }
+    false
+}
+
+#[cfg(all(test, loom))]
+mod model;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_path_takes_only_a_free_word() {
+        let w = AtomicU32::new(UNLOCKED);
+        assert!(try_lock_fast(&w, 7));
+        assert_eq!(w.load(Ordering::Relaxed), 7);
+        assert!(!try_lock_fast(&w, 8));
+        assert_eq!(unlock(&w), 7);
+        assert_eq!(w.load(Ordering::Relaxed), UNLOCKED);
+    }
+
+    #[test]
+    fn try_lock_slow_reports_death_and_keeps_waiters() {
+        let w = AtomicU32::new(OWNER_DIED | WAITERS);
+        assert_eq!(try_lock_slow(&w, 9), Ok(Acquired::OwnerDied));
+        assert_eq!(w.load(Ordering::Relaxed), 9 | WAITERS);
+        assert_eq!(try_lock_slow(&w, 9), Err(Blocked::WouldDeadlock));
+        assert_eq!(try_lock_slow(&w, 10), Err(Blocked::Held));
+    }
+
+    #[test]
+    fn relocking_own_word_is_refused_not_waited_on() {
+        let w = AtomicU32::new(5);
+        let waiters = AtomicU32::new(0);
+        assert_eq!(lock_contended(&w, 5, None, &waiters), Err(Blocked::WouldDeadlock));
+        assert_eq!(waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn contended_lock_times_out_on_a_held_word() {
+        let w = AtomicU32::new(5);
+        let waiters = AtomicU32::new(0);
+        let deadline = sys::deadline_after(std::time::Duration::from_millis(20));
+        assert_eq!(lock_contended(&w, 6, Some(&deadline), &waiters), Err(Blocked::TimedOut));
+        assert_eq!(w.load(Ordering::Relaxed), 5 | WAITERS, "the waiter announced itself");
+        assert_eq!(waiters.load(Ordering::Relaxed), 0, "and unregistered when it gave up");
+    }
+
+    #[test]
+    fn mark_owner_dead_only_touches_that_owner() {
+        let w = AtomicU32::new(5 | WAITERS);
+        assert!(!mark_owner_dead(&w, 6));
+        assert!(mark_owner_dead(&w, 5));
+        assert_eq!(w.load(Ordering::Relaxed), OWNER_DIED | WAITERS);
+    }
+}

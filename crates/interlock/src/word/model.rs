@@ -1,0 +1,117 @@
+//! Loom models of the lock word. Threads stand in for processes; the futex wait is a re-check
+//! plus a yield (`sys/loom_shim.rs`); an owner's death is a thread that abandons the word, after
+//! which a "kernel" step rewrites it exactly as `handle_futex_death` does.
+//!
+//! Run (release, bounded pre-emptions; about 10 s on the 2-core CI machine):
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock --release --lib model`
+
+#![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
+
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+
+use super::*;
+
+struct Shared {
+    word: AtomicU32,
+    waiters: AtomicU32,
+    data: UnsafeCell<u32>,
+}
+
+fn shared() -> Arc<Shared> {
+    Arc::new(Shared {
+        word: AtomicU32::new(UNLOCKED),
+        waiters: AtomicU32::new(0),
+        data: UnsafeCell::new(0),
+    })
+}
+
+/// The protected read-modify-write; loom reports it if two threads ever overlap here.
+fn bump(s: &Shared, n: u32) {
+    // SAFETY: called only while holding the word; a violation is exactly what loom detects.
+    s.data.with_mut(|d| unsafe { *d += n });
+}
+
+fn read(s: &Shared) -> u32 {
+    // SAFETY: called after every other thread is joined.
+    read(&s)
+}
+
+fn lock(s: &Shared, tid: u32) -> Acquired {
+    if try_lock_fast(&s.word, tid) {
+        return Acquired::Clean;
+    }
+    lock_contended(&s.word, tid, None, &s.waiters).expect("untimed lock of a foreign word")
+}
+
+#[test]
+fn model_two_threads_exclude_each_other() {
+    loom::model(|| {
+        let s = shared();
+        let handles: Vec<_> = [1u32, 2]
+            .into_iter()
+            .map(|tid| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    assert_eq!(lock(&s, tid), Acquired::Clean);
+                    bump(&s, 1);
+                    assert_eq!(unlock(&s.word) & TID_MASK, tid);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(read(&s), 2);
+        assert_eq!(s.word.load(Ordering::Relaxed), UNLOCKED);
+    });
+}
+
+#[test]
+fn model_dead_owner_is_recovered_once_and_reported() {
+    loom::model(|| {
+        let s = shared();
+        // Thread 1 takes the word and "dies": it never unlocks.
+        assert!(try_lock_fast(&s.word, 1));
+        let waiter = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let how = lock(&s, 2);
+                bump(&s, 1);
+                unlock(&s.word);
+                how
+            })
+        };
+        // The kernel's exit path runs concurrently with the waiter.
+        assert!(mark_owner_dead(&s.word, 1));
+        assert_eq!(waiter.join().unwrap(), Acquired::OwnerDied);
+        assert_eq!(read(&s), 1);
+        assert_eq!(s.word.load(Ordering::Relaxed), UNLOCKED);
+    });
+}
+
+#[test]
+fn model_try_lock_never_blocks_and_respects_the_holder() {
+    loom::model(|| {
+        let s = shared();
+        let holder = {
+            let s = s.clone();
+            thread::spawn(move || {
+                lock(&s, 1);
+                bump(&s, 1);
+                unlock(&s.word);
+            })
+        };
+        match try_lock_fast(&s.word, 2) || try_lock_slow(&s.word, 2).is_ok() {
+            true => {
+                bump(&s, 10);
+                unlock(&s.word);
+            }
+            false => {}
+        }
+        holder.join().unwrap();
+        let d = read(&s);
+        assert!(d == 1 || d == 11, "{d}");
+    });
+}
