@@ -120,7 +120,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(op: &'static str, what: impl fmt::Display, e: impl Into<std::io::Error>) -> Error {
+    pub(crate) fn io(
+        op: &'static str,
+        what: impl fmt::Display,
+        e: impl Into<std::io::Error>,
+    ) -> Error {
         Error::Io {
             op,
             what: what.to_string(),
@@ -176,7 +180,11 @@ impl fmt::Display for SegmentFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SegmentFault::Foreign { found } => {
-                write!(f, "foreign file (magic {:?}, expected \"INTRLOCK\")", String::from_utf8_lossy(found))
+                write!(
+                    f,
+                    "foreign file (magic {:?}, expected \"INTRLOCK\")",
+                    String::from_utf8_lossy(found)
+                )
             }
             SegmentFault::Truncated { len, needed } => {
                 write!(f, "truncated ({len} bytes, a segment needs {needed})")

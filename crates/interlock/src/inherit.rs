@@ -46,8 +46,13 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
     })?;
     let (fd, dev, ino) = parse(&value).ok_or_else(|| fail(format!("malformed value {value:?}")))?;
     let path = format!("/proc/self/fd/{fd}");
-    let file = openat(CWD, path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail(format!("descriptor {fd} is not open in this process ({e})")))?;
+    let file = openat(
+        CWD,
+        path.as_str(),
+        OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(format!("descriptor {fd} is not open in this process ({e})")))?;
     let st = fstat(&file).map_err(|e| fail(format!("fstat of descriptor {fd}: {e}")))?;
     if st.st_dev != dev || st.st_ino != ino {
         return Err(fail(format!(

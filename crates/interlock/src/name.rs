@@ -15,7 +15,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{fstat, mkdirat, openat, renameat_with, unlinkat, AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
+use rustix::fs::{
+    fstat, mkdirat, openat, renameat_with, unlinkat, AtFlags, FileType, Mode, OFlags, RenameFlags,
+    CWD,
+};
 use rustix::io::Errno;
 
 use crate::error::Error;
@@ -61,7 +64,10 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
     if name.contains('\0') {
         return bad("contains a NUL byte");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
         return bad("may only contain A-Z a-z 0-9 . _ -");
     }
     Ok(())
@@ -127,7 +133,10 @@ impl Namespace {
         if st.st_uid != me {
             return Err(Error::UnsafePath {
                 path: dir,
-                reason: format!("the namespace directory is owned by uid {}, not by us (uid {me})", st.st_uid),
+                reason: format!(
+                    "the namespace directory is owned by uid {}, not by us (uid {me})",
+                    st.st_uid
+                ),
             });
         }
         if st.st_mode & 0o077 != 0 {
@@ -184,7 +193,12 @@ impl Namespace {
     }
 
     fn open_existing_file(&self, file: &str, path: &Path) -> Result<OwnedFd, OpenFault> {
-        let fd = match openat(&self.dirfd, file, OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+        let fd = match openat(
+            &self.dirfd,
+            file,
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Err(OpenFault::Missing),
             Err(Errno::LOOP) => {
@@ -216,13 +230,18 @@ impl Namespace {
             }
             Err(OpenFault::Error(e)) => return Err(e),
         }
-        unlinkat(&self.dirfd, Self::file_name(name).as_str(), AtFlags::empty())
-            .map_err(|e| Error::io("remove", path.display(), e))
+        unlinkat(
+            &self.dirfd,
+            Self::file_name(name).as_str(),
+            AtFlags::empty(),
+        )
+        .map_err(|e| Error::io("remove", path.display(), e))
     }
 
     /// Names of the lock files in the namespace, sorted.
     pub(crate) fn names(&self) -> Result<Vec<String>, Error> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", self.dir.display(), e))?;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", self.dir.display(), e))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -255,7 +274,10 @@ fn check_private_file(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
     if st.st_mode & 0o077 != 0 {
         return Err(Error::UnsafePath {
             path: path.to_owned(),
-            reason: format!("mode {:o} gives group or others access; a private lock must be 0600", st.st_mode & 0o7777),
+            reason: format!(
+                "mode {:o} gives group or others access; a private lock must be 0600",
+                st.st_mode & 0o7777
+            ),
         });
     }
     Ok(())
@@ -274,7 +296,13 @@ fn check_regular(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
 
 /// Writes a complete segment under a temporary name in `dirfd`, then renames it to `file`
 /// without replacing anything. Returns `None` if `file` appeared meanwhile.
-fn create_then_publish(dirfd: &OwnedFd, dir: &Path, file: &str, mode: u32, kind: Kind) -> Result<Option<OwnedFd>, Error> {
+fn create_then_publish(
+    dirfd: &OwnedFd,
+    dir: &Path,
+    file: &str,
+    mode: u32,
+    kind: Kind,
+) -> Result<Option<OwnedFd>, Error> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = format!(".{file}.{}.{n}.tmp", std::process::id());
@@ -288,8 +316,10 @@ fn create_then_publish(dirfd: &OwnedFd, dir: &Path, file: &str, mode: u32, kind:
     .map_err(|e| Error::io("create", tmp_path.display(), e))?;
     let result = (|| {
         // The umask may have narrowed the mode; an explicit mode is what the caller asked for.
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(|e| Error::io("chmod", tmp_path.display(), e))?;
-        Segment::initialize(&fd, kind).map_err(|e| Error::io("initialise", tmp_path.display(), e))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+            .map_err(|e| Error::io("chmod", tmp_path.display(), e))?;
+        Segment::initialize(&fd, kind)
+            .map_err(|e| Error::io("initialise", tmp_path.display(), e))?;
         match renameat_with(dirfd, tmp.as_str(), dirfd, file, RenameFlags::NOREPLACE) {
             Ok(()) => Ok(Some(())),
             Err(Errno::EXIST) => Ok(None),
@@ -318,11 +348,21 @@ pub(crate) fn open_path(path: &Path, mode: u32, kind: Kind) -> Result<Segment, E
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let dirfd = openat(CWD, parent, OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY, Mode::empty())
-        .map_err(|e| Error::io("open directory", parent.display(), e))?;
+    let dirfd = openat(
+        CWD,
+        parent,
+        OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open directory", parent.display(), e))?;
     let file = file_str(file, path)?;
     loop {
-        match openat(&dirfd, file, OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+        match openat(
+            &dirfd,
+            file,
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
             Ok(fd) => {
                 check_regular(&fd, path)?;
                 return Segment::map(fd, &what);
@@ -368,11 +408,16 @@ mod tests {
         ];
         for (name, want) in cases {
             match validate_name(name) {
-                Err(Error::InvalidName { reason, .. }) => assert!(reason.contains(want), "{name:?}: {reason}"),
+                Err(Error::InvalidName { reason, .. }) => {
+                    assert!(reason.contains(want), "{name:?}: {reason}")
+                }
                 other => panic!("{name:?} gave {other:?}"),
             }
         }
         assert!(validate_name(&"y".repeat(MAX_NAME_LEN)).is_ok());
-        assert!(validate_name("a..b").is_ok(), "dots inside a name are harmless without '/'");
+        assert!(
+            validate_name("a..b").is_ok(),
+            "dots inside a name are harmless without '/'"
+        );
     }
 }

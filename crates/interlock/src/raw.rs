@@ -62,7 +62,11 @@ impl Raw {
                 found,
             });
         }
-        Ok(Raw { seg, label, trusted })
+        Ok(Raw {
+            seg,
+            label,
+            trusted,
+        })
     }
 
     pub(crate) fn anonymous(kind: Kind) -> Result<Raw, Error> {
@@ -76,7 +80,9 @@ impl Raw {
         // (which would turn every access into SIGBUS).
         rustix::fs::fcntl_add_seals(
             &fd,
-            rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW | rustix::fs::SealFlags::SEAL,
+            rustix::fs::SealFlags::SHRINK
+                | rustix::fs::SealFlags::GROW
+                | rustix::fs::SealFlags::SEAL,
         )
         .map_err(|e| Error::io("seal", "anonymous lock", e))?;
         let seg = Segment::map(fd, "anonymous lock")?;
@@ -137,7 +143,12 @@ impl Raw {
 
     /// The contended path: the word layer's wait, cut into slices when the holder's death would
     /// not be reported by the kernel, so that we can check on it ourselves.
-    fn wait_for(&self, me: &Me, w: &crate::sync::AtomicU32, wait: Wait) -> Result<Acquired, Blocked> {
+    fn wait_for(
+        &self,
+        me: &Me,
+        w: &crate::sync::AtomicU32,
+        wait: Wait,
+    ) -> Result<Acquired, Blocked> {
         let rec = self.record();
         if let Wait::Never = wait {
             return word::try_lock_slow(w, me.tid);
@@ -154,7 +165,8 @@ impl Raw {
                 let slice = Instant::now() + LIVENESS_PERIOD;
                 Some(end.map_or(slice, |e| e.min(slice)))
             };
-            let deadline = slice_end.map(|e| sys::deadline_after(e.saturating_duration_since(Instant::now())));
+            let deadline =
+                slice_end.map(|e| sys::deadline_after(e.saturating_duration_since(Instant::now())));
             match word::lock_contended(w, me.tid, deadline.as_ref(), &rec.waiters) {
                 Err(Blocked::TimedOut) if end.is_none_or(|e| Instant::now() < e) => {
                     self.reap_dead_holder(w);
@@ -194,7 +206,8 @@ impl Raw {
         let token = rec.acquisitions.load(Ordering::Relaxed) + 1;
         rec.acquisitions.store(token, Ordering::Relaxed);
         rec.owner_pid.store(me.pid, Ordering::Relaxed);
-        rec.acquired_at_ns.store(sys::now_coarse_ns(), Ordering::Relaxed);
+        rec.acquired_at_ns
+            .store(sys::now_coarse_ns(), Ordering::Relaxed);
         rec.owner_start_time.store(me.start_time, Ordering::Relaxed);
         // Release: a checker that reads this token also sees our pid and start time.
         rec.owner_token.store(token, Ordering::Release);
@@ -210,9 +223,9 @@ impl Raw {
         let rec = self.record();
         rec.owner_deaths.fetch_add(1, Ordering::Relaxed);
         rec.depth.store(0, Ordering::Relaxed);
-        let _ = rec
-            .poisoned
-            .compare_exchange(0, POISON_DEATH, Ordering::Relaxed, Ordering::Relaxed);
+        let _ =
+            rec.poisoned
+                .compare_exchange(0, POISON_DEATH, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// Whether the calling thread holds the lock.
@@ -227,8 +240,8 @@ impl Raw {
     #[inline]
     pub(crate) fn release(&self, me: &Me, token: Option<u64>, poison: bool) -> Result<(), Error> {
         let rec = self.record();
-        let mine = self.held_by(me)
-            && token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
+        let mine =
+            self.held_by(me) && token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
         if !mine {
             return Err(self.not_owner());
         }
@@ -264,7 +277,9 @@ impl Raw {
     }
 
     pub(crate) fn poison(&self) {
-        self.record().poisoned.store(POISON_PANIC, Ordering::Relaxed);
+        self.record()
+            .poisoned
+            .store(POISON_PANIC, Ordering::Relaxed);
     }
 
     pub(crate) fn clear_poison(&self) {
@@ -279,9 +294,13 @@ impl fmt::Debug for Raw {
         let mut d = f.debug_struct("Lock");
         d.field("label", &self.label);
         match &status.holder {
-            Some(h) => d.field("holder", &format_args!("<locked by pid {} tid {}>", h.pid, h.tid)),
+            Some(h) => d.field(
+                "holder",
+                &format_args!("<locked by pid {} tid {}>", h.pid, h.tid),
+            ),
             None => d.field("holder", &format_args!("<unlocked>")),
         };
-        d.field("poisoned", &status.poisoned).finish_non_exhaustive()
+        d.field("poisoned", &status.poisoned)
+            .finish_non_exhaustive()
     }
 }

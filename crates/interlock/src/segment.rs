@@ -153,7 +153,9 @@ impl Header {
         }
         let segment_len = u64_at(16);
         if segment_len != SEGMENT_LEN as u64 {
-            return Err(SegmentFault::Corrupt("segment length does not match format 1"));
+            return Err(SegmentFault::Corrupt(
+                "segment length does not match format 1",
+            ));
         }
         if file_len < segment_len {
             return Err(SegmentFault::Truncated {
@@ -163,7 +165,9 @@ impl Header {
         }
         let kind = Kind::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
         if u32_at(28) as usize != RECORD_OFFSET || u32_at(32) as usize != RECORD_LEN {
-            return Err(SegmentFault::Corrupt("record placement does not match format 1"));
+            return Err(SegmentFault::Corrupt(
+                "record placement does not match format 1",
+            ));
         }
         if u32_at(36) != 0 {
             return Err(SegmentFault::Corrupt("unknown flags set"));
@@ -354,12 +358,11 @@ impl Segment {
         let st = fstat(&fd).map_err(|e| Error::io("fstat", what, e))?;
         let mut bytes = [0u8; HEADER_LEN];
         let n = pread(&fd, &mut bytes, 0).map_err(|e| Error::io("read header of", what, e))?;
-        let header = Header::decode(&bytes[..n], st.st_size as u64).map_err(|fault| {
-            Error::BadSegment {
+        let header =
+            Header::decode(&bytes[..n], st.st_size as u64).map_err(|fault| Error::BadSegment {
                 what: what.to_owned(),
                 fault,
-            }
-        })?;
+            })?;
         // SAFETY: we map a fresh region (no address hint) of SEGMENT_LEN bytes of a file at
         // least that long (checked by `decode` against fstat), shared so other processes see
         // our atomics. The pointer is only used through `record()` while `self` lives.
@@ -384,7 +387,13 @@ impl Segment {
         // SAFETY: `base + RECORD_OFFSET` is inside a live mapping of SEGMENT_LEN bytes, 64-byte
         // aligned (mmap returns page-aligned memory), and Record is valid for any bit pattern
         // (atomics and bytes), so a shared reference for the life of `self` is sound.
-        unsafe { &*self.base.as_ptr().wrapping_add(RECORD_OFFSET).cast::<Record>() }
+        unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .wrapping_add(RECORD_OFFSET)
+                .cast::<Record>()
+        }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -456,24 +465,44 @@ mod tests {
         b[8..12].copy_from_slice(&7u32.to_ne_bytes());
         assert_eq!(
             Header::decode(&b, SEGMENT_LEN as u64),
-            Err(SegmentFault::NewerFormat { found: 7, supported: FORMAT_VERSION })
+            Err(SegmentFault::NewerFormat {
+                found: 7,
+                supported: FORMAT_VERSION
+            })
         );
     }
 
     #[test]
     fn short_files_are_truncated_not_garbage() {
         let b = sample().encode();
-        assert!(matches!(Header::decode(&b[..4], 4), Err(SegmentFault::Truncated { .. })));
-        assert!(matches!(Header::decode(&b[..30], 30), Err(SegmentFault::Truncated { .. })));
+        assert!(matches!(
+            Header::decode(&b[..4], 4),
+            Err(SegmentFault::Truncated { .. })
+        ));
+        assert!(matches!(
+            Header::decode(&b[..30], 30),
+            Err(SegmentFault::Truncated { .. })
+        ));
         assert_eq!(
             Header::decode(&b, 100),
-            Err(SegmentFault::Truncated { len: 100, needed: SEGMENT_LEN as u64 })
+            Err(SegmentFault::Truncated {
+                len: 100,
+                needed: SEGMENT_LEN as u64
+            })
         );
     }
 
     #[test]
     fn every_corruption_is_an_error() {
-        for (at, value) in [(12usize, 65u32), (16, 4096), (24, 9), (28, 8), (32, 64), (36, 1), (52, 1)] {
+        for (at, value) in [
+            (12usize, 65u32),
+            (16, 4096),
+            (24, 9),
+            (28, 8),
+            (32, 64),
+            (36, 1),
+            (52, 1),
+        ] {
             let mut b = sample().encode();
             b[at..at + 4].copy_from_slice(&value.to_ne_bytes());
             assert!(

@@ -104,7 +104,8 @@ impl LockStatus {
             Holder {
                 pid,
                 tid,
-                since: UNIX_EPOCH + Duration::from_nanos(rec.acquired_at_ns.load(Ordering::Relaxed)),
+                since: UNIX_EPOCH
+                    + Duration::from_nanos(rec.acquired_at_ns.load(Ordering::Relaxed)),
                 token: rec.acquisitions.load(Ordering::Relaxed),
                 alive: sys::thread_alive(pid, tid, start),
                 command: command_line(pid),
@@ -112,7 +113,11 @@ impl LockStatus {
         });
         LockStatus {
             kind,
-            depth: if tid == 0 { 0 } else { rec.depth.load(Ordering::Relaxed).max(1) },
+            depth: if tid == 0 {
+                0
+            } else {
+                rec.depth.load(Ordering::Relaxed).max(1)
+            },
             holder,
             waiters: rec.waiters.load(Ordering::Relaxed),
             acquisitions: rec.acquisitions.load(Ordering::Relaxed),

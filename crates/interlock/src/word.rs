@@ -40,7 +40,7 @@ pub(crate) const UNLOCKED: u32 = 0;
 #[cfg(not(all(test, loom)))]
 const SPIN_LIMIT: u32 = 100;
 #[cfg(all(test, loom))]
-const SPIN_LIMIT: u32 = 1;
+const SPIN_LIMIT: u32 = 0;
 
 /// How an acquisition went when it succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,8 @@ pub(crate) fn lock_contended(
             // Free or owner died. We may have slept, so others may sleep too: claim it with
             // WAITERS set, so our unlock wakes them (std's futex mutex takes CONTENDED here
             // for the same reason).
-            match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed) {
+            match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => break Ok(acquired_from(state)),
                 Err(now) => {
                     state = now;
@@ -237,7 +238,10 @@ mod tests {
     fn relocking_own_word_is_refused_not_waited_on() {
         let w = AtomicU32::new(5);
         let waiters = AtomicU32::new(0);
-        assert_eq!(lock_contended(&w, 5, None, &waiters), Err(Blocked::WouldDeadlock));
+        assert_eq!(
+            lock_contended(&w, 5, None, &waiters),
+            Err(Blocked::WouldDeadlock)
+        );
         assert_eq!(waiters.load(Ordering::Relaxed), 0);
     }
 
@@ -246,9 +250,20 @@ mod tests {
         let w = AtomicU32::new(5);
         let waiters = AtomicU32::new(0);
         let deadline = sys::deadline_after(std::time::Duration::from_millis(20));
-        assert_eq!(lock_contended(&w, 6, Some(&deadline), &waiters), Err(Blocked::TimedOut));
-        assert_eq!(w.load(Ordering::Relaxed), 5 | WAITERS, "the waiter announced itself");
-        assert_eq!(waiters.load(Ordering::Relaxed), 0, "and unregistered when it gave up");
+        assert_eq!(
+            lock_contended(&w, 6, Some(&deadline), &waiters),
+            Err(Blocked::TimedOut)
+        );
+        assert_eq!(
+            w.load(Ordering::Relaxed),
+            5 | WAITERS,
+            "the waiter announced itself"
+        );
+        assert_eq!(
+            waiters.load(Ordering::Relaxed),
+            0,
+            "and unregistered when it gave up"
+        );
     }
 
     #[test]

@@ -111,7 +111,9 @@ pub(crate) fn wake_one(word: &AtomicU32) {
 #[inline]
 pub(crate) fn now_coarse_ns() -> u64 {
     let t = clock_gettime(ClockId::RealtimeCoarse);
-    (t.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(t.tv_nsec as u64)
+    (t.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.tv_nsec as u64)
 }
 
 /// The kernel's `struct robust_list_head`.
@@ -224,14 +226,15 @@ fn robust_head() -> (*mut RobustListHead, usize) {
             return (head, 0);
         }
     }
-    let offset_field = head.cast::<u8>().wrapping_add(std::mem::offset_of!(RobustListHead, futex_offset));
+    let offset_field = head
+        .cast::<u8>()
+        .wrapping_add(std::mem::offset_of!(RobustListHead, futex_offset));
     // SAFETY: a non-null head returned by the kernel for this thread was registered by libc
     // (or by us) and stays valid for the thread's life; we only read its aligned offset field.
     let offset = unsafe { offset_field.cast::<isize>().read() };
     let node_offset = offset.unsigned_abs();
-    let fits = offset < 0
-        && node_offset >= NODE_AREA_START + PTR
-        && node_offset + PTR <= NODE_AREA_END;
+    let fits =
+        offset < 0 && node_offset >= NODE_AREA_START + PTR && node_offset + PTR <= NODE_AREA_END;
     if fits {
         (head, node_offset)
     } else {
@@ -476,11 +479,20 @@ mod tests {
     #[test]
     fn identity_matches_the_kernel() {
         let me = me();
-        assert_eq!(me.tid, rustix::thread::gettid().as_raw_nonzero().get() as u32);
+        assert_eq!(
+            me.tid,
+            rustix::thread::gettid().as_raw_nonzero().get() as u32
+        );
         assert_eq!(me.pid, std::process::id());
         assert!(me.start_time > 0);
-        assert!(me.robust(), "glibc registers a robust list head for every thread");
-        assert_eq!(me.node_offset, 32, "glibc x86_64/aarch64 futex_offset is -32");
+        assert!(
+            me.robust(),
+            "glibc registers a robust list head for every thread"
+        );
+        assert_eq!(
+            me.node_offset, 32,
+            "glibc x86_64/aarch64 futex_offset is -32"
+        );
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! plus a yield (`sys/loom_shim.rs`); an owner's death is a thread that abandons the word, after
 //! which a "kernel" step rewrites it exactly as `handle_futex_death` does.
 //!
-//! Run (release, bounded pre-emptions; about 10 s on the 2-core CI machine):
+//! Run (release, bounded pre-emptions; the models take well under a second, the build ~20 s):
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock --release --lib model`
+//!
+//! They can fail: with `unlock` never waking, loom reports the deadlock; with the contended
+//! path's compare-exchange weakened from Acquire to Relaxed, it reports the two sections'
+//! concurrent writes (both mutations tried when these models were written).
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -35,7 +39,7 @@ fn bump(s: &Shared, n: u32) {
 
 fn read(s: &Shared) -> u32 {
     // SAFETY: called after every other thread is joined.
-    read(&s)
+    s.data.with(|d| unsafe { *d })
 }
 
 fn lock(s: &Shared, tid: u32) -> Acquired {

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole suite, as CI runs it (.ci/run calls this). Each step is runnable alone.
+set -euxo pipefail
+cd "$(dirname "$0")"/..
+export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
+bash ci/install.sh
+bash ci/fmt.sh
+bash ci/clippy.sh
+bash ci/deps.sh
+bash ci/doc.sh
+bash ci/loom.sh
+bash ci/examples.sh
+if [ -f ci/bench-smoke.sh ]; then bash ci/bench-smoke.sh; fi
+bash ci/test.sh

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every example runs and its output is checked.
+set -euxo pipefail
+cd "$(dirname "$0")"/..
+out=$(cargo run -q --release -p interlock --example counter)
+echo "$out"
+grep -qx 'Final Result: 20' <<<"$out"
+grep -qx 'Expected Value: 20' <<<"$out"
+grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
+
+out=$(cargo run -q --release -p interlock --example rlock)
+echo "$out"
+[ "$out" = $'Layer 3: Holding lock\nLayer 2: Holding lock\nLayer 1: Holding lock' ]
+
+out=$(cargo run -q --release -p interlock --example logging -- --procs 4 --loops 25)
+grep -qx 'Final Result: 100' <<<"$out"
+# Each update is a begin/counter/end block of one process: no other line may fall inside it.
+python3 - "$out" <<'PY'
+import re, sys
+lines = [l for l in sys.argv[1].splitlines() if l.startswith("[Process-")]
+assert len(lines) == 300, len(lines)
+for i in range(0, len(lines), 3):
+    names = {re.match(r"\[(Process-\d+)\]", l).group(1) for l in lines[i:i + 3]}
+    assert len(names) == 1 and "begin" in lines[i] and "end" in lines[i + 2], lines[i:i + 3]
+print("logging: 100 blocks, none interleaved")
+PY

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the suite needs on a fresh machine of this project's kind (Debian + rustup).
+set -euxo pipefail
+cd "$(dirname "$0")"/..
+
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  else
+    echo "ci/install.sh: missing $* and not root; install them (apt-get install $*)" >&2
+    exit 1
+  fi
+}
+
+command -v cargo >/dev/null || { echo "ci/install.sh: cargo is required (rustup)" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+# util-linux's flock(1) and python3 are the benchmark harness's peers.
+command -v flock >/dev/null || apt_install util-linux
+command -v python3 >/dev/null || apt_install python3
