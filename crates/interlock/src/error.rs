@@ -38,7 +38,7 @@ pub enum Error {
         lock: String,
     },
     /// A timed acquisition gave up.
-    #[error("timed out after {waited:?} waiting for {lock}{}", holder_suffix(.holder))]
+    #[error("timed out after {:.2}s waiting for {lock}{}", .waited.as_secs_f64(), holder_suffix(.holder))]
     Timeout {
         /// The lock.
         lock: String,

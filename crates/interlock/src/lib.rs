@@ -47,6 +47,8 @@
 #![doc(test(no_crate_inject))]
 
 #[cfg(not(all(test, loom)))]
+mod command;
+#[cfg(not(all(test, loom)))]
 mod error;
 #[cfg(not(all(test, loom)))]
 mod guard;
@@ -72,6 +74,7 @@ mod word;
 
 #[cfg(not(all(test, loom)))]
 pub use crate::{
+    command::kill_with_parent,
     error::{Error, SegmentFault},
     lock::{Lock, LockGuard},
     name::{namespace_dir, validate_name, MAX_NAME_LEN},

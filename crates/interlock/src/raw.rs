@@ -41,6 +41,8 @@ const POISON_DEATH: u32 = 2;
 /// How often a waiter checks whether a holder the kernel will *not* report (one that could not
 /// use its robust list, or any holder of a segment other users can write) is still alive.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(50);
+/// How often a waiter re-checks a holder the kernel *will* report: only a safety net.
+const SAFETY_NET_PERIOD: Duration = Duration::from_secs(1);
 
 /// A lock record in a mapped segment.
 pub(crate) struct Raw {
@@ -158,13 +160,12 @@ impl Raw {
             _ => None,
         };
         loop {
+            // A holder the kernel will report is checked on rarely (a safety net: we may have
+            // read the previous holder's flag while the new one was still recording itself).
             let holder_reported = rec.owner_robust.load(Ordering::Relaxed) == 1 && self.trusted;
-            let slice_end = if holder_reported {
-                end
-            } else {
-                let slice = Instant::now() + LIVENESS_PERIOD;
-                Some(end.map_or(slice, |e| e.min(slice)))
-            };
+            let period = if holder_reported { SAFETY_NET_PERIOD } else { LIVENESS_PERIOD };
+            let slice = Instant::now() + period;
+            let slice_end = Some(end.map_or(slice, |e| e.min(slice)));
             let deadline =
                 slice_end.map(|e| sys::deadline_after(e.saturating_duration_since(Instant::now())));
             match word::lock_contended(w, me.tid, deadline.as_ref(), &rec.waiters) {

@@ -446,3 +446,27 @@ impl fmt::Debug for RLockGuard<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_overflow_is_an_error_not_a_wrap() {
+        let rlock = RLock::new().unwrap();
+        let outer = rlock.lock().unwrap();
+        // Reaching u32::MAX real re-entries takes minutes; start near the top instead.
+        rlock.raw.record().depth.store(u32::MAX - 2, Ordering::Relaxed);
+        let last = rlock.lock().expect("one below the limit is allowed");
+        assert_eq!(last.depth(), u32::MAX - 1);
+        match rlock.lock() {
+            Err(Error::RecursionOverflow { depth, .. }) => assert_eq!(depth, u32::MAX - 1),
+            other => panic!("expected RecursionOverflow, got {other:?}"),
+        }
+        drop(last);
+        assert_eq!(rlock.status().depth, u32::MAX - 2, "the failed attempt changed nothing");
+        rlock.raw.record().depth.store(1, Ordering::Relaxed);
+        drop(outer);
+        assert!(rlock.status().holder.is_none());
+    }
+}

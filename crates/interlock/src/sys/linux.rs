@@ -472,6 +472,24 @@ pub(crate) fn inherit_fd_on_exec(cmd: &mut Command, fd: RawFd) {
     unsafe { cmd.pre_exec(hook) };
 }
 
+/// Makes each program `cmd` spawns get `SIGKILL` when the thread that spawned it ends
+/// (`prctl(PR_SET_PDEATHSIG, SIGKILL)` in the child, then a check that the parent has not
+/// already gone).
+pub(crate) fn kill_on_parent_death(cmd: &mut Command) {
+    let parent = rustix::process::getpid();
+    let hook = move || {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        // Had the parent died before the prctl, no signal would ever come: refuse to run.
+        if rustix::process::getppid() != Some(parent) {
+            return Err(std::io::Error::other("the parent exited before the child started"));
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes two system calls (prctl, getppid) and allocates only on the error
+    // path just before the child exits; it takes no locks, as `pre_exec` requires.
+    unsafe { cmd.pre_exec(hook) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
