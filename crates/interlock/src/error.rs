@@ -45,7 +45,7 @@ pub enum Error {
         /// How long the caller waited.
         waited: std::time::Duration,
         /// Who held it when the wait ended, if anybody still did.
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     /// A release by a thread that does not hold the lock.
     #[error("cannot release {lock}: the calling thread does not hold it{}", holder_suffix(.holder))]
@@ -53,7 +53,7 @@ pub enum Error {
         /// The lock.
         lock: String,
         /// Who holds it, if anybody does.
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     /// An RLock re-entered more often than its depth counter can count.
     #[error("{lock} re-entered {depth} times: recursion depth overflow")]
@@ -133,7 +133,7 @@ impl Error {
     }
 }
 
-fn holder_suffix(holder: &Option<Holder>) -> String {
+fn holder_suffix(holder: &Option<Box<Holder>>) -> String {
     match holder {
         Some(h) => format!(" (held by {h})"),
         None => String::new(),

@@ -41,32 +41,24 @@ impl<'a> Hold<'a> {
         self.raw.is_poisoned()
     }
 
-    /// Whether this hold is still the lock's current hold by this thread.
-    #[inline]
-    pub(crate) fn current(&self, me: &sys::Me) -> bool {
-        self.raw.held_by(me)
-            && self.raw.record().acquisitions.load(Ordering::Relaxed) == self.acq.token
-    }
-
     /// Ends the hold: releases the lock (or, for a nested RLock hold, one level of it).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end(&self, reentrant: bool) -> Result<(), Error> {
         let me = sys::me();
-        if !self.current(&me) {
+        let rec = self.raw.record();
+        if rec.acquisitions.load(Ordering::Relaxed) != self.acq.token || !rec.held_by(&me) {
             return Err(self.raw.not_owner());
         }
-        let poison = self.poisoning();
+        if self.poisoning() {
+            self.raw.poison();
+        }
         if reentrant {
-            let rec = self.raw.record();
             let depth = rec.depth.load(Ordering::Relaxed);
             if depth > 1 {
-                if poison {
-                    self.raw.poison();
-                }
                 rec.depth.store(depth - 1, Ordering::Relaxed);
                 return Ok(());
             }
         }
-        self.raw.release(&me, Some(self.acq.token), poison)
+        self.raw.release(&me, None)
     }
 }

@@ -209,10 +209,27 @@ impl Lock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn lock(&self) -> Result<LockGuard<'_>, Error> {
-        self.acquire(Wait::Forever)
-            .map(|g| g.expect("an untimed wait only ends holding the lock"))
+        let me = sys::me();
+        match self.raw.try_acquire_fast(&me) {
+            Some(acq) => Ok(self.guard(acq)),
+            None => self.lock_slow(&me),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self, me: &sys::Me) -> Result<LockGuard<'_>, Error> {
+        let acq = self.raw.acquire_slow(me, Wait::Forever)?;
+        Ok(self.guard(acq.expect("an untimed wait only ends holding the lock")))
+    }
+
+    #[inline(always)]
+    fn guard(&self, acq: crate::raw::Acquisition) -> LockGuard<'_> {
+        LockGuard {
+            hold: Hold::new(&self.raw, acq),
+        }
     }
 
     /// Takes the lock if it is free now; `Ok(None)` if another thread or process holds it.
@@ -232,7 +249,7 @@ impl Lock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn try_lock(&self) -> Result<Option<LockGuard<'_>>, Error> {
         self.acquire(Wait::Never)
     }
@@ -287,12 +304,31 @@ impl Lock {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn acquire(&self, wait: Wait) -> Result<Option<LockGuard<'_>>, Error> {
         let me = sys::me();
-        Ok(self.raw.acquire(&me, wait)?.map(|acq| LockGuard {
-            hold: Hold::new(&self.raw, acq),
-        }))
+        Ok(self.raw.acquire(&me, wait)?.map(|acq| self.guard(acq)))
+    }
+
+    /// Whether acquisitions through this handle record when they happened
+    /// ([`Holder::since`](crate::Holder::since)). Off by default: reading even the coarse
+    /// clock costs about as much as the rest of an uncontended lock and unlock together, and
+    /// under contention it lengthens every critical section.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let g = lock.lock()?;
+    /// assert_eq!(lock.status().holder.unwrap().since, None);
+    /// drop(g);
+    /// lock.set_timestamps(true);
+    /// let g = lock.lock()?;
+    /// assert!(lock.status().holder.unwrap().since.is_some());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn set_timestamps(&self, enabled: bool) {
+        self.raw.set_timestamps(enabled)
     }
 
     /// Releases the lock held by the calling thread whose guard was leaked
@@ -313,7 +349,7 @@ impl Lock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn release(&self) -> Result<(), Error> {
-        self.raw.release(&sys::me(), None, false)
+        self.raw.release(&sys::me(), None)
     }
 
     /// Whether the calling thread holds the lock.
@@ -485,7 +521,7 @@ impl LockGuard<'_> {
 }
 
 impl Drop for LockGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // Not ours any more (forked copy, or released by `Lock::release`): nothing to do.
         let _ = self.hold.end(false);

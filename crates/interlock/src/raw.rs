@@ -10,9 +10,10 @@ use crate::error::Error;
 use crate::name::{self, Namespace};
 use crate::segment::{Kind, Record, Segment};
 use crate::status::{Holder, LockStatus};
-use crate::sync::Ordering;
+use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
-use crate::word::{self, Acquired, Blocked, TID_MASK};
+use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK};
+use std::sync::atomic::AtomicBool;
 
 /// How long to wait.
 #[derive(Debug, Clone, Copy)]
@@ -41,8 +42,6 @@ const POISON_DEATH: u32 = 2;
 /// How often a waiter checks whether a holder the kernel will *not* report (one that could not
 /// use its robust list, or any holder of a segment other users can write) is still alive.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(50);
-/// How often a waiter re-checks a holder the kernel *will* report: only a safety net.
-const SAFETY_NET_PERIOD: Duration = Duration::from_secs(1);
 
 /// A lock record in a mapped segment.
 pub(crate) struct Raw {
@@ -52,6 +51,8 @@ pub(crate) struct Raw {
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
+    /// Whether uncontended acquisitions through this handle record their time.
+    timestamps: AtomicBool,
 }
 
 impl Raw {
@@ -68,6 +69,7 @@ impl Raw {
             seg,
             label,
             trusted,
+            timestamps: AtomicBool::new(false),
         })
     }
 
@@ -122,20 +124,51 @@ impl Raw {
         self.seg.record()
     }
 
-    /// Takes the lock for the calling thread. `Ok(None)` only for `Wait::Never` when it is held.
-    #[inline]
-    pub(crate) fn acquire(&self, me: &Me, wait: Wait) -> Result<Option<Acquisition>, Error> {
+    /// Takes the lock if it is free, without a system call: the whole uncontended path.
+    #[inline(always)]
+    pub(crate) fn try_acquire_fast(&self, me: &Me) -> Option<Acquisition> {
+        let rec = self.record();
+        if !rec.try_acquire_fast(me, self.trusted) {
+            return None;
+        }
+        let token = self.record_holder(me);
+        if self.timestamps.load(Ordering::Relaxed) {
+            self.stamp(token);
+        }
+        Some(Acquisition {
+            token,
+            owner_died: false,
+        })
+    }
+
+    /// Takes the lock for the calling thread after the fast path failed (or for `Wait::Never`,
+    /// to also take a lock whose owner died). `Ok(None)` only for `Wait::Never` when it is held.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn acquire_slow(&self, me: &Me, wait: Wait) -> Result<Option<Acquisition>, Error> {
         let rec = self.record();
         // Read the clock only for timed waits: untimed acquisitions never pay for it.
         let started = matches!(wait, Wait::For(_)).then(Instant::now);
-        let got = rec.acquire_linked(me, self.trusted, |w| self.wait_for(me, w, wait));
+        let got = rec.acquire_contended(me, self.trusted, |w, bits| self.wait_for(w, bits, wait));
         match got {
-            Ok(how) => Ok(Some(self.record_holder(me, how))),
+            Ok(how) => {
+                let token = self.record_holder(me);
+                if self.timestamps.load(Ordering::Relaxed) {
+                    self.stamp(token);
+                }
+                if how == Acquired::OwnerDied {
+                    self.note_owner_death();
+                }
+                Ok(Some(Acquisition {
+                    token,
+                    owner_died: how == Acquired::OwnerDied,
+                }))
+            }
             Err(Blocked::Held) => Ok(None),
             Err(Blocked::WouldDeadlock) => Err(Error::WouldDeadlock {
                 lock: self.label.clone(),
             }),
-            Err(Blocked::TimedOut) => Err(Error::Timeout {
+            Err(Blocked::TimedOut | Blocked::Unreported) => Err(Error::Timeout {
                 lock: self.label.clone(),
                 waited: started.map(|s| s.elapsed()).unwrap_or_default(),
                 holder: self.holder(),
@@ -143,33 +176,35 @@ impl Raw {
         }
     }
 
-    /// The contended path: the word layer's wait, cut into slices when the holder's death would
-    /// not be reported by the kernel, so that we can check on it ourselves.
-    fn wait_for(
-        &self,
-        me: &Me,
-        w: &crate::sync::AtomicU32,
-        wait: Wait,
-    ) -> Result<Acquired, Blocked> {
-        let rec = self.record();
-        if let Wait::Never = wait {
-            return word::try_lock_slow(w, me.tid);
+    /// Takes the lock: the fast path, then the slow one.
+    #[inline(always)]
+    pub(crate) fn acquire(&self, me: &Me, wait: Wait) -> Result<Option<Acquisition>, Error> {
+        match self.try_acquire_fast(me) {
+            Some(acq) => Ok(Some(acq)),
+            None => self.acquire_slow(me, wait),
         }
-        let end = match wait {
-            Wait::For(d) => Some(Instant::now() + d),
-            _ => None,
+    }
+
+    /// The contended path: the word layer's wait, done in slices while the holder is one whose
+    /// death the kernel will not report, so that we can check on it ourselves.
+    fn wait_for(&self, w: &AtomicU32, bits: u32, wait: Wait) -> Result<Acquired, Blocked> {
+        let waiters = &self.record().waiters;
+        let deadline = match wait {
+            Wait::Never => return word::try_lock_slow(w, bits),
+            Wait::Forever => None,
+            Wait::For(d) => Some((Instant::now() + d, sys::deadline_after(d))),
         };
         loop {
-            // A holder the kernel will report is checked on rarely (a safety net: we may have
-            // read the previous holder's flag while the new one was still recording itself).
-            let holder_reported = rec.owner_robust.load(Ordering::Relaxed) == 1 && self.trusted;
-            let period = if holder_reported { SAFETY_NET_PERIOD } else { LIVENESS_PERIOD };
-            let slice = Instant::now() + period;
-            let slice_end = Some(end.map_or(slice, |e| e.min(slice)));
-            let deadline =
-                slice_end.map(|e| sys::deadline_after(e.saturating_duration_since(Instant::now())));
-            match word::lock_contended(w, me.tid, deadline.as_ref(), &rec.waiters) {
-                Err(Blocked::TimedOut) if end.is_none_or(|e| Instant::now() < e) => {
+            // Sleep as long as the caller allows, unless the holder is UNREPORTED.
+            match word::lock_contended(w, bits, deadline.as_ref().map(|d| &d.1), true, waiters) {
+                Err(Blocked::Unreported) => {}
+                other => return other,
+            }
+            let slice_end = Instant::now() + LIVENESS_PERIOD;
+            let slice_end = deadline.map_or(slice_end, |(end, _)| end.min(slice_end));
+            let slice = sys::deadline_after(slice_end.saturating_duration_since(Instant::now()));
+            match word::lock_contended(w, bits, Some(&slice), false, waiters) {
+                Err(Blocked::TimedOut) if deadline.is_none_or(|(end, _)| Instant::now() < end) => {
                     self.reap_dead_holder(w);
                 }
                 other => return other,
@@ -179,78 +214,77 @@ impl Raw {
 
     /// If the holder recorded in the word is provably dead, marks the word as the kernel would.
     #[cold]
-    fn reap_dead_holder(&self, w: &crate::sync::AtomicU32) {
+    fn reap_dead_holder(&self, w: &AtomicU32) {
         let rec = self.record();
-        let tid = w.load(Ordering::Acquire) & TID_MASK;
+        let owner = w.load(Ordering::Acquire) & TID_MASK;
         let token = rec.owner_token.load(Ordering::Acquire);
         let pid = rec.owner_pid.load(Ordering::Relaxed);
-        let start = rec.owner_start_time.load(Ordering::Relaxed);
+        let start = rec.owner_identity.load(Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Acquire);
         let current = rec.acquisitions.load(Ordering::Relaxed) == token
-            && w.load(Ordering::Relaxed) & TID_MASK == tid;
+            && w.load(Ordering::Relaxed) & TID_MASK == owner;
         // Free already, or the holder is between taking the word and recording itself, or the
         // identity we read is a previous holder's: not evidence of anything.
-        if tid == 0 || !current {
+        if owner == 0 || !current {
             return;
         }
-        if !sys::thread_alive(pid, tid, start) {
-            word::mark_owner_dead(w, tid);
+        if !sys::thread_alive(pid, owner & OWNER_TID, start) {
+            word::mark_owner_dead(w, owner);
         }
     }
 
-    /// Writes the holder record after the word became ours.
-    #[inline]
-    fn record_holder(&self, me: &Me, how: Acquired) -> Acquisition {
+    /// Writes the holder record after the word became ours; returns the new fencing token.
+    #[inline(always)]
+    fn record_holder(&self, me: &Me) -> u64 {
         let rec = self.record();
         // Relaxed throughout: we own the word, whose Acquire made the previous holder's writes
         // visible, and whose Release (at unlock) publishes ours.
         let token = rec.acquisitions.load(Ordering::Relaxed) + 1;
         rec.acquisitions.store(token, Ordering::Relaxed);
         rec.owner_pid.store(me.pid, Ordering::Relaxed);
-        rec.acquired_at_ns
-            .store(sys::now_coarse_ns(), Ordering::Relaxed);
-        rec.owner_start_time.store(me.start_time, Ordering::Relaxed);
+        rec.owner_identity.store(me.start_time, Ordering::Relaxed);
         // Release: a checker that reads this token also sees our pid and start time.
         rec.owner_token.store(token, Ordering::Release);
-        let owner_died = how == Acquired::OwnerDied;
-        if owner_died {
-            self.note_owner_death();
-        }
-        Acquisition { token, owner_died }
+        token
+    }
+
+    /// Records when hold `token` began.
+    #[cold]
+    fn stamp(&self, token: u64) {
+        let rec = self.record();
+        rec.acquired_at_ns
+            .store(sys::now_coarse_ns(), Ordering::Relaxed);
+        rec.stamp_token.store(token, Ordering::Release);
+    }
+
+    /// Whether this handle's uncontended acquisitions record their time.
+    pub(crate) fn set_timestamps(&self, on: bool) {
+        self.timestamps.store(on, Ordering::Relaxed);
     }
 
     #[cold]
     fn note_owner_death(&self) {
         let rec = self.record();
         rec.owner_deaths.fetch_add(1, Ordering::Relaxed);
-        rec.depth.store(0, Ordering::Relaxed);
         let _ =
             rec.poisoned
                 .compare_exchange(0, POISON_DEATH, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// Whether the calling thread holds the lock.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn held_by(&self, me: &Me) -> bool {
-        self.record().word.load(Ordering::Relaxed) & TID_MASK == me.tid
+        self.record().held_by(me)
     }
 
     /// Releases the calling thread's hold. With `token`, only that hold (a guard's): a guard that
     /// outlived its hold — copied into a forked child, or left after `Lock::release` — does
-    /// nothing. `poison` marks the lock poisoned first (a panic is unwinding through the guard).
-    #[inline]
-    pub(crate) fn release(&self, me: &Me, token: Option<u64>, poison: bool) -> Result<(), Error> {
+    /// nothing and gets `NotOwner`.
+    #[inline(always)]
+    pub(crate) fn release(&self, me: &Me, token: Option<u64>) -> Result<(), Error> {
         let rec = self.record();
-        let mine =
-            self.held_by(me) && token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
-        if !mine {
-            return Err(self.not_owner());
-        }
-        if poison {
-            self.poison();
-        }
-        rec.depth.store(0, Ordering::Relaxed);
-        if rec.release_linked(me, self.trusted) {
+        let this_hold = token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
+        if this_hold && rec.release(me, self.trusted) {
             Ok(())
         } else {
             Err(self.not_owner())
@@ -265,8 +299,8 @@ impl Raw {
         }
     }
 
-    pub(crate) fn holder(&self) -> Option<Holder> {
-        self.status().holder
+    pub(crate) fn holder(&self) -> Option<Box<Holder>> {
+        self.status().holder.map(Box::new)
     }
 
     pub(crate) fn status(&self) -> LockStatus {

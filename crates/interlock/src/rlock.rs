@@ -261,7 +261,7 @@ impl RLock {
             rec.depth.store(depth - 1, Ordering::Relaxed);
             return Ok(());
         }
-        self.raw.release(&me, None, false)
+        self.raw.release(&me, None)
     }
 
     /// Whether the calling thread holds the lock.
@@ -316,6 +316,22 @@ impl RLock {
     /// ```
     pub fn status(&self) -> LockStatus {
         self.raw.status()
+    }
+
+    /// Whether acquisitions through this handle record their time (see
+    /// [`Lock::set_timestamps`](crate::Lock::set_timestamps)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// rlock.set_timestamps(true);
+    /// let g = rlock.lock()?;
+    /// assert!(rlock.status().holder.unwrap().since.is_some());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn set_timestamps(&self, enabled: bool) {
+        self.raw.set_timestamps(enabled)
     }
 }
 
@@ -456,7 +472,11 @@ mod tests {
         let rlock = RLock::new().unwrap();
         let outer = rlock.lock().unwrap();
         // Reaching u32::MAX real re-entries takes minutes; start near the top instead.
-        rlock.raw.record().depth.store(u32::MAX - 2, Ordering::Relaxed);
+        rlock
+            .raw
+            .record()
+            .depth
+            .store(u32::MAX - 2, Ordering::Relaxed);
         let last = rlock.lock().expect("one below the limit is allowed");
         assert_eq!(last.depth(), u32::MAX - 1);
         match rlock.lock() {
@@ -464,7 +484,11 @@ mod tests {
             other => panic!("expected RecursionOverflow, got {other:?}"),
         }
         drop(last);
-        assert_eq!(rlock.status().depth, u32::MAX - 2, "the failed attempt changed nothing");
+        assert_eq!(
+            rlock.status().depth,
+            u32::MAX - 2,
+            "the failed attempt changed nothing"
+        );
         rlock.raw.record().depth.store(1, Ordering::Relaxed);
         drop(outer);
         assert!(rlock.status().holder.is_none());

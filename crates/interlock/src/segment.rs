@@ -43,7 +43,7 @@ use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 use crate::error::{Error, SegmentFault};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Me};
-use crate::word::{self, Acquired, Blocked, TID_MASK};
+use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
 
 /// `b"INTRLOCK"`: the first eight bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"INTRLOCK";
@@ -187,124 +187,150 @@ impl Header {
 /// an atomic; the node area is an `UnsafeCell` touched only by the current owner (and by libc
 /// and the kernel on its behalf).
 ///
-/// The first line holds everything an uncontended lock/unlock writes; the second, what only the
-/// slow paths and observers touch.
+/// The first line holds everything an uncontended lock/unlock touches; the second, what only the
+/// slow paths and observers do.
 #[repr(C, align(64))]
 pub(crate) struct Record {
     /// The robust futex word; see `word.rs` for its states.
     pub(crate) word: AtomicU32,
-    /// RLock recursion depth (owner-only; 0 for a Lock).
+    /// RLock recursion depth (owner-only; meaningful while held).
     pub(crate) depth: AtomicU32,
-    /// The owner's process id (informational; the word's tid is authoritative).
+    /// The owner's process id.
     pub(crate) owner_pid: AtomicU32,
-    /// 1 while the owner's death will be reported by the kernel (its robust list links the word).
-    pub(crate) owner_robust: AtomicU32,
-    /// Bytes 16..48: where the owner's robust-list entry goes (`word - futex_offset`).
-    pub(crate) node: UnsafeCell<[u8; 32]>,
+    _pad0: AtomicU32,
+    /// Bytes 16..40: where the owner's robust-list entry goes (`word - futex_offset`: glibc's at
+    /// 24..40, musl's at 20..36).
+    pub(crate) node: UnsafeCell<[u8; 24]>,
+    /// The owner process's boot-unique identity (`sys::process_identity`): pid-reuse-proof.
+    pub(crate) owner_identity: AtomicU64,
     /// Acquisitions so far; the current holder's fencing token.
     pub(crate) acquisitions: AtomicU64,
-    /// When the current holder acquired it (Unix ns, coarse clock).
-    pub(crate) acquired_at_ns: AtomicU64,
-    // ---- second cache line: slow paths and observers ----
-    /// The owner's process start time (ticks since boot): pid-reuse-proof identity.
-    pub(crate) owner_start_time: AtomicU64,
-    /// Threads currently sleeping or spinning in the contended path.
+    /// The acquisition (token) that `owner_pid` and `owner_identity` describe, written after
+    /// them (Release): a liveness checker that finds it equal to `acquisitions` knows the
+    /// identity it read belongs to the current holder, not a previous one.
+    pub(crate) owner_token: AtomicU64,
+    // ---- second cache line: slow paths and observers only, so that a hand-off between
+    // processes moves one line, not two ----
+    /// Threads currently sleeping in the contended path.
     pub(crate) waiters: AtomicU32,
     /// How many times an acquirer found the previous owner dead.
     pub(crate) owner_deaths: AtomicU32,
     /// Non-zero while poisoned: 1 = a panic unwound through a guard, 2 = an owner died.
     pub(crate) poisoned: AtomicU32,
-    _pad: AtomicU32,
-    /// The acquisition (token) that `owner_pid` and `owner_start_time` describe, written after
-    /// them (Release): a liveness checker that finds it equal to `acquisitions` knows the
-    /// identity it read belongs to the current holder, not a previous one.
-    pub(crate) owner_token: AtomicU64,
+    _pad1: AtomicU32,
+    /// When acquisition `stamp_token` happened (Unix ns, coarse clock).
+    pub(crate) acquired_at_ns: AtomicU64,
+    /// Which acquisition `acquired_at_ns` belongs to: the current hold has a time only if this
+    /// equals `acquisitions` (uncontended acquisitions record none unless asked to).
+    pub(crate) stamp_token: AtomicU64,
     _reserved: [AtomicU32; 8],
 }
 
 const _: () = assert!(std::mem::size_of::<Record>() == RECORD_LEN);
 const _: () = assert!(std::mem::offset_of!(Record, node) == sys::NODE_AREA_START);
-const _: () = assert!(std::mem::offset_of!(Record, acquisitions) == sys::NODE_AREA_END);
-const _: () = assert!(std::mem::offset_of!(Record, owner_start_time) == 64);
-const _: () = assert!(std::mem::offset_of!(Record, owner_token) == 88);
+const _: () = assert!(std::mem::offset_of!(Record, owner_identity) == sys::NODE_AREA_END);
+const _: () = assert!(std::mem::offset_of!(Record, owner_token) == 56);
+const _: () = assert!(std::mem::offset_of!(Record, waiters) == 64);
 
 impl Record {
-    /// Takes the word for the calling thread, with the kernel's robust list kept right: the word
-    /// is named in `list_op_pending` before it can become ours and linked on the thread's list
-    /// once it is, so a death at any instant in between is still seen by the kernel.
-    ///
-    /// `link` says whether to use the robust list at all (false for segments other users can
-    /// write, whose node area we must not trust). `slow` runs when the fast compare-exchange
-    /// fails; whatever it returns, the word is linked only if it really is ours afterwards.
-    #[inline]
-    pub(crate) fn acquire_linked(
-        &self,
-        me: &Me,
-        link: bool,
-        slow: impl FnOnce(&AtomicU32) -> Result<Acquired, Blocked>,
-    ) -> Result<Acquired, Blocked> {
-        let link = link && me.robust();
-        if link {
+    /// The owner bits the calling thread stores in this word: its tid, plus `UNREPORTED` when
+    /// the word will not be on its robust list (`link` false: a segment others can write; or a
+    /// thread without a usable robust list).
+    #[inline(always)]
+    pub(crate) fn owner_bits(me: &Me, link: bool) -> u32 {
+        if link && me.robust() {
+            me.tid
+        } else {
+            me.tid | UNREPORTED
+        }
+    }
+
+    /// Fast path: takes a free word in one compare-exchange, with the kernel's robust list kept
+    /// right — the word is named in `list_op_pending` before it can become ours and linked on the
+    /// thread's list once it is, so a death at any instant in between is still seen.
+    #[inline(always)]
+    pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> bool {
+        let bits = Record::owner_bits(me, link);
+        let linked = bits & UNREPORTED == 0;
+        if linked {
             // SAFETY: `self.word` is followed by this record's node area, which only the word's
             // owner touches; the record stays mapped while `&self` lives, and `me` is the
             // calling thread (it is !Send and only made by `sys::me()`).
             unsafe { me.set_pending(&self.word) };
         }
-        let got = if word::try_lock_fast(&self.word, me.tid) {
-            Ok(Acquired::Clean)
+        if word::try_lock_fast(&self.word, bits) {
+            if linked {
+                // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
+                // succeeded), so it was not ours, hence not linked, before.
+                unsafe { me.enqueue(&self.word) };
+            }
+            true
         } else {
-            self.acquire_slow(me, slow)
-        };
-        match got {
-            Ok(how) => {
-                if link {
-                    // SAFETY: as for `set_pending`; the word is ours now (the fast exchange or
-                    // the check in `acquire_slow` proved it) and was not ours before (the
-                    // slow path refuses a word we already hold), so it is not linked yet.
-                    unsafe { me.enqueue(&self.word) };
-                }
-                self.owner_robust.store(link as u32, Ordering::Relaxed);
-                Ok(how)
+            if linked {
+                me.clear_pending();
             }
-            Err(blocked) => {
-                if link {
-                    me.clear_pending();
-                }
-                Err(blocked)
-            }
+            false
         }
     }
 
+    /// Slow path: `slow` waits for the word (given it and the owner bits); whatever it returns,
+    /// the word is linked only if it really is ours afterwards.
     #[cold]
-    fn acquire_slow(
+    #[inline(never)]
+    pub(crate) fn acquire_contended(
         &self,
         me: &Me,
-        slow: impl FnOnce(&AtomicU32) -> Result<Acquired, Blocked>,
+        link: bool,
+        slow: impl FnOnce(&AtomicU32, u32) -> Result<Acquired, Blocked>,
     ) -> Result<Acquired, Blocked> {
-        if self.word.load(Ordering::Relaxed) & TID_MASK == me.tid {
+        if self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid {
             return Err(Blocked::WouldDeadlock);
         }
-        let how = slow(&self.word)?;
-        assert_eq!(
-            self.word.load(Ordering::Relaxed) & TID_MASK,
-            me.tid,
-            "interlock bug: the slow path reported success without taking the word"
-        );
-        Ok(how)
+        let bits = Record::owner_bits(me, link);
+        let linked = bits & UNREPORTED == 0;
+        if linked {
+            // SAFETY: as in `try_acquire_fast`.
+            unsafe { me.set_pending(&self.word) };
+        }
+        let got = slow(&self.word, bits);
+        if got.is_ok() {
+            assert_eq!(
+                self.word.load(Ordering::Relaxed) & TID_MASK,
+                bits,
+                "interlock bug: the slow path reported success without taking the word"
+            );
+            if linked {
+                // SAFETY: as in `try_acquire_fast`; the word is ours (just checked) and was not
+                // before (checked on entry), so it is not linked yet.
+                unsafe { me.enqueue(&self.word) };
+            }
+        } else if linked {
+            me.clear_pending();
+        }
+        got
+    }
+
+    /// Whether the calling thread owns the word.
+    #[inline(always)]
+    pub(crate) fn held_by(&self, me: &Me) -> bool {
+        self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid
     }
 
     /// Releases the word if the calling thread owns it, unlinking it from the thread's robust
     /// list first when it was linked. Returns false (and changes nothing) if it does not own it.
-    #[inline]
-    pub(crate) fn release_linked(&self, me: &Me, link: bool) -> bool {
-        if self.word.load(Ordering::Relaxed) & TID_MASK != me.tid {
+    #[inline(always)]
+    pub(crate) fn release(&self, me: &Me, link: bool) -> bool {
+        let owner = self.word.load(Ordering::Relaxed) & TID_MASK;
+        if owner & OWNER_TID != me.tid {
             return false;
         }
-        let linked = link && me.robust() && self.owner_robust.load(Ordering::Relaxed) == 1;
+        // We wrote `owner` ourselves when we took the word; only a segment we trust (`link`) is
+        // believed about it, so memory others can write never steers our list edits.
+        let linked = link && owner & UNREPORTED == 0 && me.robust();
         if linked {
-            // SAFETY: the word is ours (checked above) and was linked by `acquire_linked` on this
-            // thread (`owner_robust` says so, and only a trusted segment — `link` — lets us rely
-            // on that field); node area and mapping as in `acquire_linked`.
+            // SAFETY: the word is ours (checked above) and, being free of UNREPORTED in a
+            // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
+            // thread; node area and mapping as there.
             unsafe { me.dequeue(&self.word) };
         }
         word::unlock(&self.word);
@@ -411,7 +437,7 @@ impl Drop for Segment {
         // the kernel will walk that entry when the thread dies, and libc may write next to it.
         // Unmapping would leave the list pointing at nothing (or at whatever is mapped next), so
         // the mapping is kept: a deliberate leak of one page, only after a leaked guard.
-        let owner = self.record().word.load(Ordering::Relaxed) & TID_MASK;
+        let owner = self.record().word.load(Ordering::Relaxed) & OWNER_TID;
         if owner != 0 && sys::is_own_thread(owner) {
             return;
         }

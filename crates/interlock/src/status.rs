@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::segment::{Kind, Record};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::word::{OWNER_DIED, TID_MASK};
+use crate::word::{OWNER_DIED, OWNER_TID};
 
 /// Who holds a lock, as recorded in its shared record.
 ///
@@ -28,8 +28,10 @@ pub struct Holder {
     pub pid: u32,
     /// Kernel thread id of the holding thread.
     pub tid: u32,
-    /// When it acquired the lock (coarse clock: within a few milliseconds).
-    pub since: SystemTime,
+    /// When it acquired the lock (coarse clock: within a few milliseconds), if the holder's
+    /// handle records times ([`Lock::set_timestamps`](crate::Lock::set_timestamps); the
+    /// `interlock run` command does).
+    pub since: Option<SystemTime>,
     /// The fencing token of this hold.
     pub token: u64,
     /// Whether that thread still runs (checked with the process start time, so a reused pid
@@ -48,9 +50,11 @@ impl fmt::Display for Holder {
         if let Some(cmd) = &self.command {
             write!(f, " `{cmd}`")?;
         }
-        match SystemTime::now().duration_since(self.since) {
-            Ok(held) => write!(f, ", held for {:.1}s", held.as_secs_f64())?,
-            Err(_) => write!(f, ", held since just now")?,
+        if let Some(since) = self.since {
+            match SystemTime::now().duration_since(since) {
+                Ok(held) => write!(f, ", held for {:.1}s", held.as_secs_f64())?,
+                Err(_) => write!(f, ", held since just now")?,
+            }
         }
         if !self.alive {
             write!(f, ", holder no longer running")?;
@@ -97,16 +101,18 @@ pub struct LockStatus {
 impl LockStatus {
     pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         let word = rec.word.load(Ordering::Acquire);
-        let tid = word & TID_MASK;
+        let tid = word & OWNER_TID;
+        let token = rec.acquisitions.load(Ordering::Relaxed);
         let holder = (tid != 0).then(|| {
             let pid = rec.owner_pid.load(Ordering::Relaxed);
-            let start = rec.owner_start_time.load(Ordering::Relaxed);
+            let start = rec.owner_identity.load(Ordering::Relaxed);
+            let stamped = rec.stamp_token.load(Ordering::Acquire) == token;
+            let at = rec.acquired_at_ns.load(Ordering::Relaxed);
             Holder {
                 pid,
                 tid,
-                since: UNIX_EPOCH
-                    + Duration::from_nanos(rec.acquired_at_ns.load(Ordering::Relaxed)),
-                token: rec.acquisitions.load(Ordering::Relaxed),
+                since: stamped.then(|| UNIX_EPOCH + Duration::from_nanos(at)),
+                token,
                 alive: sys::thread_alive(pid, tid, start),
                 command: command_line(pid),
             }

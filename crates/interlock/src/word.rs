@@ -2,7 +2,8 @@
 //!
 //! | bits    | name         | meaning                                                        |
 //! |---------|--------------|----------------------------------------------------------------|
-//! | 0..=29  | `TID_MASK`   | kernel thread id of the owner; 0 = nobody owns the word        |
+//! | 0..=28  | `OWNER_TID`  | kernel thread id of the owner; 0 = nobody owns the word        |
+//! | 29      | `UNREPORTED` | ours, not the kernel's: the owner's death will *not* be reported by the kernel (its word is not on a robust list), so waiters must check on it |
 //! | 30      | `OWNER_DIED` | the kernel (or a checker) found the owner dead while it held it |
 //! | 31      | `WAITERS`    | somebody may sleep in `futex_wait`: unlock must `futex_wake`    |
 //!
@@ -11,13 +12,17 @@
 //! | value                    | meaning                                                      |
 //! |--------------------------|--------------------------------------------------------------|
 //! | `UNLOCKED` (0)           | free                                                         |
-//! | `tid`                    | held by thread `tid`, nobody waits: unlock is one swap        |
+//! | `tid [\| UNREPORTED]`    | held by thread `tid`, nobody waits: unlock is one swap        |
 //! | `tid \| WAITERS`          | held, waiters may sleep: unlock swaps and wakes one            |
 //! | `OWNER_DIED [\| WAITERS]` | free, but the last owner died holding it: the next acquirer is told |
 //!
 //! The values and bit positions are the kernel's (`FUTEX_TID_MASK`, `FUTEX_OWNER_DIED`,
 //! `FUTEX_WAITERS` in `linux/futex.h`): when a thread dies with the word on its robust list, the
 //! kernel itself rewrites `tid[|WAITERS]` to `OWNER_DIED[|WAITERS]` and wakes one waiter.
+//! Kernel thread ids stay below `PID_MAX_LIMIT` (2^22), so bit 29 is free inside the kernel's
+//! `FUTEX_TID_MASK`; a word with it set never matches a dying thread's id, which is right, since
+//! such a word is on no robust list. The "owner" value a thread stores (its *owner bits*) is its
+//! tid, plus `UNREPORTED` when it does not link the word.
 //!
 //! This module knows nothing of processes, memory maps or robust lists: it uses only the atomics of
 //! `sync` and the `sys::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
@@ -25,8 +30,12 @@
 use crate::sync::{spin_hint, AtomicU32, Ordering};
 use crate::sys::{self, Deadline, WaitOutcome};
 
-/// Bits holding the owner's kernel thread id (`FUTEX_TID_MASK`).
+/// Bits holding the owner (`FUTEX_TID_MASK`): its thread id and our `UNREPORTED` flag.
 pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+/// The owner's thread id alone.
+pub(crate) const OWNER_TID: u32 = 0x1fff_ffff;
+/// The owner's death will not be reported by the kernel: waiters check on it themselves.
+pub(crate) const UNREPORTED: u32 = 0x2000_0000;
 /// Set by the kernel when the owner died holding the word (`FUTEX_OWNER_DIED`).
 pub(crate) const OWNER_DIED: u32 = 0x4000_0000;
 /// Waiters may be asleep on the word (`FUTEX_WAITERS`).
@@ -60,6 +69,9 @@ pub(crate) enum Blocked {
     TimedOut,
     /// A non-blocking attempt found the word held.
     Held,
+    /// About to sleep on a holder whose death the kernel will not report, and the caller asked
+    /// to be told (so that it can wait in slices and check on that holder).
+    Unreported,
 }
 
 /// Fast path: `UNLOCKED -> tid` in one compare-exchange.
@@ -82,7 +94,7 @@ pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32) -> Result<Acquired, Bloc
                 Ok(_) => return Ok(acquired_from(state)),
                 Err(now) => state = now,
             }
-        } else if state & TID_MASK == tid {
+        } else if state & OWNER_TID == tid & OWNER_TID {
             return Err(Blocked::WouldDeadlock);
         } else {
             return Err(Blocked::Held);
@@ -91,12 +103,15 @@ pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32) -> Result<Acquired, Bloc
 }
 
 /// Contended path: spin briefly, then sleep in the kernel until the word is free or `deadline`
-/// passes. `waiters` counts sleepers for observers only; the protocol does not depend on it.
+/// passes. `tid` is the caller's owner bits. With `stop_on_unreported`, returns
+/// `Blocked::Unreported` instead of sleeping on an `UNREPORTED` holder. `waiters` counts sleepers
+/// for observers only; the protocol does not depend on it.
 #[cold]
 pub(crate) fn lock_contended(
     word: &AtomicU32,
     tid: u32,
     deadline: Option<&Deadline>,
+    stop_on_unreported: bool,
     waiters: &AtomicU32,
 ) -> Result<Acquired, Blocked> {
     let mut state = spin(word);
@@ -115,8 +130,11 @@ pub(crate) fn lock_contended(
                 }
             }
         }
-        if state & TID_MASK == tid {
+        if state & OWNER_TID == tid & OWNER_TID {
             break Err(Blocked::WouldDeadlock);
+        }
+        if stop_on_unreported && state & UNREPORTED != 0 {
+            break Err(Blocked::Unreported);
         }
         if state & WAITERS == 0 {
             // Announce that we will sleep. Relaxed: the futex syscall orders the sleep itself,
@@ -239,7 +257,7 @@ mod tests {
         let w = AtomicU32::new(5);
         let waiters = AtomicU32::new(0);
         assert_eq!(
-            lock_contended(&w, 5, None, &waiters),
+            lock_contended(&w, 5, None, false, &waiters),
             Err(Blocked::WouldDeadlock)
         );
         assert_eq!(waiters.load(Ordering::Relaxed), 0);
@@ -251,7 +269,7 @@ mod tests {
         let waiters = AtomicU32::new(0);
         let deadline = sys::deadline_after(std::time::Duration::from_millis(20));
         assert_eq!(
-            lock_contended(&w, 6, Some(&deadline), &waiters),
+            lock_contended(&w, 6, Some(&deadline), false, &waiters),
             Err(Blocked::TimedOut)
         );
         assert_eq!(
@@ -263,6 +281,21 @@ mod tests {
             waiters.load(Ordering::Relaxed),
             0,
             "and unregistered when it gave up"
+        );
+    }
+
+    #[test]
+    fn unreported_holders_are_handed_back_to_the_caller() {
+        let w = AtomicU32::new(5 | UNREPORTED);
+        let waiters = AtomicU32::new(0);
+        assert_eq!(
+            lock_contended(&w, 6, None, true, &waiters),
+            Err(Blocked::Unreported)
+        );
+        assert_eq!(
+            lock_contended(&w, 5 | UNREPORTED, None, true, &waiters),
+            Err(Blocked::WouldDeadlock),
+            "the owner is recognised whatever its flag"
         );
     }
 

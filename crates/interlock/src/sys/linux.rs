@@ -25,7 +25,8 @@
 //! - `list_op_pending` names the entry being taken or released, so a death in between is handled.
 //!
 //! Because `futex_offset` is libc's (glibc: -32, musl: -28 on 64-bit), each record reserves a
-//! node area `[word + 16, word + 48)` where any such entry fits; only the word's owner touches it.
+//! node area `[word + 16, word + 40)` where either entry and its `prev` fit; only the word's
+//! owner touches it.
 //! A thread with no head registered (a musl thread before its first robust mutex) gets ours.
 
 #![allow(unsafe_code)]
@@ -37,7 +38,7 @@ use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::ptr;
-use std::sync::Once;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -50,7 +51,7 @@ use crate::sync::{compiler_fence, AtomicU32, Ordering};
 /// First byte of a record's node area, counted from the futex word.
 pub(crate) const NODE_AREA_START: usize = 16;
 /// One past the last byte of a record's node area, counted from the futex word.
-pub(crate) const NODE_AREA_END: usize = 48;
+pub(crate) const NODE_AREA_END: usize = 40;
 const PTR: usize = std::mem::size_of::<usize>();
 /// `FUTEX_BITSET_MATCH_ANY`.
 const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
@@ -139,8 +140,8 @@ pub(crate) struct Me {
     pub(crate) tid: u32,
     /// Process id (`getpid`).
     pub(crate) pid: u32,
-    /// The process's start time in clock ticks since boot (`/proc/self/stat` field 22): with the
-    /// pid, an identity that PID reuse cannot fake.
+    /// The process's boot-unique identity ([`process_identity`]): with the pid, what PID reuse
+    /// cannot fake.
     pub(crate) start_time: u64,
     /// The thread's robust list head, or null when none could be used.
     head: *mut RobustListHead,
@@ -149,7 +150,13 @@ pub(crate) struct Me {
 }
 
 thread_local! {
-    static ME: Cell<Option<Me>> = const { Cell::new(None) };
+    // One cell per field, so the fast path loads exactly what it uses straight into registers.
+    // `TID` 0 means "not known yet" (a new thread, or a forked child).
+    static TID: Cell<u32> = const { Cell::new(0) };
+    static PID: Cell<u32> = const { Cell::new(0) };
+    static START_TIME: Cell<u64> = const { Cell::new(0) };
+    static HEAD: Cell<*mut RobustListHead> = const { Cell::new(ptr::null_mut()) };
+    static NODE_OFFSET: Cell<usize> = const { Cell::new(0) };
     static OWN_HEAD: UnsafeCell<OwnHead> = const {
         UnsafeCell::new(OwnHead {
             prev: ptr::null_mut(),
@@ -162,45 +169,62 @@ thread_local! {
     };
 }
 
-/// The calling thread's identity: one thread-local read after the first call.
+/// The calling thread's identity: a few thread-local loads after the first call.
 ///
 /// A forked child must not keep its parent's thread id: an `atfork` handler clears the cache in
 /// the child. (A child made by a raw `clone`/`fork` syscall that bypasses libc keeps a stale
 /// cache; std and libc never do that.)
-#[inline]
+#[inline(always)]
 pub(crate) fn me() -> Me {
-    ME.with(|cell| match cell.get() {
-        Some(me) => me,
-        None => init_me(cell),
-    })
+    let tid = TID.get();
+    if tid == 0 {
+        return init_me();
+    }
+    Me {
+        tid,
+        pid: PID.get(),
+        start_time: START_TIME.get(),
+        head: HEAD.get(),
+        node_offset: NODE_OFFSET.get(),
+    }
 }
 
 #[cold]
-fn init_me(cell: &Cell<Option<Me>>) -> Me {
-    static ATFORK: Once = Once::new();
-    ATFORK.call_once(|| {
+#[inline(never)]
+fn init_me() -> Me {
+    // Not a `Once`: a child forked while another thread is inside a `Once` inherits it as
+    // "running" by a thread it does not have, and would wait on it for ever. A flag that is set
+    // only after registering can at worst register twice, which is harmless: the handler only
+    // clears a thread-local.
+    static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
+    if !ATFORK_REGISTERED.load(Ordering::Acquire) {
         // SAFETY: `forget_identity_in_child` is an `extern "C" fn()` that stays valid for the
-        // life of the process and only writes a thread-local Cell (async-signal-safe enough for
-        // a single-threaded child: no allocation, no locks).
+        // life of the process and only writes a thread-local Cell (no allocation, no locks:
+        // fine in a just-forked, single-threaded child).
         let rc = unsafe { libc::pthread_atfork(None, None, Some(forget_identity_in_child)) };
         assert_eq!(rc, 0, "pthread_atfork failed: {rc}");
-    });
+        ATFORK_REGISTERED.store(true, Ordering::Release);
+    }
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let (head, node_offset) = robust_head();
-    let me = Me {
+    let start_time = process_identity(pid).unwrap_or(0);
+    PID.set(pid);
+    START_TIME.set(start_time);
+    HEAD.set(head);
+    NODE_OFFSET.set(node_offset);
+    TID.set(tid);
+    Me {
         tid,
         pid,
-        start_time: process_start_time(pid).unwrap_or(0),
+        start_time,
         head,
         node_offset,
-    };
-    cell.set(Some(me));
-    me
+    }
 }
 
 extern "C" fn forget_identity_in_child() {
-    ME.with(|cell| cell.set(None));
+    TID.set(0);
 }
 
 /// Finds (or registers) the calling thread's robust list head and the node offset it implies.
@@ -429,6 +453,32 @@ unsafe fn store_aligned(at: *mut u8, value: *mut u8) {
     unsafe { at.cast::<*mut c_void>().write_volatile(value.cast()) }
 }
 
+/// `PIDFS_MAGIC`: the file system of pidfds since Linux 6.9, where each process's pidfd inode
+/// number is unique for the life of the system.
+const PIDFS_MAGIC: u64 = 0x5049_4446;
+/// Marks an identity that is a pidfs inode number (start times never reach bit 63).
+const PIDFS_IDENTITY: u64 = 1 << 63;
+
+/// A boot-unique identity for process `pid`: its pidfs inode number, tagged with bit 63, where
+/// the kernel has pidfs (Linux 6.9+); else its start time in clock ticks since boot, which two
+/// processes that reuse a pid within one tick (10 ms) share. The tag tells a checker which of
+/// the two a recorded identity is, so both sides always compare like with like.
+pub(crate) fn process_identity(pid: u32) -> Option<u64> {
+    pidfs_inode(pid)
+        .map(|ino| ino | PIDFS_IDENTITY)
+        .or_else(|| process_start_time(pid))
+}
+
+fn pidfs_inode(pid: u32) -> Option<u64> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+    let fs = rustix::fs::fstatfs(&fd).ok()?;
+    if fs.f_type as u64 != PIDFS_MAGIC {
+        return None;
+    }
+    Some(rustix::fs::fstat(&fd).ok()?.st_ino)
+}
+
 /// Reads field 22 (`starttime`) of `/proc/PID/stat`.
 pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -437,13 +487,26 @@ pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether thread `tid` of process `pid`, started at `start_time`, still runs. Reading the start
-/// time is what keeps PID reuse from making a dead owner look alive.
-pub(crate) fn thread_alive(pid: u32, tid: u32, start_time: u64) -> bool {
-    if process_start_time(pid) != Some(start_time) {
+/// Whether thread `tid` of process `pid`, with process identity `identity`, still runs. The
+/// identity is what keeps PID reuse from making a dead owner look alive; the thread's state is
+/// what keeps a dead one that is not yet reaped (a zombie) from looking alive.
+pub(crate) fn thread_alive(pid: u32, tid: u32, identity: u64) -> bool {
+    let now = if identity & PIDFS_IDENTITY != 0 {
+        pidfs_inode(pid).map(|ino| ino | PIDFS_IDENTITY)
+    } else {
+        process_start_time(pid)
+    };
+    if now != Some(identity) {
         return false;
     }
-    std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+        return false;
+    };
+    // Field 3, after the parenthesised command name: Z (zombie) and X (dead) are gone.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, None | Some("Z") | Some("X"))
 }
 
 /// Whether `tid` is a thread of the calling process.
@@ -481,7 +544,9 @@ pub(crate) fn kill_on_parent_death(cmd: &mut Command) {
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
         // Had the parent died before the prctl, no signal would ever come: refuse to run.
         if rustix::process::getppid() != Some(parent) {
-            return Err(std::io::Error::other("the parent exited before the child started"));
+            return Err(std::io::Error::other(
+                "the parent exited before the child started",
+            ));
         }
         Ok(())
     };
@@ -518,6 +583,19 @@ mod tests {
         let mine = me().tid;
         let theirs = std::thread::spawn(|| me().tid).join().unwrap();
         assert_ne!(mine, theirs);
+    }
+
+    #[test]
+    fn identity_is_a_pidfs_inode_on_this_kernel() {
+        let id = process_identity(std::process::id()).unwrap();
+        assert_ne!(id & PIDFS_IDENTITY, 0, "this kernel has pidfs (Linux 6.9+)");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let theirs = process_identity(child.id());
+        child.wait().unwrap();
+        assert!(
+            theirs.is_some_and(|t| t != id && t & PIDFS_IDENTITY != 0),
+            "{theirs:?}"
+        );
     }
 
     #[test]
