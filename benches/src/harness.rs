@@ -1,0 +1,540 @@
+//! The multi-process workloads: forked children running one [`Competitor`], coordinated through
+//! a control block in shared memory.
+//!
+//! Every function here forks. Call them only from a single-threaded process (the `mp` binary
+//! never starts a thread): a child of a multi-threaded process may only run async-signal-safe
+//! code, and these children run the lock under test, allocate and panic.
+
+#![allow(unsafe_code)]
+
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions, WaitStatus};
+use rustix::thread::futex;
+use rustix::time::{clock_gettime, ClockId};
+
+use crate::peers::{
+    Competitor, Flock, Futex, Interlock, InterlockLiveness, Ofd, Pthread, PthreadRobust, Sem,
+};
+use crate::python;
+use crate::shm::{Shared, ShmSafe};
+use crate::work;
+
+/// The most processes one contended run may use.
+pub const MAX_PROCS: usize = 64;
+
+/// The competitors, by row name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// [`Futex`]: the lower bound.
+    Futex,
+    /// [`Pthread`].
+    Pthread,
+    /// [`PthreadRobust`]: the reference for recovery.
+    PthreadRobust,
+    /// [`Sem`].
+    Sem,
+    /// [`Flock`].
+    Flock,
+    /// [`Ofd`].
+    Ofd,
+    /// [`Interlock`].
+    Interlock,
+    /// [`InterlockLiveness`]: recovery only.
+    InterlockLiveness,
+    /// Python's `multiprocessing.Lock`, run by `python3` (uncontended and contended only).
+    Python,
+}
+
+impl Peer {
+    /// Every competitor, in table order.
+    pub const ALL: [Peer; 9] = [
+        Peer::Futex,
+        Peer::Pthread,
+        Peer::PthreadRobust,
+        Peer::Sem,
+        Peer::Flock,
+        Peer::Ofd,
+        Peer::Interlock,
+        Peer::InterlockLiveness,
+        Peer::Python,
+    ];
+
+    /// The row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Futex => Futex::NAME,
+            Peer::Pthread => Pthread::NAME,
+            Peer::PthreadRobust => PthreadRobust::NAME,
+            Peer::Sem => Sem::NAME,
+            Peer::Flock => Flock::NAME,
+            Peer::Ofd => Ofd::NAME,
+            Peer::Interlock => Interlock::NAME,
+            Peer::InterlockLiveness => InterlockLiveness::NAME,
+            Peer::Python => "python",
+        }
+    }
+
+    /// The competitor called `name`.
+    pub fn from_name(name: &str) -> Option<Peer> {
+        Peer::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether a SIGKILLed holder's lock is recovered (measured by the recovery workload).
+    pub fn robust(self) -> bool {
+        match self {
+            Peer::Futex => Futex::ROBUST,
+            Peer::Pthread => Pthread::ROBUST,
+            Peer::PthreadRobust => PthreadRobust::ROBUST,
+            Peer::Sem => Sem::ROBUST,
+            Peer::Flock => Flock::ROBUST,
+            Peer::Ofd => Ofd::ROBUST,
+            Peer::Interlock => Interlock::ROBUST,
+            Peer::InterlockLiveness => InterlockLiveness::ROBUST,
+            Peer::Python => false,
+        }
+    }
+
+    /// Whether it takes part in the uncontended and contended workloads (interlock-liveness
+    /// differs from interlock only after a death).
+    pub fn throughput(self) -> bool {
+        self != Peer::InterlockLiveness
+    }
+}
+
+/// Runs `$f::<C>($args)` for the competitor type of `$peer` (not Python).
+macro_rules! dispatch {
+    ($peer:expr, $f:ident($($arg:expr),*)) => {
+        match $peer {
+            Peer::Futex => $f::<Futex>($($arg),*),
+            Peer::Pthread => $f::<Pthread>($($arg),*),
+            Peer::PthreadRobust => $f::<PthreadRobust>($($arg),*),
+            Peer::Sem => $f::<Sem>($($arg),*),
+            Peer::Flock => $f::<Flock>($($arg),*),
+            Peer::Ofd => $f::<Ofd>($($arg),*),
+            Peer::Interlock => $f::<Interlock>($($arg),*),
+            Peer::InterlockLiveness => $f::<InterlockLiveness>($($arg),*),
+            Peer::Python => unreachable!("python is not a Competitor"),
+        }
+    };
+}
+
+/// The knobs of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Iterations of [`work`] inside the critical section.
+    pub inside: u32,
+    /// Iterations of [`work`] between sections.
+    pub outside: u32,
+    /// How long a run lasts.
+    pub duration: Duration,
+}
+
+/// What one run of a loop workload measured.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Lock+unlock operations per process.
+    pub ops: Vec<u64>,
+    /// Each process's own time between start and seeing the stop flag.
+    pub elapsed: Vec<Duration>,
+    /// The parent's window between "start" and "stop".
+    pub window: Duration,
+}
+
+impl Run {
+    /// All processes' operations.
+    pub fn total(&self) -> u64 {
+        self.ops.iter().sum()
+    }
+
+    /// Nanoseconds per operation of a one-process run, on its own clock.
+    pub fn ns_per_op(&self) -> f64 {
+        self.elapsed[0].as_nanos() as f64 / self.ops[0].max(1) as f64
+    }
+
+    /// Operations per second over the parent's window.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.total() as f64 / self.window.as_secs_f64()
+    }
+
+    /// The largest and smallest per-process shares of all operations, in percent.
+    pub fn shares(&self) -> (f64, f64) {
+        let total = self.total().max(1) as f64;
+        let pct = |n: u64| 100.0 * n as f64 / total;
+        (
+            pct(*self.ops.iter().max().unwrap_or(&0)),
+            pct(*self.ops.iter().min().unwrap_or(&0)),
+        )
+    }
+}
+
+/// Cache-line-separated so the flags the loop reads are not the line the lock protects.
+#[repr(C, align(128))]
+struct Line<T>(T);
+
+/// The control block shared by the parent and its children.
+#[repr(C)]
+struct Control {
+    /// Children that attached and wait for the start.
+    ready: Line<AtomicU32>,
+    /// 0 before the start; 1 from the start (a futex word the children sleep on).
+    start: AtomicU32,
+    /// 1 once the run is over.
+    stop: AtomicU32,
+    /// Recovery: CLOCK_MONOTONIC ns at which the parent sent SIGKILL (0 before).
+    kill_ns: AtomicU64,
+    /// Recovery: the waiter's acquisition time minus `kill_ns`.
+    latency_ns: AtomicU64,
+    /// The shared counter, incremented under the lock (read, then written: a lock that lets two
+    /// processes in loses increments).
+    counter: Line<AtomicU64>,
+    ops: Line<[AtomicU64; MAX_PROCS]>,
+    elapsed_ns: [AtomicU64; MAX_PROCS],
+}
+
+// SAFETY: all fields are atomics (zero is a valid value of each) and padding.
+unsafe impl ShmSafe for Control {}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+pub fn now_ns() -> u64 {
+    let t = clock_gettime(ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+fn threads_in_this_process() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
+    line["Threads:".len()..].trim().parse().ok()
+}
+
+/// Forks a child that runs `body` and ends in `_exit`: 0 if `body` returned, 101 if it
+/// panicked (the panic message is printed by the hook first).
+///
+/// # Panics
+///
+/// If this process has more than one thread, or `fork` fails.
+fn fork_child(body: impl FnOnce()) -> Pid {
+    assert_eq!(
+        threads_in_this_process(),
+        Some(1),
+        "the harness forks: run it from a single-threaded process"
+    );
+    // Buffered output would be written twice, once by each process.
+    let _ = io::stdout().flush();
+    // SAFETY: this process is single-threaded (asserted above), so the child is a complete copy
+    // in which any code may run; the child never returns from this function (it `_exit`s).
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => panic!("fork: {}", io::Error::last_os_error()),
+        0 => {
+            let ok = std::panic::catch_unwind(AssertUnwindSafe(body)).is_ok();
+            let _ = io::stdout().flush();
+            // SAFETY: `_exit` ends the child at once, without running the destructors and atexit
+            // handlers of state copied from the parent (temporary directories, mappings).
+            unsafe { libc::_exit(if ok { 0 } else { 101 }) }
+        }
+        pid => Pid::from_raw(pid).expect("fork returned a positive pid"),
+    }
+}
+
+fn describe(status: WaitStatus) -> String {
+    if let Some(code) = status.exit_status() {
+        format!("exit status {code}")
+    } else if let Some(sig) = status.terminating_signal() {
+        format!("killed by signal {sig}")
+    } else {
+        format!("wait status {:#x}", status.as_raw())
+    }
+}
+
+/// Waits for `pid` and asserts that it exited with status 0.
+fn reap_ok(pid: Pid, what: &str) {
+    let (_, status) = waitpid(Some(pid), WaitOptions::empty())
+        .expect("waitpid")
+        .expect("waitpid without WNOHANG returns a status");
+    assert_eq!(
+        status.exit_status(),
+        Some(0),
+        "{what} (pid {}) failed: {}",
+        pid.as_raw_nonzero(),
+        describe(status)
+    );
+}
+
+/// Waits at most `limit` for `pid`; kills it and panics with `why` if it is still running then.
+fn reap_within(pid: Pid, limit: Duration, what: &str, why: &str) {
+    let end = Instant::now() + limit;
+    loop {
+        match waitpid(Some(pid), WaitOptions::NOHANG).expect("waitpid") {
+            Some((_, status)) => {
+                assert_eq!(
+                    status.exit_status(),
+                    Some(0),
+                    "{what} (pid {}) failed: {}",
+                    pid.as_raw_nonzero(),
+                    describe(status)
+                );
+                return;
+            }
+            None if Instant::now() < end => std::thread::sleep(Duration::from_micros(200)),
+            None => {
+                let _ = kill_process(pid, Signal::KILL);
+                let _ = waitpid(Some(pid), WaitOptions::empty());
+                panic!(
+                    "{what} (pid {}) still running after {limit:?}: {why}",
+                    pid.as_raw_nonzero()
+                );
+            }
+        }
+    }
+}
+
+/// Runs `procs` processes of competitor `C` for `p.duration`; `contended` adds the shared
+/// counter increment inside the section and checks it afterwards.
+fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Result<Run> {
+    assert!(
+        (1..=MAX_PROCS).contains(&procs),
+        "1..={MAX_PROCS} processes"
+    );
+    let ctl = Shared::<Control>::new()?;
+    let mut comp = C::create()?;
+    let mut children = Vec::with_capacity(procs);
+    for i in 0..procs {
+        let ctl = &ctl;
+        let comp = &mut comp;
+        children.push(fork_child(move || {
+            comp.attach().expect("attach");
+            ctl.ready.0.fetch_add(1, Ordering::AcqRel);
+            while ctl.start.load(Ordering::Acquire) == 0 {
+                // EAGAIN (already started) and EINTR: look again.
+                let _ = futex::wait(&ctl.start, futex::Flags::empty(), 0, None);
+            }
+            let t0 = Instant::now();
+            let mut n = 0u64;
+            // Relaxed: the flag only has to be seen eventually; it orders nothing.
+            while ctl.stop.load(Ordering::Relaxed) == 0 {
+                if contended {
+                    comp.lock(|| {
+                        // Relaxed: the lock orders the section; a load and a separate store, so
+                        // a lock that admits two processes at once loses increments.
+                        let c = ctl.counter.0.load(Ordering::Relaxed);
+                        work(p.inside);
+                        ctl.counter.0.store(c + 1, Ordering::Relaxed);
+                    });
+                } else {
+                    comp.lock(|| work(p.inside));
+                }
+                work(p.outside);
+                n += 1;
+            }
+            ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            ctl.ops.0[i].store(n, Ordering::Release);
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ctl.ready.0.load(Ordering::Acquire) < procs as u32 {
+        assert!(
+            Instant::now() < deadline,
+            "{}: only {} of {procs} children got ready in 30 s",
+            C::NAME,
+            ctl.ready.0.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    ctl.start.store(1, Ordering::Release);
+    let t0 = Instant::now();
+    // `i32::MAX`, "all": the kernel reads the count as an `int`, so `u32::MAX` would be -1.
+    let _ = futex::wake(&ctl.start, futex::Flags::empty(), i32::MAX as u32);
+    std::thread::sleep(p.duration);
+    ctl.stop.store(1, Ordering::Relaxed);
+    let window = t0.elapsed();
+    for pid in children {
+        reap_ok(pid, C::NAME);
+    }
+    let run = Run {
+        ops: (0..procs)
+            .map(|i| ctl.ops.0[i].load(Ordering::Acquire))
+            .collect(),
+        elapsed: (0..procs)
+            .map(|i| Duration::from_nanos(ctl.elapsed_ns[i].load(Ordering::Relaxed)))
+            .collect(),
+        window,
+    };
+    if contended {
+        let counter = ctl.counter.0.load(Ordering::Relaxed);
+        assert!(
+            counter == run.total(),
+            "{}: the shared counter is {counter} but the processes counted {} operations \
+             ({:?}): the lock let two processes in at once",
+            C::NAME,
+            run.total(),
+            run.ops
+        );
+    }
+    Ok(run)
+}
+
+/// Uncontended: one process, lock+unlock in a tight loop for `p.duration`. `None` when the
+/// competitor is Python and `python3` is absent.
+///
+/// # Errors
+///
+/// Creating the competitor or the shared memory failed.
+pub fn uncontended(peer: Peer, p: &Params) -> io::Result<Option<Run>> {
+    if peer == Peer::Python {
+        return python::run(python::Mode::Uncontended, 1, p);
+    }
+    dispatch!(peer, run_loop(1, p, false)).map(Some)
+}
+
+/// Contended: `procs` processes each incrementing the shared counter under the lock for
+/// `p.duration`; asserts that no increment was lost.
+///
+/// # Errors
+///
+/// As [`uncontended`].
+pub fn contended(peer: Peer, procs: usize, p: &Params) -> io::Result<Option<Run>> {
+    if peer == Peer::Python {
+        return python::run(python::Mode::Contended, procs, p);
+    }
+    dispatch!(peer, run_loop(procs, p, true)).map(Some)
+}
+
+/// What the recovery workload measured.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// Per round: from the parent's SIGKILL to the waiter holding the lock.
+    pub latencies: Vec<Duration>,
+    /// How many acquisitions were told that the previous owner died, for locks that tell.
+    pub deaths_reported: Option<u64>,
+}
+
+/// How long the parent lets a blocked waiter sit before the kill, spread over `[0, 50 ms)`
+/// across the rounds so that a waiter that checks periodically is met at every phase.
+fn settle(round: usize, rounds: usize) -> Duration {
+    Duration::from_micros(500 + (50_000 * round / rounds.max(1)) as u64)
+}
+
+/// The state letter of `/proc/PID/stat` ('S': sleeping, 'R': running, ...).
+fn proc_state(pid: Pid) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Waits until `pid` sleeps in the kernel (blocked in the lock), at most two seconds.
+fn wait_until_asleep(pid: Pid) {
+    let end = Instant::now() + Duration::from_secs(2);
+    while proc_state(pid) != Some('S') && Instant::now() < end {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+fn read_byte(fd: &OwnedFd, what: &str) {
+    let mut b = [0u8; 1];
+    loop {
+        match rustix::io::read(fd, &mut b) {
+            Ok(1) => return,
+            Ok(_) => panic!("{what}: the child exited before signalling"),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("{what}: read: {e}"),
+        }
+    }
+}
+
+fn write_byte(fd: &OwnedFd) {
+    rustix::io::write(fd, b"!").expect("write to the parent's pipe");
+}
+
+fn recovery_of<C: Competitor>(rounds: usize) -> io::Result<Recovery> {
+    assert!(C::ROBUST, "{} does not survive a dead holder", C::NAME);
+    let ctl = Shared::<Control>::new()?;
+    let mut comp = C::create()?;
+    let mut latencies = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        ctl.kill_ns.store(0, Ordering::SeqCst);
+        ctl.latency_ns.store(0, Ordering::SeqCst);
+
+        let (held_r, held_w) = rustix::pipe::pipe()?;
+        // The children borrow what they use: whatever a child closure owned would be dropped
+        // (closed, unmapped) in the parent when `fork_child` returns there.
+        let holder = fork_child(|| {
+            comp.attach().expect("attach");
+            comp.lock(|| {
+                write_byte(&held_w);
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            })
+        });
+        // Our copy of the write end closed, a holder that dies early reads as end of file.
+        drop(held_w);
+        read_byte(&held_r, "holder");
+
+        let (ready_r, ready_w) = rustix::pipe::pipe()?;
+        let waiter = fork_child(|| {
+            comp.attach().expect("attach");
+            write_byte(&ready_w);
+            comp.lock(|| {
+                let now = now_ns();
+                let killed = ctl.kill_ns.load(Ordering::SeqCst);
+                // 0: we got the lock although the holder was alive and holding it.
+                let latency = if killed == 0 { u64::MAX } else { now - killed };
+                ctl.latency_ns.store(latency, Ordering::SeqCst);
+            })
+        });
+        drop(ready_w);
+        read_byte(&ready_r, "waiter");
+        wait_until_asleep(waiter);
+        std::thread::sleep(settle(round, rounds));
+
+        // SeqCst, before the kill: the waiter can only acquire after the holder died, which is
+        // after this store.
+        ctl.kill_ns.store(now_ns(), Ordering::SeqCst);
+        kill_process(holder, Signal::KILL)?;
+        // Reap at once, as a supervisor would: a zombie still has its /proc entry.
+        let (_, status) = waitpid(Some(holder), WaitOptions::empty())?.expect("holder status");
+        assert_eq!(
+            status.terminating_signal(),
+            Some(libc::SIGKILL),
+            "holder: {}",
+            describe(status)
+        );
+        reap_within(
+            waiter,
+            Duration::from_secs(10),
+            C::NAME,
+            "the waiter never got the lock of the killed holder",
+        );
+        let latency = ctl.latency_ns.load(Ordering::SeqCst);
+        assert!(
+            latency != u64::MAX && latency != 0,
+            "{}: the waiter got the lock while the holder held it",
+            C::NAME
+        );
+        latencies.push(Duration::from_nanos(latency));
+    }
+    Ok(Recovery {
+        latencies,
+        deaths_reported: comp.deaths_reported(),
+    })
+}
+
+/// Recovery after SIGKILL: per round a holder child takes the lock and says so through a pipe,
+/// a waiter child blocks in `lock`, the parent stamps CLOCK_MONOTONIC into shared memory and
+/// SIGKILLs the holder; the waiter records the time from that stamp to its acquisition.
+///
+/// # Errors
+///
+/// As [`uncontended`].
+///
+/// # Panics
+///
+/// For a competitor that is not robust, or when a waiter is still blocked ten seconds after
+/// the kill.
+pub fn recovery(peer: Peer, rounds: usize) -> io::Result<Recovery> {
+    dispatch!(peer, recovery_of(rounds))
+}

@@ -1,0 +1,40 @@
+//! Benchmarks for interlock, with its peers measured side by side in one run.
+//!
+//! - `cargo bench -p interlock-bench --bench uncontended`: criterion micro benchmarks of an
+//!   uncontended lock+unlock (interlock's `Lock` and `RLock`, a bare futex, glibc's pthread
+//!   mutexes).
+//! - `cargo run -p interlock-bench --release --bin mp -- --help`: the multi-process harness —
+//!   uncontended cost, contended throughput and recovery after a SIGKILLed holder, one Markdown
+//!   table per workload, each with a ratio column against the lower bound (`futex`) or the
+//!   robust reference (`pthread-robust`).
+//!
+//! Every competitor implements one small trait, [`Competitor`], in the manner of parking_lot's
+//! `benchmark/src/bin/mutex.rs`: created before `fork` in memory the children share, attached
+//! once per process, then `lock(f)`.
+//!
+//! # Safety
+//!
+//! `unsafe` here is the OS's: `mmap`/`munmap` of shared memory ([`shm`]), glibc's
+//! `pthread_mutex_*` and `sem_*` on objects in that memory, and `fcntl(F_OFD_SETLKW)` (rustix
+//! wraps only process-associated `F_SETLKW`) ([`peers`]), `fork`/`_exit` ([`harness`]) and
+//! `gnu_get_libc_version` ([`machine`]). Each block carries its `SAFETY:`.
+
+pub mod futex;
+pub mod harness;
+pub mod machine;
+pub mod peers;
+pub mod python;
+pub mod report;
+pub mod shm;
+pub mod stats;
+
+pub use peers::Competitor;
+
+/// `n` iterations of work the optimiser cannot remove: the "work inside / outside the critical
+/// section" knob of parking_lot's harness.
+#[inline]
+pub fn work(n: u32) {
+    for i in 0..n {
+        std::hint::black_box(i);
+    }
+}

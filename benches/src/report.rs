@@ -1,0 +1,190 @@
+//! The Markdown tables `mp` prints: one per workload, each with a ratio column measured against
+//! a reference row of the same run.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::harness::{Peer, Recovery, Run};
+use crate::stats::Summary;
+
+/// Per competitor, the measurements of every repetition.
+pub type Rows<T> = Vec<(Peer, Vec<T>)>;
+
+/// `x` with three significant digits (at least one decimal below 100).
+pub fn sig3(x: f64) -> String {
+    if !x.is_finite() {
+        return "—".into();
+    }
+    let a = x.abs();
+    let decimals = if a >= 100.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else if a == 0.0 {
+        1
+    } else {
+        (2 - a.log10().floor() as i32).clamp(2, 6) as usize
+    };
+    format!("{x:.decimals$}")
+}
+
+fn ratio(x: f64, reference: Option<f64>) -> String {
+    match reference {
+        Some(r) if r > 0.0 => format!("{}×", sig3(x / r)),
+        _ => "—".into(),
+    }
+}
+
+/// Uncontended rows: per competitor, ns per lock+unlock of each repetition.
+pub fn uncontended(rows: &Rows<f64>, reps: usize, duration: Duration) -> String {
+    let reference = rows
+        .iter()
+        .find(|(p, _)| *p == Peer::Futex)
+        .map(|(_, v)| Summary::of(v).median);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "## Uncontended lock+unlock (1 process, {reps} × {:.2} s; ns per operation, lower is better)\n",
+        duration.as_secs_f64()
+    );
+    t.push_str("| lock | median ns/op | mean | std.dev | vs futex |\n");
+    t.push_str("|---|--:|--:|--:|--:|\n");
+    for (peer, v) in rows {
+        let s = Summary::of(v);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} |",
+            peer.name(),
+            sig3(s.median),
+            sig3(s.mean),
+            sig3(s.std_dev),
+            ratio(s.median, reference)
+        );
+    }
+    t
+}
+
+/// Contended rows for every process count: per competitor, the runs of each repetition.
+pub fn contended(
+    by_procs: &[(usize, Rows<Run>)],
+    reps: usize,
+    duration: Duration,
+    inside: u32,
+    outside: u32,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "## Contended: shared counter incremented under the lock (work inside {inside}, outside \
+         {outside}; {reps} × {:.2} s; higher is better)\n",
+        duration.as_secs_f64()
+    );
+    t.push_str("| P | lock | median Mops/s | mean | std.dev | share max / min | vs futex |\n");
+    t.push_str("|--:|---|--:|--:|--:|--:|--:|\n");
+    for (procs, rows) in by_procs {
+        let reference = rows
+            .iter()
+            .find(|(p, _)| *p == Peer::Futex)
+            .map(|(_, runs)| median_run(runs).1.median);
+        for (peer, runs) in rows {
+            let (run, s) = median_run(runs);
+            let (max, min) = run.shares();
+            let _ = writeln!(
+                t,
+                "| {procs} | {} | {} | {} | {} | {:.0}% / {:.0}% | {} |",
+                peer.name(),
+                sig3(s.median / 1e6),
+                sig3(s.mean / 1e6),
+                sig3(s.std_dev / 1e6),
+                max,
+                min,
+                ratio(s.median, reference)
+            );
+        }
+    }
+    t.push_str(
+        "\nshare max / min: the busiest and the idlest process's part of all operations in the \
+         median repetition (100/P each is fair).\n",
+    );
+    t
+}
+
+/// The repetition whose throughput is nearest the median, and the summary of all of them.
+fn median_run(runs: &[Run]) -> (&Run, Summary) {
+    let v: Vec<f64> = runs.iter().map(Run::ops_per_sec).collect();
+    let s = Summary::of(&v);
+    let run = runs
+        .iter()
+        .min_by(|a, b| {
+            let da = (a.ops_per_sec() - s.median).abs();
+            let db = (b.ops_per_sec() - s.median).abs();
+            da.total_cmp(&db)
+        })
+        .expect("at least one run");
+    (run, s)
+}
+
+/// Recovery rows: per robust competitor, the latencies of each round.
+pub fn recovery(rows: &[(Peer, Recovery)], rounds: usize) -> String {
+    let us = |r: &Recovery| -> Vec<f64> {
+        r.latencies
+            .iter()
+            .map(|d| d.as_nanos() as f64 / 1e3)
+            .collect()
+    };
+    let reference = rows
+        .iter()
+        .find(|(p, _)| *p == Peer::PthreadRobust)
+        .map(|(_, r)| Summary::of(&us(r)).median);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "## Recovery after SIGKILL of the holder ({rounds} rounds; µs from kill to the waiter \
+         holding the lock, lower is better)\n"
+    );
+    t.push_str(
+        "| lock | median µs | p90 µs | mean | std.dev | death reported | vs pthread-robust |\n",
+    );
+    t.push_str("|---|--:|--:|--:|--:|--:|--:|\n");
+    for (peer, r) in rows {
+        let s = Summary::of(&us(r));
+        let reported = match r.deaths_reported {
+            Some(n) => format!("{n}/{}", r.latencies.len()),
+            None => "no (silent)".into(),
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {reported} | {} |",
+            peer.name(),
+            sig3(s.median),
+            sig3(s.p90),
+            sig3(s.mean),
+            sig3(s.std_dev),
+            ratio(s.median, reference)
+        );
+    }
+    t.push_str(
+        "\nNot robust, so not measured: futex, pthread, sem, python (a SIGKILLed holder leaves \
+         them locked for ever). death reported: acquisitions that were told the previous owner \
+         died (EOWNERDEAD, previous_owner_died); flock and OFD locks just become free.\n",
+    );
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_significant_digits() {
+        assert_eq!(sig3(1234.4), "1234");
+        assert_eq!(sig3(12.345), "12.3");
+        assert_eq!(sig3(1.2345), "1.23");
+        assert_eq!(sig3(0.012345), "0.0123");
+        assert_eq!(sig3(0.0), "0.0");
+        assert_eq!(ratio(2.0, Some(4.0)), "0.500×");
+        assert_eq!(ratio(2.0, None), "—");
+    }
+}

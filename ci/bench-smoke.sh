@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The multi-process benchmark harness with tiny parameters (a few seconds), so that it cannot
+# rot: every competitor runs every workload once, the contended runs check their shared counter,
+# and the recovery rounds check that a waiter gets a SIGKILLed holder's lock.
+set -euxo pipefail
+cd "$(dirname "$0")"/..
+
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+cargo run -p interlock-bench --release --bin mp -- --smoke | tee "$out"
+
+# One known row of each table.
+grep -E '^\| interlock \| [0-9.]+ \|' "$out"
+grep -E '^\| 2 \| interlock \| [0-9.]+ \|' "$out"
+grep -E '^\| interlock-liveness \| [0-9.]+ \|' "$out"
+grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"
+# Python's row, or the notice that says why it is missing.
+grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
+# The criterion benches at least build.
+cargo bench -p interlock-bench --bench uncontended --no-run

@@ -1,0 +1,20 @@
+//! One file per subcommand, each a few lines over library calls.
+
+mod demo;
+mod rm;
+mod run;
+mod status;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => status::status(args),
+        Command::List(args) => status::list(args),
+        Command::Rm(args) => rm::rm(args),
+        Command::Demo(demo) => demo::demo(demo),
+        Command::DemoWorker(args) => demo::worker(args),
+    }
+}

@@ -1,0 +1,83 @@
+use crate::util::{describe, stdout, Ns};
+
+#[test]
+fn status_json_describes_a_held_lock() {
+    let ns = Ns::new();
+    let mut holder = ns.hold("c", 3.0);
+    let out = ns.run(&["status", "--json", "c"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], "c");
+    assert_eq!(v["kind"], "Lock");
+    assert_eq!(v["held"], true);
+    assert_eq!(v["holder"]["pid"], holder.id());
+    assert_eq!(v["holder"]["alive"], true);
+    assert_eq!(v["holder"]["token"], 1);
+    assert!(
+        v["holder"]["command"].as_str().unwrap().contains("run c"),
+        "{v}"
+    );
+    assert!(v["holder"]["held_for_ms"].as_u64().unwrap() < 60_000);
+    assert!(v["holder"]["since_unix_ms"].as_u64().unwrap() > 1_600_000_000_000);
+    for field in [
+        "waiters",
+        "acquisitions",
+        "owner_deaths",
+        "poisoned",
+        "depth",
+        "owner_died_unclaimed",
+    ] {
+        assert!(!v[field].is_null(), "missing {field}: {v}");
+    }
+    assert_eq!(v["acquisitions"], 1);
+    assert_eq!(v["owner_deaths"], 0);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+#[test]
+fn status_text_and_list_show_the_holder() {
+    let ns = Ns::new();
+    let mut holder = ns.hold("busy", 3.0);
+    assert!(ns.run(&["run", "idle", "--", "true"]).status.success());
+    let out = ns.run(&["status", "busy"]);
+    assert!(
+        stdout(&out).contains(&format!("held by:       pid {}", holder.id())),
+        "{}",
+        describe(&out)
+    );
+    let out = ns.run(&["list"]);
+    let text = stdout(&out);
+    let busy = text
+        .lines()
+        .find(|l| l.starts_with("busy "))
+        .expect("busy listed");
+    assert!(
+        busy.contains("held") && busy.contains(&holder.id().to_string()),
+        "{text}"
+    );
+    let idle = text
+        .lines()
+        .find(|l| l.starts_with("idle "))
+        .expect("idle listed");
+    assert!(idle.contains("free"), "{text}");
+    let out = ns.run(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+#[test]
+fn rm_refuses_a_held_lock_unless_forced() {
+    let ns = Ns::new();
+    let mut holder = ns.hold("c", 3.0);
+    let out = ns.run(&["rm", "c"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use --force"));
+    assert!(ns.run(&["rm", "--force", "c"]).status.success());
+    let out = ns.run(&["status", "c"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}

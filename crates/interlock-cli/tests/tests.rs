@@ -1,0 +1,16 @@
+//! CLI integration tests: the real `interlock` binary, real processes and signals.
+
+// Helpers: a private namespace per test, spawning the binary.
+mod util;
+
+// `interlock run`: exclusion, waiting, conflicts, exit statuses, a killed runner.
+mod run;
+
+// `interlock status`, `list`, `rm` and their JSON.
+mod status;
+
+// `interlock demo`: the seed's programs.
+mod demo;
+
+// Usage errors and bad input.
+mod errors;
