@@ -10,5 +10,5 @@ bash ci/deps.sh
 bash ci/doc.sh
 bash ci/loom.sh
 bash ci/examples.sh
-if [ -f ci/bench-smoke.sh ]; then bash ci/bench-smoke.sh; fi
+bash ci/bench-smoke.sh
 bash ci/test.sh

@@ -24,3 +24,8 @@ for i in range(0, len(lines), 3):
     assert len(names) == 1 and "begin" in lines[i] and "end" in lines[i + 2], lines[i:i + 3]
 print("logging: 100 blocks, none interleaved")
 PY
+
+# The CLI's demo is the README's main command.
+out=$(cargo run -q --release -p interlock-cli -- demo counter)
+echo "$out"
+grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
