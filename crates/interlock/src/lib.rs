@@ -35,7 +35,7 @@
 //! - Share with children: [`Lock::new`] / [`RLock::new`], then `fork`, or [`Lock::pass_to`] and
 //!   [`Lock::from_env`] for spawned programs.
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
-//!   users, explicitly); [`list`], [`status`], [`remove`] for the namespace.
+//!   users, explicitly); [`list`], [`status()`], [`remove`] for the namespace.
 //! - Hold: [`LockGuard`], [`RLockGuard`]; inspect: [`LockStatus`], [`Holder`].
 //! - Fail clearly: [`Error`], [`SegmentFault`].
 //!

@@ -193,14 +193,10 @@ impl Namespace {
     }
 
     fn open_existing_file(&self, file: &str, path: &Path) -> Result<OwnedFd, OpenFault> {
-        let fd = match openat(
-            &self.dirfd,
-            file,
-            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        let fd = match openat(&self.dirfd, file, OPEN_FLAGS, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Err(OpenFault::Missing),
+            Err(Errno::ISDIR) => return Err(OpenFault::Error(not_regular(path))),
             Err(Errno::LOOP) => {
                 return Err(OpenFault::Error(Error::UnsafePath {
                     path: path.to_owned(),
@@ -286,13 +282,25 @@ fn check_private_file(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
 fn check_regular(fd: &OwnedFd, path: &Path) -> Result<(), Error> {
     let st = fstat(fd).map_err(|e| Error::io("fstat", path.display(), e))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::UnsafePath {
-            path: path.to_owned(),
-            reason: "not a regular file".into(),
-        });
+        return Err(not_regular(path));
     }
     Ok(())
 }
+
+fn not_regular(path: &Path) -> Error {
+    Error::UnsafePath {
+        path: path.to_owned(),
+        reason: "not a regular file".into(),
+    }
+}
+
+/// How an existing lock file is opened: never through a symlink, never kept across `exec`, and
+/// without blocking if something other than a regular file (a FIFO, a device) sits there — it is
+/// refused right after by `check_regular`.
+const OPEN_FLAGS: OFlags = OFlags::RDWR
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NONBLOCK);
 
 /// Writes a complete segment under a temporary name in `dirfd`, then renames it to `file`
 /// without replacing anything. Returns `None` if `file` appeared meanwhile.
@@ -357,16 +365,12 @@ pub(crate) fn open_path(path: &Path, mode: u32, kind: Kind) -> Result<Segment, E
     .map_err(|e| Error::io("open directory", parent.display(), e))?;
     let file = file_str(file, path)?;
     loop {
-        match openat(
-            &dirfd,
-            file,
-            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
+        match openat(&dirfd, file, OPEN_FLAGS, Mode::empty()) {
             Ok(fd) => {
                 check_regular(&fd, path)?;
                 return Segment::map(fd, &what);
             }
+            Err(Errno::ISDIR) => return Err(not_regular(path)),
             Err(Errno::LOOP) => {
                 return Err(Error::UnsafePath {
                     path: path.to_owned(),

@@ -27,7 +27,7 @@ pub struct NamedLock {
 }
 
 /// The named locks of this user, sorted by name. Files in the namespace that are not valid
-/// locks are reported as errors by [`status`], and skipped here.
+/// locks are reported as errors by [`status()`], and skipped here.
 ///
 /// # Errors
 ///
