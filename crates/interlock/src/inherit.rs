@@ -25,14 +25,25 @@ pub(crate) fn pass(raw: &Raw, cmd: &mut Command, var: &str) -> Result<(), Error>
             reason: "not a valid environment variable name",
         });
     }
-    let fd = raw.segment().fd();
-    let st = fstat(fd).map_err(|e| Error::io("fstat", raw.label(), e))?;
-    let raw_fd = fd.as_raw_fd();
+    // The command gets its own duplicate, owned by the command: the number in the variable
+    // stays this lock's even if the Lock is dropped (and its descriptor number reused) before
+    // the spawn.
+    let dup = raw
+        .segment()
+        .fd()
+        .try_clone_to_owned()
+        .map_err(|e| Error::io("dup", raw.label(), e))?;
+    let st = fstat(&dup).map_err(|e| Error::io("fstat", raw.label(), e))?;
     cmd.env(
         var,
-        format!("{PREFIX}fd={raw_fd}:dev={}:ino={}", st.st_dev, st.st_ino),
+        format!(
+            "{PREFIX}fd={}:dev={}:ino={}",
+            dup.as_raw_fd(),
+            st.st_dev,
+            st.st_ino
+        ),
     );
-    crate::sys::inherit_fd_on_exec(cmd, raw_fd);
+    crate::sys::inherit_fd_on_exec(cmd, dup);
     Ok(())
 }
 
@@ -61,8 +72,9 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
         )));
     }
     let label = format!("inherited lock (${var})");
+    let trusted = crate::raw::trusted_file(&file);
     let seg = Segment::map(file, &label)?;
-    Raw::from_segment(seg, label, kind)
+    Raw::from_segment(seg, label, kind, trusted)
 }
 
 fn parse(value: &str) -> Option<(i32, u64, u64)> {
@@ -92,5 +104,35 @@ mod tests {
         assert_eq!(parse("interlock:v1:fd=5:dev=2"), None);
         assert_eq!(parse("interlock:v1:fd=x:dev=2:ino=9"), None);
         assert_eq!(parse("interlock:v1:fd=5:dev=2:ino=9:extra=1"), None);
+    }
+}
+
+#[cfg(test)]
+mod handover_tests {
+    use std::process::Command;
+
+    use crate::Lock;
+
+    /// Review finding: `pass_to` used to name the lock's own descriptor number, so dropping the
+    /// lock before the spawn handed the child whatever file reused that number.
+    #[test]
+    fn passed_descriptor_survives_the_lock_being_dropped_before_spawn() {
+        let lock = Lock::new().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "v=$IL; fd=${v#*fd=}; fd=${fd%%:*}; readlink /proc/self/fd/$fd",
+        ]);
+        lock.pass_to(&mut cmd, "IL").unwrap();
+        drop(lock);
+        let _reuses_numbers: Vec<std::fs::File> = (0..4)
+            .map(|_| std::fs::File::open("/dev/null").unwrap())
+            .collect();
+        let out = cmd.output().unwrap();
+        let target = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            target.contains("memfd:interlock"),
+            "the child got {target:?}"
+        );
     }
 }

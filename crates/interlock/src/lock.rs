@@ -132,9 +132,9 @@ impl Lock {
     /// explicit way to share a lock between users (e.g. `0o660` in a group directory).
     ///
     /// The last component must not be a symlink and must be a regular file. A file that users
-    /// other than us can write is used without the kernel's robust list (we will not put memory
-    /// they control on our thread's list); a holder's death is then found by waiters checking
-    /// on it, within about 50 ms instead of at once.
+    /// other than us can read or write is used without the kernel's robust list (we will not
+    /// put memory they control on our thread's list, nor show them our addresses); a holder's
+    /// death is then found by waiters checking on it, within about 50 ms instead of at once.
     ///
     /// # Errors
     ///
@@ -534,5 +534,24 @@ impl fmt::Debug for LockGuard<'_> {
             .field("token", &self.hold.acq.token)
             .field("previous_owner_died", &self.hold.acq.owner_died)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review finding: a contended `lock_timeout(Duration::MAX)` overflowed `Instant + Duration`.
+    #[test]
+    fn unrepresentable_timeout_waits_like_lock() {
+        let lock = Lock::new().unwrap();
+        let held = lock.lock().unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| lock.lock_timeout(Duration::MAX).map(|g| g.token()));
+            std::thread::sleep(Duration::from_millis(50));
+            let token = held.token();
+            drop(held);
+            assert!(waiter.join().unwrap().unwrap() > token);
+        });
     }
 }

@@ -12,7 +12,7 @@ use crate::segment::{Kind, Record, Segment};
 use crate::status::{Holder, LockStatus};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
-use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK};
+use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
 use std::sync::atomic::AtomicBool;
 
 /// How long to wait.
@@ -101,14 +101,17 @@ impl Raw {
 
     pub(crate) fn at_path(path: &Path, mode: u32, kind: Kind) -> Result<Raw, Error> {
         let seg = name::open_path(path, mode, kind)?;
-        let st = rustix::fs::fstat(seg.fd()).map_err(|e| Error::io("fstat", path.display(), e))?;
-        let ours = st.st_uid == rustix::process::geteuid().as_raw();
-        let trusted = ours && st.st_mode & 0o022 == 0;
+        let trusted = trusted_file(seg.fd());
         Raw::new(seg, format!("lock at {}", path.display()), kind, trusted)
     }
 
-    pub(crate) fn from_segment(seg: Segment, label: String, kind: Kind) -> Result<Raw, Error> {
-        Raw::new(seg, label, kind, true)
+    pub(crate) fn from_segment(
+        seg: Segment,
+        label: String,
+        kind: Kind,
+        trusted: bool,
+    ) -> Result<Raw, Error> {
+        Raw::new(seg, label, kind, trusted)
     }
 
     pub(crate) fn segment(&self) -> &Segment {
@@ -192,7 +195,10 @@ impl Raw {
         let deadline = match wait {
             Wait::Never => return word::try_lock_slow(w, bits),
             Wait::Forever => None,
-            Wait::For(d) => Some((Instant::now() + d, sys::deadline_after(d))),
+            // A timeout too far to represent is no timeout.
+            Wait::For(d) => Instant::now()
+                .checked_add(d)
+                .map(|end| (end, sys::deadline_after(d))),
         };
         loop {
             // Sleep as long as the caller allows, unless the holder is UNREPORTED.
@@ -213,22 +219,33 @@ impl Raw {
     }
 
     /// If the holder recorded in the word is provably dead, marks the word as the kernel would.
+    /// Only UNREPORTED holders are judged (the kernel reports the others), and only on a record
+    /// that provably describes the current hold.
     #[cold]
     fn reap_dead_holder(&self, w: &AtomicU32) {
         let rec = self.record();
         let owner = w.load(Ordering::Acquire) & TID_MASK;
-        let token = rec.owner_token.load(Ordering::Acquire);
-        let pid = rec.owner_pid.load(Ordering::Relaxed);
-        let start = rec.owner_identity.load(Ordering::Relaxed);
-        std::sync::atomic::fence(Ordering::Acquire);
-        let current = rec.acquisitions.load(Ordering::Relaxed) == token
-            && w.load(Ordering::Relaxed) & TID_MASK == owner;
-        // Free already, or the holder is between taking the word and recording itself, or the
-        // identity we read is a previous holder's: not evidence of anything.
-        if owner == 0 || !current {
+        if owner & UNREPORTED == 0 {
             return;
         }
-        if !sys::thread_alive(pid, owner & OWNER_TID, start) {
+        let token = rec.owner_token.load(Ordering::Acquire);
+        let tid = rec.owner_tid.load(Ordering::Relaxed);
+        let pid = rec.owner_pid.load(Ordering::Relaxed);
+        let identity = rec.owner_identity.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        // The record is the current holder's only if it names the tid in the word and was
+        // completed for the current acquisition; a holder between taking the word and
+        // recording itself is not evidence of anything.
+        let current = tid == owner & OWNER_TID
+            && rec.acquisitions.load(Ordering::Relaxed) == token
+            && w.load(Ordering::Relaxed) & TID_MASK == owner;
+        if !current {
+            return;
+        }
+        if sys::thread_liveness(pid, tid, identity) == sys::Liveness::Dead
+            // Re-check after the (slow) liveness check: still the same hold?
+            && rec.acquisitions.load(Ordering::Acquire) == token
+        {
             word::mark_owner_dead(w, owner);
         }
     }
@@ -242,6 +259,7 @@ impl Raw {
         let token = rec.acquisitions.load(Ordering::Relaxed) + 1;
         rec.acquisitions.store(token, Ordering::Relaxed);
         rec.owner_pid.store(me.pid, Ordering::Relaxed);
+        rec.owner_tid.store(me.tid, Ordering::Relaxed);
         rec.owner_identity.store(me.start_time, Ordering::Relaxed);
         // Release: a checker that reads this token also sees our pid and start time.
         rec.owner_token.store(token, Ordering::Release);
@@ -319,6 +337,19 @@ impl Raw {
 
     pub(crate) fn clear_poison(&self) {
         self.record().poisoned.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Whether only we can write (or read) the file behind `fd`, so that its node area may go on our
+/// robust list: an anonymous lock's sealed memfd, or a file we own that group and others can
+/// neither write nor read (the node area holds our process's addresses).
+pub(crate) fn trusted_file(fd: impl std::os::fd::AsFd) -> bool {
+    if rustix::fs::fcntl_get_seals(&fd).is_ok() {
+        return true; // a memfd: reachable only through descriptors we handed out
+    }
+    match rustix::fs::fstat(&fd) {
+        Ok(st) => st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0,
+        Err(_) => false,
     }
 }
 

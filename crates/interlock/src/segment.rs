@@ -197,7 +197,9 @@ pub(crate) struct Record {
     pub(crate) depth: AtomicU32,
     /// The owner's process id.
     pub(crate) owner_pid: AtomicU32,
-    _pad0: AtomicU32,
+    /// The owner's thread id, recorded with `owner_pid`: a liveness checker that finds a
+    /// different tid in the word knows the record still describes the previous holder.
+    pub(crate) owner_tid: AtomicU32,
     /// Bytes 16..40: where the owner's robust-list entry goes (`word - futex_offset`: glibc's at
     /// 24..40, musl's at 20..36).
     pub(crate) node: UnsafeCell<[u8; 24]>,

@@ -34,8 +34,8 @@ pub struct Holder {
     pub since: Option<SystemTime>,
     /// The fencing token of this hold.
     pub token: u64,
-    /// Whether that thread still runs (checked with the process start time, so a reused pid
-    /// does not count as alive).
+    /// Whether that thread may still run: false only on proof of its end (checked against the
+    /// process's boot-unique identity, so a reused pid does not count as alive).
     pub alive: bool,
     /// The holder's command line, when `/proc` shows it.
     pub command: Option<String>,
@@ -113,7 +113,7 @@ impl LockStatus {
                 tid,
                 since: stamped.then(|| UNIX_EPOCH + Duration::from_nanos(at)),
                 token,
-                alive: sys::thread_alive(pid, tid, start),
+                alive: sys::thread_liveness(pid, tid, start) != sys::Liveness::Dead,
                 command: command_line(pid),
             }
         });

@@ -213,7 +213,8 @@ pub(crate) fn mark_owner_dead(word: &AtomicU32, tid: u32) -> bool {
     let mut state = word.load(Ordering::Relaxed);
     while state & TID_MASK == tid {
         let new = (state & WAITERS) | OWNER_DIED;
-        match word.compare_exchange(state, new, Ordering::Relaxed, Ordering::Relaxed) {
+        // Release: the next owner's Acquire then also orders after what we read of the record.
+        match word.compare_exchange(state, new, Ordering::Release, Ordering::Relaxed) {
             Ok(_) => {
                 if state & WAITERS != 0 {
                     wake(word);

@@ -4,8 +4,8 @@
 //! # Safety
 //!
 //! `unsafe` here does three things the OS demands and nothing else:
-//! - `get_robust_list`/`set_robust_list`, which rustix deliberately does not wrap (libc owns that
-//!   per-thread state; see rustix's `not_implemented.rs`);
+//! - `get_robust_list`, which rustix deliberately does not wrap (libc owns that per-thread
+//!   state; see rustix's `not_implemented.rs`), and `tgkill(pid, tid, 0)`;
 //! - raw, unaligned stores into the *node area* of a lock record and into the thread's robust list
 //!   head, because the kernel (at thread death) and libc (when it links its own robust mutexes)
 //!   read and write those bytes as plain pointers;
@@ -20,23 +20,23 @@
 //! - the list is circular through the head; each entry is the address of a pointer-sized `next`
 //!   field, and the futex word sits at `entry + head.futex_offset`;
 //! - the pointer-sized field just before an entry (`entry - 8`) is its `prev`, pointing at the
-//!   predecessor's `next` field (or at `head.list`); nobody writes the slot before the head
-//!   (musl has nothing there);
+//!   predecessor's `next` field (or at `head.list`); we never write the slot before the head
+//!   (glibc's `robust_prev`: glibc itself keeps it, and never reads it);
 //! - `list_op_pending` names the entry being taken or released, so a death in between is handled.
 //!
 //! Because `futex_offset` is libc's (glibc: -32, musl: -28 on 64-bit), each record reserves a
 //! node area `[word + 16, word + 40)` where either entry and its `prev` fit; only the word's
 //! owner touches it.
-//! A thread with no head registered (a musl thread before its first robust mutex) gets ours.
+//! We link only on 64-bit glibc (see `robust_head`); elsewhere holders are UNREPORTED.
 
 #![allow(unsafe_code)]
 // The platform layer is where raw system calls belong (clippy.toml forbids them elsewhere).
 #![allow(clippy::disallowed_methods)]
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::num::NonZeroU32;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::ptr;
@@ -57,9 +57,6 @@ pub(crate) const NODE_AREA_END: usize = 40;
 const PTR: usize = std::mem::size_of::<usize>();
 /// `FUTEX_BITSET_MATCH_ANY`.
 const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
-/// The offset we register when a thread has no head: glibc's 64-bit value, so our node sits where
-/// glibc's would (`word + 32`).
-const OWN_FUTEX_OFFSET: isize = -32;
 
 /// An absolute `CLOCK_MONOTONIC` time, the clock `FUTEX_WAIT_BITSET` measures by default.
 #[derive(Debug, Clone, Copy)]
@@ -127,14 +124,6 @@ struct RobustListHead {
     list_op_pending: *mut c_void,
 }
 
-/// A head of our own for threads that have none, with the `prev` slot libc's protocol expects
-/// before it (unused: nobody writes the slot before a head).
-#[repr(C)]
-struct OwnHead {
-    prev: *mut c_void,
-    head: RobustListHead,
-}
-
 /// Who the calling thread is, and where its robust list lives.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Me {
@@ -159,16 +148,6 @@ thread_local! {
     static START_TIME: Cell<u64> = const { Cell::new(0) };
     static HEAD: Cell<*mut RobustListHead> = const { Cell::new(ptr::null_mut()) };
     static NODE_OFFSET: Cell<usize> = const { Cell::new(0) };
-    static OWN_HEAD: UnsafeCell<OwnHead> = const {
-        UnsafeCell::new(OwnHead {
-            prev: ptr::null_mut(),
-            head: RobustListHead {
-                list: ptr::null_mut(),
-                futex_offset: 0,
-                list_op_pending: ptr::null_mut(),
-            },
-        })
-    };
 }
 
 /// The calling thread's identity: a few thread-local loads after the first call.
@@ -229,8 +208,18 @@ extern "C" fn forget_identity_in_child() {
     TID.set(0);
 }
 
-/// Finds (or registers) the calling thread's robust list head and the node offset it implies.
+/// Finds the calling thread's robust list head, as libc registered it, and the node offset it
+/// implies; `(null, 0)` when we must not link words on it.
+///
+/// We link only where the list protocol is the one `enqueue`/`dequeue` follow: 64-bit glibc
+/// (doubly linked, `prev` at `entry - 8`). 32-bit glibc keeps a singly linked list (our
+/// dequeue would drop its entries), and musl registers its head lazily — replacing any head
+/// registered before — and unlinks on thread exit in user space with a private wake. There, and
+/// on a thread without a head, holders are UNREPORTED: waiters check on them instead.
 fn robust_head() -> (*mut RobustListHead, usize) {
+    if !cfg!(all(target_env = "gnu", target_pointer_width = "64")) {
+        return (ptr::null_mut(), 0);
+    }
     let mut head: *mut RobustListHead = ptr::null_mut();
     let mut len: libc::size_t = 0;
     // SAFETY: get_robust_list(0, …) reads the calling thread's head pointer into the two
@@ -243,20 +232,14 @@ fn robust_head() -> (*mut RobustListHead, usize) {
             &mut len as *mut libc::size_t,
         )
     };
-    if rc != 0 {
+    if rc != 0 || head.is_null() {
         return (ptr::null_mut(), 0);
-    }
-    if head.is_null() {
-        head = register_own_head();
-        if head.is_null() {
-            return (head, 0);
-        }
     }
     let offset_field = head
         .cast::<u8>()
         .wrapping_add(std::mem::offset_of!(RobustListHead, futex_offset));
-    // SAFETY: a non-null head returned by the kernel for this thread was registered by libc
-    // (or by us) and stays valid for the thread's life; we only read its aligned offset field.
+    // SAFETY: a non-null head returned by the kernel for this thread was registered by libc and
+    // stays valid for the thread's life; we only read its aligned offset field.
     let offset = unsafe { offset_field.cast::<isize>().read() };
     let node_offset = offset.unsigned_abs();
     let fits =
@@ -266,38 +249,6 @@ fn robust_head() -> (*mut RobustListHead, usize) {
     } else {
         (ptr::null_mut(), 0)
     }
-}
-
-fn register_own_head() -> *mut RobustListHead {
-    OWN_HEAD.with(|own| {
-        let own = own.get();
-        // SAFETY: `own` is this thread's own thread-local, valid for the thread's life, and no
-        // one else has a reference to it: we initialise it as an empty circular list.
-        let head = unsafe { ptr::addr_of_mut!((*own).head) };
-        // SAFETY: as above; `head` points into `own`.
-        unsafe {
-            head.write(RobustListHead {
-                list: head.cast(),
-                futex_offset: OWN_FUTEX_OFFSET,
-                list_op_pending: ptr::null_mut(),
-            })
-        };
-        // SAFETY: set_robust_list(head, len) registers a head that outlives the thread's use of
-        // it (thread-local storage lives until the thread is gone, which is when the kernel
-        // walks it) and whose length is the kernel's struct size.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_set_robust_list,
-                head,
-                std::mem::size_of::<RobustListHead>(),
-            )
-        };
-        if rc == 0 {
-            head
-        } else {
-            ptr::null_mut()
-        }
-    })
 }
 
 impl Me {
@@ -489,37 +440,95 @@ pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether thread `tid` of process `pid`, with process identity `identity`, still runs. The
-/// identity is what keeps PID reuse from making a dead owner look alive; the thread's state is
-/// what keeps a dead one that is not yet reaped (a zombie) from looking alive.
-pub(crate) fn thread_alive(pid: u32, tid: u32, identity: u64) -> bool {
+/// What a liveness check could establish about a holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Running.
+    Alive,
+    /// Provably gone: no such process, another process under its pid, or the thread exited.
+    Dead,
+    /// No proof either way (no identity recorded, `/proc` hidden or out of descriptors, …):
+    /// a waiter keeps waiting rather than break mutual exclusion on a guess.
+    Unknown,
+}
+
+/// Checks thread `tid` of process `pid`, whose identity ([`process_identity`]) was recorded as
+/// `identity`. Only positive evidence makes a holder dead: ESRCH from `pidfd_open`, a different
+/// identity under the pid, a missing task directory of a process whose `/proc` entry we can
+/// read, or a zombie/dead task state. Any other failure is `Unknown`.
+pub(crate) fn thread_liveness(pid: u32, tid: u32, identity: u64) -> Liveness {
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return Liveness::Unknown;
+    };
+    if identity == 0 {
+        return Liveness::Unknown;
+    }
+    // Does any process have this pid? pidfd_open needs no /proc and no permission.
+    let pidfd = match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::SRCH) => return Liveness::Dead,
+        Err(_) => return Liveness::Unknown,
+    };
+    // Is it the same process?
     let now = if identity & PIDFS_IDENTITY != 0 {
-        pidfs_inode(pid).map(|ino| ino | PIDFS_IDENTITY)
+        let pidfs = rustix::fs::fstatfs(&pidfd).map(|fs| fs.f_type as u64 == PIDFS_MAGIC);
+        match (pidfs, rustix::fs::fstat(&pidfd)) {
+            (Ok(true), Ok(st)) => Some(st.st_ino | PIDFS_IDENTITY),
+            _ => return Liveness::Unknown,
+        }
     } else {
         process_start_time(pid)
     };
-    if now != Some(identity) {
-        return false;
+    match now {
+        Some(id) if id == identity => {}
+        Some(_) => return Liveness::Dead,
+        None => return Liveness::Unknown,
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
-        return false;
-    };
-    // Field 3, after the parenthesised command name: Z (zombie) and X (dead) are gone.
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next());
-    !matches!(state, None | Some("Z") | Some("X"))
+    // Is the holding thread still running?
+    match std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) {
+        Ok(stat) => {
+            // Field 3, after the parenthesised command name: Z (zombie) and X (dead) are gone.
+            match stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+            {
+                Some("Z" | "X") => Liveness::Dead,
+                Some(_) => Liveness::Alive,
+                None => Liveness::Unknown,
+            }
+        }
+        // The task directory is missing although the process's own entry is visible to us:
+        // the thread has exited. (With /proc hidden from us, both are missing: no proof.)
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && std::path::Path::new(&format!("/proc/{pid}/stat")).exists() =>
+        {
+            Liveness::Dead
+        }
+        Err(_) => Liveness::Unknown,
+    }
 }
 
-/// Whether `tid` is a thread of the calling process.
+/// `syscall(SYS_tgkill, getpid(), tid, 0)`: whether `tid` is a live thread of the calling
+/// process (signal 0 only checks). Needs no `/proc`.
 pub(crate) fn is_own_thread(tid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    // SAFETY: tgkill with signal 0 sends nothing; it only reports whether the thread exists in
+    // our thread group. All arguments are plain integers.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid as libc::c_int, 0) };
+    rc == 0
 }
 
 /// Arranges for `fd` to survive `exec` in children spawned by `cmd` (clears `FD_CLOEXEC` in
 /// the child between fork and exec, so the parent's copy and concurrent spawns are unaffected).
-pub(crate) fn inherit_fd_on_exec(cmd: &mut Command, fd: RawFd) {
+pub(crate) fn inherit_fd_on_exec(cmd: &mut Command, owned: OwnedFd) {
+    // The hook owns the descriptor, so it stays open (under this number) as long as `cmd` can
+    // spawn.
     let hook = move || {
+        let fd = owned.as_raw_fd();
         // SAFETY: `fd` is a plain integer; fcntl on an integer is sound even if it were not open
         // (EBADF is reported, not UB). It runs in the child, where it is async-signal-safe.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
@@ -601,10 +610,29 @@ mod tests {
     }
 
     #[test]
-    fn start_time_tells_a_live_thread_from_a_reused_pid() {
+    fn identity_tells_a_live_thread_from_a_reused_pid() {
         let me = me();
-        assert!(thread_alive(me.pid, me.tid, me.start_time));
-        assert!(!thread_alive(me.pid, me.tid, me.start_time + 1));
+        assert_eq!(
+            thread_liveness(me.pid, me.tid, me.start_time),
+            Liveness::Alive
+        );
+        assert_eq!(
+            thread_liveness(me.pid, me.tid, me.start_time + 1),
+            Liveness::Dead
+        );
+        assert_eq!(
+            thread_liveness(me.pid, me.tid, 0),
+            Liveness::Unknown,
+            "no identity, no verdict"
+        );
+        assert!(is_own_thread(me.tid));
+        let gone = std::thread::spawn(me_tid).join().unwrap();
+        assert!(!is_own_thread(gone));
+        assert_eq!(thread_liveness(me.pid, gone, me.start_time), Liveness::Dead);
+    }
+
+    fn me_tid() -> u32 {
+        me().tid
     }
 
     #[test]
