@@ -193,7 +193,7 @@ impl Raw {
     fn wait_for(&self, w: &AtomicU32, bits: u32, wait: Wait) -> Result<Acquired, Blocked> {
         let waiters = &self.record().waiters;
         let deadline = match wait {
-            Wait::Never => return word::try_lock_slow(w, bits),
+            Wait::Never => return self.try_once(w, bits),
             Wait::Forever => None,
             // A timeout too far to represent is no timeout.
             Wait::For(d) => Instant::now()
@@ -213,8 +213,28 @@ impl Raw {
                 Err(Blocked::TimedOut) if deadline.is_none_or(|(end, _)| Instant::now() < end) => {
                     self.reap_dead_holder(w);
                 }
+                // Out of time: one last look at the holder, so that a wait shorter than the
+                // liveness period can still find a dead one.
+                Err(Blocked::TimedOut) => {
+                    return self.try_once(w, bits).map_err(|b| match b {
+                        Blocked::Held => Blocked::TimedOut,
+                        other => other,
+                    })
+                }
                 other => return other,
             }
+        }
+    }
+
+    /// One non-blocking attempt; on an UNREPORTED holder, checks on it first if the attempt
+    /// fails, so that `try_lock` loops (and short waits) can take a dead holder's lock too.
+    fn try_once(&self, w: &AtomicU32, bits: u32) -> Result<Acquired, Blocked> {
+        match word::try_lock_slow(w, bits) {
+            Err(Blocked::Held) if w.load(Ordering::Relaxed) & UNREPORTED != 0 => {
+                self.reap_dead_holder(w);
+                word::try_lock_slow(w, bits)
+            }
+            other => other,
         }
     }
 

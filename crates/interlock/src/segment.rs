@@ -235,6 +235,13 @@ const _: () = assert!(std::mem::offset_of!(Record, owner_token) == 56);
 const _: () = assert!(std::mem::offset_of!(Record, waiters) == 64);
 
 impl Record {
+    /// The word's address, derived from the whole record so that it may be offset into the
+    /// node area (a pointer made from `&self.word` is only good for the word's 4 bytes).
+    #[inline(always)]
+    fn word_ptr(&self) -> *const AtomicU32 {
+        (self as *const Record).cast()
+    }
+
     /// The owner bits the calling thread stores in this word: its tid, plus `UNREPORTED` when
     /// the word will not be on its robust list (`link` false: a segment others can write; or a
     /// thread without a usable robust list).
@@ -258,13 +265,13 @@ impl Record {
             // SAFETY: `self.word` is followed by this record's node area, which only the word's
             // owner touches; the record stays mapped while `&self` lives, and `me` is the
             // calling thread (it is !Send and only made by `sys::me()`).
-            unsafe { me.set_pending(&self.word) };
+            unsafe { me.set_pending(self.word_ptr()) };
         }
         if word::try_lock_fast(&self.word, bits) {
             if linked {
                 // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
                 // succeeded), so it was not ours, hence not linked, before.
-                unsafe { me.enqueue(&self.word) };
+                unsafe { me.enqueue(self.word_ptr()) };
             }
             true
         } else {
@@ -292,7 +299,7 @@ impl Record {
         let linked = bits & UNREPORTED == 0;
         if linked {
             // SAFETY: as in `try_acquire_fast`.
-            unsafe { me.set_pending(&self.word) };
+            unsafe { me.set_pending(self.word_ptr()) };
         }
         let got = slow(&self.word, bits);
         if got.is_ok() {
@@ -304,7 +311,7 @@ impl Record {
             if linked {
                 // SAFETY: as in `try_acquire_fast`; the word is ours (just checked) and was not
                 // before (checked on entry), so it is not linked yet.
-                unsafe { me.enqueue(&self.word) };
+                unsafe { me.enqueue(self.word_ptr()) };
             }
         } else if linked {
             me.clear_pending();
@@ -333,7 +340,7 @@ impl Record {
             // SAFETY: the word is ours (checked above) and, being free of UNREPORTED in a
             // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
             // thread; node area and mapping as there.
-            unsafe { me.dequeue(&self.word) };
+            unsafe { me.dequeue(self.word_ptr()) };
         }
         word::unlock(&self.word);
         if linked {

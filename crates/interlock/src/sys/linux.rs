@@ -330,6 +330,9 @@ impl Me {
             // SAFETY: see above; `first_entry` is on this thread's list.
             unsafe { store(first_entry.wrapping_sub(PTR), node.cast()) };
         }
+        // The entry's own links are written before the head points at it (glibc: an
+        // `asm("" ::: "memory")` at the same place).
+        compiler_fence(Ordering::SeqCst);
         // SAFETY: see above.
         unsafe { store(list, node.cast()) };
         self.clear_pending();

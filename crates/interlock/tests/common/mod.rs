@@ -440,12 +440,9 @@ pub(crate) fn fork(child: impl FnOnce()) -> Forked {
 }
 
 /// Takes and releases a throwaway lock, once per process, before the first [`fork`]: interlock's
-/// one-time per-process set-up (`sys::init_me` registers a `pthread_atfork` handler inside a
-/// `Once`) is then complete before any child is forked, whatever other test threads do.
-///
-/// Works around a library bug that `fork::child_forked_during_another_threads_first_lock_can_lock`
-/// shows: a child forked while another thread is inside that `Once` inherits it half-run and
-/// hangs for ever in its own first lock call.
+/// one-time per-process set-up is then complete before any child is forked, whatever other test
+/// threads do. (It once used a `Once` that a child forked mid-set-up inherited half-run;
+/// `fork_setup.rs` is the regression test for that, and forks without this step.)
 fn finish_interlocks_first_use() {
     static DONE: Once = Once::new();
     DONE.call_once(|| drop(Lock::new().expect("Lock::new").lock().expect("lock")));
