@@ -183,63 +183,78 @@ impl Header {
     }
 }
 
-/// One lock's shared state: 128 bytes, two cache lines. Every field another process may write is
-/// an atomic; the node area is an `UnsafeCell` touched only by the current owner (and by libc
-/// and the kernel on its behalf).
+/// One lock's shared state: 128 bytes, two cache lines, laid out for hand-offs between
+/// processes.
 ///
-/// The first line holds everything an uncontended lock/unlock touches; the second, what only the
-/// slow paths and observers do.
+/// - The word shares its line only with fields that slow paths and observers touch, so the line
+///   that waiters spin on changes hands twice per hand-off (the owner's swap, the next owner's
+///   compare-exchange) and no more.
+/// - The owner-only data — the robust-list node (which must sit 16..40 bytes after the word,
+///   where libc's `futex_offset` puts it) and the holder record — is the other line: the new
+///   owner takes it over once, and nobody spins on it.
+///
+/// Every field another process may write is an atomic; the node area is an `UnsafeCell`
+/// touched only by the current owner (and by libc and the kernel on its behalf).
 #[repr(C, align(64))]
 pub(crate) struct Record {
-    /// The robust futex word; see `word.rs` for its states.
-    pub(crate) word: AtomicU32,
-    /// RLock recursion depth (owner-only; meaningful while held).
-    pub(crate) depth: AtomicU32,
-    /// The owner's process id.
-    pub(crate) owner_pid: AtomicU32,
-    /// The owner's thread id, recorded with `owner_pid`: a liveness checker that finds a
-    /// different tid in the word knows the record still describes the previous holder.
-    pub(crate) owner_tid: AtomicU32,
-    /// Bytes 16..40: where the owner's robust-list entry goes (`word - futex_offset`: glibc's at
-    /// 24..40, musl's at 20..36).
-    pub(crate) node: UnsafeCell<[u8; 24]>,
-    /// The owner process's boot-unique identity (`sys::process_identity`): pid-reuse-proof.
-    pub(crate) owner_identity: AtomicU64,
-    /// Acquisitions so far; the current holder's fencing token.
-    pub(crate) acquisitions: AtomicU64,
-    /// The acquisition (token) that `owner_pid` and `owner_identity` describe, written after
-    /// them (Release): a liveness checker that finds it equal to `acquisitions` knows the
-    /// identity it read belongs to the current holder, not a previous one.
-    pub(crate) owner_token: AtomicU64,
-    // ---- second cache line: slow paths and observers only, so that a hand-off between
-    // processes moves one line, not two ----
+    // ---- line 0: the word, and what only slow paths and observers touch ----
     /// Threads currently sleeping in the contended path.
     pub(crate) waiters: AtomicU32,
     /// How many times an acquirer found the previous owner dead.
     pub(crate) owner_deaths: AtomicU32,
     /// Non-zero while poisoned: 1 = a panic unwound through a guard, 2 = an owner died.
     pub(crate) poisoned: AtomicU32,
-    _pad1: AtomicU32,
+    _pad0: AtomicU32,
     /// When acquisition `stamp_token` happened (Unix ns, coarse clock).
     pub(crate) acquired_at_ns: AtomicU64,
     /// Which acquisition `acquired_at_ns` belongs to: the current hold has a time only if this
-    /// equals `acquisitions` (uncontended acquisitions record none unless asked to).
+    /// equals `acquisitions` (acquisitions record none unless their handle asks to).
     pub(crate) stamp_token: AtomicU64,
-    _reserved: [AtomicU32; 8],
+    _reserved0: [AtomicU32; 4],
+    /// The robust futex word; see `word.rs` for its states.
+    pub(crate) word: AtomicU32,
+    _reserved1: [AtomicU32; 3],
+    // ---- line 1: owner-only ----
+    /// Bytes word+16..word+40: where the owner's robust-list entry goes (`word - futex_offset`:
+    /// glibc's at +24..+40, musl's at +20..+36).
+    pub(crate) node: UnsafeCell<[u8; 24]>,
+    /// The owner's process id.
+    pub(crate) owner_pid: AtomicU32,
+    /// The owner's thread id, recorded with `owner_pid`: a liveness checker that finds a
+    /// different tid in the word knows the record still describes the previous holder.
+    pub(crate) owner_tid: AtomicU32,
+    /// The owner process's boot-unique identity (`sys::process_identity`): pid-reuse-proof.
+    pub(crate) owner_identity: AtomicU64,
+    /// Acquisitions so far; the current holder's fencing token.
+    pub(crate) acquisitions: AtomicU64,
+    /// The acquisition (token) that `owner_pid`, `owner_tid` and `owner_identity` describe,
+    /// written after them (Release): a liveness checker that finds it equal to `acquisitions`
+    /// knows the identity it read belongs to the current holder, not a previous one.
+    pub(crate) owner_token: AtomicU64,
+    /// RLock recursion depth (owner-only; meaningful while held).
+    pub(crate) depth: AtomicU32,
+    _pad1: AtomicU32,
 }
 
 const _: () = assert!(std::mem::size_of::<Record>() == RECORD_LEN);
-const _: () = assert!(std::mem::offset_of!(Record, node) == sys::NODE_AREA_START);
-const _: () = assert!(std::mem::offset_of!(Record, owner_identity) == sys::NODE_AREA_END);
-const _: () = assert!(std::mem::offset_of!(Record, owner_token) == 56);
-const _: () = assert!(std::mem::offset_of!(Record, waiters) == 64);
+const WORD_AT: usize = std::mem::offset_of!(Record, word);
+const _: () = assert!(WORD_AT == 48);
+const _: () = assert!(std::mem::offset_of!(Record, node) == WORD_AT + sys::NODE_AREA_START);
+const _: () = assert!(std::mem::offset_of!(Record, owner_pid) == WORD_AT + sys::NODE_AREA_END);
+const _: () = assert!(
+    std::mem::offset_of!(Record, node) == 64,
+    "owner-only data starts line 1"
+);
 
 impl Record {
     /// The word's address, derived from the whole record so that it may be offset into the
     /// node area (a pointer made from `&self.word` is only good for the word's 4 bytes).
     #[inline(always)]
     fn word_ptr(&self) -> *const AtomicU32 {
-        (self as *const Record).cast()
+        (self as *const Record)
+            .cast::<u8>()
+            .wrapping_add(WORD_AT)
+            .cast()
     }
 
     /// The owner bits the calling thread stores in this word: its tid, plus `UNREPORTED` when

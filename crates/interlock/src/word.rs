@@ -116,13 +116,21 @@ pub(crate) fn lock_contended(
 ) -> Result<Acquired, Blocked> {
     let mut state = spin(word);
     let mut counted = false;
+    let mut slept = false;
     let result = loop {
         if state & TID_MASK == 0 {
-            // Free or owner died. We may have slept, so others may sleep too: claim it with
-            // WAITERS set, so our unlock wakes them (std's futex mutex takes CONTENDED here
-            // for the same reason).
-            match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed)
-            {
+            // Free or owner died. Until we have slept, take it as we find it (keeping WAITERS
+            // only if someone set it): an unlock that wakes nobody costs a futex syscall for
+            // nothing. Once we have slept, others may sleep too without having said so to us:
+            // claim it with WAITERS, so our unlock wakes them (std's futex mutex makes the same
+            // two choices: LOCKED after spinning, CONTENDED after sleeping).
+            let waiters_bit = if slept { WAITERS } else { state & WAITERS };
+            match word.compare_exchange(
+                state,
+                tid | waiters_bit,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break Ok(acquired_from(state)),
                 Err(now) => {
                     state = now;
@@ -151,7 +159,9 @@ pub(crate) fn lock_contended(
             waiters.fetch_add(1, Ordering::Relaxed);
             counted = true;
         }
-        if sys::wait(word, state, deadline) == WaitOutcome::TimedOut {
+        let outcome = sys::wait(word, state, deadline);
+        slept = true;
+        if outcome == WaitOutcome::TimedOut {
             // One last look: the holder may have released just as the clock ran out.
             state = word.load(Ordering::Relaxed);
             if state & TID_MASK != 0 {

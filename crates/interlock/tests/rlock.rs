@@ -239,12 +239,12 @@ fn rlock_nested_holds_in_four_processes_never_lose_an_increment() {
 /// the hold survives the refusal.
 ///
 /// Reaching the limit by re-entering 4 billion times is too slow, so the test writes the shared
-/// depth (record byte 4, file byte 68 of a file-backed RLock) while holding the lock — the state
+/// depth (record byte 120, file byte 184 of a file-backed RLock) while holding the lock — the state
 /// 4 billion re-entries would leave. `status().depth` confirms the write landed on the depth
 /// before anything is asserted of `lock()`.
 #[test]
 fn rlock_depth_stops_at_the_limit_instead_of_wrapping() {
-    const DEPTH_AT: u64 = 64 + 4;
+    const DEPTH_AT: u64 = 64 + 120;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("deep.lock");
     let rlock = RLock::open_path(&path, 0o600).expect("open_path");
