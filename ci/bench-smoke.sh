@@ -18,3 +18,9 @@ grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"
 grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
 # The criterion benches at least build.
 cargo bench -p interlock-bench --bench uncontended --no-run
+
+# The CLI's per-invocation overhead against flock(1): the table must come out (the ratio is
+# reported, not asserted: timings on a shared machine are not a test).
+out_cli="$(cargo run -p interlock-bench --release --bin cli -- --smoke)"
+echo "$out_cli"
+grep -E '^\| `interlock run NAME -- true` \| [0-9]+ \|' <<<"$out_cli"
