@@ -173,6 +173,21 @@ pub fn recovery(rows: &[(Peer, Recovery)], rounds: usize) -> String {
     t
 }
 
+/// `s` quoted for a POSIX shell when it needs it, so a printed command line can be pasted back.
+pub fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A progress line on stderr, prefixed with the harness's name (the tables go to stdout).
+pub fn progress(harness: &str, what: std::fmt::Arguments<'_>) {
+    eprintln!("{harness}: {what}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

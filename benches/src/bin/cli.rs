@@ -301,17 +301,8 @@ fn table(rows: &[Competitor], runs: usize) -> String {
     t
 }
 
-fn shell_quote(s: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 fn progress(what: std::fmt::Arguments<'_>) {
-    eprintln!("cli: {what}");
+    interlock_bench::report::progress("cli", what);
 }
 
 /// The locale variables as set, for the note under the table.
@@ -402,7 +393,7 @@ fn main() -> ExitCode {
     println!("# interlock CLI: per-invocation overhead\n");
     let quoted = |args: &[String]| {
         args.iter()
-            .map(|a| shell_quote(a))
+            .map(|a| interlock_bench::report::shell_quote(a))
             .collect::<Vec<_>>()
             .join(" ")
     };

@@ -113,17 +113,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
-fn shell_quote(s: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 fn progress(what: std::fmt::Arguments<'_>) {
-    eprintln!("mp: {what}");
+    interlock_bench::report::progress("mp", what);
 }
 
 fn main() -> ExitCode {
@@ -145,7 +136,7 @@ fn main() -> ExitCode {
     println!(
         "command: `{}`\n",
         argv.iter()
-            .map(|a| shell_quote(a))
+            .map(|a| interlock_bench::report::shell_quote(a))
             .collect::<Vec<_>>()
             .join(" ")
     );

@@ -7,32 +7,18 @@
 mod common;
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{
-    bump, fork, hear_from_parent, role, role_command, shared_namespace, tell_parent, unique_name,
-    RoleChild, SharedMem,
+    bump, fork, hear_from_parent, increment_file, role, role_command, shared_namespace,
+    tell_parent, unique_name, RoleChild, SharedMem,
 };
 use interlock::{Error, Kind, Lock, RLock};
 
 const NAME_VAR: &str = "INTERLOCK_TEST_NAME";
 const COUNTER_VAR: &str = "INTERLOCK_TEST_COUNTER";
-
-fn increment_file(lock: &Lock, file: &File, n: u64) {
-    for i in 0..n {
-        let guard = lock.lock().expect("lock");
-        let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 0).expect("read counter");
-        if i % 64 == 0 {
-            std::thread::yield_now();
-        }
-        file.write_all_at(&(u64::from_ne_bytes(bytes) + 1).to_ne_bytes(), 0)
-            .expect("write counter");
-        drop(guard);
-    }
-}
 
 /// A spawned program (inheriting nothing but the environment) opens the name this process
 /// opened: while it holds the lock we are refused and `status`/`list` name it as holder; then

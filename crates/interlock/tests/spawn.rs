@@ -10,27 +10,12 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{hear_from_parent, role, role_command, tell_parent, RoleChild};
+use common::{hear_from_parent, increment_file, role, role_command, tell_parent, RoleChild};
 use interlock::{Error, Kind, Lock, RLock, SegmentFault};
 
 const LOCK_VAR: &str = "INTERLOCK_TEST_LOCK";
 const RLOCK_VAR: &str = "INTERLOCK_TEST_RLOCK";
 const COUNTER_VAR: &str = "INTERLOCK_TEST_COUNTER";
-
-/// `n` non-atomic increments of the 8-byte counter in `file`, each under `lock`.
-fn increment_file(lock: &Lock, file: &File, n: u64) {
-    for i in 0..n {
-        let guard = lock.lock().expect("lock");
-        let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 0).expect("read counter");
-        if i % 64 == 0 {
-            std::thread::yield_now();
-        }
-        file.write_all_at(&(u64::from_ne_bytes(bytes) + 1).to_ne_bytes(), 0)
-            .expect("write counter");
-        drop(guard);
-    }
-}
 
 fn open_rw(path: &str) -> File {
     OpenOptions::new()

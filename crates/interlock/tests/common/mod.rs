@@ -999,3 +999,20 @@ pub(crate) fn header_dump(path: &Path) -> String {
         Err(e) => format!("(cannot read {}: {e})", path.display()),
     }
 }
+
+/// `n` non-atomic increments of the 8-byte counter in `file`, each under `lock`.
+#[allow(dead_code)] // not every test binary counts in a file
+pub(crate) fn increment_file(lock: &Lock, file: &File, n: u64) {
+    use std::os::unix::fs::FileExt;
+    for i in 0..n {
+        let guard = lock.lock().expect("lock");
+        let mut bytes = [0u8; 8];
+        file.read_exact_at(&mut bytes, 0).expect("read counter");
+        if i % 64 == 0 {
+            std::thread::yield_now();
+        }
+        file.write_all_at(&(u64::from_ne_bytes(bytes) + 1).to_ne_bytes(), 0)
+            .expect("write counter");
+        drop(guard);
+    }
+}
