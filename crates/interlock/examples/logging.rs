@@ -1,6 +1,7 @@
 //! The seed's advice, "use a separate lock for logging": workers update a shared file under a
-//! data lock and report each update as a three-line block on stdout under a *log* lock, so no
-//! block is ever split by another process's lines — and logging never holds up the data.
+//! data lock and report each update as a three-line block on stdout through a `LogWriter` with
+//! its own *log* lock, so no block is ever split by another process's lines — and logging never
+//! holds up the data.
 //!
 //! ```text
 //! cargo run --release -p interlock --example logging [-- --procs N --loops N]
@@ -10,11 +11,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use interlock::Lock;
+use interlock::{Lock, LogWriter};
 
 fn worker(name: &str, loops: u32, file: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let data_lock = Lock::from_env("DATA_LOCK")?;
-    let log_lock = Lock::from_env("LOG_LOCK")?;
+    let mut log = LogWriter::stdout(Lock::from_env("LOG_LOCK")?);
     for _ in 0..loops {
         let new_val = {
             let _data = data_lock.lock()?;
@@ -22,15 +23,11 @@ fn worker(name: &str, loops: u32, file: &Path) -> Result<(), Box<dyn std::error:
             std::fs::write(file, (n + 1).to_string())?;
             n + 1
         };
-        // Three separate writes: without the log lock, other processes' lines could land between.
-        let _log = log_lock.lock()?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "[{name}] begin update")?;
-        out.flush()?;
-        writeln!(out, "[{name}]   counter is now {new_val}")?;
-        out.flush()?;
-        writeln!(out, "[{name}] end update")?;
-        out.flush()?;
+        // One block of three lines: the LogWriter sends it out whole, under the log lock.
+        write!(
+            log,
+            "[{name}] begin update\n[{name}]   counter is now {new_val}\n[{name}] end update\n"
+        )?;
     }
     Ok(())
 }

@@ -37,6 +37,7 @@
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
 //!   users, explicitly); [`list`], [`status()`], [`remove`] for the namespace.
 //! - Hold: [`LockGuard`], [`RLockGuard`]; inspect: [`LockStatus`], [`Holder`].
+//! - Share resources: [`LogWriter`] (whole lines from many processes, never interleaved).
 //! - Fail clearly: [`Error`], [`SegmentFault`].
 //!
 //! # Platform
@@ -56,6 +57,8 @@ mod guard;
 mod inherit;
 #[cfg(not(all(test, loom)))]
 mod lock;
+#[cfg(not(all(test, loom)))]
+mod log;
 #[cfg(not(all(test, loom)))]
 mod name;
 #[cfg(not(all(test, loom)))]
@@ -77,6 +80,7 @@ pub use crate::{
     command::kill_with_parent,
     error::{Error, SegmentFault},
     lock::{Lock, LockGuard},
+    log::LogWriter,
     name::{namespace_dir, validate_name, MAX_NAME_LEN},
     registry::{list, remove, status, NamedLock},
     rlock::{RLock, RLockGuard},

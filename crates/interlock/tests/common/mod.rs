@@ -311,7 +311,7 @@ pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 // Pipes
 // ---------------------------------------------------------------------------------------------
 
-fn pipe() -> (File, File) {
+pub(crate) fn pipe() -> (File, File) {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into `fds`, a valid array of two c_ints.
     let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
