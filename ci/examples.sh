@@ -29,3 +29,9 @@ PY
 out=$(cargo run -q --release -p interlock-cli -- demo counter)
 echo "$out"
 grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
+
+# The seed's counter on a crash-safe SharedFile.
+out=$(cargo run -q --release -p interlock --example shared_counter)
+echo "$out"
+grep -qx 'Final Result: 20' <<<"$out"
+grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"

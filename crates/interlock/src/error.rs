@@ -106,6 +106,15 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A shared resource's content could not be used (it does not parse, or an update
+    /// function refused it); the resource was left unchanged.
+    #[error("{path}: unusable content, left unchanged: {reason}")]
+    BadContent {
+        /// The resource's path.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// An operating-system call failed.
     #[error("{op} {what}: {source}")]
     Io {

@@ -37,7 +37,8 @@
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
 //!   users, explicitly); [`list`], [`status()`], [`remove`] for the namespace.
 //! - Hold: [`LockGuard`], [`RLockGuard`]; inspect: [`LockStatus`], [`Holder`].
-//! - Share resources: [`LogWriter`] (whole lines from many processes, never interleaved).
+//! - Share resources: [`SharedFile`] (crash-safe read-modify-write of a file), [`LogWriter`]
+//!   (whole lines from many processes, never interleaved).
 //! - Fail clearly: [`Error`], [`SegmentFault`].
 //!
 //! # Platform
@@ -51,6 +52,8 @@
 mod command;
 #[cfg(not(all(test, loom)))]
 mod error;
+#[cfg(not(all(test, loom)))]
+mod file;
 #[cfg(not(all(test, loom)))]
 mod guard;
 #[cfg(not(all(test, loom)))]
@@ -79,6 +82,7 @@ mod word;
 pub use crate::{
     command::kill_with_parent,
     error::{Error, SegmentFault},
+    file::{SharedFile, Update},
     lock::{Lock, LockGuard},
     log::LogWriter,
     name::{namespace_dir, validate_name, MAX_NAME_LEN},

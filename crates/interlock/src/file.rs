@@ -1,0 +1,399 @@
+//! Layer 5: a file updated by read-modify-write under a lock, crash-safe: a holder killed at any
+//! instant leaves the old content or the new, never an empty or partial file.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::Error;
+use crate::lock::{Lock, LockGuard};
+
+/// A file whose every update is a read-modify-write under a [`Lock`], committed by writing the
+/// new content to a temporary file in the same directory and renaming it over the old one — so
+/// readers and the next writer see either the old content or the new, whatever happens to the
+/// writer in between (the seed's `open(…, "w")` truncates first: a writer killed there leaves
+/// an empty file that reads as 0). With [`SharedFile::durable`], the new content and the rename
+/// are also flushed to disk (`fsync` of the file and of its directory) before the update returns.
+///
+/// # Examples
+///
+/// The seed's counter (a missing or empty file counts as 0):
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let counter = interlock::SharedFile::open(dir.path().join("counter.txt"))?;
+/// let n: u64 = counter.update_parsed(|n: u64| n + 1)?;
+/// assert_eq!(n, 1);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+pub struct SharedFile {
+    path: PathBuf,
+    lock: Lock,
+    durable: bool,
+}
+
+/// An update in progress: the lock is held and the current content read; [`Update::commit`]
+/// replaces it; dropping the update releases the lock (without a commit, the file is as it was).
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = interlock::SharedFile::open(dir.path().join("state"))?;
+/// let mut update = file.begin()?;
+/// if update.previous_owner_died() {
+///     // the last writer died inside its update: its commit happened or not, never half
+/// }
+/// let next = format!("{}x", String::from_utf8_lossy(update.content()));
+/// update.commit(next.as_bytes())?;
+/// # Ok::<(), interlock::Error>(())
+/// ```
+pub struct Update<'a> {
+    file: &'a SharedFile,
+    guard: LockGuard<'a>,
+    content: Vec<u8>,
+}
+
+impl SharedFile {
+    /// The file at `path`, guarded by the lock file `PATH.lock` beside it (created 0600).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_path`] for the lock file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = interlock::SharedFile::open(dir.path().join("data.json"))?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<SharedFile, Error> {
+        let path = path.as_ref().to_owned();
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = Lock::open_path(PathBuf::from(lock_path), 0o600)?;
+        Ok(SharedFile::with_lock(path, lock))
+    }
+
+    /// The file at `path`, guarded by `lock` (every process must use the same lock for it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = interlock::SharedFile::with_lock(dir.path().join("n"), interlock::Lock::new()?);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn with_lock(path: impl AsRef<Path>, lock: Lock) -> SharedFile {
+        SharedFile {
+            path: path.as_ref().to_owned(),
+            lock,
+            durable: false,
+        }
+    }
+
+    /// Whether each commit waits for the disk (`fsync` of the new file, then of the directory
+    /// after the rename): survives power loss, at the disk's speed. Off by default (a crash of
+    /// the process is covered either way).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = interlock::SharedFile::open(dir.path().join("n"))?.durable(true);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn durable(mut self, durable: bool) -> SharedFile {
+        self.durable = durable;
+        self
+    }
+
+    /// The file's path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = interlock::SharedFile::open(dir.path().join("n"))?;
+    /// assert!(f.path().ends_with("n"));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current content, without the lock (a commit replaces the file in one rename, so a
+    /// reader never sees half of one). A missing file reads as empty.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = interlock::SharedFile::open(dir.path().join("n"))?;
+    /// assert!(f.read()?.is_empty());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn read(&self) -> Result<Vec<u8>, Error> {
+        read_content(&self.path)
+    }
+
+    /// Takes the lock and reads the content: the start of a read-modify-write.
+    ///
+    /// # Errors
+    ///
+    /// The lock's errors; [`Error::Io`] if the path cannot be read (a directory, say) or is
+    /// read-only — checked here, so that nothing is attempted that could not be committed.
+    ///
+    /// # Examples
+    ///
+    /// See [`Update`].
+    pub fn begin(&self) -> Result<Update<'_>, Error> {
+        let guard = self.lock.lock()?;
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            if meta.permissions().mode() & 0o222 == 0 {
+                return Err(Error::io(
+                    "update",
+                    self.path.display(),
+                    std::io::Error::new(ErrorKind::PermissionDenied, "the file is read-only"),
+                ));
+            }
+        }
+        let content = read_content(&self.path)?;
+        Ok(Update {
+            file: self,
+            guard,
+            content,
+        })
+    }
+
+    /// Read-modify-write in one call: `f` gets the content and returns the new one, or an error
+    /// that leaves the file untouched.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedFile::begin`] and [`Update::commit`]; `f`'s error as
+    /// [`Error::BadContent`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = interlock::SharedFile::open(dir.path().join("log"))?;
+    /// f.update(|old| Ok::<_, std::convert::Infallible>([old, b"entry\n"].concat()))?;
+    /// assert_eq!(f.read()?, b"entry\n");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn update<E: fmt::Display>(
+        &self,
+        f: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, Error> {
+        let mut update = self.begin()?;
+        let new = f(update.content()).map_err(|e| Error::BadContent {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        update.commit(&new)?;
+        Ok(new)
+    }
+
+    /// Read-modify-write of a value stored as text (`FromStr` / `Display`, surrounding
+    /// whitespace ignored; an empty or missing file is `T::default()`). Returns the new value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadContent`] when the content does not parse — the file is left untouched;
+    /// otherwise as [`SharedFile::update`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let counter = interlock::SharedFile::open(dir.path().join("counter.txt"))?;
+    /// assert_eq!(counter.update_parsed(|n: u64| n + 1)?, 1);
+    /// assert_eq!(counter.update_parsed(|n: u64| n + 1)?, 2);
+    /// assert_eq!(counter.read()?, b"2");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn update_parsed<T>(&self, f: impl FnOnce(T) -> T) -> Result<T, Error>
+    where
+        T: FromStr + fmt::Display + Default,
+        T::Err: fmt::Display,
+    {
+        let mut update = self.begin()?;
+        let value = update.parse::<T>()?;
+        let new = f(value);
+        update.commit(new.to_string().as_bytes())?;
+        Ok(new)
+    }
+}
+
+impl Update<'_> {
+    /// The content: as read when the update began, or as last committed by it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = interlock::SharedFile::open(dir.path().join("f"))?;
+    /// let mut update = file.begin()?;
+    /// assert!(update.content().is_empty());
+    /// update.commit(b"new")?;
+    /// assert_eq!(update.content(), b"new");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn content(&self) -> &[u8] {
+        &self.content
+    }
+
+    /// The content parsed as text (`T::default()` when empty).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadContent`] quoting the start of the content and the parser's reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = interlock::SharedFile::open(dir.path().join("n"))?;
+    /// assert_eq!(file.begin()?.parse::<u32>()?, 0);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn parse<T>(&self) -> Result<T, Error>
+    where
+        T: FromStr + Default,
+        T::Err: fmt::Display,
+    {
+        let text = std::str::from_utf8(&self.content).map_err(|e| Error::BadContent {
+            path: self.file.path.clone(),
+            reason: format!("not UTF-8 text: {e}"),
+        })?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(T::default());
+        }
+        text.parse().map_err(|e: T::Err| Error::BadContent {
+            path: self.file.path.clone(),
+            reason: format!(
+                "{:?} does not parse: {e}",
+                text.chars().take(40).collect::<String>()
+            ),
+        })
+    }
+
+    /// The previous holder of the file's lock died inside its update. Its commit either
+    /// happened completely or not at all — the file is one or the other — but work it did
+    /// elsewhere may be half done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = interlock::SharedFile::open(dir.path().join("n"))?;
+    /// assert!(!file.begin()?.previous_owner_died());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn previous_owner_died(&self) -> bool {
+        self.guard.previous_owner_died()
+    }
+
+    /// Replaces the content with `new`: written to a temporary file beside the file (same
+    /// permissions), optionally flushed to disk, then renamed over it. The lock stays held until
+    /// the update is dropped, so work that must go with the commit (recording that it
+    /// happened, say) can follow it inside the same hold.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the path; the file is then unchanged and the temporary removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = interlock::SharedFile::open(dir.path().join("n"))?;
+    /// let mut update = file.begin()?;
+    /// update.commit(b"42")?;
+    /// drop(update); // releases the lock
+    /// assert_eq!(file.read()?, b"42");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn commit(&mut self, new: &[u8]) -> Result<(), Error> {
+        let path = &self.file.path;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let mode = std::fs::metadata(path)
+            .map(|m| m.mode() & 0o7777)
+            .unwrap_or(0o644);
+        let result = (|| {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode)
+                .open(&tmp)?;
+            out.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            out.write_all(new)?;
+            if self.file.durable {
+                out.sync_all()?;
+            }
+            drop(out);
+            std::fs::rename(&tmp, path)?;
+            if self.file.durable {
+                File::open(&dir)?.sync_all()?;
+            }
+            Ok::<(), std::io::Error>(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io("commit", path.display(), e));
+        }
+        self.content = new.to_vec();
+        Ok(())
+    }
+}
+
+fn read_content(path: &Path) -> Result<Vec<u8>, Error> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let mut content = Vec::new();
+            f.read_to_end(&mut content)
+                .map_err(|e| Error::io("read", path.display(), e))?;
+            Ok(content)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("read", path.display(), e)),
+    }
+}
+
+impl fmt::Debug for SharedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedFile")
+            .field("path", &self.path)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Update<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Update")
+            .field("path", &self.file.path)
+            .field("content_len", &self.content.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,189 @@
+//! `SharedFile` under fire: writers SIGKILLed at random instants never leave a file that fails
+//! to parse, and no acknowledged commit is lost or invented.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{fork, Forked, SharedMem};
+use interlock::{Error, SharedFile};
+
+/// Shared-memory slots of the torture test.
+const ACKED: usize = 0; // commits acknowledged (counted inside the lock, after the rename)
+const PENDING: usize = 1; // the value a holder is committing, 0 when none
+const STOP: usize = 2; // set by the parent: writers finish
+const BAD: usize = 3; // set by anyone who saw content that does not parse
+
+/// One writer: read-modify-write the counter until told to stop. The acknowledgement is inside
+/// the same hold as the commit, and a holder that finds its predecessor died settles the
+/// predecessor's pending commit from the file itself: the count stays exact across kills.
+fn writer(file: &SharedFile, shm: &SharedMem) {
+    while shm.slot(STOP).load(Ordering::SeqCst) == 0 {
+        let mut update = file.begin().expect("begin");
+        let value: u64 = match update.parse() {
+            Ok(v) => v,
+            Err(e) => {
+                shm.slot(BAD).store(1, Ordering::SeqCst);
+                panic!("content does not parse: {e}");
+            }
+        };
+        let pending = shm.slot(PENDING).load(Ordering::SeqCst);
+        if update.previous_owner_died() && pending != 0 {
+            // The dead holder's commit happened iff the file shows its value.
+            if value == pending {
+                shm.slot(ACKED).fetch_add(1, Ordering::SeqCst);
+            }
+            shm.slot(PENDING).store(0, Ordering::SeqCst);
+        }
+        shm.slot(PENDING).store(value + 1, Ordering::SeqCst);
+        update
+            .commit((value + 1).to_string().as_bytes())
+            .expect("commit");
+        shm.slot(ACKED).fetch_add(1, Ordering::SeqCst);
+        shm.slot(PENDING).store(0, Ordering::SeqCst);
+        drop(update);
+    }
+}
+
+/// xorshift: a reproducible sequence of kill delays and victims.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+#[test]
+fn sigkilled_writers_never_corrupt_the_file_or_lose_acknowledged_commits() {
+    let kills: usize = std::env::var("INTERLOCK_TORTURE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = SharedFile::open(dir.path().join("counter.txt")).unwrap();
+    let shm = SharedMem::new(4);
+    let spawn = || fork(|| writer(&file, &shm));
+    let mut writers: Vec<Forked> = (0..4).map(|_| spawn()).collect();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let started = Instant::now();
+    for _ in 0..kills {
+        std::thread::sleep(Duration::from_micros(200 + rng.next(2000)));
+        // Lock-free readers see whole values only.
+        let seen = file.read().unwrap();
+        if !seen.is_empty() {
+            let text = String::from_utf8(seen).expect("UTF-8");
+            text.parse::<u64>()
+                .unwrap_or_else(|e| panic!("reader saw {text:?}: {e}"));
+        }
+        let victim = rng.next(writers.len() as u64) as usize;
+        writers[victim].kill(libc::SIGKILL);
+        let status = writers[victim].wait();
+        assert!(
+            libc::WIFSIGNALED(status)
+                || (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0),
+            "writer failed: {}",
+            common::describe_status(status)
+        );
+        writers[victim] = spawn();
+    }
+    shm.slot(STOP).store(1, Ordering::SeqCst);
+    for w in &mut writers {
+        assert_eq!(w.wait(), 0, "a writer failed at the end");
+    }
+    assert_eq!(
+        shm.slot(BAD).load(Ordering::SeqCst),
+        0,
+        "someone saw unparsable content"
+    );
+
+    // Settle a commit left pending by the last victim, as any next holder would.
+    let update = file.begin().unwrap();
+    let value: u64 = update.parse().unwrap();
+    let pending = shm.slot(PENDING).load(Ordering::SeqCst);
+    if pending != 0 && value == pending {
+        shm.slot(ACKED).fetch_add(1, Ordering::SeqCst);
+    }
+    drop(update);
+    let acked = shm.slot(ACKED).load(Ordering::SeqCst);
+    assert_eq!(
+        value, acked,
+        "file says {value}, {acked} commits were acknowledged"
+    );
+    assert!(
+        acked > kills as u64,
+        "the writers made too little progress to mean anything"
+    );
+    eprintln!("{kills} kills, {acked} commits in {:?}", started.elapsed());
+}
+
+#[test]
+fn unparsable_content_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.txt");
+    std::fs::write(&path, "twelve").unwrap();
+    let file = SharedFile::open(&path).unwrap();
+    match file.update_parsed(|n: u64| n + 1) {
+        Err(Error::BadContent { path: p, reason }) => {
+            assert_eq!(p, path);
+            assert!(reason.contains("\"twelve\""), "{reason}");
+        }
+        other => panic!("expected BadContent, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "twelve");
+    // The lock was released: the next update proceeds.
+    std::fs::write(&path, "12").unwrap();
+    assert_eq!(file.update_parsed(|n: u64| n + 1).unwrap(), 13);
+}
+
+#[test]
+fn a_directory_at_the_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.txt");
+    std::fs::create_dir(&path).unwrap();
+    let file = SharedFile::open(&path).unwrap();
+    let err = file.update_parsed(|n: u64| n + 1).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("counter.txt"), "{err}");
+    assert!(path.is_dir() && std::fs::read_dir(&path).unwrap().next().is_none());
+}
+
+#[test]
+fn a_read_only_file_is_refused_and_unchanged() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.txt");
+    std::fs::write(&path, "5").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let file = SharedFile::open(&path).unwrap();
+    let err = file.update_parsed(|n: u64| n + 1).unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "5");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+}
+
+#[test]
+fn commits_keep_the_file_mode_and_leave_no_temporaries() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.txt");
+    std::fs::write(&path, "1").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let file = SharedFile::open(&path).unwrap().durable(true);
+    assert_eq!(file.update_parsed(|n: u64| n * 10).unwrap(), 10);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
