@@ -63,6 +63,16 @@ pub enum Error {
         /// The depth reached.
         depth: u32,
     },
+    /// A shared value exists with another size than the type asked for.
+    #[error("{what} holds a value of {found} bytes; this type has {expected}")]
+    ValueSize {
+        /// The path or name.
+        what: String,
+        /// The size of the type asked for.
+        expected: usize,
+        /// The size of the value found.
+        found: usize,
+    },
     /// A lock file or inherited descriptor is not a valid interlock segment.
     #[error("{what} is not a usable interlock segment: {fault}")]
     BadSegment {

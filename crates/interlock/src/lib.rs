@@ -37,7 +37,8 @@
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
 //!   users, explicitly); [`list`], [`status()`], [`remove`] for the namespace.
 //! - Hold: [`LockGuard`], [`RLockGuard`]; inspect: [`LockStatus`], [`Holder`].
-//! - Share resources: [`SharedFile`] (crash-safe read-modify-write of a file), [`LogWriter`]
+//! - Share resources: [`Value`] (plain data in shared memory beside its lock), [`SharedFile`]
+//!   (crash-safe read-modify-write of a file), [`LogWriter`]
 //!   (whole lines from many processes, never interleaved).
 //! - Fail clearly: [`Error`], [`SegmentFault`].
 //!
@@ -76,6 +77,8 @@ mod segment;
 mod status;
 mod sync;
 mod sys;
+#[cfg(not(all(test, loom)))]
+mod value;
 mod word;
 
 #[cfg(not(all(test, loom)))]
@@ -90,4 +93,5 @@ pub use crate::{
     rlock::{RLock, RLockGuard},
     segment::Kind,
     status::{Holder, LockStatus},
+    value::Value,
 };

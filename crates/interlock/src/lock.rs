@@ -104,7 +104,7 @@ impl Lock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn new() -> Result<Lock, Error> {
-        Raw::anonymous(Kind::Lock).map(|raw| Lock { raw })
+        Raw::anonymous(Kind::Lock, &[]).map(|raw| Lock { raw })
     }
 
     /// Opens the lock called `name` in this user's namespace, creating it if it does not exist.
@@ -125,7 +125,7 @@ impl Lock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn open(name: &str) -> Result<Lock, Error> {
-        Raw::named(name, Kind::Lock).map(|raw| Lock { raw })
+        Raw::named(name, Kind::Lock, &[]).map(|raw| Lock { raw })
     }
 
     /// Opens the lock file at `path`, creating it with exactly `mode` if it does not exist: the
@@ -149,7 +149,7 @@ impl Lock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn open_path(path: impl AsRef<Path>, mode: u32) -> Result<Lock, Error> {
-        Raw::at_path(path.as_ref(), mode, Kind::Lock).map(|raw| Lock { raw })
+        Raw::at_path(path.as_ref(), mode, Kind::Lock, &[]).map(|raw| Lock { raw })
     }
 
     /// Adopts a lock handed over by a parent's [`Lock::pass_to`] through environment variable

@@ -160,7 +160,12 @@ impl Namespace {
     }
 
     /// Opens the lock file for `name`, creating it as `kind` if it does not exist.
-    pub(crate) fn open_or_create(&self, name: &str, kind: Kind) -> Result<Segment, Error> {
+    pub(crate) fn open_or_create(
+        &self,
+        name: &str,
+        kind: Kind,
+        payload: &[u8],
+    ) -> Result<Segment, Error> {
         validate_name(name)?;
         let file = Self::file_name(name);
         let path = self.path_of(name);
@@ -170,7 +175,7 @@ impl Namespace {
                 Err(OpenFault::Missing) => {}
                 Err(OpenFault::Error(e)) => return Err(e),
             }
-            match create_then_publish(&self.dirfd, &self.dir, &file, 0o600, kind)? {
+            match create_then_publish(&self.dirfd, &self.dir, &file, 0o600, kind, payload)? {
                 Some(fd) => return Segment::map(fd, &path.display().to_string()),
                 // Somebody else published first: open theirs.
                 None => continue,
@@ -310,6 +315,7 @@ fn create_then_publish(
     file: &str,
     mode: u32,
     kind: Kind,
+    payload: &[u8],
 ) -> Result<Option<OwnedFd>, Error> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -326,7 +332,7 @@ fn create_then_publish(
         // The umask may have narrowed the mode; an explicit mode is what the caller asked for.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
             .map_err(|e| Error::io("chmod", tmp_path.display(), e))?;
-        Segment::initialize(&fd, kind)
+        Segment::initialize(&fd, kind, payload)
             .map_err(|e| Error::io("initialise", tmp_path.display(), e))?;
         match renameat_with(dirfd, tmp.as_str(), dirfd, file, RenameFlags::NOREPLACE) {
             Ok(()) => Ok(Some(())),
@@ -346,7 +352,12 @@ fn create_then_publish(
 /// Opens (creating with exactly `mode` if missing) a lock file at an explicit path, for sharing
 /// between users. The last component must not be a symlink and must be a regular file; unlike
 /// the private namespace, other owners and modes are accepted, since sharing is the point.
-pub(crate) fn open_path(path: &Path, mode: u32, kind: Kind) -> Result<Segment, Error> {
+pub(crate) fn open_path(
+    path: &Path,
+    mode: u32,
+    kind: Kind,
+    payload: &[u8],
+) -> Result<Segment, Error> {
     let what = path.display().to_string();
     let file = path.file_name().ok_or_else(|| Error::UnsafePath {
         path: path.to_owned(),
@@ -380,7 +391,7 @@ pub(crate) fn open_path(path: &Path, mode: u32, kind: Kind) -> Result<Segment, E
             Err(Errno::NOENT) => {}
             Err(e) => return Err(Error::io("open", &what, e)),
         }
-        if let Some(fd) = create_then_publish(&dirfd, parent, file, mode & 0o7777, kind)? {
+        if let Some(fd) = create_then_publish(&dirfd, parent, file, mode & 0o7777, kind, payload)? {
             return Segment::map(fd, &what);
         }
     }

@@ -73,13 +73,14 @@ impl Raw {
         })
     }
 
-    pub(crate) fn anonymous(kind: Kind) -> Result<Raw, Error> {
+    pub(crate) fn anonymous(kind: Kind, payload: &[u8]) -> Result<Raw, Error> {
         let fd = rustix::fs::memfd_create(
             "interlock",
             rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
         )
         .map_err(|e| Error::io("memfd_create", "anonymous lock", e))?;
-        Segment::initialize(&fd, kind).map_err(|e| Error::io("initialise", "anonymous lock", e))?;
+        Segment::initialize(&fd, kind, payload)
+            .map_err(|e| Error::io("initialise", "anonymous lock", e))?;
         // A sealed size means no holder of the descriptor can shrink the segment under a mapping
         // (which would turn every access into SIGBUS).
         rustix::fs::fcntl_add_seals(
@@ -93,14 +94,19 @@ impl Raw {
         Raw::new(seg, "anonymous lock".into(), kind, true)
     }
 
-    pub(crate) fn named(name: &str, kind: Kind) -> Result<Raw, Error> {
+    pub(crate) fn named(name: &str, kind: Kind, payload: &[u8]) -> Result<Raw, Error> {
         name::validate_name(name)?;
-        let seg = Namespace::open()?.open_or_create(name, kind)?;
+        let seg = Namespace::open()?.open_or_create(name, kind, payload)?;
         Raw::new(seg, format!("lock {name:?}"), kind, true)
     }
 
-    pub(crate) fn at_path(path: &Path, mode: u32, kind: Kind) -> Result<Raw, Error> {
-        let seg = name::open_path(path, mode, kind)?;
+    pub(crate) fn at_path(
+        path: &Path,
+        mode: u32,
+        kind: Kind,
+        payload: &[u8],
+    ) -> Result<Raw, Error> {
+        let seg = name::open_path(path, mode, kind, payload)?;
         let trusted = trusted_file(seg.fd());
         Raw::new(seg, format!("lock at {}", path.display()), kind, trusted)
     }

@@ -63,7 +63,7 @@ impl RLock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn new() -> Result<RLock, Error> {
-        Raw::anonymous(Kind::RLock).map(|raw| RLock { raw })
+        Raw::anonymous(Kind::RLock, &[]).map(|raw| RLock { raw })
     }
 
     /// Opens (or creates) the recursive lock `name` in this user's namespace.
@@ -79,7 +79,7 @@ impl RLock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn open(name: &str) -> Result<RLock, Error> {
-        Raw::named(name, Kind::RLock).map(|raw| RLock { raw })
+        Raw::named(name, Kind::RLock, &[]).map(|raw| RLock { raw })
     }
 
     /// Opens (or creates with `mode`) the recursive lock file at `path`
@@ -97,7 +97,7 @@ impl RLock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn open_path(path: impl AsRef<Path>, mode: u32) -> Result<RLock, Error> {
-        Raw::at_path(path.as_ref(), mode, Kind::RLock).map(|raw| RLock { raw })
+        Raw::at_path(path.as_ref(), mode, Kind::RLock, &[]).map(|raw| RLock { raw })
     }
 
     /// Adopts a recursive lock handed over by [`RLock::pass_to`].

@@ -1,19 +1,23 @@
-//! Layer 3: the shared-memory segment — our own versioned header, then one lock record.
+//! Layer 3: the shared-memory segment — our own versioned header, one lock record, and (for a
+//! shared [`Value`](crate::Value)) the value's bytes.
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic            b"INTRLOCK"
 //!      8     4  format version   FORMAT_VERSION (a newer one is refused)
 //!     12     4  header length    HEADER_LEN
-//!     16     8  segment length   SEGMENT_LEN (the file is at least this long)
-//!     24     4  kind             1 = Lock, 2 = RLock
+//!     16     8  segment length   record end + payload rounded up to 64 (the file is at least this long)
+//!     24     4  kind             1 = Lock, 2 = RLock, 3 = Value
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
 //!     36     4  flags            0 (reserved; a set bit is refused)
 //!     40     8  created at       Unix time in ns
 //!     48     4  creator pid
-//!     52    12  reserved, zero
+//!     52     4  value size       bytes of a Value's type (0 for Lock and RLock; at most MAX_VALUE)
+//!     56     8  reserved, zero
 //!     64   128  lock record      see [`Record`]
+//!    192     …  payload          a Value's selector word, then two slots of the value size
+//!                                rounded up to 8 bytes; accessed only as atomics, under the lock
 //! ```
 //!
 //! All integers are native-endian: a segment is shared between processes of one machine, never
@@ -55,8 +59,32 @@ pub(crate) const HEADER_LEN: usize = 64;
 pub(crate) const RECORD_OFFSET: usize = 64;
 /// Bytes of one lock record.
 pub(crate) const RECORD_LEN: usize = 128;
-/// Bytes of a whole segment.
+/// Bytes of a segment without payload (a Lock or RLock).
 pub(crate) const SEGMENT_LEN: usize = RECORD_OFFSET + RECORD_LEN;
+/// Where a Value's payload starts.
+pub(crate) const PAYLOAD_OFFSET: usize = SEGMENT_LEN;
+/// The largest value a segment may carry.
+pub(crate) const MAX_VALUE: usize = 1 << 20;
+
+/// 8-byte words of one slot for a value of `value_size` bytes.
+const fn slot_words(value_size: usize) -> usize {
+    value_size.div_ceil(8)
+}
+
+/// Payload bytes for a value of `value_size` bytes: the selector word and two slots (none for
+/// a lock).
+const fn payload_len(value_size: usize) -> usize {
+    if value_size == 0 {
+        0
+    } else {
+        8 * (1 + 2 * slot_words(value_size))
+    }
+}
+
+/// The length of a segment carrying a value of `value_size` bytes (0: a lock).
+pub(crate) const fn segment_len(value_size: usize) -> usize {
+    SEGMENT_LEN + payload_len(value_size).div_ceil(64) * 64
+}
 
 /// What a segment holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +93,8 @@ pub enum Kind {
     Lock,
     /// A recursive [`RLock`](crate::RLock).
     RLock,
+    /// A [`Value`](crate::Value) in shared memory with its lock.
+    Value,
 }
 
 impl Kind {
@@ -72,12 +102,14 @@ impl Kind {
         match self {
             Kind::Lock => 1,
             Kind::RLock => 2,
+            Kind::Value => 3,
         }
     }
     fn from_code(code: u32) -> Option<Kind> {
         match code {
             1 => Some(Kind::Lock),
             2 => Some(Kind::RLock),
+            3 => Some(Kind::Value),
             _ => None,
         }
     }
@@ -88,6 +120,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Lock => "Lock",
             Kind::RLock => "RLock",
+            Kind::Value => "Value",
         })
     }
 }
@@ -98,6 +131,15 @@ pub(crate) struct Header {
     pub(crate) kind: Kind,
     pub(crate) created_at_ns: u64,
     pub(crate) creator_pid: u32,
+    /// Bytes of a Value's type (0 for locks).
+    pub(crate) value_size: u32,
+}
+
+impl Header {
+    /// Bytes of the whole segment.
+    pub(crate) fn segment_len(&self) -> usize {
+        segment_len(self.value_size as usize)
+    }
 }
 
 impl Header {
@@ -107,12 +149,13 @@ impl Header {
         b[0..8].copy_from_slice(&MAGIC);
         b[8..12].copy_from_slice(&FORMAT_VERSION.to_ne_bytes());
         b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_ne_bytes());
-        b[16..24].copy_from_slice(&(SEGMENT_LEN as u64).to_ne_bytes());
+        b[16..24].copy_from_slice(&(self.segment_len() as u64).to_ne_bytes());
         b[24..28].copy_from_slice(&self.kind.code().to_ne_bytes());
         b[28..32].copy_from_slice(&(RECORD_OFFSET as u32).to_ne_bytes());
         b[32..36].copy_from_slice(&(RECORD_LEN as u32).to_ne_bytes());
         b[40..48].copy_from_slice(&self.created_at_ns.to_ne_bytes());
         b[48..52].copy_from_slice(&self.creator_pid.to_ne_bytes());
+        b[52..56].copy_from_slice(&self.value_size.to_ne_bytes());
         b
     }
 
@@ -151,19 +194,29 @@ impl Header {
         if u32_at(12) as usize != HEADER_LEN {
             return Err(SegmentFault::Corrupt("header length is not 64"));
         }
-        let segment_len = u64_at(16);
-        if segment_len != SEGMENT_LEN as u64 {
+        let kind = Kind::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
+        let value_size = u32_at(52);
+        match kind {
+            Kind::Lock | Kind::RLock if value_size != 0 => {
+                return Err(SegmentFault::Corrupt("a lock carries a value"))
+            }
+            Kind::Value if value_size == 0 || value_size as usize > MAX_VALUE => {
+                return Err(SegmentFault::Corrupt("a value's size is 0 or over 1 MiB"))
+            }
+            _ => {}
+        }
+        let recorded_len = u64_at(16);
+        if recorded_len != segment_len(value_size as usize) as u64 {
             return Err(SegmentFault::Corrupt(
                 "segment length does not match format 1",
             ));
         }
-        if file_len < segment_len {
+        if file_len < recorded_len {
             return Err(SegmentFault::Truncated {
                 len: file_len,
-                needed: segment_len,
+                needed: recorded_len,
             });
         }
-        let kind = Kind::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
         if u32_at(28) as usize != RECORD_OFFSET || u32_at(32) as usize != RECORD_LEN {
             return Err(SegmentFault::Corrupt(
                 "record placement does not match format 1",
@@ -172,13 +225,14 @@ impl Header {
         if u32_at(36) != 0 {
             return Err(SegmentFault::Corrupt("unknown flags set"));
         }
-        if bytes[52..64].iter().any(|&b| b != 0) {
+        if bytes[56..64].iter().any(|&b| b != 0) {
             return Err(SegmentFault::Corrupt("reserved header bytes are not zero"));
         }
         Ok(Header {
             kind,
             created_at_ns: u64_at(40),
             creator_pid: u32_at(48),
+            value_size,
         })
     }
 }
@@ -384,14 +438,29 @@ unsafe impl Send for Segment {}
 unsafe impl Sync for Segment {}
 
 impl Segment {
-    /// Writes a fresh header and a zeroed record into `fd` (which must be new and empty).
-    pub(crate) fn initialize(fd: &OwnedFd, kind: Kind) -> std::io::Result<()> {
-        ftruncate(fd, SEGMENT_LEN as u64)?;
+    /// Writes a fresh header, a zeroed record and (for a Value) the initial `value` into `fd`
+    /// (which must be new and empty). `value` is empty for locks.
+    pub(crate) fn initialize(fd: &OwnedFd, kind: Kind, value: &[u8]) -> std::io::Result<()> {
         let header = Header {
             kind,
             created_at_ns: sys::now_coarse_ns(),
             creator_pid: std::process::id(),
+            value_size: value.len() as u32,
         };
+        ftruncate(fd, header.segment_len() as u64)?;
+        if !value.is_empty() {
+            // Selector 0 (slot A current), slot A = the value, slot B zero.
+            let mut payload = vec![0u8; payload_len(value.len())];
+            payload[8..8 + value.len()].copy_from_slice(value);
+            let payload = payload.as_slice();
+            let written = pwrite(fd, payload, PAYLOAD_OFFSET as u64)?;
+            if written != payload.len() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "short write of the initial value",
+                ));
+            }
+        }
         let bytes = header.encode();
         let written = pwrite(fd, &bytes, 0)?;
         if written != bytes.len() {
@@ -413,13 +482,14 @@ impl Segment {
                 what: what.to_owned(),
                 fault,
             })?;
-        // SAFETY: we map a fresh region (no address hint) of SEGMENT_LEN bytes of a file at
+        // SAFETY: we map a fresh region (no address hint) of the segment's length, of a file at
         // least that long (checked by `decode` against fstat), shared so other processes see
-        // our atomics. The pointer is only used through `record()` while `self` lives.
+        // our atomics. The pointer is only used through `record()`/`payload()` while `self`
+        // lives.
         let ptr = unsafe {
             mmap(
                 std::ptr::null_mut(),
-                SEGMENT_LEN,
+                header.segment_len(),
                 ProtFlags::READ | ProtFlags::WRITE,
                 MapFlags::SHARED,
                 &fd,
@@ -434,7 +504,7 @@ impl Segment {
     /// The lock record.
     #[inline]
     pub(crate) fn record(&self) -> &Record {
-        // SAFETY: `base + RECORD_OFFSET` is inside a live mapping of SEGMENT_LEN bytes, 64-byte
+        // SAFETY: `base + RECORD_OFFSET` is inside a live mapping of at least SEGMENT_LEN bytes, 64-byte
         // aligned (mmap returns page-aligned memory), and Record is valid for any bit pattern
         // (atomics and bytes), so a shared reference for the life of `self` is sound.
         unsafe {
@@ -448,6 +518,28 @@ impl Segment {
 
     pub(crate) fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// A Value's payload as atomics — the selector word and the two slots — since other
+    /// processes write it (under the lock, but a reference must be sound whatever they do).
+    pub(crate) fn value_words(&self) -> (&AtomicU64, &[AtomicU64], &[AtomicU64]) {
+        let n = slot_words(self.header.value_size as usize);
+        let words = payload_len(self.header.value_size as usize) / 8;
+        assert!(words > 0, "value_words of a segment without a value");
+        // SAFETY: `base + PAYLOAD_OFFSET .. + 8 * words` lies inside our live mapping of
+        // `segment_len(value_size)` bytes; PAYLOAD_OFFSET is a multiple of 64 and mmap returns
+        // page-aligned memory, so the words are 8-aligned; AtomicU64 is valid for any bit
+        // pattern, and shared references to atomics in memory others write are sound.
+        let all = unsafe {
+            std::slice::from_raw_parts(
+                self.base
+                    .as_ptr()
+                    .wrapping_add(PAYLOAD_OFFSET)
+                    .cast::<AtomicU64>(),
+                words,
+            )
+        };
+        (&all[0], &all[1..1 + n], &all[1 + n..1 + 2 * n])
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -465,10 +557,10 @@ impl Drop for Segment {
         if owner != 0 && sys::is_own_thread(owner) {
             return;
         }
-        // SAFETY: `base` is the start of our own SEGMENT_LEN-byte mapping; no `&Record` outlives
-        // `self` (they borrow it), and no robust list of this process points into it (checked
-        // above).
-        let _ = unsafe { munmap(self.base.as_ptr().cast(), SEGMENT_LEN) };
+        // SAFETY: `base` is the start of our own mapping of the segment's length; no `&Record`
+        // or payload slice outlives `self` (they borrow it), and no robust list of this process
+        // points into it (checked above).
+        let _ = unsafe { munmap(self.base.as_ptr().cast(), self.header.segment_len()) };
     }
 }
 
@@ -490,6 +582,7 @@ mod tests {
             kind: Kind::RLock,
             created_at_ns: 1_700_000_000_000_000_000,
             creator_pid: 4242,
+            value_size: 0,
         }
     }
 
