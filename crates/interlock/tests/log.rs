@@ -104,3 +104,50 @@ fn lines_longer_than_pipe_buf_stay_whole_in_a_pipe() {
     drop(log); // the last write end: the collector sees end-of-file
     check(&collector.join().unwrap(), PROCS, LINES, LEN);
 }
+
+/// The tracing ecosystem: a `fmt` subscriber writing through `move || log.clone()` turns every
+/// event into whole lines under the log lock, from several processes at once.
+#[test]
+fn tracing_events_from_several_processes_arrive_as_whole_lines() {
+    const PROCS: usize = 4;
+    const EVENTS: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.log");
+    let log = LogWriter::append(Lock::new().unwrap(), &path).unwrap();
+    let mut children: Vec<_> = (0..PROCS)
+        .map(|p| {
+            let log = &log;
+            fork(move || {
+                let log = log.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_writer(move || log.clone())
+                    .with_ansi(false)
+                    .without_time()
+                    .with_target(false)
+                    .finish();
+                tracing::subscriber::with_default(subscriber, || {
+                    for i in 0..EVENTS {
+                        tracing::info!(process = p, event = i, payload = %"x".repeat(150), "update");
+                    }
+                });
+            })
+        })
+        .collect();
+    for child in &mut children {
+        assert_eq!(child.wait(), 0, "a tracing process failed");
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut seen = HashSet::new();
+    for line in text.lines() {
+        assert!(
+            line.starts_with(" INFO update process="),
+            "mixed or damaged line: {line:?}"
+        );
+        assert!(line.ends_with(&"x".repeat(150)), "cut line: {line:?}");
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let p = fields[2].trim_start_matches("process=").to_owned();
+        let i = fields[3].trim_start_matches("event=").to_owned();
+        assert!(seen.insert((p, i)), "duplicate line: {line:?}");
+    }
+    assert_eq!(seen.len(), PROCS * EVENTS, "events lost");
+}
