@@ -35,3 +35,8 @@ out=$(cargo run -q --release -p interlock --example shared_counter)
 echo "$out"
 grep -qx 'Final Result: 20' <<<"$out"
 grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
+
+# The seed's counter as a shared Value.
+out=$(cargo run -q --release -p interlock --example value_counter -- --procs 4 --loops 1000)
+echo "$out"
+grep -qx 'Final Result: 4000' <<<"$out"
