@@ -42,6 +42,9 @@ const POISON_DEATH: u32 = 2;
 /// How often a waiter checks whether a holder the kernel will *not* report (one that could not
 /// use its robust list, or any holder of a segment other users can write) is still alive.
 const LIVENESS_PERIOD: Duration = Duration::from_millis(50);
+/// The longest an untimed waiter sleeps before looking again, in case its wake-up went to a
+/// waiter that was killed before it could pass it on.
+const SAFETY_NET: Duration = Duration::from_millis(100);
 
 /// A lock record in a mapped segment.
 pub(crate) struct Raw {
@@ -208,14 +211,18 @@ impl Raw {
         };
         loop {
             // Sleep as long as the caller allows, unless the holder is UNREPORTED.
-            match word::lock_contended(w, bits, deadline.as_ref().map(|d| &d.1), true, waiters) {
+            let user_deadline = deadline.as_ref().map(|d| &d.1);
+            let net = user_deadline.is_none().then_some(SAFETY_NET);
+            match word::lock_contended(w, bits, user_deadline, true, net, waiters) {
                 Err(Blocked::Unreported) => {}
+                // The safety net expired: look again (see `word::lock_contended`).
+                Err(Blocked::TimedOut) if deadline.is_none() => continue,
                 other => return other,
             }
             let slice_end = Instant::now() + LIVENESS_PERIOD;
             let slice_end = deadline.map_or(slice_end, |(end, _)| end.min(slice_end));
             let slice = sys::deadline_after(slice_end.saturating_duration_since(Instant::now()));
-            match word::lock_contended(w, bits, Some(&slice), false, waiters) {
+            match word::lock_contended(w, bits, Some(&slice), false, None, waiters) {
                 Err(Blocked::TimedOut) if deadline.is_none_or(|(end, _)| Instant::now() < end) => {
                     self.reap_dead_holder(w);
                 }

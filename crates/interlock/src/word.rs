@@ -28,6 +28,8 @@
 //! `sync` and the `sys::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
 
 use crate::sync::{spin_hint, AtomicU32, Ordering};
+use std::time::Duration;
+
 use crate::sys::{self, Deadline, WaitOutcome};
 
 /// Bits holding the owner (`FUTEX_TID_MASK`): its thread id and our `UNREPORTED` flag.
@@ -104,16 +106,24 @@ pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32) -> Result<Acquired, Bloc
 
 /// Contended path: spin briefly, then sleep in the kernel until the word is free or `deadline`
 /// passes. `tid` is the caller's owner bits. With `stop_on_unreported`, returns
-/// `Blocked::Unreported` instead of sleeping on an `UNREPORTED` holder. `waiters` counts sleepers
-/// for observers only; the protocol does not depend on it.
+/// `Blocked::Unreported` instead of sleeping on an `UNREPORTED` holder. Without a deadline,
+/// `safety_net` bounds the sleep (then `TimedOut`, for the caller to call again): a waiter that
+/// was woken and then killed before taking the word takes its wake-up with it, and if the word
+/// was meanwhile taken without `WAITERS` nobody else would wake the remaining sleepers (the
+/// kernel only re-wakes for a dead waiter when the word is free). `waiters` counts sleepers for
+/// observers only; the protocol does not depend on it.
 #[cold]
 pub(crate) fn lock_contended(
     word: &AtomicU32,
     tid: u32,
     deadline: Option<&Deadline>,
     stop_on_unreported: bool,
+    safety_net: Option<Duration>,
     waiters: &AtomicU32,
 ) -> Result<Acquired, Blocked> {
+    // The safety-net deadline is computed only if we really go to sleep: acquisitions won by
+    // spinning never read the clock.
+    let mut net: Option<Deadline> = None;
     let mut state = spin(word);
     let mut counted = false;
     let mut slept = false;
@@ -159,7 +169,12 @@ pub(crate) fn lock_contended(
             waiters.fetch_add(1, Ordering::Relaxed);
             counted = true;
         }
-        let outcome = sys::wait(word, state, deadline);
+        let wait_until = match (deadline, safety_net) {
+            (Some(d), _) => Some(d),
+            (None, Some(period)) => Some(&*net.get_or_insert_with(|| sys::deadline_after(period))),
+            (None, None) => None,
+        };
+        let outcome = sys::wait(word, state, wait_until);
         slept = true;
         if outcome == WaitOutcome::TimedOut {
             // One last look: the holder may have released just as the clock ran out.
@@ -268,7 +283,7 @@ mod tests {
         let w = AtomicU32::new(5);
         let waiters = AtomicU32::new(0);
         assert_eq!(
-            lock_contended(&w, 5, None, false, &waiters),
+            lock_contended(&w, 5, None, false, None, &waiters),
             Err(Blocked::WouldDeadlock)
         );
         assert_eq!(waiters.load(Ordering::Relaxed), 0);
@@ -280,7 +295,7 @@ mod tests {
         let waiters = AtomicU32::new(0);
         let deadline = sys::deadline_after(std::time::Duration::from_millis(20));
         assert_eq!(
-            lock_contended(&w, 6, Some(&deadline), false, &waiters),
+            lock_contended(&w, 6, Some(&deadline), false, None, &waiters),
             Err(Blocked::TimedOut)
         );
         assert_eq!(
@@ -300,11 +315,11 @@ mod tests {
         let w = AtomicU32::new(5 | UNREPORTED);
         let waiters = AtomicU32::new(0);
         assert_eq!(
-            lock_contended(&w, 6, None, true, &waiters),
+            lock_contended(&w, 6, None, true, None, &waiters),
             Err(Blocked::Unreported)
         );
         assert_eq!(
-            lock_contended(&w, 5 | UNREPORTED, None, true, &waiters),
+            lock_contended(&w, 5 | UNREPORTED, None, true, None, &waiters),
             Err(Blocked::WouldDeadlock),
             "the owner is recognised whatever its flag"
         );

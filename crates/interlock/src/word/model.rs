@@ -46,7 +46,8 @@ fn lock(s: &Shared, tid: u32) -> Acquired {
     if try_lock_fast(&s.word, tid) {
         return Acquired::Clean;
     }
-    lock_contended(&s.word, tid, None, false, &s.waiters).expect("untimed lock of a foreign word")
+    lock_contended(&s.word, tid, None, false, None, &s.waiters)
+        .expect("untimed lock of a foreign word")
 }
 
 #[test]
