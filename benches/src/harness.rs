@@ -217,7 +217,7 @@ fn threads_in_this_process() -> Option<usize> {
 /// # Panics
 ///
 /// If this process has more than one thread, or `fork` fails.
-fn fork_child(body: impl FnOnce()) -> Pid {
+pub fn fork_child(body: impl FnOnce()) -> Pid {
     assert_eq!(
         threads_in_this_process(),
         Some(1),

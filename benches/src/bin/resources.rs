@@ -10,7 +10,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,38 +137,6 @@ fn progress(what: std::fmt::Arguments<'_>) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-fn threads_in_this_process() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
-    line["Threads:".len()..].trim().parse().ok()
-}
-
-/// Forks a child that runs `body` and exits: status 0 if `body` returned, 101 if it panicked
-/// (the hook prints the message first).
-///
-/// The child ends in `std::process::exit`, which drops nothing it copied from the parent (the
-/// temporary directory, the locks' mappings) and flushes only Rust's stdout, which is empty:
-/// it is flushed before the fork.
-fn fork_child(body: impl FnOnce()) -> Pid {
-    assert_eq!(
-        threads_in_this_process(),
-        Some(1),
-        "resources forks: it must stay single-threaded"
-    );
-    let _ = io::stdout().flush();
-    // SAFETY: this process is single-threaded (asserted above), so the child is a complete copy
-    // of it in which any code may run; the child never returns from this function (it exits).
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => panic!("fork: {}", io::Error::last_os_error()),
-        0 => {
-            let ok = std::panic::catch_unwind(AssertUnwindSafe(body)).is_ok();
-            std::process::exit(if ok { 0 } else { 101 })
-        }
-        pid => Pid::from_raw(pid).expect("fork returned a positive pid"),
-    }
-}
-
 /// Waits for `pid` and asserts that it exited with status 0.
 fn reap_ok(pid: Pid, what: &str) {
     let (_, status) = waitpid(Some(pid), WaitOptions::empty())
@@ -224,7 +191,7 @@ impl Gang {
         let mut pids = Vec::with_capacity(procs);
         for i in 0..procs {
             let (body, ready_w, start_r) = (&body, &ready_w, &start_r);
-            pids.push(fork_child(move || {
+            pids.push(interlock_bench::harness::fork_child(move || {
                 write_bytes(ready_w, 1);
                 read_byte(start_r);
                 body(i);
