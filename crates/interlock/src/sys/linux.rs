@@ -24,7 +24,8 @@
 //!   (glibc's `robust_prev`: glibc itself keeps it, and never reads it);
 //! - `list_op_pending` names the entry being taken or released, so a death in between is handled.
 //!
-//! Because `futex_offset` is libc's (glibc: -32, musl: -28 on 64-bit), each record reserves a
+//! Because `futex_offset` is libc's (glibc: -32, musl: -28 on 64-bit; we link only on 64-bit
+//! glibc, see `robust_head`, but the format leaves room for both), each record reserves a
 //! node area `[word + 16, word + 40)` where either entry and its `prev` fit; only the word's
 //! owner touches it.
 //! We link only on 64-bit glibc (see `robust_head`); elsewhere holders are UNREPORTED.
