@@ -252,7 +252,7 @@ fn describe(status: WaitStatus) -> String {
 }
 
 /// Waits for `pid` and asserts that it exited with status 0.
-fn reap_ok(pid: Pid, what: &str) {
+pub fn reap_ok(pid: Pid, what: &str) {
     let (_, status) = waitpid(Some(pid), WaitOptions::empty())
         .expect("waitpid")
         .expect("waitpid without WNOHANG returns a status");

@@ -188,6 +188,27 @@ pub fn progress(harness: &str, what: std::fmt::Arguments<'_>) {
     eprintln!("{harness}: {what}");
 }
 
+/// The parsed arguments, or the exit code after printing the usage: `--help` (an empty error)
+/// prints it to stdout and succeeds; a bad argument prints the error and the usage to stderr and
+/// exits 2.
+pub fn args_or_usage<A>(
+    harness: &str,
+    usage: &str,
+    parsed: Result<A, String>,
+) -> Result<A, std::process::ExitCode> {
+    match parsed {
+        Ok(a) => Ok(a),
+        Err(e) if e.is_empty() => {
+            print!("{usage}");
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{harness}: {e}\n\n{usage}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

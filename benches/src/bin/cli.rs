@@ -327,16 +327,9 @@ fn load_average() -> String {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let args = match parse_args(&argv[1..]) {
+    let args = match interlock_bench::report::args_or_usage("cli", USAGE, parse_args(&argv[1..])) {
         Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("cli: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let found = interlock_binary(&args).and_then(|il| Ok((il, which("true")?, which("flock")?)));
     let (interlock, true_bin, flock) = match found {

@@ -119,16 +119,9 @@ fn progress(what: std::fmt::Arguments<'_>) {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let args = match parse_args(&argv[1..]) {
+    let args = match interlock_bench::report::args_or_usage("mp", USAGE, parse_args(&argv[1..])) {
         Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("mp: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let started = Instant::now();
     println!("# interlock multi-process benchmark\n");

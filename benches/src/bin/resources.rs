@@ -20,7 +20,7 @@ use interlock_bench::machine::{self, Machine};
 use interlock_bench::report::{self, sig3};
 use interlock_bench::shm::Shared;
 use interlock_bench::stats::Summary;
-use rustix::process::{waitpid, Pid, WaitOptions};
+use rustix::process::Pid;
 
 const USAGE: &str = "\
 usage: resources [options]
@@ -137,20 +137,6 @@ fn progress(what: std::fmt::Arguments<'_>) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-/// Waits for `pid` and asserts that it exited with status 0.
-fn reap_ok(pid: Pid, what: &str) {
-    let (_, status) = waitpid(Some(pid), WaitOptions::empty())
-        .expect("waitpid")
-        .expect("waitpid without WNOHANG returns a status");
-    assert_eq!(
-        status.exit_status(),
-        Some(0),
-        "{what}: child {} failed (wait status {:#x})",
-        pid.as_raw_nonzero(),
-        status.as_raw()
-    );
-}
-
 fn read_byte(fd: &OwnedFd) {
     let mut b = [0u8; 1];
     loop {
@@ -213,7 +199,7 @@ impl Gang {
     /// Waits for every child and checks that each succeeded.
     fn join(self, what: &str) {
         for pid in self.pids {
-            reap_ok(pid, what);
+            interlock_bench::harness::reap_ok(pid, what);
         }
     }
 }
@@ -1117,17 +1103,11 @@ fn loadavg() -> String {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let args = match parse_args(&argv[1..]) {
-        Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("resources: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args =
+        match interlock_bench::report::args_or_usage("resources", USAGE, parse_args(&argv[1..])) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
     let started = Instant::now();
     let base = base_dir(&args);
     let tmp = match tempfile::Builder::new()
