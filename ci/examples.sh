@@ -31,10 +31,12 @@ echo "$out"
 grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
 
 # The seed's counter on a crash-safe SharedFile.
-out=$(cargo run -q --release -p interlock --example shared_counter)
-echo "$out"
-grep -qx 'Final Result: 20' <<<"$out"
-grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
+for flag in "" --slots; do
+    out=$(cargo run -q --release -p interlock --example shared_counter -- $flag)
+    echo "$out"
+    grep -qx 'Final Result: 20' <<<"$out"
+    grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
+done
 
 # The seed's counter as a shared Value.
 out=$(cargo run -q --release -p interlock --example value_counter -- --procs 4 --loops 1000)

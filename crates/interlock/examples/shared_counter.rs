@@ -1,26 +1,29 @@
 //! The seed's file counter on a `SharedFile`: the same two processes × ten increments, but each
 //! read-modify-write is committed by rename, so a worker killed at any instant leaves the old
 //! count or the new one — never the empty file that the seed's truncate-then-write leaves, which
-//! reads as 0 and silently restarts the count.
+//! reads as 0 and silently restarts the count. With `--slots`, the file keeps two checksummed
+//! slots and commits in place (`Format::Slots`): as safe, tens of times faster, but read through
+//! `SharedFile::read` rather than `cat`.
 //!
 //! ```text
-//! cargo run --release -p interlock --example shared_counter [-- --procs N --loops N]
+//! cargo run --release -p interlock --example shared_counter [-- --procs N --loops N --slots]
 //! ```
 
 use std::process::{Command, ExitCode};
 use std::thread::sleep;
 use std::time::Duration;
 
-use interlock::SharedFile;
+use interlock::{Format, SharedFile};
 
 fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
-        let [_, name, loops, path] = &args[..] else {
-            return Err("usage: shared_counter worker NAME LOOPS FILE".into());
+        let [_, name, loops, format, path] = &args[..] else {
+            return Err("usage: shared_counter worker NAME LOOPS plain|slots FILE".into());
         };
-        // Every process opens the same file; its lock is the file `FILE.lock` beside it.
-        let counter = SharedFile::open(path)?;
+        // Every process opens the same file, in the same format; its lock is the file
+        // `FILE.lock` beside it.
+        let counter = SharedFile::open(path)?.format(format_named(format));
         for _ in 0..loops.parse::<u32>()? {
             counter.update_parsed(|n: u64| {
                 sleep(Duration::from_millis(10)); // the seed's "processing time", inside the section
@@ -38,10 +41,15 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             .unwrap_or(default)
     };
     let (procs, loops) = (get("--procs", 2), get("--loops", 10));
+    let format = if args.iter().any(|a| a == "--slots") {
+        "slots"
+    } else {
+        "plain"
+    };
     let dir = std::env::temp_dir().join(format!("shared_counter-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("counter_tmp.txt");
-    let counter = SharedFile::open(&path)?;
+    let counter = SharedFile::open(&path)?.format(format_named(format));
     counter.update(|_| Ok::<_, std::convert::Infallible>(b"0".to_vec()))?;
     println!("[Main] Initialized file with: 0");
     println!("--- Starting Parallel Processing ---");
@@ -49,7 +57,12 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let children: Vec<_> = (1..=procs)
         .map(|i| {
             Command::new(&me)
-                .args(["worker", &format!("Process-{i}"), &loops.to_string()])
+                .args([
+                    "worker",
+                    &format!("Process-{i}"),
+                    &loops.to_string(),
+                    format,
+                ])
                 .arg(&path)
                 .spawn()
         })
@@ -78,4 +91,12 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn format_named(name: &str) -> Format {
+    if name == "slots" {
+        Format::Slots
+    } else {
+        Format::Plain
+    }
 }

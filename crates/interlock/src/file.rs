@@ -7,9 +7,40 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
 use crate::lock::{Lock, LockGuard};
+
+mod slots;
+
+/// How a [`SharedFile`] keeps its content on disk. Both survive a writer killed at any instant;
+/// they differ in what else can read the file and in speed.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let counter = interlock::SharedFile::open(dir.path().join("counter"))?
+///     .format(interlock::Format::Slots);
+/// assert_eq!(counter.update_parsed(|n: u64| n + 1)?, 1);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// The file holds exactly the content, readable by any program; each commit writes a
+    /// temporary file and renames it over the old one. A rename costs the filesystem a metadata
+    /// update (~125 µs on ext4 here).
+    #[default]
+    Plain,
+    /// The file holds two checksummed slots and a header, read through [`SharedFile::read`]; a
+    /// commit writes the new content beside the current one, then flips a 32-byte selector in
+    /// place — two `pwrite`s to one open file, tens of times faster than a rename. The file
+    /// must be created by interlock (or be empty); other content is refused as
+    /// [`Error::BadContent`].
+    Slots,
+}
 
 /// A file whose every update is a read-modify-write under a [`Lock`], committed by writing the
 /// new content to a temporary file in the same directory and renaming it over the old one — so
@@ -33,6 +64,9 @@ pub struct SharedFile {
     path: PathBuf,
     lock: Lock,
     durable: bool,
+    format: Format,
+    /// [`Format::Slots`]: the open file, reopened when the path names another file.
+    handle: Mutex<Option<Arc<slots::Handle>>>,
 }
 
 /// An update in progress: the lock is held and the current content read; [`Update::commit`]
@@ -55,6 +89,8 @@ pub struct Update<'a> {
     file: &'a SharedFile,
     guard: LockGuard<'a>,
     content: Vec<u8>,
+    /// [`Format::Slots`]: the open file and where the current content lives.
+    slot: Option<(Arc<slots::Handle>, slots::Meta)>,
 }
 
 impl SharedFile {
@@ -93,12 +129,33 @@ impl SharedFile {
             path: path.as_ref().to_owned(),
             lock,
             durable: false,
+            format: Format::Plain,
+            handle: Mutex::new(None),
         }
     }
 
+    /// How the content is kept on disk ([`Format::Plain`] unless set). Every process sharing
+    /// the file must use the same format.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{Format, SharedFile};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = SharedFile::open(dir.path().join("n"))?.format(Format::Slots);
+    /// f.update(|_| Ok::<_, std::convert::Infallible>(b"hello".to_vec()))?;
+    /// assert_eq!(f.read()?, b"hello");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn format(mut self, format: Format) -> SharedFile {
+        self.format = format;
+        self
+    }
+
     /// Whether each commit waits for the disk (`fsync` of the new file, then of the directory
-    /// after the rename): survives power loss, at the disk's speed. Off by default (a crash of
-    /// the process is covered either way).
+    /// after the rename; with [`Format::Slots`], `fdatasync` after the data and after the
+    /// selector): survives power loss, at the disk's speed. Off by default (a crash of the
+    /// process is covered either way).
     ///
     /// # Examples
     ///
@@ -126,12 +183,13 @@ impl SharedFile {
         &self.path
     }
 
-    /// The current content, without the lock (a commit replaces the file in one rename, so a
-    /// reader never sees half of one). A missing file reads as empty.
+    /// The current content, without the lock (a commit replaces the file in one rename, or
+    /// flips one selector, so a reader never sees half of one). A missing file reads as empty.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] naming the path.
+    /// [`Error::Io`] naming the path; with [`Format::Slots`], [`Error::BadContent`] for a file
+    /// that is not in that format or whose slots are both damaged.
     ///
     /// # Examples
     ///
@@ -142,7 +200,58 @@ impl SharedFile {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn read(&self) -> Result<Vec<u8>, Error> {
-        read_content(&self.path)
+        if self.format == Format::Plain {
+            return read_content(&self.path);
+        }
+        let Some(handle) = self.slots_handle(false)? else {
+            return Ok(Vec::new());
+        };
+        // A writer may reuse the region being read (two commits later): retry, then read under
+        // the lock, where a failure is the file's.
+        for _ in 0..8 {
+            if let Ok((content, _)) = handle.read() {
+                return Ok(content);
+            }
+        }
+        let _guard = self.lock.lock()?;
+        self.slots_read(&handle).map(|(content, _)| content)
+    }
+
+    /// The open slotted file (created if `create`, which also refuses a read-only file; `None`
+    /// if missing and not `create`).
+    fn slots_handle(&self, create: bool) -> Result<Option<Arc<slots::Handle>>, Error> {
+        let io = |e| Error::io("open", self.path.display(), e);
+        let now = match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io(e)),
+        };
+        if let (true, Some(meta)) = (create, now.as_ref()) {
+            // Only a commit needs to write: checked before anything is read or created.
+            check_writable(&self.path, meta)?;
+        }
+        let mut cached = self.handle.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(h), Some(meta)) = (cached.as_ref(), now.as_ref()) {
+            if h.is(meta) {
+                return Ok(Some(Arc::clone(h)));
+            }
+        }
+        if now.is_none() && !create {
+            return Ok(None);
+        }
+        let h = Arc::new(slots::Handle::open(&self.path, create).map_err(io)?);
+        *cached = Some(Arc::clone(&h));
+        Ok(Some(h))
+    }
+
+    fn slots_read(&self, handle: &slots::Handle) -> Result<(Vec<u8>, slots::Meta), Error> {
+        handle.read().map_err(|e| match e {
+            slots::ReadError::Io(e) => Error::io("read", self.path.display(), e),
+            slots::ReadError::Corrupt(reason) => Error::BadContent {
+                path: self.path.clone(),
+                reason,
+            },
+        })
     }
 
     /// Takes the lock and reads the content: the start of a read-modify-write.
@@ -157,20 +266,29 @@ impl SharedFile {
     /// See [`Update`].
     pub fn begin(&self) -> Result<Update<'_>, Error> {
         let guard = self.lock.lock()?;
+        if self.format == Format::Slots {
+            let handle = self.slots_handle(true)?.expect("created");
+            let (content, meta) = self.slots_read(&handle)?;
+            return Ok(Update {
+                file: self,
+                guard,
+                content,
+                slot: Some((handle, meta)),
+            });
+        }
+        if guard.previous_owner_died() {
+            // A writer killed inside its commit may have left its temporary.
+            let _ = std::fs::remove_file(temporary_path(&self.path));
+        }
         if let Ok(meta) = std::fs::metadata(&self.path) {
-            if meta.permissions().mode() & 0o222 == 0 {
-                return Err(Error::io(
-                    "update",
-                    self.path.display(),
-                    std::io::Error::new(ErrorKind::PermissionDenied, "the file is read-only"),
-                ));
-            }
+            check_writable(&self.path, &meta)?;
         }
         let content = read_content(&self.path)?;
         Ok(Update {
             file: self,
             guard,
             content,
+            slot: None,
         })
     }
 
@@ -305,8 +423,10 @@ impl Update<'_> {
         self.guard.previous_owner_died()
     }
 
-    /// Replaces the content with `new`: written to a temporary file beside the file (same
-    /// permissions), optionally flushed to disk, then renamed over it. The lock stays held until
+    /// Replaces the content with `new`. [`Format::Plain`]: written to a temporary file beside
+    /// the file (same permissions), optionally flushed to disk, then renamed over it.
+    /// [`Format::Slots`]: written beside the current content in the file, then made current by
+    /// one 32-byte write. The lock stays held until
     /// the update is dropped, so work that must go with the commit (recording that it
     /// happened, say) can follow it inside the same hold.
     ///
@@ -327,15 +447,15 @@ impl Update<'_> {
     /// ```
     pub fn commit(&mut self, new: &[u8]) -> Result<(), Error> {
         let path = &self.file.path;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        if let Some((handle, current)) = &mut self.slot {
+            *current = handle
+                .commit(*current, new, self.file.durable)
+                .map_err(|e| Error::io("commit", path.display(), e))?;
+            self.content = new.to_vec();
+            return Ok(());
+        }
+        let dir = parent_dir(path);
+        let tmp = temporary_path(path);
         let mode = std::fs::metadata(path)
             .map(|m| m.mode() & 0o7777)
             .unwrap_or(0o644);
@@ -345,6 +465,7 @@ impl Update<'_> {
                 .create(true)
                 .truncate(true)
                 .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)?;
             out.set_permissions(std::fs::Permissions::from_mode(mode))?;
             out.write_all(new)?;
@@ -367,6 +488,35 @@ impl Update<'_> {
     }
 }
 
+fn check_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    if meta.permissions().mode() & 0o222 == 0 {
+        return Err(Error::io(
+            "update",
+            path.display(),
+            std::io::Error::new(ErrorKind::PermissionDenied, "the file is read-only"),
+        ));
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The one temporary a plain commit writes, beside the file. Commits are made under the lock,
+/// so one name suffices, and a writer killed inside its commit leaves at most this one file,
+/// which the next commit overwrites (and the next holder told of the death removes).
+fn temporary_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_dir(path).join(format!(".{name}.interlock-tmp"))
+}
+
 fn read_content(path: &Path) -> Result<Vec<u8>, Error> {
     match File::open(path) {
         Ok(mut f) => {
@@ -385,6 +535,7 @@ impl fmt::Debug for SharedFile {
         f.debug_struct("SharedFile")
             .field("path", &self.path)
             .field("durable", &self.durable)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }

@@ -85,7 +85,7 @@ mod word;
 pub use crate::{
     command::kill_with_parent,
     error::{Error, SegmentFault},
-    file::{SharedFile, Update},
+    file::{Format, SharedFile, Update},
     lock::{Lock, LockGuard},
     log::LogWriter,
     name::{namespace_dir, validate_name, MAX_NAME_LEN},

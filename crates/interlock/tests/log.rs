@@ -151,3 +151,48 @@ fn tracing_events_from_several_processes_arrive_as_whole_lines() {
     }
     assert_eq!(seen.len(), PROCS * EVENTS, "events lost");
 }
+
+/// The `log` ecosystem: `env_logger` writing into a `LogWriter` (`Target::Pipe`), from several
+/// processes at once, each record a whole line.
+#[test]
+fn log_records_from_several_processes_arrive_as_whole_lines() {
+    const PROCS: usize = 4;
+    const RECORDS: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let log = LogWriter::append(Lock::new().unwrap(), &path).unwrap();
+    let mut children: Vec<_> = (0..PROCS)
+        .map(|p| {
+            let log = &log;
+            fork(move || {
+                env_logger::Builder::new()
+                    .filter_level(log::LevelFilter::Info)
+                    .format_timestamp(None)
+                    .format_target(false)
+                    .target(env_logger::Target::Pipe(Box::new(log.clone())))
+                    .init();
+                for i in 0..RECORDS {
+                    log::info!("process={p} record={i} payload={}", "y".repeat(150));
+                }
+                log::logger().flush();
+            })
+        })
+        .collect();
+    for child in &mut children {
+        assert_eq!(child.wait(), 0, "a logging process failed");
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut seen = HashSet::new();
+    for line in text.lines() {
+        assert!(
+            line.starts_with("[INFO ] process=") && line.ends_with(&"y".repeat(150)),
+            "mixed or damaged line: {line:?}"
+        );
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            seen.insert((fields[2].to_owned(), fields[3].to_owned())),
+            "duplicate line: {line:?}"
+        );
+    }
+    assert_eq!(seen.len(), PROCS * RECORDS, "records lost");
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{fork, Forked, SharedMem};
-use interlock::{Error, SharedFile};
+use interlock::{Error, Format, SharedFile};
 
 /// Shared-memory slots of the torture test.
 const ACKED: usize = 0; // commits acknowledged (counted inside the lock, after the rename)
@@ -58,13 +58,24 @@ impl Rng {
 }
 
 #[test]
-fn sigkilled_writers_never_corrupt_the_file_or_lose_acknowledged_commits() {
+fn sigkilled_writers_never_corrupt_a_plain_file_or_lose_acknowledged_commits() {
+    torture(Format::Plain);
+}
+
+#[test]
+fn sigkilled_writers_never_corrupt_a_slotted_file_or_lose_acknowledged_commits() {
+    torture(Format::Slots);
+}
+
+fn torture(format: Format) {
     let kills: usize = std::env::var("INTERLOCK_TORTURE_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let dir = tempfile::tempdir().unwrap();
-    let file = SharedFile::open(dir.path().join("counter.txt")).unwrap();
+    let file = SharedFile::open(dir.path().join("counter.txt"))
+        .unwrap()
+        .format(format);
     let shm = SharedMem::new(4);
     let spawn = || fork(|| writer(&file, &shm));
     let mut writers: Vec<Forked> = (0..4).map(|_| spawn()).collect();
@@ -117,7 +128,87 @@ fn sigkilled_writers_never_corrupt_the_file_or_lose_acknowledged_commits() {
         acked > kills as u64,
         "the writers made too little progress to mean anything"
     );
-    eprintln!("{kills} kills, {acked} commits in {:?}", started.elapsed());
+    // Killed writers leave at most the one temporary, whoever they were.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.retain(|n| n != ".counter.txt.interlock-tmp");
+    assert_eq!(names, ["counter.txt", "counter.txt.lock"], "{format:?}");
+    eprintln!(
+        "{format:?}: {kills} kills, {acked} commits in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_next_holder_removes_the_temporary_of_a_writer_that_died() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.txt");
+    let tmp = dir.path().join(".counter.txt.interlock-tmp");
+    let file = SharedFile::open(&path).unwrap();
+    file.update_parsed(|n: u64| n + 1).unwrap();
+    let mut child = fork(|| {
+        let update = file.begin().unwrap();
+        // Half a commit: the temporary is written, the rename never happens.
+        std::fs::write(&tmp, "2").unwrap();
+        std::mem::forget(update);
+        // SAFETY: _exit ends the process at once, as a kill would; the kernel releases the
+        // lock on the robust list.
+        unsafe { libc::_exit(0) }
+    });
+    assert_eq!(child.wait(), 0);
+    assert!(tmp.exists());
+    let update = file.begin().unwrap();
+    assert!(update.previous_owner_died());
+    assert_eq!(
+        update.parse::<u64>().unwrap(),
+        1,
+        "the rename never happened"
+    );
+    assert!(!tmp.exists(), "the dead writer's temporary is still there");
+}
+
+#[test]
+fn a_slotted_file_refuses_foreign_content_and_leaves_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter.txt");
+    std::fs::write(&path, "12").unwrap();
+    let file = SharedFile::open(&path).unwrap().format(Format::Slots);
+    match file.update_parsed(|n: u64| n + 1) {
+        Err(Error::BadContent { path: p, reason }) => {
+            assert_eq!(p, path);
+            assert!(reason.contains("too short"), "{reason}");
+        }
+        other => panic!("expected BadContent, got {other:?}"),
+    }
+    assert!(matches!(file.read(), Err(Error::BadContent { .. })));
+    std::fs::write(&path, "x".repeat(1000)).unwrap();
+    let err = file.update_parsed(|n: u64| n + 1).unwrap_err();
+    assert!(
+        err.to_string().contains("not an interlock slotted file"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "x".repeat(1000));
+}
+
+#[test]
+fn a_slotted_file_replaced_by_another_is_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter");
+    let file = SharedFile::open(&path).unwrap().format(Format::Slots);
+    assert_eq!(file.update_parsed(|n: u64| n + 5).unwrap(), 5);
+    // Another slotted file renamed over the path (a restore from backup, say).
+    let other_path = dir.path().join("other");
+    let other = SharedFile::open(&other_path).unwrap().format(Format::Slots);
+    assert_eq!(other.update_parsed(|n: u64| n + 100).unwrap(), 100);
+    std::fs::rename(&other_path, &path).unwrap();
+    assert_eq!(file.read().unwrap(), b"100");
+    assert_eq!(file.update_parsed(|n: u64| n + 1).unwrap(), 101);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(file.read().unwrap(), b"", "a removed file reads as empty");
+    assert_eq!(file.update_parsed(|n: u64| n + 1).unwrap(), 1);
 }
 
 #[test]
@@ -141,27 +232,43 @@ fn unparsable_content_is_refused_and_left_untouched() {
 
 #[test]
 fn a_directory_at_the_path_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("counter.txt");
-    std::fs::create_dir(&path).unwrap();
-    let file = SharedFile::open(&path).unwrap();
-    let err = file.update_parsed(|n: u64| n + 1).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("counter.txt"), "{err}");
-    assert!(path.is_dir() && std::fs::read_dir(&path).unwrap().next().is_none());
+    for format in [Format::Plain, Format::Slots] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counter.txt");
+        std::fs::create_dir(&path).unwrap();
+        let file = SharedFile::open(&path).unwrap().format(format);
+        let err = file.update_parsed(|n: u64| n + 1).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{format:?}: {err:?}");
+        assert!(err.to_string().contains("counter.txt"), "{err}");
+        assert!(path.is_dir() && std::fs::read_dir(&path).unwrap().next().is_none());
+    }
 }
 
 #[test]
 fn a_read_only_file_is_refused_and_unchanged() {
+    for format in [Format::Plain, Format::Slots] {
+        read_only_file_is_refused(format);
+    }
+}
+
+fn read_only_file_is_refused(format: Format) {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("counter.txt");
-    std::fs::write(&path, "5").unwrap();
+    let before = if format == Format::Slots {
+        let file = SharedFile::open(&path).unwrap().format(format);
+        file.update_parsed(|_: u64| 5).unwrap();
+        std::fs::read(&path).unwrap()
+    } else {
+        std::fs::write(&path, "5").unwrap();
+        b"5".to_vec()
+    };
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let file = SharedFile::open(&path).unwrap();
+    let file = SharedFile::open(&path).unwrap().format(format);
     let err = file.update_parsed(|n: u64| n + 1).unwrap_err();
-    assert!(err.to_string().contains("read-only"), "{err}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "5");
+    assert!(err.to_string().contains("read-only"), "{format:?}: {err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(file.read().unwrap(), b"5");
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o444
@@ -185,5 +292,5 @@ fn commits_keep_the_file_mode_and_leave_no_temporaries() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(names.iter().all(|n| !n.ends_with("tmp")), "{names:?}");
 }

@@ -1,0 +1,349 @@
+//! The in-place format of [`Format::Slots`](super::Format::Slots): a commit never touches the
+//! content it replaces, and a commit becomes current with one small write.
+//!
+//! ```text
+//! 0    magic "INTRLKSF", version u32, 0u32
+//! 64   meta 0 ┐ each: generation u64, offset u64, length u64, crc32 of the data u32,
+//! 128  meta 1 ┘       crc32 of the 28 bytes before it u32 (all zero: never written)
+//! 256  data: each commit's bytes, placed where they overlap no current data
+//! ```
+//!
+//! A commit writes its bytes outside the current content, then its meta into the slot the
+//! current meta is not in. A writer killed before the meta write leaves the old meta current; a
+//! meta write is 32 bytes within one page, which a fatal signal cannot split (and a torn meta
+//! after power loss fails its checksum). Readers take the valid meta with the highest
+//! generation whose data matches its checksum.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"INTRLKSF";
+const VERSION: u32 = 1;
+/// Where the data area starts.
+const DATA: u64 = 256;
+const META_AT: [u64; 2] = [64, 128];
+const META_LEN: usize = 32;
+/// The largest content a slot may claim (a damaged length must not allocate the machine).
+const MAX_LEN: usize = 1 << 40;
+
+/// Reads into `buf` at `offset` until it is full or the file ends; how many bytes were read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// One commit's place in the file. `generation == 0`: nothing committed yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Meta {
+    generation: u64,
+    offset: u64,
+    length: u64,
+    crc: u32,
+}
+
+impl Meta {
+    fn encode(&self) -> [u8; META_LEN] {
+        let mut b = [0u8; META_LEN];
+        b[0..8].copy_from_slice(&self.generation.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..24].copy_from_slice(&self.length.to_le_bytes());
+        b[24..28].copy_from_slice(&self.crc.to_le_bytes());
+        let own = crc32fast::hash(&b[..28]);
+        b[28..32].copy_from_slice(&own.to_le_bytes());
+        b
+    }
+
+    /// `Ok(None)`: never written; `Err(())`: damaged.
+    fn decode(b: &[u8]) -> Result<Option<Meta>, ()> {
+        if b.iter().all(|&x| x == 0) {
+            return Ok(None);
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        if crc32fast::hash(&b[..28]) != u32_at(28) {
+            return Err(());
+        }
+        Ok(Some(Meta {
+            generation: u64_at(0),
+            offset: u64_at(8),
+            length: u64_at(16),
+            crc: u32_at(24),
+        }))
+    }
+}
+
+/// Why a read failed.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    Io(io::Error),
+    /// The file is not in this format, or no slot holds intact content.
+    Corrupt(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> ReadError {
+        ReadError::Io(e)
+    }
+}
+
+/// An open slotted file, and the identity it was opened with (to notice a replaced path).
+#[derive(Debug)]
+pub(crate) struct Handle {
+    file: File,
+    dev: u64,
+    ino: u64,
+}
+
+impl Handle {
+    /// Opens (and with `create`, creates 0644 less the umask) the regular file at `path`. Does
+    /// not follow a final symlink and does not block on a FIFO.
+    pub(crate) fn open(path: &Path, create: bool) -> io::Result<Handle> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(Handle {
+            file,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Whether `meta` (of the path, now) is still this handle's file.
+    pub(crate) fn is(&self, meta: &std::fs::Metadata) -> bool {
+        meta.dev() == self.dev && meta.ino() == self.ino
+    }
+
+    /// The current content and where it lives. An empty file is empty content.
+    pub(crate) fn read(&self) -> Result<(Vec<u8>, Meta), ReadError> {
+        let mut head = [0u8; DATA as usize];
+        let got = read_at_most(&self.file, &mut head, 0)?;
+        if got == 0 {
+            return Ok((Vec::new(), Meta::default()));
+        }
+        if got < head.len() {
+            return Err(ReadError::Corrupt(format!(
+                "{got} bytes: too short for the {DATA}-byte header of an interlock slotted file"
+            )));
+        }
+        if &head[..8] != MAGIC {
+            return Err(ReadError::Corrupt(format!(
+                "not an interlock slotted file (starts {:?})",
+                String::from_utf8_lossy(&head[..8])
+            )));
+        }
+        let version = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(ReadError::Corrupt(format!(
+                "slotted-file version {version}, this build reads version {VERSION}"
+            )));
+        }
+        let mut metas = Vec::with_capacity(2);
+        let mut damaged = 0;
+        for at in META_AT {
+            let at = at as usize;
+            match Meta::decode(&head[at..at + META_LEN]) {
+                Ok(Some(m)) => metas.push(m),
+                Ok(None) => {}
+                Err(()) => damaged += 1,
+            }
+        }
+        if metas.is_empty() && damaged == 0 {
+            return Ok((Vec::new(), Meta::default()));
+        }
+        metas.sort_by_key(|m| std::cmp::Reverse(m.generation));
+        for m in metas {
+            // A meta pointing outside the file (or asking for absurd memory) is damaged.
+            let Ok(length) = usize::try_from(m.length) else {
+                damaged += 1;
+                continue;
+            };
+            if m.offset < DATA || length > MAX_LEN {
+                damaged += 1;
+                continue;
+            }
+            let mut data = vec![0u8; length];
+            if read_at_most(&self.file, &mut data, m.offset)? == length
+                && crc32fast::hash(&data) == m.crc
+            {
+                return Ok((data, m));
+            }
+            damaged += 1;
+        }
+        Err(ReadError::Corrupt(format!(
+            "no slot holds intact content ({damaged} damaged)"
+        )))
+    }
+
+    /// Commits `new` after `current` (as returned by [`Handle::read`] or the last commit):
+    /// the data goes where it overlaps no current data, then the meta flips. With `durable`,
+    /// each step is flushed before the next.
+    pub(crate) fn commit(&self, current: Meta, new: &[u8], durable: bool) -> io::Result<Meta> {
+        if current.generation == 0 {
+            let mut head = [0u8; DATA as usize];
+            head[..8].copy_from_slice(MAGIC);
+            head[8..12].copy_from_slice(&VERSION.to_le_bytes());
+            self.file.write_all_at(&head, 0)?;
+        }
+        let length = new.len() as u64;
+        let offset = if current.generation != 0 && length <= current.offset - DATA {
+            DATA
+        } else {
+            (current.offset + current.length).max(DATA)
+        };
+        self.file.write_all_at(new, offset)?;
+        if durable {
+            self.file.sync_data()?;
+        }
+        let next = Meta {
+            generation: current.generation + 1,
+            offset,
+            length,
+            crc: crc32fast::hash(new),
+        };
+        self.file
+            .write_all_at(&next.encode(), META_AT[(next.generation % 2) as usize])?;
+        if durable {
+            self.file.sync_data()?;
+        }
+        // Content that shrank: drop the tail, which holds only superseded commits.
+        let end = offset + length;
+        if offset == DATA && current.offset + current.length > 2 * end + 4096 {
+            self.file.set_len(end)?;
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> (tempfile::TempDir, Handle) {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Handle::open(&dir.path().join("f"), true).unwrap();
+        (dir, h)
+    }
+
+    #[test]
+    fn commits_alternate_slots_and_read_back() {
+        let (_dir, h) = handle();
+        let (content, mut cur) = h.read().unwrap();
+        assert!(content.is_empty());
+        for i in 0..50u32 {
+            let text = format!("value {i} {}", "x".repeat((i % 7) as usize * 100));
+            cur = h.commit(cur, text.as_bytes(), false).unwrap();
+            let (back, meta) = h.read().unwrap();
+            assert_eq!(back, text.as_bytes());
+            assert_eq!(meta, cur);
+        }
+        // Lengths cycle between ~10 and ~600 bytes: the file stays near twice the largest.
+        assert!(
+            h.file.metadata().unwrap().len() < 4096,
+            "file grew without bound"
+        );
+    }
+
+    #[test]
+    fn growing_content_keeps_the_file_linear() {
+        let (_dir, h) = handle();
+        let mut cur = Meta::default();
+        let mut content = Vec::new();
+        for _ in 0..500 {
+            content.extend_from_slice(b"a line of the growing log\n");
+            cur = h.commit(cur, &content, false).unwrap();
+        }
+        let size = h.file.metadata().unwrap().len();
+        assert!(
+            size <= DATA + 3 * content.len() as u64,
+            "{size} bytes for {} of content",
+            content.len()
+        );
+        assert_eq!(h.read().unwrap().0, content);
+    }
+
+    #[test]
+    fn a_commit_cut_off_before_its_meta_leaves_the_previous_content() {
+        let (_dir, h) = handle();
+        let cur = h.commit(Meta::default(), b"old", false).unwrap();
+        // Write the next commit's data but not its meta, as a writer killed in between would.
+        h.file.write_all_at(b"garbage-garbage", DATA + 3).unwrap();
+        assert_eq!(h.read().unwrap().0, b"old");
+        let next = h.commit(cur, b"new", false).unwrap();
+        assert_eq!(h.read().unwrap(), (b"new".to_vec(), next));
+    }
+
+    #[test]
+    fn damaged_current_data_falls_back_to_the_previous_commit() {
+        let (_dir, h) = handle();
+        let a = h.commit(Meta::default(), b"first", false).unwrap();
+        let b = h.commit(a, b"second", false).unwrap();
+        h.file.write_all_at(b"X", b.offset).unwrap();
+        assert_eq!(h.read().unwrap(), (b"first".to_vec(), a));
+        h.file.write_all_at(b"X", a.offset).unwrap();
+        match h.read() {
+            Err(ReadError::Corrupt(m)) => assert!(m.contains("2 damaged"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn damaged_metas_and_foreign_files_are_named() {
+        let (_dir, h) = handle();
+        let a = h.commit(Meta::default(), b"first", false).unwrap();
+        h.file.write_all_at(&[0xff], META_AT[1] + 3).unwrap();
+        match h.read() {
+            Err(ReadError::Corrupt(m)) => assert!(m.contains("1 damaged"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = a;
+        h.file.set_len(0).unwrap();
+        h.file.write_all_at(&[b'7'; 300], 0).unwrap();
+        match h.read() {
+            Err(ReadError::Corrupt(m)) => assert!(m.contains("not an interlock slotted"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        h.file.set_len(3).unwrap();
+        match h.read() {
+            Err(ReadError::Corrupt(m)) => assert!(m.contains("too short"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn meta_decoding_rejects_every_single_bit_flip() {
+        let m = Meta {
+            generation: 7,
+            offset: 300,
+            length: 12,
+            crc: 0xdead_beef,
+        };
+        let good = m.encode();
+        assert_eq!(Meta::decode(&good), Ok(Some(m)));
+        for bit in 0..META_LEN * 8 {
+            let mut bad = good;
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(Meta::decode(&bad), Err(()), "bit {bit}");
+        }
+    }
+}
