@@ -107,6 +107,62 @@ impl Lock {
         Raw::anonymous(Kind::Lock, &[]).map(|raw| Lock { raw })
     }
 
+    /// A new anonymous *fair* lock: a release while others sleep hands the lock straight to
+    /// the one that has slept longest (the kernel's futex queue is first-in, first-out), so no
+    /// process starves and a process that releases and comes straight back queues behind the
+    /// others — no need for the seed's "sleep outside the lock to give others a turn". The
+    /// price is throughput under contention: every hand-over waits for the sleeper to wake.
+    /// Uncontended, it costs what [`Lock::new`] costs.
+    ///
+    /// Every handle of the lock is fair: [`Lock::open`], [`Lock::from_env`] and the others take
+    /// a lock as its creator made it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new_fair()?;
+    /// assert!(lock.is_fair());
+    /// drop(lock.lock()?);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn new_fair() -> Result<Lock, Error> {
+        Raw::anonymous(Kind::FairLock, &[]).map(|raw| Lock { raw })
+    }
+
+    /// [`Lock::open`] for a fair lock (see [`Lock::new_fair`]): creates `name` as a fair lock
+    /// if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open`]; [`Error::KindMismatch`] if `name` exists and is not a fair lock.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let lock = interlock::Lock::open_fair("print-queue")?;
+    /// assert!(lock.is_fair());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open_fair(name: &str) -> Result<Lock, Error> {
+        Raw::named(name, Kind::FairLock, &[]).map(|raw| Lock { raw })
+    }
+
+    /// Whether this is a fair lock ([`Lock::new_fair`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!interlock::Lock::new()?.is_fair());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_fair(&self) -> bool {
+        self.raw.is_fair()
+    }
+
     /// Opens the lock called `name` in this user's namespace, creating it if it does not exist.
     /// Every process of the same user that opens the same name gets the same lock.
     ///

@@ -54,6 +54,8 @@ pub(crate) struct Raw {
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
+    /// A [`Kind::FairLock`]: releases hand over to the longest sleeper.
+    fair: bool,
     /// Whether uncontended acquisitions through this handle record their time.
     timestamps: AtomicBool,
 }
@@ -61,7 +63,9 @@ pub(crate) struct Raw {
 impl Raw {
     fn new(seg: Segment, label: String, kind: Kind, trusted: bool) -> Result<Raw, Error> {
         let found = seg.header().kind;
-        if found != kind {
+        // A `Lock` takes a lock as its creator made it, fair or not; asking for a fair lock
+        // takes only a fair one.
+        if found != kind && !(kind == Kind::Lock && found == Kind::FairLock) {
             return Err(Error::KindMismatch {
                 what: label,
                 expected: kind,
@@ -72,6 +76,7 @@ impl Raw {
             seg,
             label,
             trusted,
+            fair: found == Kind::FairLock,
             timestamps: AtomicBool::new(false),
         })
     }
@@ -125,6 +130,10 @@ impl Raw {
 
     pub(crate) fn segment(&self) -> &Segment {
         &self.seg
+    }
+
+    pub(crate) fn is_fair(&self) -> bool {
+        self.fair
     }
 
     pub(crate) fn label(&self) -> &str {
@@ -335,7 +344,7 @@ impl Raw {
     pub(crate) fn release(&self, me: &Me, token: Option<u64>) -> Result<(), Error> {
         let rec = self.record();
         let this_hold = token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
-        if this_hold && rec.release(me, self.trusted) {
+        if this_hold && rec.release(me, self.trusted, self.fair) {
             Ok(())
         } else {
             Err(self.not_owner())

@@ -95,6 +95,9 @@ pub enum Kind {
     RLock,
     /// A [`Value`](crate::Value) in shared memory with its lock.
     Value,
+    /// A fair [`Lock`](crate::Lock) ([`Lock::new_fair`](crate::Lock::new_fair)): a release
+    /// with sleepers hands the lock to the longest sleeper.
+    FairLock,
 }
 
 impl Kind {
@@ -103,6 +106,7 @@ impl Kind {
             Kind::Lock => 1,
             Kind::RLock => 2,
             Kind::Value => 3,
+            Kind::FairLock => 4,
         }
     }
     fn from_code(code: u32) -> Option<Kind> {
@@ -110,6 +114,7 @@ impl Kind {
             1 => Some(Kind::Lock),
             2 => Some(Kind::RLock),
             3 => Some(Kind::Value),
+            4 => Some(Kind::FairLock),
             _ => None,
         }
     }
@@ -121,6 +126,7 @@ impl fmt::Display for Kind {
             Kind::Lock => "Lock",
             Kind::RLock => "RLock",
             Kind::Value => "Value",
+            Kind::FairLock => "FairLock",
         })
     }
 }
@@ -197,7 +203,7 @@ impl Header {
         let kind = Kind::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
         let value_size = u32_at(52);
         match kind {
-            Kind::Lock | Kind::RLock if value_size != 0 => {
+            Kind::Lock | Kind::RLock | Kind::FairLock if value_size != 0 => {
                 return Err(SegmentFault::Corrupt("a lock carries a value"))
             }
             Kind::Value if value_size == 0 || value_size as usize > MAX_VALUE => {
@@ -397,7 +403,7 @@ impl Record {
     /// Releases the word if the calling thread owns it, unlinking it from the thread's robust
     /// list first when it was linked. Returns false (and changes nothing) if it does not own it.
     #[inline(always)]
-    pub(crate) fn release(&self, me: &Me, link: bool) -> bool {
+    pub(crate) fn release(&self, me: &Me, link: bool, fair: bool) -> bool {
         let owner = self.word.load(Ordering::Relaxed) & TID_MASK;
         if owner & OWNER_TID != me.tid {
             return false;
@@ -411,7 +417,11 @@ impl Record {
             // thread; node area and mapping as there.
             unsafe { me.dequeue(self.word_ptr()) };
         }
-        word::unlock(&self.word);
+        if fair {
+            word::unlock_fair(&self.word);
+        } else {
+            word::unlock(&self.word);
+        }
         if linked {
             me.clear_pending();
         }

@@ -15,6 +15,7 @@
 //! | `tid [\| UNREPORTED]`    | held by thread `tid`, nobody waits: unlock is one swap        |
 //! | `tid \| WAITERS`          | held, waiters may sleep: unlock swaps and wakes one            |
 //! | `OWNER_DIED [\| WAITERS]` | free, but the last owner died holding it: the next acquirer is told |
+//! | `HANDOFF \| WAITERS`      | fair locks: the last owner handed the word to the sleeper it woke; only a thread that has slept may take it |
 //!
 //! The values and bit positions are the kernel's (`FUTEX_TID_MASK`, `FUTEX_OWNER_DIED`,
 //! `FUTEX_WAITERS` in `linux/futex.h`): when a thread dies with the word on its robust list, the
@@ -44,6 +45,10 @@ pub(crate) const OWNER_DIED: u32 = 0x4000_0000;
 pub(crate) const WAITERS: u32 = 0x8000_0000;
 /// Nobody holds the word and nobody died holding it.
 pub(crate) const UNLOCKED: u32 = 0;
+/// Fair locks: the owner bits of a word being handed to a woken sleeper. All ones in
+/// `OWNER_TID`, above any kernel thread id, so it is nobody's tid (the kernel's robust-list
+/// walk never matches it) and never the caller's own.
+pub(crate) const HANDOFF: u32 = OWNER_TID;
 
 /// How many times the contended path re-reads the word before it sleeps. std's futex mutex uses
 /// 100; with processes on a 2-core machine a holder is often descheduled, so spinning longer
@@ -148,6 +153,18 @@ pub(crate) fn lock_contended(
                 }
             }
         }
+        if slept && state & TID_MASK == HANDOFF {
+            // Handed over to a sleeper: we slept, so we may be the one woken for it (if two
+            // woken threads race, the exchange picks one; the other sleeps again).
+            match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break Ok(Acquired::Clean),
+                Err(now) => {
+                    state = now;
+                    continue;
+                }
+            }
+        }
         if state & OWNER_TID == tid & OWNER_TID {
             break Err(Blocked::WouldDeadlock);
         }
@@ -177,9 +194,10 @@ pub(crate) fn lock_contended(
         let outcome = sys::wait(word, state, wait_until);
         slept = true;
         if outcome == WaitOutcome::TimedOut {
-            // One last look: the holder may have released just as the clock ran out.
+            // One last look: the holder may have released (or handed the word over, perhaps to
+            // a sleeper that was killed before taking it) just as the clock ran out.
             state = word.load(Ordering::Relaxed);
-            if state & TID_MASK != 0 {
+            if state & TID_MASK != 0 && state & TID_MASK != HANDOFF {
                 break Err(Blocked::TimedOut);
             }
             continue;
@@ -201,6 +219,52 @@ pub(crate) fn unlock(word: &AtomicU32) -> u32 {
         wake(word);
     }
     prev
+}
+
+/// Releases the word of a fair lock: with sleepers, the word goes straight to the one the
+/// kernel wakes (the longest sleeper: futex queues are FIFO among equal priorities), so a
+/// releaser that comes straight back queues behind everyone already waiting. Returns the state
+/// it held, like [`unlock`].
+#[inline]
+pub(crate) fn unlock_fair(word: &AtomicU32) -> u32 {
+    let mut state = word.load(Ordering::Relaxed);
+    loop {
+        let (new, hand_over) = if state & WAITERS == 0 {
+            (UNLOCKED, false)
+        } else {
+            (HANDOFF | WAITERS, true)
+        };
+        // Release: our critical section happens-before the next owner's Acquire.
+        match word.compare_exchange(state, new, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) if hand_over => break,
+            Ok(_) => return state,
+            Err(now) => state = now,
+        }
+    }
+    hand_over(word);
+    state
+}
+
+#[cold]
+fn hand_over(word: &AtomicU32) {
+    if sys::wake_one(word) {
+        return;
+    }
+    // Nobody was asleep (WAITERS outlived its sleepers): take the hand-over back, unless a
+    // sleeper whose safety net expired took it meanwhile. Someone may have gone to sleep on
+    // the hand-over between our wake and this exchange; one more wake finds them, and the
+    // word they find free they take with WAITERS, so any others are found in turn.
+    if word
+        .compare_exchange(
+            HANDOFF | WAITERS,
+            UNLOCKED,
+            Ordering::Release,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    {
+        sys::wake_one(word);
+    }
 }
 
 #[cold]

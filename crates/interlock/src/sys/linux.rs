@@ -102,9 +102,9 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>)
 ///
 /// # References
 /// - [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
-pub(crate) fn wake_one(word: &AtomicU32) {
+pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     // A wake can only fail for a bad address, which a `&AtomicU32` is not.
-    let _ = futex::wake(word, futex::Flags::empty(), 1);
+    futex::wake(word, futex::Flags::empty(), 1).is_ok_and(|woken| woken > 0)
 }
 
 /// Wall-clock time in nanoseconds since the Unix epoch, from the vDSO's coarse clock (resolution

@@ -14,23 +14,42 @@ pub(crate) fn deadline_after(_: std::time::Duration) -> Deadline {
     Deadline
 }
 
+/// The bucket's queue: threads asleep, and wake-ups given but not yet taken (the kernel takes
+/// a woken waiter off the queue at the wake, so a second wake does not count it again).
+struct Queue {
+    asleep: u32,
+    woken: u32,
+}
+
 loom::lazy_static! {
     /// One hash bucket for every word in the model, like a kernel with one futex bucket.
-    static ref BUCKET: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    static ref BUCKET: (Mutex<Queue>, Condvar) =
+        (Mutex::new(Queue { asleep: 0, woken: 0 }), Condvar::new());
 }
 
 pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>) -> WaitOutcome {
     let (lock, cv) = &*BUCKET;
-    let guard = lock.lock().unwrap();
+    let mut q = lock.lock().unwrap();
     // FUTEX_WAIT: sleep only if the word still holds `expected`, checked under the bucket lock.
     if word.load(Ordering::Relaxed) == expected {
-        drop(cv.wait(guard).unwrap());
+        q.asleep += 1;
+        while q.woken == 0 {
+            q = cv.wait(q).unwrap();
+        }
+        q.woken -= 1;
     }
     WaitOutcome::Woken
 }
 
-pub(crate) fn wake_one(_word: &AtomicU32) {
+/// FUTEX_WAKE of one: whether a sleeper was woken.
+pub(crate) fn wake_one(_word: &AtomicU32) -> bool {
     let (lock, cv) = &*BUCKET;
-    let _guard = lock.lock().unwrap();
-    cv.notify_one();
+    let mut q = lock.lock().unwrap();
+    if q.asleep == 0 {
+        return false;
+    }
+    q.asleep -= 1;
+    q.woken += 1;
+    cv.notify_all();
+    true
 }

@@ -7,7 +7,9 @@
 //!
 //! They can fail: with `unlock` never waking, loom reports the deadlock; with the contended
 //! path's compare-exchange weakened from Acquire to Relaxed, it reports the two sections'
-//! concurrent writes (both mutations tried when these models were written).
+//! concurrent writes (both mutations tried when these models were written). The fair model
+//! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
+//! a woken sleeper may not take a handed-over word.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -118,5 +120,34 @@ fn model_try_lock_never_blocks_and_respects_the_holder() {
         holder.join().unwrap();
         let d = read(&s);
         assert!(d == 1 || d == 11, "{d}");
+    });
+}
+
+/// Fair locks: the holder hands the word over on release. Two threads queue on a held word and
+/// the holder releases: each gets it exactly once, never together, nobody is left asleep, and
+/// the word ends free (a hand-over nobody took is taken back).
+#[test]
+fn model_fair_hand_over_excludes_and_strands_nobody() {
+    loom::model(|| {
+        let s = shared();
+        assert!(try_lock_fast(&s.word, 1));
+        let handles: Vec<_> = [2u32, 3]
+            .into_iter()
+            .map(|tid| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    assert_eq!(lock(&s, tid), Acquired::Clean);
+                    bump(&s, 1);
+                    assert_eq!(unlock_fair(&s.word) & TID_MASK, tid);
+                })
+            })
+            .collect();
+        bump(&s, 10);
+        assert_eq!(unlock_fair(&s.word) & TID_MASK, 1);
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(read(&s), 12);
+        assert_eq!(s.word.load(Ordering::Relaxed), UNLOCKED);
     });
 }

@@ -155,6 +155,8 @@ pub(crate) enum Flavor {
     /// `Lock::open_path(…, 0o666)`: a file others may write; no robust list, death found by
     /// waiters checking the holder's pid and start time.
     SharedFile,
+    /// `Lock::new_fair()`: a sealed memfd; releases hand over to the longest sleeper.
+    Fair,
 }
 
 /// A lock of some flavour and the directory its file lives in.
@@ -169,6 +171,7 @@ impl LockUnderTest {
     pub(crate) fn new(flavor: Flavor) -> LockUnderTest {
         let (lock, dir) = match flavor {
             Flavor::Anonymous => (Lock::new().expect("Lock::new"), None),
+            Flavor::Fair => (Lock::new_fair().expect("Lock::new_fair"), None),
             Flavor::PrivateFile | Flavor::SharedFile => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let mode = if flavor == Flavor::PrivateFile {
@@ -186,8 +189,8 @@ impl LockUnderTest {
 }
 
 /// Expands one test body into one test per [`Flavor`], in a module named after the test:
-/// `name::anonymous`, `name::private_file`, `name::shared_file` (STYLE.md §6, "one body, every
-/// backend").
+/// `name::anonymous`, `name::private_file`, `name::shared_file`, `name::fair` (STYLE.md §6, "one
+/// body, every backend").
 #[allow(unused_macros)] // not every test binary has per-flavour tests
 macro_rules! each_flavor {
     ($(#[$meta:meta])* fn $name:ident($flavor:ident) $body:block) => {
@@ -211,6 +214,11 @@ macro_rules! each_flavor {
             #[test]
             fn shared_file() {
                 body(crate::common::Flavor::SharedFile)
+            }
+
+            #[test]
+            fn fair() {
+                body(crate::common::Flavor::Fair)
             }
         }
     };
