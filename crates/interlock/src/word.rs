@@ -132,6 +132,9 @@ pub(crate) fn lock_contended(
     let mut state = spin(word);
     let mut counted = false;
     let mut slept = false;
+    // Whether the last wait ended by a wake-up or timeout (not "the word had changed"): only
+    // then may this thread be the sleeper a fair release handed the word to.
+    let mut woken = false;
     let result = loop {
         if state & TID_MASK == 0 {
             // Free or owner died. Until we have slept, take it as we find it (keeping WAITERS
@@ -153,9 +156,10 @@ pub(crate) fn lock_contended(
                 }
             }
         }
-        if slept && state & TID_MASK == HANDOFF {
-            // Handed over to a sleeper: we slept, so we may be the one woken for it (if two
-            // woken threads race, the exchange picks one; the other sleeps again).
+        if woken && state & TID_MASK == HANDOFF {
+            // Handed over to a sleeper, and we were woken: we may be the one it is for (if two
+            // woken threads race, the exchange picks one; the other sleeps again). A thread
+            // that never slept queues behind the sleepers instead.
             match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => break Ok(Acquired::Clean),
@@ -193,6 +197,7 @@ pub(crate) fn lock_contended(
         };
         let outcome = sys::wait(word, state, wait_until);
         slept = true;
+        woken = outcome != WaitOutcome::Changed;
         if outcome == WaitOutcome::TimedOut {
             // One last look: the holder may have released (or handed the word over, perhaps to
             // a sleeper that was killed before taking it) just as the clock ran out.

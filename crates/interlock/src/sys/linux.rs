@@ -93,7 +93,8 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>)
         MATCH_ANY,
     ) {
         Err(Errno::TIMEDOUT) => WaitOutcome::TimedOut,
-        // EAGAIN (the word changed) and EINTR are wake-ups: the caller re-checks.
+        Err(Errno::AGAIN | Errno::INTR) => WaitOutcome::Changed,
+        // Other errors cannot happen for a valid word; the caller re-checks either way.
         _ => WaitOutcome::Woken,
     }
 }

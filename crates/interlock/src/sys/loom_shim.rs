@@ -31,13 +31,14 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>
     let (lock, cv) = &*BUCKET;
     let mut q = lock.lock().unwrap();
     // FUTEX_WAIT: sleep only if the word still holds `expected`, checked under the bucket lock.
-    if word.load(Ordering::Relaxed) == expected {
-        q.asleep += 1;
-        while q.woken == 0 {
-            q = cv.wait(q).unwrap();
-        }
-        q.woken -= 1;
+    if word.load(Ordering::Relaxed) != expected {
+        return WaitOutcome::Changed;
     }
+    q.asleep += 1;
+    while q.woken == 0 {
+        q = cv.wait(q).unwrap();
+    }
+    q.woken -= 1;
     WaitOutcome::Woken
 }
 

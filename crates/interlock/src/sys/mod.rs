@@ -7,8 +7,11 @@
 /// Why a [`wait`] returned. Spurious wake-ups are reported as `Woken`: callers always re-check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WaitOutcome {
-    /// Woken, interrupted, or the word had already changed.
+    /// Woken by a wake-up (or spuriously).
     Woken,
+    /// Never slept (the word had already changed) or interrupted by a signal: not chosen by
+    /// any wake-up.
+    Changed,
     /// The deadline passed.
     TimedOut,
 }
