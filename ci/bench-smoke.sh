@@ -6,13 +6,21 @@ set -euxo pipefail
 cd "$(dirname "$0")"/..
 
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-cargo run -p interlock-bench --release --bin mp -- --smoke | tee "$out"
+plot="$(mktemp --suffix=.svg)"
+trap 'rm -f "$out" "$plot"' EXIT
+cargo run -p interlock-bench --release --bin mp -- --smoke --plot "$plot" | tee "$out"
 
 # One known row of each table.
 grep -E '^\| interlock \| [0-9.]+ \|' "$out"
 grep -E '^\| 2 \| interlock \| [0-9.]+ \|' "$out"
 grep -E '^\| interlock-liveness \| [0-9.]+ \|' "$out"
+grep -E '^\| 2 \| interlock-fair \| [0-9.]+ \|' "$out"
+# Ping-pong, the named-lock table, the goals, and the plot with a line per competitor.
+grep -E '^\| interlock \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+×' "$out"
+grep -E '^\| shared bytes per lock' "$out"
+grep -E '^\| owner-death recovery ≤ 1 ms median \| .* \| (PASS|\*\*FAIL\*\*) \|$' "$out"
+grep -q '<svg' "$plot"
+grep -qx 'interlock-fair' "$plot"
 grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"
 # Python's row, or the notice that says why it is missing.
 grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"

@@ -18,7 +18,8 @@ use rustix::thread::futex;
 use rustix::time::{clock_gettime, ClockId};
 
 use crate::peers::{
-    Competitor, Flock, Futex, Interlock, InterlockLiveness, Ofd, Pthread, PthreadRobust, Sem,
+    Competitor, Flock, Futex, Interlock, InterlockFair, InterlockLiveness, Ofd, Pthread,
+    PthreadRobust, Sem,
 };
 use crate::python;
 use crate::shm::{Shared, ShmSafe};
@@ -44,6 +45,8 @@ pub enum Peer {
     Ofd,
     /// [`Interlock`].
     Interlock,
+    /// [`InterlockFair`].
+    InterlockFair,
     /// [`InterlockLiveness`]: recovery only.
     InterlockLiveness,
     /// Python's `multiprocessing.Lock`, run by `python3` (uncontended and contended only).
@@ -52,7 +55,7 @@ pub enum Peer {
 
 impl Peer {
     /// Every competitor, in table order.
-    pub const ALL: [Peer; 9] = [
+    pub const ALL: [Peer; 10] = [
         Peer::Futex,
         Peer::Pthread,
         Peer::PthreadRobust,
@@ -60,6 +63,7 @@ impl Peer {
         Peer::Flock,
         Peer::Ofd,
         Peer::Interlock,
+        Peer::InterlockFair,
         Peer::InterlockLiveness,
         Peer::Python,
     ];
@@ -74,6 +78,7 @@ impl Peer {
             Peer::Flock => Flock::NAME,
             Peer::Ofd => Ofd::NAME,
             Peer::Interlock => Interlock::NAME,
+            Peer::InterlockFair => InterlockFair::NAME,
             Peer::InterlockLiveness => InterlockLiveness::NAME,
             Peer::Python => "python",
         }
@@ -94,6 +99,7 @@ impl Peer {
             Peer::Flock => Flock::ROBUST,
             Peer::Ofd => Ofd::ROBUST,
             Peer::Interlock => Interlock::ROBUST,
+            Peer::InterlockFair => InterlockFair::ROBUST,
             Peer::InterlockLiveness => InterlockLiveness::ROBUST,
             Peer::Python => false,
         }
@@ -117,6 +123,7 @@ macro_rules! dispatch {
             Peer::Flock => $f::<Flock>($($arg),*),
             Peer::Ofd => $f::<Ofd>($($arg),*),
             Peer::Interlock => $f::<Interlock>($($arg),*),
+            Peer::InterlockFair => $f::<InterlockFair>($($arg),*),
             Peer::InterlockLiveness => $f::<InterlockLiveness>($($arg),*),
             Peer::Python => unreachable!("python is not a Competitor"),
         }
@@ -143,7 +150,14 @@ pub struct Run {
     pub elapsed: Vec<Duration>,
     /// The parent's window between "start" and "stop".
     pub window: Duration,
+    /// Contended runs: each process's 99th percentile of the time `lock` took to get the lock,
+    /// sampled every [`WAIT_SAMPLE_EVERY`]th acquisition (empty when not measured).
+    pub wait_p99: Vec<Duration>,
 }
+
+/// Contended runs time one acquisition in this many: two clock reads per sample would
+/// otherwise be a visible part of a 25 ns lock+unlock.
+pub const WAIT_SAMPLE_EVERY: u64 = 64;
 
 impl Run {
     /// All processes' operations.
@@ -159,6 +173,23 @@ impl Run {
     /// Operations per second over the parent's window.
     pub fn ops_per_sec(&self) -> f64 {
         self.total() as f64 / self.window.as_secs_f64()
+    }
+
+    /// The worst process's 99th-percentile wait, if measured.
+    pub fn worst_wait_p99(&self) -> Option<Duration> {
+        self.wait_p99.iter().max().copied()
+    }
+
+    /// The busiest process's operations over the idlest's (1 is perfectly fair; infinite when
+    /// a process got nothing).
+    pub fn share_ratio(&self) -> f64 {
+        let max = *self.ops.iter().max().unwrap_or(&0) as f64;
+        let min = *self.ops.iter().min().unwrap_or(&0) as f64;
+        if min == 0.0 {
+            f64::INFINITY
+        } else {
+            max / min
+        }
     }
 
     /// The largest and smallest per-process shares of all operations, in percent.
@@ -194,6 +225,9 @@ struct Control {
     counter: Line<AtomicU64>,
     ops: Line<[AtomicU64; MAX_PROCS]>,
     elapsed_ns: [AtomicU64; MAX_PROCS],
+    wait_p99_ns: [AtomicU64; MAX_PROCS],
+    /// Ping-pong: when the last hand-over was given (CLOCK_MONOTONIC ns, inside the section).
+    handed_ns: AtomicU64,
 }
 
 // SAFETY: all fields are atomics (zero is a valid value of each) and padding.
@@ -315,9 +349,18 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
             }
             let t0 = Instant::now();
             let mut n = 0u64;
+            let mut waits: Vec<u64> = Vec::new();
             // Relaxed: the flag only has to be seen eventually; it orders nothing.
             while ctl.stop.load(Ordering::Relaxed) == 0 {
-                if contended {
+                if contended && n % WAIT_SAMPLE_EVERY == 0 {
+                    let asked = now_ns();
+                    comp.lock(|| {
+                        waits.push(now_ns() - asked);
+                        let c = ctl.counter.0.load(Ordering::Relaxed);
+                        work(p.inside);
+                        ctl.counter.0.store(c + 1, Ordering::Relaxed);
+                    });
+                } else if contended {
                     comp.lock(|| {
                         // Relaxed: the lock orders the section; a load and a separate store, so
                         // a lock that admits two processes at once loses increments.
@@ -332,6 +375,7 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
                 n += 1;
             }
             ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            ctl.wait_p99_ns[i].store(percentile(&mut waits, 0.99), Ordering::Relaxed);
             ctl.ops.0[i].store(n, Ordering::Release);
         }));
     }
@@ -363,6 +407,13 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
             .map(|i| Duration::from_nanos(ctl.elapsed_ns[i].load(Ordering::Relaxed)))
             .collect(),
         window,
+        wait_p99: if contended {
+            (0..procs)
+                .map(|i| Duration::from_nanos(ctl.wait_p99_ns[i].load(Ordering::Relaxed)))
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     if contended {
         let counter = ctl.counter.0.load(Ordering::Relaxed);
@@ -376,6 +427,119 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         );
     }
     Ok(run)
+}
+
+/// The `q` quantile of `v` (sorted in place; 0 when empty).
+fn percentile(v: &mut [u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// What the ping-pong workload measured.
+#[derive(Debug, Clone)]
+pub struct PingPong {
+    /// Hand-overs per second over the parent's window.
+    pub per_sec: f64,
+    /// Median and 99th percentile of one hand-over: from the giver's last instant inside the
+    /// section to the taker holding the lock.
+    pub median: Duration,
+    /// See `median`.
+    pub p99: Duration,
+}
+
+fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
+    let ctl = Shared::<Control>::new()?;
+    let mut comp = C::create()?;
+    // One pipe per child for its latencies, read after the run.
+    let mut readers = Vec::with_capacity(2);
+    let mut children = Vec::with_capacity(2);
+    for i in 0..2u64 {
+        let (lat_r, lat_w) = rustix::pipe::pipe()?;
+        readers.push(lat_r);
+        let (ctl, comp, lat_w) = (&ctl, &mut comp, &lat_w);
+        children.push(fork_child(move || {
+            comp.attach().expect("attach");
+            ctl.ready.0.fetch_add(1, Ordering::AcqRel);
+            while ctl.start.load(Ordering::Acquire) == 0 {
+                let _ = futex::wait(&ctl.start, futex::Flags::empty(), 0, None);
+            }
+            let mut lat: Vec<u64> = Vec::new();
+            while ctl.stop.load(Ordering::Relaxed) == 0 {
+                comp.lock(|| {
+                    // Relaxed: the lock orders the section.
+                    let turn = ctl.counter.0.load(Ordering::Relaxed);
+                    if turn % 2 == i {
+                        let now = now_ns();
+                        if turn > 0 {
+                            lat.push(now - ctl.handed_ns.load(Ordering::Relaxed));
+                        }
+                        ctl.handed_ns.store(now_ns(), Ordering::Relaxed);
+                        ctl.counter.0.store(turn + 1, Ordering::Relaxed);
+                    }
+                });
+            }
+            let mut bytes = Vec::with_capacity(lat.len() * 8);
+            for x in lat {
+                bytes.extend_from_slice(&x.to_ne_bytes());
+            }
+            // Through the pipe, length first; the parent reads while the children exit.
+            let len = (bytes.len() as u64).to_ne_bytes();
+            rustix::io::write(lat_w, &len).expect("write");
+            let mut at = 0;
+            while at < bytes.len() {
+                at += rustix::io::write(lat_w, &bytes[at..]).expect("write");
+            }
+        }));
+    }
+    while ctl.ready.0.load(Ordering::Acquire) < 2 {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    ctl.start.store(1, Ordering::Release);
+    let t0 = Instant::now();
+    let _ = futex::wake(&ctl.start, futex::Flags::empty(), i32::MAX as u32);
+    std::thread::sleep(p.duration);
+    ctl.stop.store(1, Ordering::Relaxed);
+    let window = t0.elapsed();
+    let mut lat = Vec::new();
+    for lat_r in readers {
+        use std::io::Read;
+        let mut reader = std::fs::File::from(lat_r);
+        let mut len = [0u8; 8];
+        reader.read_exact(&mut len)?;
+        let mut bytes = vec![0u8; u64::from_ne_bytes(len) as usize];
+        reader.read_exact(&mut bytes)?;
+        lat.extend(
+            bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes"))),
+        );
+    }
+    for pid in children {
+        reap_ok(pid, C::NAME);
+    }
+    let handed = ctl.counter.0.load(Ordering::Relaxed);
+    Ok(PingPong {
+        per_sec: handed as f64 / window.as_secs_f64(),
+        median: Duration::from_nanos(percentile(&mut lat, 0.5)),
+        p99: Duration::from_nanos(percentile(&mut lat, 0.99)),
+    })
+}
+
+/// Ping-pong: two processes take turns — each takes the lock over and over, and acts only
+/// when the shared turn is its own, then gives the turn away. Measures hand-overs per second
+/// and the latency of one hand-over. `None` for Python (not driven here).
+///
+/// # Errors
+///
+/// As [`uncontended`].
+pub fn ping_pong(peer: Peer, p: &Params) -> io::Result<Option<PingPong>> {
+    if peer == Peer::Python {
+        return Ok(None);
+    }
+    dispatch!(peer, ping_pong_of(p)).map(Some)
 }
 
 /// Uncontended: one process, lock+unlock in a tight loop for `p.duration`. `None` when the

@@ -23,6 +23,7 @@ pub mod futex;
 pub mod harness;
 pub mod machine;
 pub mod peers;
+pub mod plot;
 pub mod python;
 pub mod report;
 pub mod shm;

@@ -9,6 +9,7 @@
 //! | `flock`              | `flock(2)` on a file, one open file description per process   | yes    |
 //! | `ofd`                | `fcntl(F_OFD_SETLKW)` on a file, likewise                      | yes    |
 //! | `interlock`          | `interlock::Lock::new()`                                      | yes    |
+//! | `interlock-fair`     | `interlock::Lock::new_fair()`: FIFO hand-off to sleepers      | yes    |
 //! | `interlock-liveness` | `interlock::Lock::open_path(path, 0o666)`, other-writable file | yes    |
 
 #![allow(unsafe_code)]
@@ -396,6 +397,27 @@ impl Competitor for Interlock {
     fn create() -> io::Result<Self> {
         interlock::Lock::new()
             .map(Interlock)
+            .map_err(io::Error::other)
+    }
+    #[inline]
+    fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        lock_interlock(&self.0, f)
+    }
+    fn deaths_reported(&self) -> Option<u64> {
+        Some(u64::from(self.0.status().owner_deaths))
+    }
+}
+
+/// `interlock-fair`: `interlock::Lock::new_fair()`, releases hand over to the longest sleeper.
+#[derive(Debug)]
+pub struct InterlockFair(interlock::Lock);
+
+impl Competitor for InterlockFair {
+    const NAME: &'static str = "interlock-fair";
+    const ROBUST: bool = true;
+    fn create() -> io::Result<Self> {
+        interlock::Lock::new_fair()
+            .map(InterlockFair)
             .map_err(io::Error::other)
     }
     #[inline]

@@ -134,6 +134,7 @@ pub fn run(mode: Mode, procs: usize, p: &Params) -> io::Result<Option<Run>> {
         elapsed: elapsed.into_iter().map(Duration::from_nanos).collect(),
         ops,
         window: Duration::from_nanos(window),
+        wait_p99: Vec::new(),
     };
     if mode == Mode::Contended {
         assert!(

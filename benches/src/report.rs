@@ -81,33 +81,88 @@ pub fn contended(
          {outside}; {reps} × {:.2} s; higher is better)\n",
         duration.as_secs_f64()
     );
-    t.push_str("| P | lock | median Mops/s | mean | std.dev | share max / min | vs futex |\n");
-    t.push_str("|--:|---|--:|--:|--:|--:|--:|\n");
+    t.push_str(
+        "| P | lock | median Mops/s | std.dev | share max / min | max ÷ min | p99 wait µs | \
+         vs futex | vs pthread-robust | vs flock |\n",
+    );
+    t.push_str("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for (procs, rows) in by_procs {
-        let reference = rows
-            .iter()
-            .find(|(p, _)| *p == Peer::Futex)
-            .map(|(_, runs)| median_run(runs).1.median);
+        let reference = |peer: Peer| {
+            rows.iter()
+                .find(|(p, _)| *p == peer)
+                .map(|(_, runs)| median_run(runs).1.median)
+        };
         for (peer, runs) in rows {
             let (run, s) = median_run(runs);
             let (max, min) = run.shares();
             let _ = writeln!(
                 t,
-                "| {procs} | {} | {} | {} | {} | {:.0}% / {:.0}% | {} |",
+                "| {procs} | {} | {} | {} | {:.0}% / {:.0}% | {} | {} | {} | {} | {} |",
                 peer.name(),
                 sig3(s.median / 1e6),
-                sig3(s.mean / 1e6),
                 sig3(s.std_dev / 1e6),
                 max,
                 min,
-                ratio(s.median, reference)
+                sig3(run.share_ratio()),
+                run.worst_wait_p99()
+                    .map_or_else(|| "—".into(), |d| sig3(d.as_nanos() as f64 / 1e3)),
+                ratio(s.median, reference(Peer::Futex)),
+                ratio(s.median, reference(Peer::PthreadRobust)),
+                ratio(s.median, reference(Peer::Flock)),
             );
         }
     }
-    t.push_str(
+    let _ = writeln!(
+        t,
         "\nshare max / min: the busiest and the idlest process's part of all operations in the \
-         median repetition (100/P each is fair).\n",
+         median repetition (100/P each is fair); max ÷ min their ratio. p99 wait: the worst \
+         process's 99th percentile of the time `lock` took, one acquisition in {} timed.",
+        crate::harness::WAIT_SAMPLE_EVERY
     );
+    t
+}
+
+/// The median throughput of `peer` at `procs` processes, if measured.
+pub fn median_ops(by_procs: &[(usize, Rows<Run>)], procs: usize, peer: Peer) -> Option<f64> {
+    let (_, rows) = by_procs.iter().find(|(p, _)| *p == procs)?;
+    let (_, runs) = rows.iter().find(|(p, _)| *p == peer)?;
+    Some(median_run(runs).1.median)
+}
+
+/// The median repetition's run of `peer` at `procs` processes, if measured.
+pub fn median_of(by_procs: &[(usize, Rows<Run>)], procs: usize, peer: Peer) -> Option<&Run> {
+    let (_, rows) = by_procs.iter().find(|(p, _)| *p == procs)?;
+    let (_, runs) = rows.iter().find(|(p, _)| *p == peer)?;
+    Some(median_run(runs).0)
+}
+
+/// Ping-pong rows.
+pub fn ping_pong(rows: &[(Peer, crate::harness::PingPong)], duration: Duration) -> String {
+    let reference = rows
+        .iter()
+        .find(|(p, _)| *p == Peer::PthreadRobust)
+        .map(|(_, r)| r.per_sec);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "## Ping-pong: two processes take turns ({:.2} s; one hand-over = the giver's last \
+         instant in the section to the taker holding the lock)\n",
+        duration.as_secs_f64()
+    );
+    t.push_str("| lock | hand-overs/s | median µs | p99 µs | vs pthread-robust |\n");
+    t.push_str("|---|--:|--:|--:|--:|\n");
+    for (peer, r) in rows {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} |",
+            peer.name(),
+            sig3(r.per_sec),
+            sig3(r.median.as_nanos() as f64 / 1e3),
+            sig3(r.p99.as_nanos() as f64 / 1e3),
+            ratio(r.per_sec, reference)
+        );
+    }
+    t.push_str("\nPython's lock is not driven in this workload.\n");
     t
 }
 

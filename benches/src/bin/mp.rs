@@ -16,17 +16,20 @@ Runs every competitor in forked processes, interleaving the repetitions so that 
 the rest of the machine falls on all of them alike, and prints one Markdown table per workload.
 
 options:
-  --procs LIST              process counts of the contended workload   [2,8]
+  --procs LIST              process counts of the contended workload   [1,2,4,8,16,64]
   --inside N                work iterations inside the critical section  [0]
   --outside N               work iterations between sections             [0]
   --seconds S               seconds per contended run                    [1]
   --uncontended-seconds S   seconds per uncontended run                  [0.5]
-  --reps N                  repetitions of every run                     [5]
+  --reps N                  repetitions of every run                     [3]
   --rounds N                SIGKILL rounds of the recovery workload      [20]
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
-                            flock, ofd, interlock, interlock-liveness, python)
-  --workloads LIST          uncontended, contended, recovery            [all three]
-  --smoke                   tiny defaults for CI: procs 2, 0.05 s runs, 1 repetition, 3 rounds
+                            flock, ofd, interlock, interlock-fair, interlock-liveness, python)
+  --workloads LIST          uncontended, contended, pingpong, recovery, named   [all]
+  --named N                 named locks the memory workload opens        [10000]
+  --plot PATH               where the throughput plot goes (SVG)         [target/mp-throughput.svg]
+  --smoke                   tiny defaults for CI: procs 1,2, 0.05 s runs, 1 repetition, 3 rounds,
+                            200 named locks
   -h, --help                this text
 ";
 
@@ -42,7 +45,11 @@ struct Args {
     peers: Vec<Peer>,
     uncontended: bool,
     contended: bool,
+    ping_pong: bool,
     recovery: bool,
+    named: bool,
+    named_count: usize,
+    plot: std::path::PathBuf,
 }
 
 fn list<T>(s: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
@@ -54,17 +61,25 @@ fn list<T>(s: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let smoke = argv.iter().any(|a| a == "--smoke");
     let mut a = Args {
-        procs: if smoke { vec![2] } else { vec![2, 8] },
+        procs: if smoke {
+            vec![1, 2]
+        } else {
+            vec![1, 2, 4, 8, 16, 64]
+        },
         inside: 0,
         outside: 0,
         seconds: if smoke { 0.05 } else { 1.0 },
         uncontended_seconds: if smoke { 0.05 } else { 0.5 },
-        reps: if smoke { 1 } else { 5 },
+        reps: if smoke { 1 } else { 3 },
         rounds: if smoke { 3 } else { 20 },
         peers: Peer::ALL.to_vec(),
         uncontended: true,
         contended: true,
+        ping_pong: true,
         recovery: true,
+        named: true,
+        named_count: if smoke { 200 } else { 10_000 },
+        plot: "target/mp-throughput.svg".into(),
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -95,14 +110,18 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--only" => a.peers = list(value, flag, Peer::from_name)?,
             "--workloads" => {
                 let w = list(value, flag, |x| {
-                    ["uncontended", "contended", "recovery"]
+                    ["uncontended", "contended", "pingpong", "recovery", "named"]
                         .contains(&x)
                         .then(|| x.to_owned())
                 })?;
                 a.uncontended = w.iter().any(|x| x == "uncontended");
                 a.contended = w.iter().any(|x| x == "contended");
+                a.ping_pong = w.iter().any(|x| x == "pingpong");
                 a.recovery = w.iter().any(|x| x == "recovery");
+                a.named = w.iter().any(|x| x == "named");
             }
+            "--named" => a.named_count = value.parse().map_err(|_| bad())?,
+            "--plot" => a.plot = value.into(),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
@@ -141,6 +160,7 @@ fn main() -> ExitCode {
     }
     let throughput: Vec<Peer> = peers.iter().copied().filter(|p| p.throughput()).collect();
 
+    let mut goals = Goals::default();
     if args.uncontended && !throughput.is_empty() {
         let p = Params {
             inside: args.inside,
@@ -162,6 +182,12 @@ fn main() -> ExitCode {
             }
         }
         println!("{}", report::uncontended(&rows, args.reps, p.duration));
+        let median = |peer: Peer| {
+            rows.iter()
+                .find(|(p, _)| *p == peer)
+                .map(|(_, v)| interlock_bench::stats::Summary::of(v).median)
+        };
+        goals.uncontended = median(Peer::Interlock).zip(median(Peer::Futex));
     }
 
     if args.contended && !throughput.is_empty() {
@@ -193,6 +219,26 @@ fn main() -> ExitCode {
             "{}",
             report::contended(&by_procs, args.reps, p.duration, args.inside, args.outside)
         );
+        plot(&by_procs, &throughput, &args);
+        goals.contended = Some(by_procs);
+    }
+
+    if args.ping_pong && !throughput.is_empty() {
+        let p = Params {
+            inside: 0,
+            outside: 0,
+            duration: Duration::from_secs_f64(args.seconds),
+        };
+        let mut rows = Vec::new();
+        for &peer in &throughput {
+            progress(format_args!("ping-pong, {}", peer.name()));
+            if let Some(r) =
+                harness::ping_pong(peer, &p).unwrap_or_else(|e| panic!("{}: {e}", peer.name()))
+            {
+                rows.push((peer, r));
+            }
+        }
+        println!("{}", report::ping_pong(&rows, p.duration));
     }
 
     let robust: Vec<Peer> = peers.iter().copied().filter(|p| p.robust()).collect();
@@ -205,8 +251,211 @@ fn main() -> ExitCode {
             rows.push((peer, r));
         }
         println!("{}", report::recovery(&rows, args.rounds));
+        goals.recovery = rows
+            .iter()
+            .find(|(p, _)| *p == Peer::Interlock)
+            .map(|(_, r)| {
+                let us: Vec<f64> = r.latencies.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+                interlock_bench::stats::Summary::of(&us).median
+            });
     }
+
+    if args.named {
+        progress(format_args!("{} named locks", args.named_count));
+        let (table, per_lock) = named_locks(args.named_count);
+        println!("{table}");
+        goals.footprint = Some(per_lock);
+    }
+
+    println!("{}", goals.report());
 
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS
+}
+
+/// What the goals of issue 5 are judged on, gathered as the workloads run.
+#[derive(Default)]
+struct Goals {
+    /// Uncontended median ns: interlock, futex.
+    uncontended: Option<(f64, f64)>,
+    contended: Option<Vec<(usize, report::Rows<harness::Run>)>>,
+    /// interlock's median recovery, µs.
+    recovery: Option<f64>,
+    /// Shared bytes per lock.
+    footprint: Option<u64>,
+}
+
+impl Goals {
+    fn report(&self) -> String {
+        use std::fmt::Write as _;
+        let sig3 = report::sig3;
+        let mut rows: Vec<(String, String, bool)> = Vec::new();
+        if let Some((il, fx)) = self.uncontended {
+            rows.push((
+                "uncontended lock+unlock ≤ 1.2× bare futex".into(),
+                format!("{} ns vs {} ns: {}×", sig3(il), sig3(fx), sig3(il / fx)),
+                il <= 1.2 * fx,
+            ));
+        }
+        if let Some(by_procs) = &self.contended {
+            for (procs, _) in by_procs {
+                let il = report::median_ops(by_procs, *procs, Peer::Interlock);
+                if let (Some(il), Some(pr)) = (
+                    il,
+                    report::median_ops(by_procs, *procs, Peer::PthreadRobust),
+                ) {
+                    rows.push((
+                        format!("P = {procs}: contended ≥ 1.0× pthread-robust"),
+                        format!("{}×", sig3(il / pr)),
+                        il >= pr,
+                    ));
+                }
+                if let (Some(il), Some(fl)) =
+                    (il, report::median_ops(by_procs, *procs, Peer::Flock))
+                {
+                    rows.push((
+                        format!("P = {procs}: contended ≥ 20× flock"),
+                        format!("{}×", sig3(il / fl)),
+                        il >= 20.0 * fl,
+                    ));
+                }
+            }
+            if let (Some(p64), Some(p2)) = (
+                report::median_ops(by_procs, 64, Peer::Interlock),
+                report::median_ops(by_procs, 2, Peer::Interlock),
+            ) {
+                rows.push((
+                    "P = 64 keeps ≥ 80% of P = 2".into(),
+                    format!("{:.0}%", 100.0 * p64 / p2),
+                    p64 >= 0.8 * p2,
+                ));
+            }
+            if let Some(run) = report::median_of(by_procs, 8, Peer::InterlockFair) {
+                let r = run.share_ratio();
+                rows.push((
+                    "fair mode: max ÷ min share ≤ 1.5 at P = 8".into(),
+                    format!("{} (unfair interlock: {})", sig3(r), {
+                        report::median_of(by_procs, 8, Peer::Interlock)
+                            .map_or_else(|| "—".into(), |r| sig3(r.share_ratio()))
+                    }),
+                    r <= 1.5,
+                ));
+            }
+        }
+        if let Some(us) = self.recovery {
+            rows.push((
+                "owner-death recovery ≤ 1 ms median".into(),
+                format!("{} µs", sig3(us)),
+                us <= 1000.0,
+            ));
+        }
+        if let Some(bytes) = self.footprint {
+            rows.push((
+                "one lock's shared footprint ≤ 128 bytes".into(),
+                format!("{bytes} bytes"),
+                bytes <= 128,
+            ));
+        }
+        let mut t = String::from("## Goals\n\n| goal | measured | |\n|---|---|:-:|\n");
+        for (goal, measured, pass) in &rows {
+            let _ = writeln!(
+                t,
+                "| {goal} | {measured} | {} |",
+                if *pass { "PASS" } else { "**FAIL**" }
+            );
+        }
+        if rows.is_empty() {
+            t.push_str("(no goal measured in this run)\n");
+        }
+        t
+    }
+}
+
+/// Draws the contended throughput of every competitor against P.
+fn plot(by_procs: &[(usize, report::Rows<harness::Run>)], peers: &[Peer], args: &Args) {
+    let series: Vec<interlock_bench::plot::Series> = peers
+        .iter()
+        .map(|&peer| {
+            let pts = by_procs
+                .iter()
+                .filter_map(|(procs, _)| {
+                    report::median_ops(by_procs, *procs, peer).map(|ops| (*procs, ops / 1e6))
+                })
+                .collect();
+            (peer.name().to_owned(), pts)
+        })
+        .collect();
+    if let Some(dir) = args.plot.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match interlock_bench::plot::throughput_svg(
+        &series,
+        "Contended throughput (shared counter under the lock) against processes",
+        &args.plot,
+    ) {
+        Ok(()) => println!("plot: {}\n", args.plot.display()),
+        Err(e) => println!("plot: not written: {e}\n"),
+    }
+}
+
+/// Opens `n` named locks (one file each, in a fresh directory), takes and releases each once,
+/// and measures the cost; returns the table and the shared bytes per lock.
+fn named_locks(n: usize) -> (String, u64) {
+    use std::fmt::Write as _;
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rss = || -> u64 {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |pages| pages * 4096)
+    };
+    let rss0 = rss();
+    let t0 = Instant::now();
+    let locks: Vec<interlock::Lock> = (0..n)
+        .map(|i| {
+            interlock::Lock::open_path(dir.path().join(format!("l{i}.lock")), 0o600)
+                .unwrap_or_else(|e| panic!("named lock {i} of {n}: {e}"))
+        })
+        .collect();
+    let open = t0.elapsed();
+    let t1 = Instant::now();
+    for l in &locks {
+        drop(l.lock().expect("lock"));
+    }
+    let cycle = t1.elapsed();
+    let rss1 = rss();
+    let meta = std::fs::metadata(dir.path().join("l0.lock")).expect("stat");
+    let file_bytes = meta.len();
+    let disk_bytes = meta.blocks() * 512;
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "## {n} named locks (one file each, opened with `Lock::open_path`, 0600)\n"
+    );
+    t.push_str("| measure | value |\n|---|--:|\n");
+    let _ = writeln!(
+        t,
+        "| open (create + map), per lock | {} µs |",
+        report::sig3(open.as_secs_f64() * 1e6 / n as f64)
+    );
+    let _ = writeln!(
+        t,
+        "| first lock+unlock, per lock | {} µs |",
+        report::sig3(cycle.as_secs_f64() * 1e6 / n as f64)
+    );
+    let _ = writeln!(
+        t,
+        "| shared bytes per lock (the file: header + record) | {file_bytes} |"
+    );
+    let _ = writeln!(t, "| disk blocks per lock | {disk_bytes} bytes |");
+    let _ = writeln!(
+        t,
+        "| resident memory added, per lock (one mapped page each) | {} bytes |",
+        rss1.saturating_sub(rss0) / n as u64
+    );
+    let _ = writeln!(t, "| open file descriptors at the end | {fds} |");
+    drop(locks);
+    (t, file_bytes)
 }
