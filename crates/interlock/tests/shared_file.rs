@@ -10,14 +10,14 @@ use common::{fork, Forked, SharedMem};
 use interlock::{Error, Format, SharedFile};
 
 /// Shared-memory slots of the torture test.
-const ACKED: usize = 0; // commits acknowledged (counted inside the lock, after the rename)
-const PENDING: usize = 1; // the value a holder is committing, 0 when none
+const STATE: usize = 0; // acknowledged commits × 2, + 1 while a commit of the next value is in flight
 const STOP: usize = 2; // set by the parent: writers finish
 const BAD: usize = 3; // set by anyone who saw content that does not parse
 
-/// One writer: read-modify-write the counter until told to stop. The acknowledgement is inside
-/// the same hold as the commit, and a holder that finds its predecessor died settles the
-/// predecessor's pending commit from the file itself: the count stays exact across kills.
+/// One writer: read-modify-write the counter until told to stop. The acknowledgement and the
+/// end of "in flight" are one store inside the same hold as the commit, and a holder that finds
+/// its predecessor died settles the predecessor's commit from the file itself: the count stays
+/// exact across kills, wherever they land.
 fn writer(file: &SharedFile, shm: &SharedMem) {
     while shm.slot(STOP).load(Ordering::SeqCst) == 0 {
         let mut update = file.begin().expect("begin");
@@ -28,20 +28,21 @@ fn writer(file: &SharedFile, shm: &SharedMem) {
                 panic!("content does not parse: {e}");
             }
         };
-        let pending = shm.slot(PENDING).load(Ordering::SeqCst);
-        if update.previous_owner_died() && pending != 0 {
-            // The dead holder's commit happened iff the file shows its value.
-            if value == pending {
-                shm.slot(ACKED).fetch_add(1, Ordering::SeqCst);
-            }
-            shm.slot(PENDING).store(0, Ordering::SeqCst);
-        }
-        shm.slot(PENDING).store(value + 1, Ordering::SeqCst);
+        let state = shm.slot(STATE).load(Ordering::SeqCst);
+        let acked = if update.previous_owner_died() && state % 2 == 1 {
+            // The dead holder's commit of acked + 1 happened iff the file shows it.
+            let acked = state / 2 + u64::from(value == state / 2 + 1);
+            shm.slot(STATE).store(acked * 2, Ordering::SeqCst);
+            acked
+        } else {
+            state / 2
+        };
+        assert_eq!(value, acked, "the file and the acknowledgements disagree");
+        shm.slot(STATE).store(acked * 2 + 1, Ordering::SeqCst);
         update
             .commit((value + 1).to_string().as_bytes())
             .expect("commit");
-        shm.slot(ACKED).fetch_add(1, Ordering::SeqCst);
-        shm.slot(PENDING).store(0, Ordering::SeqCst);
+        shm.slot(STATE).store((acked + 1) * 2, Ordering::SeqCst);
         drop(update);
     }
 }
@@ -111,15 +112,12 @@ fn torture(format: Format) {
         "someone saw unparsable content"
     );
 
-    // Settle a commit left pending by the last victim, as any next holder would.
+    // Settle a commit left in flight by the last victim, as any next holder would.
     let update = file.begin().unwrap();
     let value: u64 = update.parse().unwrap();
-    let pending = shm.slot(PENDING).load(Ordering::SeqCst);
-    if pending != 0 && value == pending {
-        shm.slot(ACKED).fetch_add(1, Ordering::SeqCst);
-    }
+    let state = shm.slot(STATE).load(Ordering::SeqCst);
+    let acked = state / 2 + u64::from(state % 2 == 1 && value == state / 2 + 1);
     drop(update);
-    let acked = shm.slot(ACKED).load(Ordering::SeqCst);
     assert_eq!(
         value, acked,
         "file says {value}, {acked} commits were acknowledged"
