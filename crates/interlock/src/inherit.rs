@@ -30,9 +30,8 @@ pub(crate) fn pass(raw: &Raw, cmd: &mut Command, var: &str) -> Result<(), Error>
     // the spawn.
     let dup = raw
         .segment()
-        .fd()
-        .try_clone_to_owned()
-        .map_err(|e| Error::io("dup", raw.label(), e))?;
+        .descriptor()
+        .map_err(|e| Error::io("hand over", raw.label(), e))?;
     let st = fstat(&dup).map_err(|e| Error::io("fstat", raw.label(), e))?;
     cmd.env(
         var,

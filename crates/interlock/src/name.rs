@@ -171,12 +171,12 @@ impl Namespace {
         let path = self.path_of(name);
         loop {
             match self.open_existing_file(&file, &path) {
-                Ok(fd) => return Segment::map(fd, &path.display().to_string()),
+                Ok(fd) => return Segment::map(fd, &path.display().to_string())?.close_fd(&path),
                 Err(OpenFault::Missing) => {}
                 Err(OpenFault::Error(e)) => return Err(e),
             }
             match create_then_publish(&self.dirfd, &self.dir, &file, 0o600, kind, payload)? {
-                Some(fd) => return Segment::map(fd, &path.display().to_string()),
+                Some(fd) => return Segment::map(fd, &path.display().to_string())?.close_fd(&path),
                 // Somebody else published first: open theirs.
                 None => continue,
             }
@@ -188,7 +188,7 @@ impl Namespace {
         validate_name(name)?;
         let path = self.path_of(name);
         match self.open_existing_file(&Self::file_name(name), &path) {
-            Ok(fd) => Segment::map(fd, &path.display().to_string()),
+            Ok(fd) => Segment::map(fd, &path.display().to_string())?.close_fd(&path),
             Err(OpenFault::Missing) => Err(Error::NotFound {
                 name: name.to_owned(),
                 dir: self.dir.clone(),

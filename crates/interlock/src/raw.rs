@@ -115,7 +115,8 @@ impl Raw {
         payload: &[u8],
     ) -> Result<Raw, Error> {
         let seg = name::open_path(path, mode, kind, payload)?;
-        let trusted = trusted_file(seg.fd());
+        let trusted = seg.fd().is_some_and(trusted_file);
+        let seg = seg.close_fd(path)?;
         Raw::new(seg, format!("lock at {}", path.display()), kind, trusted)
     }
 

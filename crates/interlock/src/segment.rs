@@ -434,9 +434,14 @@ impl Record {
 // enforced by `Me::enqueue`/`dequeue`'s contracts).
 unsafe impl Sync for Record {}
 
-/// A mapped segment: the file (or memfd) and the mapping of its first `SEGMENT_LEN` bytes.
+/// A mapped segment: the mapping, and either its descriptor (memfds, inherited segments) or,
+/// for a lock file, the path and identity to reopen it by when a child needs a descriptor. A
+/// process may hold thousands of named locks: they must not cost a descriptor each (the usual
+/// soft limit is 1024).
 pub(crate) struct Segment {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
+    /// Set when `fd` was closed: the file's path, device and inode.
+    file: Option<(std::path::PathBuf, u64, u64)>,
     base: NonNull<u8>,
     header: Header,
 }
@@ -508,7 +513,56 @@ impl Segment {
         }
         .map_err(|e| Error::io("mmap", what, e))?;
         let base = NonNull::new(ptr.cast::<u8>()).expect("mmap returned null without error");
-        Ok(Segment { fd, base, header })
+        Ok(Segment {
+            fd: Some(fd),
+            file: None,
+            base,
+            header,
+        })
+    }
+
+    /// Closes the descriptor of a lock file mapped from `path`; [`Segment::descriptor`]
+    /// reopens it by path (and checks it is still the same file) when one is needed.
+    pub(crate) fn close_fd(mut self, path: &std::path::Path) -> Result<Segment, Error> {
+        if let Some(fd) = self.fd.take() {
+            let st = fstat(&fd).map_err(|e| Error::io("fstat", path.display(), e))?;
+            // Absolute, so that a later change of directory does not change what it names.
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            self.file = Some((path, st.st_dev, st.st_ino));
+        }
+        Ok(self)
+    }
+
+    /// The segment's descriptor while it is open (not after [`Segment::close_fd`]).
+    pub(crate) fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(AsFd::as_fd)
+    }
+
+    /// A new descriptor of the segment, for a child: a duplicate, or the lock file reopened by
+    /// path — refused if the path now names another file (removed and recreated, say).
+    pub(crate) fn descriptor(&self) -> std::io::Result<OwnedFd> {
+        if let Some(fd) = &self.fd {
+            return fd.try_clone();
+        }
+        let (path, dev, ino) = self
+            .file
+            .as_ref()
+            .expect("a segment has a descriptor or a path");
+        let fd = rustix::fs::open(
+            path,
+            rustix::fs::OFlags::RDWR
+                | rustix::fs::OFlags::CLOEXEC
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        )?;
+        let st = fstat(&fd)?;
+        if st.st_dev != *dev || st.st_ino != *ino {
+            return Err(std::io::Error::other(
+                "the lock file was removed or replaced since this process opened it",
+            ));
+        }
+        Ok(fd)
     }
 
     /// The lock record.
@@ -551,10 +605,6 @@ impl Segment {
         };
         (&all[0], &all[1..1 + n], &all[1 + n..1 + 2 * n])
     }
-
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
 }
 
 impl Drop for Segment {
@@ -577,7 +627,8 @@ impl Drop for Segment {
 impl fmt::Debug for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Segment")
-            .field("fd", &self.fd.as_raw_fd())
+            .field("fd", &self.fd.as_ref().map(AsRawFd::as_raw_fd))
+            .field("file", &self.file.as_ref().map(|(p, _, _)| p))
             .field("kind", &self.header.kind)
             .finish_non_exhaustive()
     }

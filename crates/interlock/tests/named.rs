@@ -289,3 +289,32 @@ fn named_lock_of_a_killed_process_is_recovered_by_another() {
     drop(guard);
     holder.finish_killed();
 }
+
+/// Thousands of named locks in one process cost no descriptor each: with the descriptor limit
+/// at 256, a forked child opens 2,000 lock files and takes each one.
+#[test]
+fn thousands_of_lock_files_fit_under_a_small_descriptor_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = common::fork(|| {
+        let limit = libc::rlimit {
+            rlim_cur: 256,
+            rlim_max: 256,
+        };
+        // SAFETY: setrlimit reads a valid, initialised rlimit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let locks: Vec<interlock::Lock> = (0..2000)
+            .map(|i| {
+                interlock::Lock::open_path(dir.path().join(format!("l{i}.lock")), 0o600)
+                    .unwrap_or_else(|e| panic!("lock file {i}: {e}"))
+            })
+            .collect();
+        for lock in &locks {
+            drop(lock.lock().expect("lock"));
+        }
+    });
+    assert_eq!(
+        child.wait(),
+        0,
+        "the child could not open or take 2,000 lock files"
+    );
+}

@@ -312,3 +312,58 @@ fn lock_descriptor_reaches_only_the_programs_it_is_passed_to() {
     RoleChild::spawn(given).finish();
     RoleChild::spawn(role_command("not-given")).finish();
 }
+
+/// A lock file's descriptor is closed once it is mapped (a process may hold thousands of named
+/// locks); `pass_to` reopens the file by path. The program gets the very same lock — and a
+/// path that names another file by then is refused, not silently a different lock.
+#[test]
+fn a_lock_file_is_reopened_by_path_for_the_programs_it_is_passed_to() {
+    if role().as_deref() == Some("path-holder") {
+        let lock = Lock::from_env(LOCK_VAR).expect("Lock::from_env");
+        let guard = lock.lock().expect("lock");
+        tell_parent("held");
+        assert_eq!(hear_from_parent(), "release");
+        drop(guard);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("passed.lock");
+    let lock = Lock::open_path(&path, 0o600).expect("open_path");
+    assert_eq!(
+        descriptors_of(&path),
+        0,
+        "the mapped lock file is still open"
+    );
+    let mut cmd = role_command("path-holder");
+    lock.pass_to(&mut cmd, LOCK_VAR).expect("pass_to");
+    let mut child = RoleChild::spawn(cmd);
+    child.expect("held");
+    assert!(
+        lock.try_lock().expect("try_lock").is_none(),
+        "the program's hold is not this lock's"
+    );
+    assert_eq!(
+        descriptors_of(&path),
+        0,
+        "the command's descriptor stayed here"
+    );
+    child.send("release");
+    child.finish();
+    assert!(lock.try_lock().expect("try_lock").is_some());
+
+    // The path replaced by another lock file: refused, naming what happened.
+    std::fs::remove_file(&path).expect("remove");
+    drop(Lock::open_path(&path, 0o600).expect("a new file at the path"));
+    let mut cmd = role_command("path-holder");
+    let err = lock.pass_to(&mut cmd, LOCK_VAR).unwrap_err();
+    assert!(err.to_string().contains("replaced"), "{err}");
+}
+
+/// How many of this process's descriptors are open on `path`.
+fn descriptors_of(path: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
