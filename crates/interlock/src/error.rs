@@ -73,6 +73,15 @@ pub enum Error {
         /// The size of the value found.
         found: usize,
     },
+    /// A [`LockTable`](crate::LockTable) of an impossible size, or one that exists with another
+    /// size than asked for.
+    #[error("{what}: {reason}")]
+    TableSize {
+        /// The table: its name, path, or "a lock table".
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A lock file or inherited descriptor is not a valid interlock segment.
     #[error("{what} is not a usable interlock segment: {fault}")]
     BadSegment {

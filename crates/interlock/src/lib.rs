@@ -78,6 +78,8 @@ mod status;
 mod sync;
 mod sys;
 #[cfg(not(all(test, loom)))]
+mod table;
+#[cfg(not(all(test, loom)))]
 mod value;
 mod word;
 
@@ -93,5 +95,6 @@ pub use crate::{
     rlock::{RLock, RLockGuard},
     segment::Kind,
     status::{Holder, LockStatus},
+    table::LockTable,
     value::Value,
 };

@@ -85,7 +85,7 @@ use crate::sys;
 /// - Re-acquiring it on the holding thread is an error instead of a silent self-deadlock.
 /// - Unrelated processes can share it by name ([`Lock::open`]); Python's must be inherited.
 pub struct Lock {
-    raw: Raw,
+    pub(crate) raw: Raw,
 }
 
 impl Lock {

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -48,9 +49,13 @@ const SAFETY_NET: Duration = Duration::from_millis(100);
 
 /// A lock record in a mapped segment.
 pub(crate) struct Raw {
-    seg: Segment,
+    seg: Arc<Segment>,
+    /// Which record of the segment is this lock's (0 unless the segment is a LockTable).
+    index: usize,
+    /// The kind this lock reports (a LockTable's locks are each a `Kind::Lock`).
+    kind: Kind,
     /// "lock 'name'", "lock at /path" or "anonymous lock": for messages.
-    label: String,
+    label: Arc<str>,
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
@@ -73,8 +78,10 @@ impl Raw {
             });
         }
         Ok(Raw {
-            seg,
-            label,
+            seg: Arc::new(seg),
+            index: 0,
+            kind: found,
+            label: label.into(),
             trusted,
             fair: found == Kind::FairLock,
             timestamps: AtomicBool::new(false),
@@ -133,17 +140,39 @@ impl Raw {
         &self.seg
     }
 
+    /// The locks of a LockTable segment (`self` from [`Raw::named`] and friends with
+    /// `Kind::LockTable`): one `Raw` per record, sharing the mapping.
+    pub(crate) fn table_elements(self) -> Vec<Raw> {
+        let n = self.seg.header().records();
+        (0..n)
+            .map(|i| Raw {
+                seg: Arc::clone(&self.seg),
+                index: i,
+                kind: Kind::Lock,
+                label: Arc::clone(&self.label),
+                trusted: self.trusted,
+                fair: false,
+                timestamps: AtomicBool::new(false),
+            })
+            .collect()
+    }
+
     pub(crate) fn is_fair(&self) -> bool {
         self.fair
     }
 
-    pub(crate) fn label(&self) -> &str {
-        &self.label
+    /// "lock \"name\"", "lock at /path", "anonymous lock", with "[i]" for a table's lock i.
+    pub(crate) fn label(&self) -> String {
+        if self.seg.header().kind == Kind::LockTable {
+            format!("{}[{}]", self.label, self.index)
+        } else {
+            self.label.to_string()
+        }
     }
 
     #[inline]
     pub(crate) fn record(&self) -> &Record {
-        self.seg.record()
+        self.seg.record_at(self.index)
     }
 
     /// Takes the lock if it is free, without a system call: the whole uncontended path.
@@ -187,11 +216,9 @@ impl Raw {
                 }))
             }
             Err(Blocked::Held) => Ok(None),
-            Err(Blocked::WouldDeadlock) => Err(Error::WouldDeadlock {
-                lock: self.label.clone(),
-            }),
+            Err(Blocked::WouldDeadlock) => Err(Error::WouldDeadlock { lock: self.label() }),
             Err(Blocked::TimedOut | Blocked::Unreported) => Err(Error::Timeout {
-                lock: self.label.clone(),
+                lock: self.label(),
                 waited: started.map(|s| s.elapsed()).unwrap_or_default(),
                 holder: self.holder(),
             }),
@@ -355,7 +382,7 @@ impl Raw {
     #[cold]
     pub(crate) fn not_owner(&self) -> Error {
         Error::NotOwner {
-            lock: self.label.clone(),
+            lock: self.label(),
             holder: self.holder(),
         }
     }
@@ -365,7 +392,7 @@ impl Raw {
     }
 
     pub(crate) fn status(&self) -> LockStatus {
-        LockStatus::read(self.record(), self.seg.header().kind)
+        LockStatus::read(self.record(), self.kind)
     }
 
     pub(crate) fn is_poisoned(&self) -> bool {
@@ -401,7 +428,7 @@ impl fmt::Debug for Raw {
         // Never blocks: a snapshot of the record.
         let status = self.status();
         let mut d = f.debug_struct("Lock");
-        d.field("label", &self.label);
+        d.field("label", &self.label());
         match &status.holder {
             Some(h) => d.field(
                 "holder",

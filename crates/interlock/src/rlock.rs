@@ -217,7 +217,7 @@ impl RLock {
         let depth = rec.depth.load(Ordering::Relaxed);
         if depth >= u32::MAX - 1 {
             return Err(Error::RecursionOverflow {
-                lock: self.raw.label().to_owned(),
+                lock: self.raw.label(),
                 depth,
             });
         }

@@ -65,6 +65,8 @@ pub(crate) const SEGMENT_LEN: usize = RECORD_OFFSET + RECORD_LEN;
 pub(crate) const PAYLOAD_OFFSET: usize = SEGMENT_LEN;
 /// The largest value a segment may carry.
 pub(crate) const MAX_VALUE: usize = 1 << 20;
+/// The most locks one table may hold (128 MiB of records).
+pub(crate) const MAX_TABLE: usize = 1 << 20;
 
 /// 8-byte words of one slot for a value of `value_size` bytes.
 const fn slot_words(value_size: usize) -> usize {
@@ -79,6 +81,11 @@ const fn payload_len(value_size: usize) -> usize {
     } else {
         8 * (1 + 2 * slot_words(value_size))
     }
+}
+
+/// The `payload` that [`Segment::initialize`] takes for a LockTable of `n` locks.
+pub(crate) fn table_payload(n: u32) -> [u8; 4] {
+    n.to_ne_bytes()
 }
 
 /// The length of a segment carrying a value of `value_size` bytes (0: a lock).
@@ -98,6 +105,8 @@ pub enum Kind {
     /// A fair [`Lock`](crate::Lock) ([`Lock::new_fair`](crate::Lock::new_fair)): a release
     /// with sleepers hands the lock to the longest sleeper.
     FairLock,
+    /// A [`LockTable`](crate::LockTable): many locks, one 128-byte record each, in one segment.
+    LockTable,
 }
 
 impl Kind {
@@ -107,6 +116,7 @@ impl Kind {
             Kind::RLock => 2,
             Kind::Value => 3,
             Kind::FairLock => 4,
+            Kind::LockTable => 5,
         }
     }
     fn from_code(code: u32) -> Option<Kind> {
@@ -115,6 +125,7 @@ impl Kind {
             2 => Some(Kind::RLock),
             3 => Some(Kind::Value),
             4 => Some(Kind::FairLock),
+            5 => Some(Kind::LockTable),
             _ => None,
         }
     }
@@ -127,6 +138,7 @@ impl fmt::Display for Kind {
             Kind::RLock => "RLock",
             Kind::Value => "Value",
             Kind::FairLock => "FairLock",
+            Kind::LockTable => "LockTable",
         })
     }
 }
@@ -137,14 +149,25 @@ pub(crate) struct Header {
     pub(crate) kind: Kind,
     pub(crate) created_at_ns: u64,
     pub(crate) creator_pid: u32,
-    /// Bytes of a Value's type (0 for locks).
+    /// Bytes of a Value's type; the number of locks of a LockTable; 0 for other locks.
     pub(crate) value_size: u32,
 }
 
 impl Header {
     /// Bytes of the whole segment.
     pub(crate) fn segment_len(&self) -> usize {
-        segment_len(self.value_size as usize)
+        match self.kind {
+            Kind::LockTable => RECORD_OFFSET + self.value_size as usize * RECORD_LEN,
+            _ => segment_len(self.value_size as usize),
+        }
+    }
+
+    /// How many lock records the segment holds.
+    pub(crate) fn records(&self) -> usize {
+        match self.kind {
+            Kind::LockTable => self.value_size as usize,
+            _ => 1,
+        }
     }
 }
 
@@ -209,10 +232,21 @@ impl Header {
             Kind::Value if value_size == 0 || value_size as usize > MAX_VALUE => {
                 return Err(SegmentFault::Corrupt("a value's size is 0 or over 1 MiB"))
             }
+            Kind::LockTable if value_size == 0 || value_size as usize > MAX_TABLE => {
+                return Err(SegmentFault::Corrupt(
+                    "a lock table's size is 0 or over 2^20 locks",
+                ))
+            }
             _ => {}
         }
+        let shape = Header {
+            kind,
+            created_at_ns: 0,
+            creator_pid: 0,
+            value_size,
+        };
         let recorded_len = u64_at(16);
-        if recorded_len != segment_len(value_size as usize) as u64 {
+        if recorded_len != shape.segment_len() as u64 {
             return Err(SegmentFault::Corrupt(
                 "segment length does not match format 1",
             ));
@@ -453,17 +487,24 @@ unsafe impl Send for Segment {}
 unsafe impl Sync for Segment {}
 
 impl Segment {
-    /// Writes a fresh header, a zeroed record and (for a Value) the initial `value` into `fd`
-    /// (which must be new and empty). `value` is empty for locks.
+    /// Writes a fresh header, zeroed records and (for a Value) the initial `value` into `fd`
+    /// (which must be new and empty). `value` is empty for locks; for a LockTable it is the
+    /// number of locks as 4 native-endian bytes ([`table_payload`]).
     pub(crate) fn initialize(fd: &OwnedFd, kind: Kind, value: &[u8]) -> std::io::Result<()> {
+        let value_size = match kind {
+            Kind::LockTable => u32::from_ne_bytes(value.try_into().map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "a table's size")
+            })?),
+            _ => value.len() as u32,
+        };
         let header = Header {
             kind,
             created_at_ns: sys::now_coarse_ns(),
             creator_pid: std::process::id(),
-            value_size: value.len() as u32,
+            value_size,
         };
         ftruncate(fd, header.segment_len() as u64)?;
-        if !value.is_empty() {
+        if kind == Kind::Value {
             // Selector 0 (slot A current), slot A = the value, slot B zero.
             let mut payload = vec![0u8; payload_len(value.len())];
             payload[8..8 + value.len()].copy_from_slice(value);
@@ -565,6 +606,29 @@ impl Segment {
         Ok(fd)
     }
 
+    /// Record `i` of a LockTable (record 0 of any other segment).
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`Header::records`].
+    #[inline]
+    pub(crate) fn record_at(&self, i: usize) -> &Record {
+        assert!(
+            i < self.header.records(),
+            "record {i} of {}",
+            self.header.records()
+        );
+        // SAFETY: as in `record`; record `i` lies inside the mapping (`segment_len` covers
+        // `records()` records after RECORD_OFFSET) and is 64-byte aligned (RECORD_LEN is 128).
+        unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .wrapping_add(RECORD_OFFSET + i * RECORD_LEN)
+                .cast::<Record>()
+        }
+    }
+
     /// The lock record.
     #[inline]
     pub(crate) fn record(&self) -> &Record {
@@ -613,9 +677,11 @@ impl Drop for Segment {
         // the kernel will walk that entry when the thread dies, and libc may write next to it.
         // Unmapping would leave the list pointing at nothing (or at whatever is mapped next), so
         // the mapping is kept: a deliberate leak of one page, only after a leaked guard.
-        let owner = self.record().word.load(Ordering::Relaxed) & OWNER_TID;
-        if owner != 0 && sys::is_own_thread(owner) {
-            return;
+        for i in 0..self.header.records() {
+            let owner = self.record_at(i).word.load(Ordering::Relaxed) & OWNER_TID;
+            if owner != 0 && sys::is_own_thread(owner) {
+                return;
+            }
         }
         // SAFETY: `base` is the start of our own mapping of the segment's length; no `&Record`
         // or payload slice outlives `self` (they borrow it), and no robust list of this process

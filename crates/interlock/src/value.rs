@@ -49,7 +49,7 @@ impl<T: Pod> Value<T> {
         let found = raw.segment().header().value_size as usize;
         if found != std::mem::size_of::<T>() {
             return Err(Error::ValueSize {
-                what: raw.label().to_owned(),
+                what: raw.label(),
                 expected: std::mem::size_of::<T>(),
                 found,
             });
