@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::name::{self, Namespace};
-use crate::segment::{Kind, Record, Segment};
+use crate::segment::{Kind, Record, RecordRef, Segment};
 use crate::status::{Holder, LockStatus};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
@@ -49,9 +49,8 @@ const SAFETY_NET: Duration = Duration::from_millis(100);
 
 /// A lock record in a mapped segment.
 pub(crate) struct Raw {
-    seg: Arc<Segment>,
-    /// Which record of the segment is this lock's (0 unless the segment is a LockTable).
-    index: usize,
+    /// This lock's record (record 0 unless the segment is a LockTable) and its segment.
+    at: RecordRef,
     /// The kind this lock reports (a LockTable's locks are each a `Kind::Lock`).
     kind: Kind,
     /// "lock 'name'", "lock at /path" or "anonymous lock": for messages.
@@ -78,8 +77,7 @@ impl Raw {
             });
         }
         Ok(Raw {
-            seg: Arc::new(seg),
-            index: 0,
+            at: RecordRef::new(Arc::new(seg), 0),
             kind: found,
             label: label.into(),
             trusted,
@@ -137,17 +135,16 @@ impl Raw {
     }
 
     pub(crate) fn segment(&self) -> &Segment {
-        &self.seg
+        self.at.segment()
     }
 
     /// The locks of a LockTable segment (`self` from [`Raw::named`] and friends with
     /// `Kind::LockTable`): one `Raw` per record, sharing the mapping.
     pub(crate) fn table_elements(self) -> Vec<Raw> {
-        let n = self.seg.header().records();
+        let n = self.at.segment().header().records();
         (0..n)
             .map(|i| Raw {
-                seg: Arc::clone(&self.seg),
-                index: i,
+                at: RecordRef::new(Arc::clone(self.at.segment()), i),
                 kind: Kind::Lock,
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
@@ -163,8 +160,8 @@ impl Raw {
 
     /// "lock \"name\"", "lock at /path", "anonymous lock", with "[i]" for a table's lock i.
     pub(crate) fn label(&self) -> String {
-        if self.seg.header().kind == Kind::LockTable {
-            format!("{}[{}]", self.label, self.index)
+        if self.at.segment().header().kind == Kind::LockTable {
+            format!("{}[{}]", self.label, self.at.index())
         } else {
             self.label.to_string()
         }
@@ -172,7 +169,7 @@ impl Raw {
 
     #[inline]
     pub(crate) fn record(&self) -> &Record {
-        self.seg.record_at(self.index)
+        self.at.get()
     }
 
     /// Takes the lock if it is free, without a system call: the whole uncontended path.

@@ -468,6 +468,45 @@ impl Record {
 // enforced by `Me::enqueue`/`dequeue`'s contracts).
 unsafe impl Sync for Record {}
 
+/// One record of a segment, resolved once (the fast path reads it without going through the
+/// `Arc`), with the segment kept alive for as long as the record is reachable.
+pub(crate) struct RecordRef {
+    seg: std::sync::Arc<Segment>,
+    rec: NonNull<Record>,
+    index: usize,
+}
+
+// SAFETY: `rec` points into the mapping that `seg` (Send + Sync) owns; only `&Record` is handed
+// out through it, and Record is Sync.
+unsafe impl Send for RecordRef {}
+// SAFETY: as for Send.
+unsafe impl Sync for RecordRef {}
+
+impl RecordRef {
+    /// Record `index` of `seg` (panics if out of range, like [`Segment::record_at`]).
+    pub(crate) fn new(seg: std::sync::Arc<Segment>, index: usize) -> RecordRef {
+        let rec = NonNull::from(seg.record_at(index));
+        RecordRef { seg, rec, index }
+    }
+
+    /// The record.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &Record {
+        // SAFETY: `rec` came from `seg.record_at(index)`, a reference into the segment's
+        // mapping, which stays mapped (and never moves) while the `Arc<Segment>` we hold
+        // lives; the borrow returned cannot outlive `self`.
+        unsafe { self.rec.as_ref() }
+    }
+
+    pub(crate) fn segment(&self) -> &std::sync::Arc<Segment> {
+        &self.seg
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+}
+
 /// A mapped segment: the mapping, and either its descriptor (memfds, inherited segments) or,
 /// for a lock file, the path and identity to reopen it by when a child needs a descriptor. A
 /// process may hold thousands of named locks: they must not cost a descriptor each (the usual
