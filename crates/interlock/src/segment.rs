@@ -472,7 +472,9 @@ unsafe impl Sync for Record {}
 /// `Arc`), with the segment kept alive for as long as the record is reachable.
 pub(crate) struct RecordRef {
     seg: std::sync::Arc<Segment>,
-    rec: NonNull<Record>,
+    /// The record's first byte (a byte pointer, like the segment's own `base`, so that a lock
+    /// stays `UnwindSafe`: what a panic leaves behind is the poison flag's business).
+    rec: NonNull<u8>,
     index: usize,
 }
 
@@ -485,7 +487,7 @@ unsafe impl Sync for RecordRef {}
 impl RecordRef {
     /// Record `index` of `seg` (panics if out of range, like [`Segment::record_at`]).
     pub(crate) fn new(seg: std::sync::Arc<Segment>, index: usize) -> RecordRef {
-        let rec = NonNull::from(seg.record_at(index));
+        let rec = NonNull::from(seg.record_at(index)).cast::<u8>();
         RecordRef { seg, rec, index }
     }
 
@@ -495,7 +497,7 @@ impl RecordRef {
         // SAFETY: `rec` came from `seg.record_at(index)`, a reference into the segment's
         // mapping, which stays mapped (and never moves) while the `Arc<Segment>` we hold
         // lives; the borrow returned cannot outlive `self`.
-        unsafe { self.rec.as_ref() }
+        unsafe { self.rec.cast::<Record>().as_ref() }
     }
 
     pub(crate) fn segment(&self) -> &std::sync::Arc<Segment> {
