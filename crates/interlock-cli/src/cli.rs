@@ -76,15 +76,21 @@ pub(crate) struct RunArgs {
     pub(crate) command: Vec<OsString>,
 }
 
-/// Show a named lock: holder (pid, command line, since when), waiters, acquisitions, owner
-/// deaths, poison.
+/// Show a named lock: holder (pid, command line, since when), waiters (and who has waited past
+/// the deadlock timeout), acquisitions, owner deaths, poison. With --deadlocks, print the
+/// lock-order cycles present among this user's waiters instead (exit 1 if there is one).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock status backup
-  interlock status --json backup | jq .holder.pid")]
+  interlock status --json backup | jq .holder.pid
+  interlock status --deadlocks")]
 pub(crate) struct StatusArgs {
     /// The lock's name.
-    pub(crate) name: String,
+    #[arg(required_unless_present = "deadlocks")]
+    pub(crate) name: Option<String>,
+    /// Print any deadlock cycle among this user's waiting processes (exit 1 if one is found).
+    #[arg(long, conflicts_with = "name")]
+    pub(crate) deadlocks: bool,
     /// Print JSON (stable field names) instead of text.
     #[arg(long)]
     pub(crate) json: bool,

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 pub(crate) enum Exit {
     /// 0: success.
     Success,
-    /// 1: the lock was held (`--no-wait`) or the wait timed out; also `status`/`rm` of a lock
-    /// that does not exist. `run --conflict-exit-code N` replaces this for conflicts.
+    /// 1: the lock was held (`--no-wait`), the wait timed out, or waiting would deadlock; also
+    /// `status`/`rm` of a lock that does not exist, and `status --deadlocks` finding a cycle.
+    /// `run --conflict-exit-code N` replaces this for conflicts.
     Conflict,
     /// 2: usage error or bad input (bad name, unsafe or corrupt lock file, missing command).
     Usage,
@@ -48,9 +49,11 @@ pub(crate) fn for_error(err: &anyhow::Error) -> Exit {
         return code.0;
     }
     match err.downcast_ref::<interlock::Error>() {
-        Some(interlock::Error::Timeout { .. } | interlock::Error::NotFound { .. }) => {
-            Exit::Conflict
-        }
+        Some(
+            interlock::Error::Timeout { .. }
+            | interlock::Error::NotFound { .. }
+            | interlock::Error::Deadlock { .. },
+        ) => Exit::Conflict,
         Some(interlock::Error::Io { .. }) => Exit::System,
         Some(_) => Exit::Usage,
         None => match err.downcast_ref::<std::io::Error>() {

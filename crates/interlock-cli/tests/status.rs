@@ -81,3 +81,47 @@ fn rm_refuses_a_held_lock_unless_forced() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
+
+/// A run waiting past the deadlock timeout shows in `status` and `list` as a wait-for edge;
+/// `status --deadlocks` finds no cycle in a plain queue and exits 0.
+#[test]
+fn waiters_show_as_wait_for_edges_and_no_deadlock_is_reported() {
+    let ns = Ns::new();
+    let mut holder = ns.hold("busy", 3.0);
+    let mut waiter = ns
+        .cmd()
+        .args(["run", "busy", "--", "true"])
+        .spawn()
+        .expect("spawn the waiting run");
+    // Past the 200 ms deadlock timeout the waiter registers; look until it shows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let line = format!("waiting:       pid {}", waiter.id());
+    loop {
+        let out = ns.run(&["status", "busy"]);
+        if stdout(&out).contains(&line) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no wait-for edge for the waiting run: {}",
+            describe(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = ns.run(&["status", "--json", "busy"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["wait_for"][0]["pid"], waiter.id(), "{v}");
+    let out = ns.run(&["list"]);
+    assert!(
+        stdout(&out).contains(&format!("pid {} ", waiter.id()))
+            && stdout(&out).contains("waits for \"busy\""),
+        "{}",
+        describe(&out)
+    );
+    let out = ns.run(&["status", "--deadlocks"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(stdout(&out).trim(), "no deadlock");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(waiter.wait().unwrap().success());
+}

@@ -73,6 +73,16 @@ pub enum Error {
         /// The size of the value found.
         found: usize,
     },
+    /// Waiting for `lock` would never end: its holder waits, directly or through others, for a
+    /// lock this thread holds. This waiter was chosen to give up (the others keep waiting and
+    /// get their locks once this thread's guards are dropped).
+    #[error("deadlock: waiting for {lock} closes a cycle: {}", cycle_text(.cycle))]
+    Deadlock {
+        /// The lock this thread was waiting for.
+        lock: String,
+        /// The threads of the cycle, from this one: each waits for a lock the next one holds.
+        cycle: Vec<crate::deadlock::CycleMember>,
+    },
     /// A [`LockTable`](crate::LockTable) of an impossible size, or one that exists with another
     /// size than asked for.
     #[error("{what}: {reason}")]
@@ -159,6 +169,19 @@ impl Error {
             source: e.into(),
         }
     }
+}
+
+fn cycle_text(cycle: &[crate::deadlock::CycleMember]) -> String {
+    cycle
+        .iter()
+        .map(|m| {
+            format!(
+                "pid {} (tid {}) waits for {} held by tid {}",
+                m.pid, m.tid, m.waits_for, m.held_by
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn holder_suffix(holder: &Option<Box<Holder>>) -> String {

@@ -52,6 +52,8 @@
 #[cfg(not(all(test, loom)))]
 mod command;
 #[cfg(not(all(test, loom)))]
+mod deadlock;
+#[cfg(not(all(test, loom)))]
 mod error;
 #[cfg(not(all(test, loom)))]
 mod file;
@@ -86,6 +88,9 @@ mod word;
 #[cfg(not(all(test, loom)))]
 pub use crate::{
     command::kill_with_parent,
+    deadlock::{
+        deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph, CycleMember, WaitEdge,
+    },
     error::{Error, SegmentFault},
     file::{Format, SharedFile, Update},
     lock::{Lock, LockGuard},

@@ -167,8 +167,18 @@ impl Namespace {
         payload: &[u8],
     ) -> Result<Segment, Error> {
         validate_name(name)?;
-        let file = Self::file_name(name);
-        let path = self.path_of(name);
+        self.open_or_create_file(&Self::file_name(name), kind, payload)
+    }
+
+    /// [`Namespace::open_or_create`] for a file name of interlock's own (not a lock name).
+    pub(crate) fn open_or_create_file(
+        &self,
+        file: &str,
+        kind: Kind,
+        payload: &[u8],
+    ) -> Result<Segment, Error> {
+        let file = file.to_owned();
+        let path = self.dir.join(&file);
         loop {
             match self.open_existing_file(&file, &path) {
                 Ok(fd) => return Segment::map(fd, &path.display().to_string())?.close_fd(&path),

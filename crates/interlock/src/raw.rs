@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::deadlock::{self, CycleMember, LockKey, Registration};
 use crate::error::Error;
 use crate::name::{self, Namespace};
 use crate::segment::{Kind, Record, RecordRef, Segment};
@@ -158,7 +159,7 @@ impl Raw {
         self.fair
     }
 
-    /// "lock \"name\"", "lock at /path", "anonymous lock", with "[i]" for a table's lock i.
+    /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`.
     pub(crate) fn label(&self) -> String {
         if self.at.segment().header().kind == Kind::LockTable {
             format!("{}[{}]", self.label, self.at.index())
@@ -197,7 +198,10 @@ impl Raw {
         let rec = self.record();
         // Read the clock only for timed waits: untimed acquisitions never pay for it.
         let started = matches!(wait, Wait::For(_)).then(Instant::now);
-        let got = rec.acquire_contended(me, self.trusted, |w, bits| self.wait_for(w, bits, wait));
+        let mut cycle = None;
+        let got = rec.acquire_contended(me, self.trusted, |w, bits| {
+            self.wait_for(me, w, bits, wait, &mut cycle)
+        });
         match got {
             Ok(how) => {
                 let token = self.record_holder(me);
@@ -214,6 +218,10 @@ impl Raw {
             }
             Err(Blocked::Held) => Ok(None),
             Err(Blocked::WouldDeadlock) => Err(Error::WouldDeadlock { lock: self.label() }),
+            Err(Blocked::Deadlock) => Err(Error::Deadlock {
+                lock: self.label(),
+                cycle: cycle.unwrap_or_default(),
+            }),
             Err(Blocked::TimedOut | Blocked::Unreported) => Err(Error::Timeout {
                 lock: self.label(),
                 waited: started.map(|s| s.elapsed()).unwrap_or_default(),
@@ -231,50 +239,101 @@ impl Raw {
         }
     }
 
-    /// The contended path: the word layer's wait, done in slices while the holder is one whose
-    /// death the kernel will not report, so that we can check on it ourselves.
-    fn wait_for(&self, w: &AtomicU32, bits: u32, wait: Wait) -> Result<Acquired, Blocked> {
+    /// The contended path: the word layer's wait, in slices — at most the safety net (100 ms);
+    /// the liveness period (50 ms) while the holder is one whose death the kernel will not
+    /// report, so that we check on it ourselves; and, past the deadlock timeout, the deadlock
+    /// period (25 ms), registering in the wait-for graph and looking for a cycle each time.
+    fn wait_for(
+        &self,
+        me: &Me,
+        w: &AtomicU32,
+        bits: u32,
+        wait: Wait,
+        cycle_out: &mut Option<Vec<CycleMember>>,
+    ) -> Result<Acquired, Blocked> {
         let waiters = &self.record().waiters;
-        let deadline = match wait {
+        let user_end = match wait {
             Wait::Never => return self.try_once(w, bits),
             Wait::Forever => None,
             // A timeout too far to represent is no timeout.
-            Wait::For(d) => Instant::now()
-                .checked_add(d)
-                .map(|end| (end, sys::deadline_after(d))),
+            Wait::For(d) => Instant::now().checked_add(d),
         };
+        let started = Instant::now();
+        let check_from = started.checked_add(deadlock::deadlock_timeout());
+        // Set once the holder turns out to be UNREPORTED: from then on, wait in liveness slices.
+        let mut unreported = false;
+        let mut registration: Option<Registration> = None;
         loop {
-            // Sleep as long as the caller allows, unless the holder is UNREPORTED.
-            let user_deadline = deadline.as_ref().map(|d| &d.1);
-            let net = user_deadline.is_none().then_some(SAFETY_NET);
-            match word::lock_contended(w, bits, user_deadline, true, net, waiters) {
-                Err(Blocked::Unreported) => {}
-                // The safety net expired: look again (see `word::lock_contended`).
-                Err(Blocked::TimedOut) if deadline.is_none() => continue,
+            // Sleep until the first of: the caller's deadline, the next deadlock look, the next
+            // liveness check (UNREPORTED holder) or the safety net (see `word::lock_contended`).
+            let now = Instant::now();
+            let mut wake = now
+                + if unreported {
+                    LIVENESS_PERIOD
+                } else {
+                    SAFETY_NET
+                };
+            if let Some(from) = check_from {
+                let next_look = if registration.is_some() {
+                    now + deadlock::PERIOD
+                } else {
+                    from.max(now)
+                };
+                wake = wake.min(next_look);
+            }
+            if let Some(end) = user_end {
+                wake = wake.min(end);
+            }
+            let slice = sys::deadline_after(wake.saturating_duration_since(now));
+            match word::lock_contended(w, bits, Some(&slice), !unreported, None, waiters) {
+                Err(Blocked::Unreported) => {
+                    unreported = true;
+                    continue;
+                }
+                Err(Blocked::TimedOut) => {}
                 other => return other,
             }
-            let slice_end = Instant::now() + LIVENESS_PERIOD;
-            let slice_end = deadline.map_or(slice_end, |(end, _)| end.min(slice_end));
-            let slice = sys::deadline_after(slice_end.saturating_duration_since(Instant::now()));
-            match word::lock_contended(w, bits, Some(&slice), false, None, waiters) {
-                Err(Blocked::TimedOut) if deadline.is_none_or(|(end, _)| Instant::now() < end) => {
-                    self.reap_dead_holder(w);
-                }
+            let now = Instant::now();
+            if user_end.is_some_and(|end| now >= end) {
                 // Out of time: one last look at the holder, so that a wait shorter than the
                 // liveness period can still find a dead one.
-                Err(Blocked::TimedOut) => {
-                    return self.try_once(w, bits).map_err(|b| match b {
-                        Blocked::Held => Blocked::TimedOut,
-                        other => other,
-                    })
+                return self.try_once(w, bits).map_err(|b| match b {
+                    Blocked::Held => Blocked::TimedOut,
+                    other => other,
+                });
+            }
+            if unreported {
+                self.reap_dead_holder(w);
+            }
+            if check_from.is_some_and(|from| now >= from) {
+                let holder = match w.load(Ordering::Relaxed) & OWNER_TID {
+                    word::HANDOFF => 0,
+                    tid => tid,
+                };
+                let token = self.record().acquisitions.load(Ordering::Relaxed);
+                let key = self.lock_key();
+                match &mut registration {
+                    Some(r) => r.publish(key, holder, token),
+                    None => registration = Registration::new(me, key, holder, token),
                 }
-                other => return other,
+                if let Some(cycle) = registration.as_mut().and_then(Registration::check) {
+                    *cycle_out = Some(cycle);
+                    return Err(Blocked::Deadlock);
+                }
             }
         }
     }
 
-    /// One non-blocking attempt; on an UNREPORTED holder, checks on it first if the attempt
-    /// fails, so that `try_lock` loops (and short waits) can take a dead holder's lock too.
+    /// Which lock this is, as every process names it (for the wait registry).
+    fn lock_key(&self) -> LockKey {
+        let (dev, ino) = self.at.segment().identity();
+        LockKey {
+            dev,
+            ino,
+            index: self.at.index() as u32,
+        }
+    }
+
     fn try_once(&self, w: &AtomicU32, bits: u32) -> Result<Acquired, Blocked> {
         match word::try_lock_slow(w, bits) {
             Err(Blocked::Held) if w.load(Ordering::Relaxed) & UNREPORTED != 0 => {

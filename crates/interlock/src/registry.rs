@@ -96,3 +96,12 @@ fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
 pub fn remove(name: &str) -> Result<(), Error> {
     Namespace::open()?.remove(name)
 }
+
+/// The name of the named lock whose file is `dev`/`ino`, if it is one of this namespace's.
+pub(crate) fn name_of(dev: u64, ino: u64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = Namespace::open().ok()?;
+    ns.names().ok()?.into_iter().find(|name| {
+        std::fs::symlink_metadata(ns.path_of(name)).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+    })
+}

@@ -67,6 +67,10 @@ pub(crate) const PAYLOAD_OFFSET: usize = SEGMENT_LEN;
 pub(crate) const MAX_VALUE: usize = 1 << 20;
 /// The most locks one table may hold (128 MiB of records).
 pub(crate) const MAX_TABLE: usize = 1 << 20;
+/// Bytes of one wait-registry slot.
+pub(crate) const WAIT_SLOT_LEN: usize = 64;
+/// The most slots a wait registry may have.
+pub(crate) const MAX_WAIT_SLOTS: usize = 1 << 16;
 
 /// 8-byte words of one slot for a value of `value_size` bytes.
 const fn slot_words(value_size: usize) -> usize {
@@ -107,6 +111,8 @@ pub enum Kind {
     FairLock,
     /// A [`LockTable`](crate::LockTable): many locks, one 128-byte record each, in one segment.
     LockTable,
+    /// The namespace's registry of blocked waiters, for deadlock detection (not a lock).
+    WaitRegistry,
 }
 
 impl Kind {
@@ -117,6 +123,7 @@ impl Kind {
             Kind::Value => 3,
             Kind::FairLock => 4,
             Kind::LockTable => 5,
+            Kind::WaitRegistry => 6,
         }
     }
     fn from_code(code: u32) -> Option<Kind> {
@@ -126,6 +133,7 @@ impl Kind {
             3 => Some(Kind::Value),
             4 => Some(Kind::FairLock),
             5 => Some(Kind::LockTable),
+            6 => Some(Kind::WaitRegistry),
             _ => None,
         }
     }
@@ -139,6 +147,7 @@ impl fmt::Display for Kind {
             Kind::Value => "Value",
             Kind::FairLock => "FairLock",
             Kind::LockTable => "LockTable",
+            Kind::WaitRegistry => "WaitRegistry",
         })
     }
 }
@@ -158,6 +167,7 @@ impl Header {
     pub(crate) fn segment_len(&self) -> usize {
         match self.kind {
             Kind::LockTable => RECORD_OFFSET + self.value_size as usize * RECORD_LEN,
+            Kind::WaitRegistry => PAYLOAD_OFFSET + self.value_size as usize * WAIT_SLOT_LEN,
             _ => segment_len(self.value_size as usize),
         }
     }
@@ -231,6 +241,11 @@ impl Header {
             }
             Kind::Value if value_size == 0 || value_size as usize > MAX_VALUE => {
                 return Err(SegmentFault::Corrupt("a value's size is 0 or over 1 MiB"))
+            }
+            Kind::WaitRegistry if value_size == 0 || value_size as usize > MAX_WAIT_SLOTS => {
+                return Err(SegmentFault::Corrupt(
+                    "a wait registry's size is 0 or over 2^16 slots",
+                ))
             }
             Kind::LockTable if value_size == 0 || value_size as usize > MAX_TABLE => {
                 return Err(SegmentFault::Corrupt(
@@ -514,6 +529,9 @@ impl RecordRef {
 /// process may hold thousands of named locks: they must not cost a descriptor each (the usual
 /// soft limit is 1024).
 pub(crate) struct Segment {
+    /// Device and inode of the file or memfd: the lock's identity across processes.
+    dev: u64,
+    ino: u64,
     fd: Option<OwnedFd>,
     /// Set when `fd` was closed: the file's path, device and inode.
     file: Option<(std::path::PathBuf, u64, u64)>,
@@ -533,9 +551,11 @@ impl Segment {
     /// number of locks as 4 native-endian bytes ([`table_payload`]).
     pub(crate) fn initialize(fd: &OwnedFd, kind: Kind, value: &[u8]) -> std::io::Result<()> {
         let value_size = match kind {
-            Kind::LockTable => u32::from_ne_bytes(value.try_into().map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, "a table's size")
-            })?),
+            Kind::LockTable | Kind::WaitRegistry => {
+                u32::from_ne_bytes(value.try_into().map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "a table's size")
+                })?)
+            }
             _ => value.len() as u32,
         };
         let header = Header {
@@ -596,6 +616,8 @@ impl Segment {
         .map_err(|e| Error::io("mmap", what, e))?;
         let base = NonNull::new(ptr.cast::<u8>()).expect("mmap returned null without error");
         Ok(Segment {
+            dev: st.st_dev,
+            ino: st.st_ino,
             fd: Some(fd),
             file: None,
             base,
@@ -613,6 +635,30 @@ impl Segment {
             self.file = Some((path, st.st_dev, st.st_ino));
         }
         Ok(self)
+    }
+
+    /// Device and inode: which file (or memfd) this is, the same in every process.
+    pub(crate) fn identity(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
+
+    /// A wait registry's slots as 8-byte atomics (`WAIT_SLOT_LEN / 8` words a slot).
+    pub(crate) fn registry_words(&self) -> &[AtomicU64] {
+        assert_eq!(self.header.kind, Kind::WaitRegistry, "not a wait registry");
+        let words = self.header.value_size as usize * WAIT_SLOT_LEN / 8;
+        // SAFETY: `base + PAYLOAD_OFFSET .. + 8 * words` lies inside our live mapping of
+        // `segment_len()` bytes; PAYLOAD_OFFSET is a multiple of 64 and mmap returns
+        // page-aligned memory, so the words are 8-aligned; AtomicU64 is valid for any bit
+        // pattern, and shared references to atomics others write are sound.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base
+                    .as_ptr()
+                    .wrapping_add(PAYLOAD_OFFSET)
+                    .cast::<AtomicU64>(),
+                words,
+            )
+        }
     }
 
     /// The segment's descriptor while it is open (not after [`Segment::close_fd`]).

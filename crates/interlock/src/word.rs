@@ -79,6 +79,8 @@ pub(crate) enum Blocked {
     /// About to sleep on a holder whose death the kernel will not report, and the caller asked
     /// to be told (so that it can wait in slices and check on that holder).
     Unreported,
+    /// The wait closes a cycle of waiters (found above this layer, in `deadlock.rs`).
+    Deadlock,
 }
 
 /// Fast path: `UNLOCKED -> tid` in one compare-exchange.

@@ -37,11 +37,17 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else if let Some(secs) = args.wait {
         match lock.lock_timeout(Duration::from_secs_f64(secs)) {
             Ok(guard) => guard,
-            Err(e @ interlock::Error::Timeout { .. }) => return Err(conflict(e.to_string())),
+            Err(e @ (interlock::Error::Timeout { .. } | interlock::Error::Deadlock { .. })) => {
+                return Err(conflict(e.to_string()))
+            }
             Err(e) => return Err(e.into()),
         }
     } else {
-        lock.lock()?
+        match lock.lock() {
+            Ok(guard) => guard,
+            Err(e @ interlock::Error::Deadlock { .. }) => return Err(conflict(e.to_string())),
+            Err(e) => return Err(e.into()),
+        }
     };
     if guard.previous_owner_died() {
         eprintln!("interlock: the previous holder of {label} died while holding it; running COMMAND anyway");

@@ -3,21 +3,103 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use interlock::{Holder, NamedLock};
+use interlock::{Holder, NamedLock, WaitEdge};
 use serde_json::{json, Value};
 
 use crate::cli::{ListArgs, StatusArgs};
 use crate::exit::Exit;
 
 pub(crate) fn status(args: StatusArgs) -> anyhow::Result<Exit> {
-    let lock = interlock::status(&args.name)?;
+    let Some(name) = args.name else {
+        return deadlocks(args.json);
+    };
+    let lock = interlock::status(&name)?;
+    let edges = edges_of(&name)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&to_json(&lock))?)?;
+        let mut value = to_json(&lock);
+        value["wait_for"] = edges_json(&edges);
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         write_text(&mut out, &lock)?;
+        for e in &edges {
+            writeln!(
+                out,
+                "  waiting:       pid {} (tid {}) for {} ms",
+                e.pid,
+                e.tid,
+                e.waited.as_millis()
+            )?;
+        }
     }
     Ok(Exit::Success)
+}
+
+/// The registered waiters (past the deadlock timeout) on the named lock `name`.
+fn edges_of(name: &str) -> anyhow::Result<Vec<WaitEdge>> {
+    let quoted = format!("{name:?}");
+    Ok(interlock::wait_graph()?
+        .into_iter()
+        .filter(|e| e.waits_for == quoted)
+        .collect())
+}
+
+fn edges_json(edges: &[WaitEdge]) -> Value {
+    edges
+        .iter()
+        .map(|e| {
+            json!({
+                "pid": e.pid,
+                "tid": e.tid,
+                "held_by_tid": e.held_by,
+                "waited_ms": e.waited.as_millis() as u64,
+            })
+        })
+        .collect()
+}
+
+/// `status --deadlocks`: the cycles present now; exit 1 if there is one.
+fn deadlocks(json: bool) -> anyhow::Result<Exit> {
+    let cycles = interlock::deadlocks()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let all: Vec<Value> = cycles
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|m| {
+                        json!({
+                            "pid": m.pid,
+                            "tid": m.tid,
+                            "waits_for": m.waits_for,
+                            "held_by_tid": m.held_by,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+    } else if cycles.is_empty() {
+        writeln!(out, "no deadlock")?;
+    } else {
+        for cycle in &cycles {
+            let text: Vec<String> = cycle
+                .iter()
+                .map(|m| {
+                    format!(
+                        "pid {} (tid {}) waits for {} held by tid {}",
+                        m.pid, m.tid, m.waits_for, m.held_by
+                    )
+                })
+                .collect();
+            writeln!(out, "deadlock: {}", text.join(" -> "))?;
+        }
+    }
+    Ok(if cycles.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Conflict
+    })
 }
 
 pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
@@ -49,6 +131,21 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
             if s.poisoned { "yes" } else { "no" },
             holder
         )?;
+    }
+    let edges = interlock::wait_graph()?;
+    if !edges.is_empty() {
+        writeln!(out, "\nwaiting past the deadlock timeout:")?;
+        for e in edges {
+            writeln!(
+                out,
+                "  pid {} (tid {}) waits for {} held by tid {}, for {} ms",
+                e.pid,
+                e.tid,
+                e.waits_for,
+                e.held_by,
+                e.waited.as_millis()
+            )?;
+        }
     }
     Ok(Exit::Success)
 }

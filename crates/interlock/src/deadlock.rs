@@ -1,0 +1,504 @@
+//! Layer 3½: the wait-for graph. A thread blocked on a lock longer than the deadlock timeout
+//! registers in its namespace's wait registry — which lock it waits for, which thread holds
+//! it, that lock's acquisition count — refreshes the entry every [`PERIOD`] while it waits, and
+//! walks the graph: waiter → holder → what the holder waits for → … back to itself is a cycle.
+//!
+//! A cycle is acted on only when confirmed: found twice, at least one period apart, with every
+//! entry refreshed in between and unchanged (same lock, same holder, same acquisition count).
+//! An unchanged count across two refreshes means the holder held that lock the whole time (a
+//! release followed by any acquisition changes the count; a release with none lets the waiter
+//! in, which ends its entry), and an entry still there means its thread waited the whole time.
+//! So at the first sighting every edge held at once: a real deadlock, not a stale picture.
+//!
+//! Exactly one participant acts: the one that started waiting last (then the highest tid).
+//! Every participant runs the same check on the same confirmed cycle; the others keep waiting
+//! and are let in when the chosen one's error unwinds its guards.
+//!
+//! Uncontended acquisitions never come here; a wait shorter than the timeout never touches the
+//! registry.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::name::Namespace;
+use crate::segment::{Kind, Segment, WAIT_SLOT_LEN};
+use crate::sys::{self, Me};
+
+/// How often a registered waiter refreshes its entry and looks for a cycle.
+pub(crate) const PERIOD: Duration = Duration::from_millis(25);
+
+/// The default deadlock timeout: how long a waiter waits before it registers and looks.
+/// PostgreSQL's is 1 s because its check locks every lock partition; ours reads one 256 KiB
+/// registry without locking anything, so it can look sooner — but not so soon that every
+/// ordinary wait behind a slow holder pays for registering.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Slots in a namespace's registry: the most threads that can be registered at once.
+const SLOTS: u32 = 4096;
+const WORDS: usize = WAIT_SLOT_LEN / 8;
+const FILE: &str = ".wait-registry";
+
+// Slot words.
+/// `pid << 32 | tid` of the waiting thread; 0 = free.
+const OWNER: usize = 0;
+/// Even when stable, odd while being written.
+const SEQ: usize = 1;
+/// The waiting process's identity (`sys::process_identity`), to tell a dead entry.
+const IDENTITY: usize = 2;
+/// The lock waited for: device, inode, `record index << 32 | holder tid`, acquisitions.
+const DEV: usize = 3;
+const INO: usize = 4;
+const INDEX_HOLDER: usize = 5;
+const TOKEN: usize = 6;
+/// CLOCK_MONOTONIC ns when the wait began.
+const SINCE: usize = 7;
+
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64);
+
+/// Sets how long a waiter blocks before it checks for a deadlock (process-wide; the default is
+/// 200 ms). `Duration::MAX` turns detection off.
+///
+/// # Examples
+///
+/// ```
+/// interlock::set_deadlock_timeout(std::time::Duration::from_millis(500));
+/// assert_eq!(interlock::deadlock_timeout(), std::time::Duration::from_millis(500));
+/// ```
+pub fn set_deadlock_timeout(timeout: Duration) {
+    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The deadlock timeout in force (see [`set_deadlock_timeout`]).
+///
+/// # Examples
+///
+/// ```
+/// assert!(interlock::deadlock_timeout() > std::time::Duration::ZERO);
+/// ```
+pub fn deadlock_timeout() -> Duration {
+    Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// One thread in a deadlock cycle: who it is, the lock it waits for, who holds that lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleMember {
+    /// The waiting process.
+    pub pid: u32,
+    /// The waiting thread.
+    pub tid: u32,
+    /// The lock it waits for: a lock name when it is a named lock of this namespace, else
+    /// `dev:inode[index]`.
+    pub waits_for: String,
+    /// The thread holding that lock (the next member of the cycle).
+    pub held_by: u32,
+}
+
+/// Which lock a waiter waits for, as every process names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockKey {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) index: u32,
+}
+
+/// One entry as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    slot: usize,
+    seq: u64,
+    pid: u32,
+    tid: u32,
+    identity: u64,
+    key: LockKey,
+    holder: u32,
+    token: u64,
+    since: u64,
+}
+
+/// This user's namespace registry, opened (created if missing) and mapped. Opened anew by
+/// each waiter that passes the deadlock timeout — a few tens of µs against a wait of at least
+/// the timeout — so no process-wide state is kept that a `fork` could catch half made.
+fn registry() -> Option<Segment> {
+    Namespace::open()
+        .and_then(|ns| ns.open_or_create_file(FILE, Kind::WaitRegistry, &SLOTS.to_ne_bytes()))
+        .ok()
+}
+
+fn slot(words: &[AtomicU64], i: usize) -> &[AtomicU64] {
+    &words[i * WORDS..(i + 1) * WORDS]
+}
+
+fn read(words: &[AtomicU64], i: usize) -> Option<Entry> {
+    let w = slot(words, i);
+    let owner = w[OWNER].load(Ordering::Acquire);
+    if owner == 0 {
+        return None;
+    }
+    let seq = w[SEQ].load(Ordering::Acquire);
+    if seq % 2 == 1 {
+        return None;
+    }
+    let index_holder = w[INDEX_HOLDER].load(Ordering::Relaxed);
+    let e = Entry {
+        slot: i,
+        seq,
+        pid: (owner >> 32) as u32,
+        tid: owner as u32,
+        identity: w[IDENTITY].load(Ordering::Relaxed),
+        key: LockKey {
+            dev: w[DEV].load(Ordering::Relaxed),
+            ino: w[INO].load(Ordering::Relaxed),
+            index: (index_holder >> 32) as u32,
+        },
+        holder: index_holder as u32,
+        token: w[TOKEN].load(Ordering::Relaxed),
+        since: w[SINCE].load(Ordering::Relaxed),
+    };
+    std::sync::atomic::fence(Ordering::Acquire);
+    (w[SEQ].load(Ordering::Relaxed) == seq && w[OWNER].load(Ordering::Relaxed) == owner)
+        .then_some(e)
+}
+
+/// A registered waiter: its slot, released on drop.
+pub(crate) struct Registration {
+    reg: Segment,
+    slot: usize,
+    tid: u32,
+    since: u64,
+    /// A cycle seen at the last look, to be confirmed at a later one.
+    candidate: Option<Vec<Entry>>,
+}
+
+impl Registration {
+    /// Registers the calling thread as waiting for `key`, held by `holder` at acquisition
+    /// count `token`. `None` when the registry cannot be used (then no detection, just waiting).
+    pub(crate) fn new(me: &Me, key: LockKey, holder: u32, token: u64) -> Option<Registration> {
+        let reg = registry()?;
+        let words = reg.registry_words();
+        let owner = u64::from(me.pid) << 32 | u64::from(me.tid);
+        let n = words.len() / WORDS;
+        let start = me.tid as usize % n;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let w = slot(words, i);
+            let current = w[OWNER].load(Ordering::Relaxed);
+            if current != 0 && !entry_is_dead(words, i) {
+                continue;
+            }
+            if w[OWNER]
+                .compare_exchange(current, owner, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                let since = now_ns();
+                w[IDENTITY].store(me.start_time, Ordering::Relaxed);
+                let mut r = Registration {
+                    reg,
+                    slot: i,
+                    tid: me.tid,
+                    since,
+                    candidate: None,
+                };
+                r.publish(key, holder, token);
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// Publishes what the waiter sees now (seqlock write: odd, fields, even).
+    pub(crate) fn publish(&mut self, key: LockKey, holder: u32, token: u64) {
+        let w = slot(self.reg.registry_words(), self.slot);
+        let seq = w[SEQ].load(Ordering::Relaxed);
+        let odd = seq | 1;
+        w[SEQ].store(odd, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        w[DEV].store(key.dev, Ordering::Relaxed);
+        w[INO].store(key.ino, Ordering::Relaxed);
+        w[INDEX_HOLDER].store(
+            u64::from(key.index) << 32 | u64::from(holder),
+            Ordering::Relaxed,
+        );
+        w[TOKEN].store(token, Ordering::Relaxed);
+        w[SINCE].store(self.since, Ordering::Relaxed);
+        w[SEQ].store(odd + 1, Ordering::Release);
+    }
+
+    /// Looks for a cycle through this waiter. Returns the cycle once it is confirmed and this
+    /// waiter is the one chosen to break it.
+    pub(crate) fn check(&mut self) -> Option<Vec<CycleMember>> {
+        let words = self.reg.registry_words();
+        let entries: Vec<Entry> = (0..words.len() / WORDS)
+            .filter_map(|i| read(words, i))
+            .collect();
+        let cycle = find_cycle(&entries, self.tid);
+        let confirmed = match (&self.candidate, &cycle) {
+            (Some(before), Some(now)) => same_cycle_refreshed(before, now),
+            _ => false,
+        };
+        self.candidate = cycle;
+        if !confirmed {
+            return None;
+        }
+        let cycle = self.candidate.as_ref()?;
+        // The chosen one: the latest to start waiting, then the highest tid.
+        let chosen = cycle.iter().max_by_key(|e| (e.since, e.tid))?;
+        if chosen.tid != self.tid {
+            return None;
+        }
+        // Members in order from this waiter.
+        Some(
+            cycle
+                .iter()
+                .map(|e| CycleMember {
+                    pid: e.pid,
+                    tid: e.tid,
+                    waits_for: describe(e.key),
+                    held_by: e.holder,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let w = slot(self.reg.registry_words(), self.slot);
+        w[SEQ].fetch_add(2, Ordering::Relaxed);
+        w[OWNER].store(0, Ordering::Release);
+    }
+}
+
+fn entry_is_dead(words: &[AtomicU64], i: usize) -> bool {
+    let w = slot(words, i);
+    let owner = w[OWNER].load(Ordering::Acquire);
+    owner != 0
+        && sys::thread_liveness(
+            (owner >> 32) as u32,
+            owner as u32,
+            w[IDENTITY].load(Ordering::Relaxed),
+        ) == sys::Liveness::Dead
+}
+
+/// Follows waiter → holder from `me` through the entries: the cycle back to `me`, if any, in
+/// order starting with `me`'s entry.
+fn find_cycle(entries: &[Entry], me: u32) -> Option<Vec<Entry>> {
+    let by_tid = |tid: u32| entries.iter().find(|e| e.tid == tid);
+    let mut cycle = vec![*by_tid(me)?];
+    loop {
+        let next = cycle.last()?.holder;
+        if next == 0 {
+            return None;
+        }
+        if next == me {
+            return Some(cycle);
+        }
+        if cycle.iter().any(|e| e.tid == next) || cycle.len() > entries.len() {
+            return None; // a cycle that does not pass through us: its members will find it
+        }
+        cycle.push(*by_tid(next)?);
+    }
+}
+
+/// Whether `now` is the cycle `before` with every entry republished (a higher sequence number)
+/// and otherwise unchanged.
+fn same_cycle_refreshed(before: &[Entry], now: &[Entry]) -> bool {
+    before.len() == now.len()
+        && before.iter().zip(now).all(|(b, n)| {
+            n.slot == b.slot
+                && n.seq > b.seq
+                && (n.pid, n.tid, n.key, n.holder, n.token, n.since)
+                    == (b.pid, b.tid, b.key, b.holder, b.token, b.since)
+        })
+}
+
+/// A lock's name if it is a named lock of this namespace, else `dev:inode[index]`.
+fn describe(key: LockKey) -> String {
+    if let Some(name) = crate::registry::name_of(key.dev, key.ino) {
+        if key.index == 0 {
+            return format!("{name:?}");
+        }
+        return format!("{name:?}[{}]", key.index);
+    }
+    format!("{}:{}[{}]", key.dev, key.ino, key.index)
+}
+
+fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// One edge of the wait-for graph: a thread blocked longer than the deadlock timeout, the
+/// lock it waits for and the thread holding it (as the waiter last saw it, within 25 ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitEdge {
+    /// The waiting process.
+    pub pid: u32,
+    /// The waiting thread.
+    pub tid: u32,
+    /// The lock it waits for (a name, or `dev:inode[index]`; see [`CycleMember::waits_for`]).
+    pub waits_for: String,
+    /// The thread holding that lock (0: being handed over).
+    pub held_by: u32,
+    /// How long it has waited.
+    pub waited: Duration,
+}
+
+fn snapshot() -> Option<Vec<Entry>> {
+    let reg = registry()?;
+    let words = reg.registry_words();
+    Some(
+        (0..words.len() / WORDS)
+            .filter(|&i| !entry_is_dead(words, i))
+            .filter_map(|i| read(words, i))
+            .collect(),
+    )
+}
+
+/// The wait-for graph of this user's namespace: every thread blocked on a lock longer than the
+/// deadlock timeout (shorter waits are not registered), with the lock's holder.
+///
+/// # Errors
+///
+/// None today (an unusable namespace reads as no waiters); the `Result` leaves room.
+///
+/// # Examples
+///
+/// ```
+/// for e in interlock::wait_graph()? {
+///     println!("pid {} tid {} waits for {} held by tid {}", e.pid, e.tid, e.waits_for, e.held_by);
+/// }
+/// # Ok::<(), interlock::Error>(())
+/// ```
+pub fn wait_graph() -> Result<Vec<WaitEdge>, Error> {
+    let now = now_ns();
+    Ok(snapshot()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| WaitEdge {
+            pid: e.pid,
+            tid: e.tid,
+            waits_for: describe(e.key),
+            held_by: e.holder,
+            waited: Duration::from_nanos(now.saturating_sub(e.since)),
+        })
+        .collect())
+}
+
+/// The deadlock cycles present in this user's namespace now, each from its youngest waiter (the
+/// one that will be told). A cycle is reported only if it is seen twice, with every member's
+/// entry refreshed in between — takes about 60 ms.
+///
+/// # Errors
+///
+/// As [`wait_graph`].
+///
+/// # Examples
+///
+/// ```
+/// for cycle in interlock::deadlocks()? {
+///     eprintln!("deadlock: {cycle:?}");
+/// }
+/// # Ok::<(), interlock::Error>(())
+/// ```
+pub fn deadlocks() -> Result<Vec<Vec<CycleMember>>, Error> {
+    let Some(first) = snapshot() else {
+        return Ok(Vec::new());
+    };
+    std::thread::sleep(PERIOD * 2 + PERIOD / 2);
+    let second = snapshot().unwrap_or_default();
+    let mut cycles: Vec<Vec<CycleMember>> = Vec::new();
+    let mut seen: Vec<u32> = Vec::new();
+    for e in &second {
+        if seen.contains(&e.tid) {
+            continue;
+        }
+        let (Some(now), Some(before)) = (find_cycle(&second, e.tid), find_cycle(&first, e.tid))
+        else {
+            continue;
+        };
+        if !same_cycle_refreshed(&before, &now) {
+            continue;
+        }
+        seen.extend(now.iter().map(|m| m.tid));
+        // Start from the youngest waiter, the one the detector chooses.
+        let start = now
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, m)| (m.since, m.tid))
+            .map_or(0, |(i, _)| i);
+        let mut ordered = now[start..].to_vec();
+        ordered.extend_from_slice(&now[..start]);
+        cycles.push(
+            ordered
+                .into_iter()
+                .map(|m| CycleMember {
+                    pid: m.pid,
+                    tid: m.tid,
+                    waits_for: describe(m.key),
+                    held_by: m.holder,
+                })
+                .collect(),
+        );
+    }
+    Ok(cycles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(slot: usize, tid: u32, holder: u32, since: u64) -> Entry {
+        Entry {
+            slot,
+            seq: 2,
+            pid: tid,
+            tid,
+            identity: 0,
+            key: LockKey {
+                dev: 1,
+                ino: u64::from(tid),
+                index: 0,
+            },
+            holder,
+            token: 7,
+            since,
+        }
+    }
+
+    #[test]
+    fn cycles_are_found_from_each_member_and_chains_are_not_cycles() {
+        let two = [entry(0, 10, 20, 1), entry(1, 20, 10, 2)];
+        assert_eq!(find_cycle(&two, 10).unwrap().len(), 2);
+        assert_eq!(find_cycle(&two, 20).unwrap()[0].tid, 20);
+        let chain = [
+            entry(0, 1, 2, 0),
+            entry(1, 2, 3, 0),
+            entry(2, 3, 4, 0),
+            entry(3, 4, 99, 0),
+        ];
+        for tid in 1..=4 {
+            assert!(find_cycle(&chain, tid).is_none(), "{tid}");
+        }
+        // A cycle elsewhere is not ours.
+        let elsewhere = [entry(0, 1, 2, 0), entry(1, 2, 3, 0), entry(2, 3, 2, 0)];
+        assert!(find_cycle(&elsewhere, 1).is_none());
+    }
+
+    #[test]
+    fn only_a_refreshed_unchanged_cycle_confirms() {
+        let before = vec![entry(0, 10, 20, 1), entry(1, 20, 10, 2)];
+        let mut now = before.clone();
+        assert!(!same_cycle_refreshed(&before, &now), "not refreshed");
+        now[0].seq = 4;
+        now[1].seq = 4;
+        assert!(same_cycle_refreshed(&before, &now));
+        now[1].token = 8;
+        assert!(
+            !same_cycle_refreshed(&before, &now),
+            "the lock changed hands"
+        );
+    }
+}
