@@ -25,7 +25,7 @@ options:
   --rounds N                SIGKILL rounds of the recovery workload      [20]
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
                             flock, ofd, interlock, interlock-fair, interlock-liveness, python)
-  --workloads LIST          uncontended, contended, pingpong, recovery, named   [all]
+  --workloads LIST          uncontended, contended, pingpong, recovery, named, deadlock  [all]
   --named N                 named locks the memory workload opens        [10000]
   --plot PATH               where the throughput plot goes (SVG)         [target/mp-throughput.svg]
   --smoke                   tiny defaults for CI: procs 1,2, 0.05 s runs, 1 repetition, 3 rounds,
@@ -48,6 +48,7 @@ struct Args {
     ping_pong: bool,
     recovery: bool,
     named: bool,
+    deadlock: bool,
     named_count: usize,
     plot: std::path::PathBuf,
 }
@@ -78,6 +79,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         ping_pong: true,
         recovery: true,
         named: true,
+        deadlock: true,
         named_count: if smoke { 200 } else { 10_000 },
         plot: "target/mp-throughput.svg".into(),
     };
@@ -110,15 +112,23 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--only" => a.peers = list(value, flag, Peer::from_name)?,
             "--workloads" => {
                 let w = list(value, flag, |x| {
-                    ["uncontended", "contended", "pingpong", "recovery", "named"]
-                        .contains(&x)
-                        .then(|| x.to_owned())
+                    [
+                        "uncontended",
+                        "contended",
+                        "pingpong",
+                        "recovery",
+                        "named",
+                        "deadlock",
+                    ]
+                    .contains(&x)
+                    .then(|| x.to_owned())
                 })?;
                 a.uncontended = w.iter().any(|x| x == "uncontended");
                 a.contended = w.iter().any(|x| x == "contended");
                 a.ping_pong = w.iter().any(|x| x == "pingpong");
                 a.recovery = w.iter().any(|x| x == "recovery");
                 a.named = w.iter().any(|x| x == "named");
+                a.deadlock = w.iter().any(|x| x == "deadlock");
             }
             "--named" => a.named_count = value.parse().map_err(|_| bad())?,
             "--plot" => a.plot = value.into(),
@@ -265,6 +275,11 @@ fn main() -> ExitCode {
         let (table, per_lock) = named_locks(args.named_count);
         println!("{table}");
         goals.footprint = Some(per_lock);
+    }
+
+    if args.deadlock {
+        progress(format_args!("deadlock, {} rounds", args.rounds));
+        println!("{}", deadlock_latency(args.rounds));
     }
 
     println!("{}", goals.report());
@@ -494,4 +509,66 @@ fn named_locks(n: usize) -> (String, u64) {
         report::sig3(table_bytes as f64 / n as f64)
     );
     (t, (table_bytes - 64) / n as u64)
+}
+
+/// Per round, two processes form an A/B cycle; from the instant the cycle closes (the later of
+/// the two second requests) to the victim holding its error. Median and range over `rounds`.
+fn deadlock_latency(rounds: usize) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let mut ms = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let shm = interlock_bench::shm::Shared::<[AtomicU64; 8]>::new().expect("shared memory");
+        let locks = [
+            interlock::Lock::new().expect("lock"),
+            interlock::Lock::new().expect("lock"),
+        ];
+        let pids: Vec<_> = (0..2)
+            .map(|i| {
+                let (shm, locks) = (&shm, &locks);
+                harness::fork_child(move || {
+                    let _first = locks[i].lock().expect("first");
+                    shm[0].fetch_add(1, Ordering::SeqCst);
+                    while shm[0].load(Ordering::SeqCst) < 2 {
+                        std::hint::spin_loop();
+                    }
+                    shm[1 + i].store(harness::now_ns(), Ordering::SeqCst);
+                    match locks[1 - i].lock_timeout(Duration::from_secs(10)) {
+                        Err(interlock::Error::Deadlock { .. }) => {
+                            shm[3].store(harness::now_ns(), Ordering::SeqCst);
+                        }
+                        Ok(_) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        for pid in pids {
+            harness::reap_ok(pid, "deadlock round");
+        }
+        let formed = shm[1]
+            .load(Ordering::SeqCst)
+            .max(shm[2].load(Ordering::SeqCst));
+        let told = shm[3].load(Ordering::SeqCst);
+        assert!(told > formed, "no process was told of the deadlock");
+        ms.push((told - formed) as f64 / 1e6);
+    }
+    let s = interlock_bench::stats::Summary::of(&ms);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "## Deadlock: time from an A/B cycle closing to the error ({rounds} rounds, deadlock \
+         timeout {} ms)\n",
+        interlock::deadlock_timeout().as_millis()
+    );
+    t.push_str("| median ms | min | p90 | max |\n|--:|--:|--:|--:|\n");
+    let _ = writeln!(
+        t,
+        "| {} | {} | {} | {} |",
+        report::sig3(s.median),
+        report::sig3(s.min),
+        report::sig3(s.p90),
+        report::sig3(s.max)
+    );
+    t
 }
