@@ -40,8 +40,11 @@ const WORDS: usize = WAIT_SLOT_LEN / 8;
 const FILE: &str = ".wait-registry";
 
 // Slot words.
-/// `pid << 32 | tid` of the waiting thread; 0 = free.
+/// `pid << 32 | tid` of the waiting thread; 0 = free; [`BUSY`] while being claimed.
 const OWNER: usize = 0;
+/// The owner word of a slot being claimed: its identity and fields are being written, and it
+/// is neither free nor anyone's yet.
+const BUSY: u64 = u64::MAX;
 /// Even when stable, odd while being written.
 const SEQ: usize = 1;
 /// The waiting process's identity (`sys::process_identity`), to tell a dead entry.
@@ -51,7 +54,7 @@ const DEV: usize = 3;
 const INO: usize = 4;
 const INDEX_HOLDER: usize = 5;
 const TOKEN: usize = 6;
-/// CLOCK_MONOTONIC ns when the wait began.
+/// CLOCK_MONOTONIC ns when the wait began (not when it registered).
 const SINCE: usize = 7;
 
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64);
@@ -124,6 +127,8 @@ fn registry() -> Option<Segment> {
     Namespace::open()
         .and_then(|ns| ns.open_or_create_file(FILE, Kind::WaitRegistry, &SLOTS.to_ne_bytes()))
         .ok()
+        // A file of another kind at that name is not ours to read: no detection.
+        .filter(|seg| seg.header().kind == Kind::WaitRegistry)
 }
 
 fn slot(words: &[AtomicU64], i: usize) -> &[AtomicU64] {
@@ -133,7 +138,7 @@ fn slot(words: &[AtomicU64], i: usize) -> &[AtomicU64] {
 fn read(words: &[AtomicU64], i: usize) -> Option<Entry> {
     let w = slot(words, i);
     let owner = w[OWNER].load(Ordering::Acquire);
-    if owner == 0 {
+    if owner == 0 || owner == BUSY {
         return None;
     }
     let seq = w[SEQ].load(Ordering::Acquire);
@@ -165,6 +170,8 @@ fn read(words: &[AtomicU64], i: usize) -> Option<Entry> {
 pub(crate) struct Registration {
     reg: Segment,
     slot: usize,
+    /// `pid << 32 | tid`, as in the slot's owner word.
+    owner: u64,
     tid: u32,
     since: u64,
     /// A cycle seen at the last look, to be confirmed at a later one.
@@ -172,9 +179,16 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers the calling thread as waiting for `key`, held by `holder` at acquisition
-    /// count `token`. `None` when the registry cannot be used (then no detection, just waiting).
-    pub(crate) fn new(me: &Me, key: LockKey, holder: u32, token: u64) -> Option<Registration> {
+    /// Registers the calling thread as waiting for `key` since `since` (CLOCK_MONOTONIC ns),
+    /// held by `holder` at acquisition count `token`. `None` when the registry cannot be used
+    /// (then no detection, just waiting).
+    pub(crate) fn new(
+        me: &Me,
+        since: u64,
+        key: LockKey,
+        holder: u32,
+        token: u64,
+    ) -> Option<Registration> {
         let reg = registry()?;
         let words = reg.registry_words();
         let owner = u64::from(me.pid) << 32 | u64::from(me.tid);
@@ -183,32 +197,38 @@ impl Registration {
         for k in 0..n {
             let i = (start + k) % n;
             let w = slot(words, i);
-            let current = w[OWNER].load(Ordering::Relaxed);
-            if current != 0 && !entry_is_dead(words, i) {
+            let current = w[OWNER].load(Ordering::Acquire);
+            if current != 0 && !entry_is_dead(words, i, current) {
                 continue;
             }
+            // Claimed as BUSY first: identity and fields are written before the slot names its
+            // owner, so no reader ever pairs our owner with a previous owner's identity (and
+            // judges us dead by it).
             if w[OWNER]
-                .compare_exchange(current, owner, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+                .compare_exchange(current, BUSY, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
             {
-                let since = now_ns();
-                w[IDENTITY].store(me.start_time, Ordering::Relaxed);
-                let mut r = Registration {
-                    reg,
-                    slot: i,
-                    tid: me.tid,
-                    since,
-                    candidate: None,
-                };
-                r.publish(key, holder, token);
-                return Some(r);
+                continue;
             }
+            let r = Registration {
+                reg,
+                slot: i,
+                owner,
+                tid: me.tid,
+                since,
+                candidate: None,
+            };
+            let w = slot(r.reg.registry_words(), i);
+            w[IDENTITY].store(me.start_time, Ordering::Relaxed);
+            r.publish(key, holder, token);
+            w[OWNER].store(owner, Ordering::Release);
+            return Some(r);
         }
         None
     }
 
     /// Publishes what the waiter sees now (seqlock write: odd, fields, even).
-    pub(crate) fn publish(&mut self, key: LockKey, holder: u32, token: u64) {
+    pub(crate) fn publish(&self, key: LockKey, holder: u32, token: u64) {
         let w = slot(self.reg.registry_words(), self.slot);
         let seq = w[SEQ].load(Ordering::Relaxed);
         let odd = seq | 1;
@@ -229,10 +249,8 @@ impl Registration {
     /// waiter is the one chosen to break it.
     pub(crate) fn check(&mut self) -> Option<Vec<CycleMember>> {
         let words = self.reg.registry_words();
-        let entries: Vec<Entry> = (0..words.len() / WORDS)
-            .filter_map(|i| read(words, i))
-            .collect();
-        let cycle = find_cycle(&entries, self.tid);
+        let entries = live_entries(words);
+        let cycle = find_cycle(&entries, self.slot);
         let confirmed = match (&self.candidate, &cycle) {
             (Some(before), Some(now)) => same_cycle_refreshed(before, now),
             _ => false,
@@ -265,33 +283,51 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let w = slot(self.reg.registry_words(), self.slot);
-        w[SEQ].fetch_add(2, Ordering::Relaxed);
-        w[OWNER].store(0, Ordering::Release);
+        // Odd: a stale read of our fields by the slot's next owner cannot look published.
+        w[SEQ].fetch_add(1, Ordering::Release);
+        // Only if still ours (a slot is never taken from a live owner, but be exact).
+        let _ = w[OWNER].compare_exchange(self.owner, 0, Ordering::Release, Ordering::Relaxed);
     }
 }
 
-fn entry_is_dead(words: &[AtomicU64], i: usize) -> bool {
+/// Whether slot `i`, owned by `owner` (as just read, Acquire), belongs to a thread that is
+/// gone. BUSY slots are being claimed: not dead.
+fn entry_is_dead(words: &[AtomicU64], i: usize, owner: u64) -> bool {
     let w = slot(words, i);
-    let owner = w[OWNER].load(Ordering::Acquire);
-    owner != 0
-        && sys::thread_liveness(
-            (owner >> 32) as u32,
-            owner as u32,
-            w[IDENTITY].load(Ordering::Relaxed),
-        ) == sys::Liveness::Dead
+    if owner == 0 || owner == BUSY {
+        return false;
+    }
+    let identity = w[IDENTITY].load(Ordering::Acquire);
+    // The identity must be the one written for this owner (written before it, read after it).
+    if w[OWNER].load(Ordering::Acquire) != owner {
+        return false;
+    }
+    sys::thread_liveness((owner >> 32) as u32, owner as u32, identity) == sys::Liveness::Dead
 }
 
-/// Follows waiter → holder from `me` through the entries: the cycle back to `me`, if any, in
-/// order starting with `me`'s entry.
-fn find_cycle(entries: &[Entry], me: u32) -> Option<Vec<Entry>> {
+/// Every published entry whose thread is alive.
+fn live_entries(words: &[AtomicU64]) -> Vec<Entry> {
+    (0..words.len() / WORDS)
+        .filter_map(|i| read(words, i))
+        .filter(|e| {
+            let owner = u64::from(e.pid) << 32 | u64::from(e.tid);
+            !entry_is_dead(words, e.slot, owner)
+        })
+        .collect()
+}
+
+/// Follows waiter → holder from the entry in slot `me` through the entries: the cycle back to
+/// it, if any, in order starting with it.
+fn find_cycle(entries: &[Entry], me: usize) -> Option<Vec<Entry>> {
+    let first = *entries.iter().find(|e| e.slot == me)?;
     let by_tid = |tid: u32| entries.iter().find(|e| e.tid == tid);
-    let mut cycle = vec![*by_tid(me)?];
+    let mut cycle = vec![first];
     loop {
         let next = cycle.last()?.holder;
         if next == 0 {
             return None;
         }
-        if next == me {
+        if next == first.tid {
             return Some(cycle);
         }
         if cycle.iter().any(|e| e.tid == next) || cycle.len() > entries.len() {
@@ -324,7 +360,7 @@ fn describe(key: LockKey) -> String {
     format!("{}:{}[{}]", key.dev, key.ino, key.index)
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
@@ -348,13 +384,7 @@ pub struct WaitEdge {
 
 fn snapshot() -> Option<Vec<Entry>> {
     let reg = registry()?;
-    let words = reg.registry_words();
-    Some(
-        (0..words.len() / WORDS)
-            .filter(|&i| !entry_is_dead(words, i))
-            .filter_map(|i| read(words, i))
-            .collect(),
-    )
+    Some(live_entries(reg.registry_words()))
 }
 
 /// The wait-for graph of this user's namespace: every thread blocked on a lock longer than the
@@ -415,7 +445,7 @@ pub fn deadlocks() -> Result<Vec<Vec<CycleMember>>, Error> {
         if seen.contains(&e.tid) {
             continue;
         }
-        let (Some(now), Some(before)) = (find_cycle(&second, e.tid), find_cycle(&first, e.tid))
+        let (Some(now), Some(before)) = (find_cycle(&second, e.slot), find_cycle(&first, e.slot))
         else {
             continue;
         };
@@ -471,20 +501,20 @@ mod tests {
     #[test]
     fn cycles_are_found_from_each_member_and_chains_are_not_cycles() {
         let two = [entry(0, 10, 20, 1), entry(1, 20, 10, 2)];
-        assert_eq!(find_cycle(&two, 10).unwrap().len(), 2);
-        assert_eq!(find_cycle(&two, 20).unwrap()[0].tid, 20);
+        assert_eq!(find_cycle(&two, 0).unwrap().len(), 2);
+        assert_eq!(find_cycle(&two, 1).unwrap()[0].tid, 20);
         let chain = [
             entry(0, 1, 2, 0),
             entry(1, 2, 3, 0),
             entry(2, 3, 4, 0),
             entry(3, 4, 99, 0),
         ];
-        for tid in 1..=4 {
-            assert!(find_cycle(&chain, tid).is_none(), "{tid}");
+        for slot in 0..4 {
+            assert!(find_cycle(&chain, slot).is_none(), "{slot}");
         }
         // A cycle elsewhere is not ours.
         let elsewhere = [entry(0, 1, 2, 0), entry(1, 2, 3, 0), entry(2, 3, 2, 0)];
-        assert!(find_cycle(&elsewhere, 1).is_none());
+        assert!(find_cycle(&elsewhere, 0).is_none());
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl SharedFile {
         // A writer may reuse the region being read (two commits later): retry, then read under
         // the lock, where a failure is the file's.
         for _ in 0..8 {
-            if let Ok((content, _)) = handle.read() {
+            if let Ok((content, _)) = handle.read(true) {
                 return Ok(content);
             }
         }
@@ -245,7 +245,7 @@ impl SharedFile {
     }
 
     fn slots_read(&self, handle: &slots::Handle) -> Result<(Vec<u8>, slots::Meta), Error> {
-        handle.read().map_err(|e| match e {
+        handle.read(false).map_err(|e| match e {
             slots::ReadError::Io(e) => Error::io("read", self.path.display(), e),
             slots::ReadError::Corrupt(reason) => Error::BadContent {
                 path: self.path.clone(),
@@ -432,7 +432,10 @@ impl Update<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] naming the path; the file is then unchanged and the temporary removed.
+    /// [`Error::Io`] naming the path. A failure to write leaves the file unchanged (and no
+    /// temporary behind); a failure to flush a commit that already took effect (the last
+    /// `fsync` of a durable commit) says "flush", and [`Update::content`] is then the new
+    /// content.
     ///
     /// # Examples
     ///
@@ -448,11 +451,27 @@ impl Update<'_> {
     pub fn commit(&mut self, new: &[u8]) -> Result<(), Error> {
         let path = &self.file.path;
         if let Some((handle, current)) = &mut self.slot {
-            *current = handle
-                .commit(*current, new, self.file.durable)
-                .map_err(|e| Error::io("commit", path.display(), e))?;
-            self.content = new.to_vec();
-            return Ok(());
+            return match handle.commit(*current, new, self.file.durable) {
+                Ok(next) => {
+                    *current = next;
+                    self.content = new.to_vec();
+                    Ok(())
+                }
+                Err(slots::CommitError {
+                    committed: Some(next),
+                    source,
+                }) => {
+                    // The new content is current; only its flush (or tail trim) failed.
+                    *current = next;
+                    self.content = new.to_vec();
+                    Err(Error::io(
+                        "flush the committed content of",
+                        path.display(),
+                        source,
+                    ))
+                }
+                Err(e) => Err(Error::io("commit", path.display(), e.source)),
+            };
         }
         let dir = parent_dir(path);
         let tmp = temporary_path(path);
@@ -473,17 +492,19 @@ impl Update<'_> {
                 out.sync_all()?;
             }
             drop(out);
-            std::fs::rename(&tmp, path)?;
-            if self.file.durable {
-                File::open(&dir)?.sync_all()?;
-            }
-            Ok::<(), std::io::Error>(())
+            std::fs::rename(&tmp, path)
         })();
         if let Err(e) = result {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::io("commit", path.display(), e));
         }
+        // The rename took effect: the new content is the file's, whatever the flush says.
         self.content = new.to_vec();
+        if self.file.durable {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io("flush the committed content of", path.display(), e))?;
+        }
         Ok(())
     }
 }

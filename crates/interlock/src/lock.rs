@@ -253,7 +253,9 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`Error::WouldDeadlock`] if this thread holds it already.
+    /// [`Error::WouldDeadlock`] if this thread holds it already; [`Error::Deadlock`] if the
+    /// wait closes a lock-order cycle with other waiters and this one is chosen to give up
+    /// (see [`set_deadlock_timeout`](crate::set_deadlock_timeout)).
     ///
     /// # Examples
     ///
@@ -315,7 +317,7 @@ impl Lock {
     /// # Errors
     ///
     /// [`Error::Timeout`] naming the holder when time runs out; [`Error::WouldDeadlock`] if this
-    /// thread holds it already.
+    /// thread holds it already; [`Error::Deadlock`] as for [`Lock::lock`].
     ///
     /// # Examples
     ///

@@ -47,6 +47,8 @@ const LIVENESS_PERIOD: Duration = Duration::from_millis(50);
 /// The longest an untimed waiter sleeps before looking again, in case its wake-up went to a
 /// waiter that was killed before it could pass it on.
 const SAFETY_NET: Duration = Duration::from_millis(100);
+/// How long a waiter the wait registry could not take waits before trying again.
+const REGISTER_RETRY: Duration = Duration::from_secs(1);
 
 /// A lock record in a mapped segment.
 pub(crate) struct Raw {
@@ -263,6 +265,9 @@ impl Raw {
         // Set once the holder turns out to be UNREPORTED: from then on, wait in liveness slices.
         let mut unreported = false;
         let mut registration: Option<Registration> = None;
+        // When to try registering again after the registry could not take us (unusable
+        // namespace, or full): until then, just wait.
+        let mut register_at = check_from;
         loop {
             // Sleep until the first of: the caller's deadline, the next deadlock look, the next
             // liveness check (UNREPORTED holder) or the safety net (see `word::lock_contended`).
@@ -277,7 +282,7 @@ impl Raw {
                 let next_look = if registration.is_some() {
                     now + deadlock::PERIOD
                 } else {
-                    from.max(now)
+                    register_at.unwrap_or(from).max(now)
                 };
                 wake = wake.min(next_look);
             }
@@ -314,7 +319,15 @@ impl Raw {
                 let key = self.lock_key();
                 match &mut registration {
                     Some(r) => r.publish(key, holder, token),
-                    None => registration = Registration::new(me, key, holder, token),
+                    None if register_at.is_none_or(|at| now >= at) => {
+                        let since =
+                            deadlock::now_ns().saturating_sub(started.elapsed().as_nanos() as u64);
+                        registration = Registration::new(me, since, key, holder, token);
+                        if registration.is_none() {
+                            register_at = Some(now + REGISTER_RETRY);
+                        }
+                    }
+                    None => {}
                 }
                 if let Some(cycle) = registration.as_mut().and_then(Registration::check) {
                     *cycle_out = Some(cycle);

@@ -138,7 +138,9 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`Error::RecursionOverflow`] when the depth would pass `u32::MAX - 1`.
+    /// [`Error::RecursionOverflow`] when the depth would pass `u32::MAX - 1`;
+    /// [`Error::Deadlock`] if the wait closes a lock-order cycle (see
+    /// [`Lock::lock`](crate::Lock::lock)).
     ///
     /// # Examples
     ///
@@ -181,7 +183,8 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] naming the holder; [`Error::RecursionOverflow`].
+    /// [`Error::Timeout`] naming the holder; [`Error::RecursionOverflow`]; [`Error::Deadlock`]
+    /// if the wait closes a lock-order cycle (see [`Lock::lock`](crate::Lock::lock)).
     ///
     /// # Examples
     ///

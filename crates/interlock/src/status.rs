@@ -101,7 +101,11 @@ pub struct LockStatus {
 impl LockStatus {
     pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         let word = rec.word.load(Ordering::Acquire);
-        let tid = word & OWNER_TID;
+        // A fair lock being handed over belongs to nobody yet (the woken sleeper takes it).
+        let tid = match word & OWNER_TID {
+            crate::word::HANDOFF => 0,
+            tid => tid,
+        };
         let token = rec.acquisitions.load(Ordering::Relaxed);
         let holder = (tid != 0).then(|| {
             let pid = rec.owner_pid.load(Ordering::Relaxed);
@@ -129,7 +133,7 @@ impl LockStatus {
             acquisitions: rec.acquisitions.load(Ordering::Relaxed),
             owner_deaths: rec.owner_deaths.load(Ordering::Relaxed),
             poisoned: rec.poisoned.load(Ordering::Relaxed) != 0,
-            owner_died_unclaimed: tid == 0 && word & OWNER_DIED != 0,
+            owner_died_unclaimed: word & crate::word::TID_MASK == 0 && word & OWNER_DIED != 0,
         }
     }
 }

@@ -219,3 +219,36 @@ fn rlock_reentry_by_its_owner_is_never_a_cycle() {
     drop(_outer);
     assert_eq!(waiter.wait(), 0, "{}", waiter.report());
 }
+
+/// A waiter the wait registry cannot take (here: a namespace directory others may enter, which
+/// interlock refuses to use) just waits: it must not spin retrying the registry. A second of
+/// waiting costs it well under a tenth of that in CPU time.
+#[test]
+fn a_waiter_that_cannot_register_does_not_spin() {
+    common::in_private_namespace(|ns| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(ns, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let lock = Lock::new().unwrap();
+        let shm = SharedMem::new(1);
+        let _held = lock.lock().unwrap();
+        let mut waiter = fork(|| {
+            match lock.lock_timeout(Duration::from_secs(1)) {
+                Err(Error::Timeout { .. }) => {}
+                other => panic!("expected a timeout, got {other:?}"),
+            }
+            // SAFETY: rusage is plain integers and timevals: all-zero is a valid value.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: getrusage writes into the valid, writable struct we pass.
+            assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+            let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+            shm.slot(0)
+                .store(us(usage.ru_utime) + us(usage.ru_stime), Ordering::SeqCst);
+        });
+        assert_eq!(waiter.wait(), 0, "{}", waiter.report());
+        let cpu_us = shm.slot(0).load(Ordering::SeqCst);
+        assert!(
+            cpu_us < 100_000,
+            "the waiter used {cpu_us} µs of CPU in a 1 s wait: it spins"
+        );
+    });
+}

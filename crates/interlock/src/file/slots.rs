@@ -134,8 +134,12 @@ impl Handle {
         meta.dev() == self.dev && meta.ino() == self.ino
     }
 
-    /// The current content and where it lives. An empty file is empty content.
-    pub(crate) fn read(&self) -> Result<(Vec<u8>, Meta), ReadError> {
+    /// The current content and where it lives. An empty file is empty content. With
+    /// `newest_only` (a reader without the lock), only the newest valid meta is taken: a
+    /// writer may be reusing an older commit's space, and falling back to an even older
+    /// generation could return content older than the read's start. Under the lock (no writer),
+    /// a damaged newest commit falls back to the previous one.
+    pub(crate) fn read(&self, newest_only: bool) -> Result<(Vec<u8>, Meta), ReadError> {
         let mut head = [0u8; DATA as usize];
         let got = read_at_most(&self.file, &mut head, 0)?;
         if got == 0 {
@@ -189,6 +193,9 @@ impl Handle {
                 return Ok((data, m));
             }
             damaged += 1;
+            if newest_only {
+                break;
+            }
         }
         Err(ReadError::Corrupt(format!(
             "no slot holds intact content ({damaged} damaged)"
@@ -198,7 +205,44 @@ impl Handle {
     /// Commits `new` after `current` (as returned by [`Handle::read`] or the last commit):
     /// the data goes where it overlaps no current data, then the meta flips. With `durable`,
     /// each step is flushed before the next.
-    pub(crate) fn commit(&self, current: Meta, new: &[u8], durable: bool) -> io::Result<Meta> {
+    ///
+    /// # Errors
+    ///
+    /// A failure before the meta write leaves the previous content current
+    /// (`committed: None`); one after it (a flush, the tail trim) leaves the new content current
+    /// and says so (`committed: Some`).
+    pub(crate) fn commit(
+        &self,
+        current: Meta,
+        new: &[u8],
+        durable: bool,
+    ) -> Result<Meta, CommitError> {
+        let next = self
+            .write_commit(current, new, durable)
+            .map_err(|source| CommitError {
+                committed: None,
+                source,
+            })?;
+        let after = || -> io::Result<()> {
+            if durable {
+                self.file.sync_data()?;
+            }
+            // Content that shrank: drop the tail, which holds only superseded commits.
+            let end = next.offset + next.length;
+            if next.offset == DATA && current.offset + current.length > 2 * end + 4096 {
+                self.file.set_len(end)?;
+            }
+            Ok(())
+        };
+        after().map_err(|source| CommitError {
+            committed: Some(next),
+            source,
+        })?;
+        Ok(next)
+    }
+
+    /// The data, then the meta that makes it current.
+    fn write_commit(&self, current: Meta, new: &[u8], durable: bool) -> io::Result<Meta> {
         if current.generation == 0 {
             let mut head = [0u8; DATA as usize];
             head[..8].copy_from_slice(MAGIC);
@@ -223,16 +267,16 @@ impl Handle {
         };
         self.file
             .write_all_at(&next.encode(), META_AT[(next.generation % 2) as usize])?;
-        if durable {
-            self.file.sync_data()?;
-        }
-        // Content that shrank: drop the tail, which holds only superseded commits.
-        let end = offset + length;
-        if offset == DATA && current.offset + current.length > 2 * end + 4096 {
-            self.file.set_len(end)?;
-        }
         Ok(next)
     }
+}
+
+/// Why a commit failed, and whether it took effect anyway.
+#[derive(Debug)]
+pub(crate) struct CommitError {
+    /// The new commit, when it became current before the failure.
+    pub(crate) committed: Option<Meta>,
+    pub(crate) source: io::Error,
 }
 
 #[cfg(test)]
@@ -248,12 +292,12 @@ mod tests {
     #[test]
     fn commits_alternate_slots_and_read_back() {
         let (_dir, h) = handle();
-        let (content, mut cur) = h.read().unwrap();
+        let (content, mut cur) = h.read(false).unwrap();
         assert!(content.is_empty());
         for i in 0..50u32 {
             let text = format!("value {i} {}", "x".repeat((i % 7) as usize * 100));
             cur = h.commit(cur, text.as_bytes(), false).unwrap();
-            let (back, meta) = h.read().unwrap();
+            let (back, meta) = h.read(false).unwrap();
             assert_eq!(back, text.as_bytes());
             assert_eq!(meta, cur);
         }
@@ -279,7 +323,7 @@ mod tests {
             "{size} bytes for {} of content",
             content.len()
         );
-        assert_eq!(h.read().unwrap().0, content);
+        assert_eq!(h.read(false).unwrap().0, content);
     }
 
     #[test]
@@ -288,9 +332,9 @@ mod tests {
         let cur = h.commit(Meta::default(), b"old", false).unwrap();
         // Write the next commit's data but not its meta, as a writer killed in between would.
         h.file.write_all_at(b"garbage-garbage", DATA + 3).unwrap();
-        assert_eq!(h.read().unwrap().0, b"old");
+        assert_eq!(h.read(false).unwrap().0, b"old");
         let next = h.commit(cur, b"new", false).unwrap();
-        assert_eq!(h.read().unwrap(), (b"new".to_vec(), next));
+        assert_eq!(h.read(false).unwrap(), (b"new".to_vec(), next));
     }
 
     #[test]
@@ -299,9 +343,9 @@ mod tests {
         let a = h.commit(Meta::default(), b"first", false).unwrap();
         let b = h.commit(a, b"second", false).unwrap();
         h.file.write_all_at(b"X", b.offset).unwrap();
-        assert_eq!(h.read().unwrap(), (b"first".to_vec(), a));
+        assert_eq!(h.read(false).unwrap(), (b"first".to_vec(), a));
         h.file.write_all_at(b"X", a.offset).unwrap();
-        match h.read() {
+        match h.read(false) {
             Err(ReadError::Corrupt(m)) => assert!(m.contains("2 damaged"), "{m}"),
             other => panic!("{other:?}"),
         }
@@ -312,19 +356,19 @@ mod tests {
         let (_dir, h) = handle();
         let a = h.commit(Meta::default(), b"first", false).unwrap();
         h.file.write_all_at(&[0xff], META_AT[1] + 3).unwrap();
-        match h.read() {
+        match h.read(false) {
             Err(ReadError::Corrupt(m)) => assert!(m.contains("1 damaged"), "{m}"),
             other => panic!("{other:?}"),
         }
         let _ = a;
         h.file.set_len(0).unwrap();
         h.file.write_all_at(&[b'7'; 300], 0).unwrap();
-        match h.read() {
+        match h.read(false) {
             Err(ReadError::Corrupt(m)) => assert!(m.contains("not an interlock slotted"), "{m}"),
             other => panic!("{other:?}"),
         }
         h.file.set_len(3).unwrap();
-        match h.read() {
+        match h.read(false) {
             Err(ReadError::Corrupt(m)) => assert!(m.contains("too short"), "{m}"),
             other => panic!("{other:?}"),
         }
