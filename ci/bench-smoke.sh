@@ -18,7 +18,7 @@ grep -E '^\| 2 \| interlock-fair \| [0-9.]+ \|' "$out"
 # Ping-pong, the named-lock table, the goals, and the plot with a line per competitor.
 grep -E '^\| interlock \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+×' "$out"
 grep -E '^\| shared bytes per lock' "$out"
-grep -A3 '^## Deadlock: time from an A/B cycle' "$out" | grep -E '^\| [0-9.]+ \|'
+grep -A4 '^## Deadlock: time from an A/B cycle' "$out" | grep -E '^\| [0-9.]+ \|'
 
 grep -E '^\| owner-death recovery ≤ 1 ms median \| .* \| (PASS|\*\*FAIL\*\*) \|$' "$out"
 grep -q '<svg' "$plot"
