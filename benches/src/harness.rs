@@ -352,7 +352,7 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
             let mut waits: Vec<u64> = Vec::new();
             // Relaxed: the flag only has to be seen eventually; it orders nothing.
             while ctl.stop.load(Ordering::Relaxed) == 0 {
-                if contended && n % WAIT_SAMPLE_EVERY == 0 {
+                if contended && n.is_multiple_of(WAIT_SAMPLE_EVERY) {
                     let asked = now_ns();
                     comp.lock(|| {
                         waits.push(now_ns() - asked);

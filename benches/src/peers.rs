@@ -6,7 +6,7 @@
 //! | `pthread`            | glibc `pthread_mutex_t`, `PTHREAD_PROCESS_SHARED`              | no     |
 //! | `pthread-robust`     | the same with `PTHREAD_MUTEX_ROBUST`                           | yes    |
 //! | `sem`                | POSIX semaphore, `sem_init(pshared = 1)`: CPython's Lock        | no     |
-//! | `flock`              | `flock(2)` on a file, one open file description per process   | yes    |
+//! | `flock`              | std's `File::lock` (`flock(2)`), one open file description each | yes    |
 //! | `ofd`                | `fcntl(F_OFD_SETLKW)` on a file, likewise                      | yes    |
 //! | `interlock`          | `interlock::Lock::new()`                                      | yes    |
 //! | `interlock-fair`     | `interlock::Lock::new_fair()`: FIFO hand-off to sleepers      | yes    |
@@ -22,7 +22,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 
 use crate::futex::FutexMutex;
@@ -307,7 +306,8 @@ fn retry_eintr(mut op: impl FnMut() -> Result<(), Errno>, what: &str) {
     }
 }
 
-/// `flock`: `flock(fd, LOCK_EX)` / `LOCK_UN` (what fd-lock, fs4 and flock(1) use).
+/// `flock`: std's `File::lock` / `File::unlock` — `flock(fd, LOCK_EX)` / `LOCK_UN` on Linux,
+/// as a Rust user would write it (fd-lock, fs4 and flock(1) make the same calls).
 #[derive(Debug)]
 pub struct Flock(LockFile);
 
@@ -323,12 +323,9 @@ impl Competitor for Flock {
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
         let file = self.0.file();
-        retry_eintr(
-            || flock(file, FlockOperation::LockExclusive),
-            "flock(LOCK_EX)",
-        );
+        file.lock().expect("File::lock");
         let r = f();
-        retry_eintr(|| flock(file, FlockOperation::Unlock), "flock(LOCK_UN)");
+        file.unlock().expect("File::unlock");
         r
     }
 }
