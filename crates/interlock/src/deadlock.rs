@@ -260,9 +260,7 @@ impl Registration {
             return None;
         }
         let cycle = self.candidate.as_ref()?;
-        // The chosen one: the latest to start waiting, then the highest tid.
-        let chosen = cycle.iter().max_by_key(|e| (e.since, e.tid))?;
-        if chosen.tid != self.tid {
+        if !is_chosen(cycle, self.tid) {
             return None;
         }
         // Members in order from this waiter.
@@ -278,6 +276,15 @@ impl Registration {
                 .collect(),
         )
     }
+}
+
+/// Whether `tid` is the member of `cycle` that breaks it: the latest to start waiting, then
+/// the highest tid — the same answer for every member, whichever of them asks.
+fn is_chosen(cycle: &[Entry], tid: u32) -> bool {
+    cycle
+        .iter()
+        .max_by_key(|e| (e.since, e.tid))
+        .is_some_and(|chosen| chosen.tid == tid)
 }
 
 impl Drop for Registration {
@@ -515,6 +522,32 @@ mod tests {
         // A cycle elsewhere is not ours.
         let elsewhere = [entry(0, 1, 2, 0), entry(1, 2, 3, 0), entry(2, 3, 2, 0)];
         assert!(find_cycle(&elsewhere, 0).is_none());
+    }
+
+    #[test]
+    fn exactly_one_member_of_a_cycle_is_chosen_whichever_asks() {
+        let three = [
+            entry(0, 10, 20, 5),
+            entry(1, 20, 30, 9),
+            entry(2, 30, 10, 7),
+        ];
+        for start in 0..3 {
+            let cycle = find_cycle(&three, start).unwrap();
+            let chosen: Vec<u32> = cycle
+                .iter()
+                .map(|e| e.tid)
+                .filter(|&t| is_chosen(&cycle, t))
+                .collect();
+            assert_eq!(
+                chosen,
+                [20],
+                "the youngest waiter (since 9), asked from slot {start}"
+            );
+        }
+        // Equal start times: the highest tid.
+        let tie = [entry(0, 10, 20, 5), entry(1, 20, 10, 5)];
+        let cycle = find_cycle(&tie, 0).unwrap();
+        assert!(is_chosen(&cycle, 20) && !is_chosen(&cycle, 10));
     }
 
     #[test]
