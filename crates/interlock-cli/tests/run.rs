@@ -157,3 +157,21 @@ fn sigkilled_runner_frees_the_lock_kills_its_command_and_is_reported() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!marker.exists(), "the command outlived its killed runner");
 }
+
+/// `run --fair` makes the named lock fair: `status` says so, a later plain `run` of the name
+/// works with it, and `--fair` on an existing unfair lock is refused with one line, exit 2.
+#[test]
+fn fair_runs_create_a_fair_lock_and_refuse_an_unfair_one() {
+    let ns = Ns::new();
+    let out = ns.run(&["run", "--fair", "queue", "--", "true"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = ns.run(&["status", "--json", "queue"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "FairLock", "{v}");
+    assert!(ns.run(&["run", "queue", "--", "true"]).status.success());
+    assert!(ns.run(&["run", "plain", "--", "true"]).status.success());
+    let out = ns.run(&["run", "--fair", "plain", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", describe(&out));
+    assert!(stderr(&out).contains("FairLock"), "{}", describe(&out));
+}

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::segment::Kind;
 use crate::status::Holder;
 
 /// Everything that can go wrong in interlock.
@@ -100,8 +101,8 @@ pub enum Error {
         /// What is wrong with it.
         fault: SegmentFault,
     },
-    /// A lock was opened as one kind but the segment holds the other.
-    #[error("{what} holds an {found}, not an {expected}")]
+    /// A lock was opened as one kind but the segment holds another.
+    #[error("{what} is {}, not {}", with_article(.found), with_article(.expected))]
     KindMismatch {
         /// The path or name.
         what: String,
@@ -168,6 +169,13 @@ impl Error {
             what: what.to_string(),
             source: e.into(),
         }
+    }
+}
+
+fn with_article(kind: &Kind) -> String {
+    match kind {
+        Kind::RLock => format!("an {kind}"),
+        _ => format!("a {kind}"),
     }
 }
 

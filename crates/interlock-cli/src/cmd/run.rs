@@ -13,6 +13,7 @@ use crate::exit::{Coded, Exit};
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let (lock, label) = match (&args.name, &args.path) {
+        (Some(name), _) if args.fair => (Lock::open_fair(name)?, format!("lock {name:?}")),
         (Some(name), _) => (Lock::open(name)?, format!("lock {name:?}")),
         (None, Some(path)) => (
             Lock::open_path(path, args.mode)?,
