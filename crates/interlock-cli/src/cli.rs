@@ -52,7 +52,7 @@ pub(crate) enum Command {
   interlock run --no-wait nightly -- ./nightly.sh        # exit 1 at once if held
   interlock run --wait 0.5 --conflict-exit-code 75 db -- ./migrate
   interlock run --path /srv/shared/deploy.lock --mode 660 -- ./deploy.sh
-  interlock run --fair print-queue -- ./print.sh          # waiters served in arrival order")]
+  interlock run --fair jobs -- ./job.sh                   # no waiter starves")]
 pub(crate) struct RunArgs {
     /// The lock's name ([A-Za-z0-9._-], at most 200 bytes, no leading dot).
     #[arg(required_unless_present = "path", conflicts_with = "path")]
@@ -69,8 +69,9 @@ pub(crate) struct RunArgs {
     /// Do not wait: fail at once if the lock is held.
     #[arg(long, short = 'n')]
     pub(crate) no_wait: bool,
-    /// Create the named lock as a fair one (first come, first served among waiters) if it
-    /// does not exist; refuse an existing unfair one. Every later `run` of the name is fair.
+    /// Create the named lock as a fair one if it does not exist (a release hands the lock to a
+    /// waiter that has slept, roughly the longest, instead of letting anyone barge in); refuse
+    /// an existing unfair one. Every later `run` of the name is fair.
     #[arg(long, conflicts_with = "path")]
     pub(crate) fair: bool,
     /// Exit code for a conflict or timeout.
