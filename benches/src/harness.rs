@@ -233,6 +233,38 @@ struct Control {
 // SAFETY: all fields are atomics (zero is a valid value of each) and padding.
 unsafe impl ShmSafe for Control {}
 
+impl Control {
+    /// Child side: says it is ready, then sleeps until the parent starts the run.
+    fn ready_then_wait_for_start(&self) {
+        self.ready.0.fetch_add(1, Ordering::AcqRel);
+        while self.start.load(Ordering::Acquire) == 0 {
+            // EAGAIN (already started) and EINTR: look again.
+            let _ = futex::wait(&self.start, futex::Flags::empty(), 0, None);
+        }
+    }
+
+    /// Parent side: waits (at most 30 s) for `procs` children to be ready, starts them, lets
+    /// them run for `duration`, stops them; returns the window between start and stop.
+    fn run_window(&self, procs: usize, duration: Duration, name: &str) -> Duration {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.ready.0.load(Ordering::Acquire) < procs as u32 {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: only {} of {procs} children got ready in 30 s",
+                self.ready.0.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.start.store(1, Ordering::Release);
+        let t0 = Instant::now();
+        // `i32::MAX`, "all": the kernel reads the count as an `int`, so `u32::MAX` would be -1.
+        let _ = futex::wake(&self.start, futex::Flags::empty(), i32::MAX as u32);
+        std::thread::sleep(duration);
+        self.stop.store(1, Ordering::Relaxed);
+        t0.elapsed()
+    }
+}
+
 /// CLOCK_MONOTONIC in nanoseconds.
 pub fn now_ns() -> u64 {
     let t = clock_gettime(ClockId::Monotonic);
@@ -342,11 +374,7 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         let comp = &mut comp;
         children.push(fork_child(move || {
             comp.attach().expect("attach");
-            ctl.ready.0.fetch_add(1, Ordering::AcqRel);
-            while ctl.start.load(Ordering::Acquire) == 0 {
-                // EAGAIN (already started) and EINTR: look again.
-                let _ = futex::wait(&ctl.start, futex::Flags::empty(), 0, None);
-            }
+            ctl.ready_then_wait_for_start();
             let t0 = Instant::now();
             let mut n = 0u64;
             let mut waits: Vec<u64> = Vec::new();
@@ -379,23 +407,7 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
             ctl.ops.0[i].store(n, Ordering::Release);
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ctl.ready.0.load(Ordering::Acquire) < procs as u32 {
-        assert!(
-            Instant::now() < deadline,
-            "{}: only {} of {procs} children got ready in 30 s",
-            C::NAME,
-            ctl.ready.0.load(Ordering::Relaxed)
-        );
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    ctl.start.store(1, Ordering::Release);
-    let t0 = Instant::now();
-    // `i32::MAX`, "all": the kernel reads the count as an `int`, so `u32::MAX` would be -1.
-    let _ = futex::wake(&ctl.start, futex::Flags::empty(), i32::MAX as u32);
-    std::thread::sleep(p.duration);
-    ctl.stop.store(1, Ordering::Relaxed);
-    let window = t0.elapsed();
+    let window = ctl.run_window(procs, p.duration, C::NAME);
     for pid in children {
         reap_ok(pid, C::NAME);
     }
@@ -462,10 +474,7 @@ fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
         let (ctl, comp, lat_w) = (&ctl, &mut comp, &lat_w);
         children.push(fork_child(move || {
             comp.attach().expect("attach");
-            ctl.ready.0.fetch_add(1, Ordering::AcqRel);
-            while ctl.start.load(Ordering::Acquire) == 0 {
-                let _ = futex::wait(&ctl.start, futex::Flags::empty(), 0, None);
-            }
+            ctl.ready_then_wait_for_start();
             let mut lat: Vec<u64> = Vec::new();
             while ctl.stop.load(Ordering::Relaxed) == 0 {
                 comp.lock(|| {
@@ -494,15 +503,7 @@ fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
             }
         }));
     }
-    while ctl.ready.0.load(Ordering::Acquire) < 2 {
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    ctl.start.store(1, Ordering::Release);
-    let t0 = Instant::now();
-    let _ = futex::wake(&ctl.start, futex::Flags::empty(), i32::MAX as u32);
-    std::thread::sleep(p.duration);
-    ctl.stop.store(1, Ordering::Relaxed);
-    let window = t0.elapsed();
+    let window = ctl.run_window(2, p.duration, C::NAME);
     let mut lat = Vec::new();
     for lat_r in readers {
         use std::io::Read;

@@ -377,9 +377,16 @@ impl Competitor for Ofd {
 
 // ---------------------------------------------------------------------------------------------
 
-/// `interlock`: `interlock::Lock::new()` (a sealed memfd), created before fork.
+/// interlock's own lock, a sealed memfd created before fork: `Lock::new_fair()` when `FAIR`,
+/// else `Lock::new()`.
 #[derive(Debug)]
-pub struct Interlock(interlock::Lock);
+pub struct InterlockLock<const FAIR: bool>(interlock::Lock);
+
+/// `interlock`: `interlock::Lock::new()`.
+pub type Interlock = InterlockLock<false>;
+
+/// `interlock-fair`: `interlock::Lock::new_fair()`, releases hand over to a sleeper.
+pub type InterlockFair = InterlockLock<true>;
 
 fn lock_interlock<R>(lock: &interlock::Lock, f: impl FnOnce() -> R) -> R {
     let guard = lock.lock().expect("interlock::Lock::lock");
@@ -388,34 +395,16 @@ fn lock_interlock<R>(lock: &interlock::Lock, f: impl FnOnce() -> R) -> R {
     r
 }
 
-impl Competitor for Interlock {
-    const NAME: &'static str = "interlock";
+impl<const FAIR: bool> Competitor for InterlockLock<FAIR> {
+    const NAME: &'static str = if FAIR { "interlock-fair" } else { "interlock" };
     const ROBUST: bool = true;
     fn create() -> io::Result<Self> {
-        interlock::Lock::new()
-            .map(Interlock)
-            .map_err(io::Error::other)
-    }
-    #[inline]
-    fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
-        lock_interlock(&self.0, f)
-    }
-    fn deaths_reported(&self) -> Option<u64> {
-        Some(u64::from(self.0.status().owner_deaths))
-    }
-}
-
-/// `interlock-fair`: `interlock::Lock::new_fair()`, releases hand over to the longest sleeper.
-#[derive(Debug)]
-pub struct InterlockFair(interlock::Lock);
-
-impl Competitor for InterlockFair {
-    const NAME: &'static str = "interlock-fair";
-    const ROBUST: bool = true;
-    fn create() -> io::Result<Self> {
-        interlock::Lock::new_fair()
-            .map(InterlockFair)
-            .map_err(io::Error::other)
+        let lock = if FAIR {
+            interlock::Lock::new_fair()
+        } else {
+            interlock::Lock::new()
+        };
+        lock.map(InterlockLock).map_err(io::Error::other)
     }
     #[inline]
     fn lock<R>(&self, f: impl FnOnce() -> R) -> R {

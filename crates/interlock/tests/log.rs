@@ -105,94 +105,97 @@ fn lines_longer_than_pipe_buf_stay_whole_in_a_pipe() {
     check(&collector.join().unwrap(), PROCS, LINES, LEN);
 }
 
-/// The tracing ecosystem: a `fmt` subscriber writing through `move || log.clone()` turns every
-/// event into whole lines under the log lock, from several processes at once.
-#[test]
-fn tracing_events_from_several_processes_arrive_as_whole_lines() {
-    const PROCS: usize = 4;
-    const EVENTS: usize = 500;
+/// Forks `PROCS` processes that each emit `EVENTS` records through `emit(process, log)`, then
+/// checks the file: every line starts with `prefix` and ends with the 150-byte `payload`
+/// (nothing mixed or cut), and the words at `fields` (process, event) appear once per line.
+fn records_arrive_whole(
+    emit: impl Fn(usize, &LogWriter) + Sync,
+    prefix: &str,
+    payload: &str,
+    fields: (usize, usize),
+) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("trace.log");
+    let path = dir.path().join("records.log");
     let log = LogWriter::append(Lock::new().unwrap(), &path).unwrap();
     let mut children: Vec<_> = (0..PROCS)
         .map(|p| {
-            let log = &log;
-            fork(move || {
-                let log = log.clone();
-                let subscriber = tracing_subscriber::fmt()
-                    .with_writer(move || log.clone())
-                    .with_ansi(false)
-                    .without_time()
-                    .with_target(false)
-                    .finish();
-                tracing::subscriber::with_default(subscriber, || {
-                    for i in 0..EVENTS {
-                        tracing::info!(process = p, event = i, payload = %"x".repeat(150), "update");
-                    }
-                });
-            })
+            let (log, emit) = (&log, &emit);
+            fork(move || emit(p, log))
         })
         .collect();
     for child in &mut children {
-        assert_eq!(child.wait(), 0, "a tracing process failed");
+        assert_eq!(
+            child.wait(),
+            0,
+            "a logging process failed: {}",
+            child.report()
+        );
     }
     let text = std::fs::read_to_string(&path).unwrap();
     let mut seen = HashSet::new();
     for line in text.lines() {
         assert!(
-            line.starts_with(" INFO update process="),
+            line.starts_with(prefix) && line.ends_with(payload),
             "mixed or damaged line: {line:?}"
         );
-        assert!(line.ends_with(&"x".repeat(150)), "cut line: {line:?}");
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let p = fields[2].trim_start_matches("process=").to_owned();
-        let i = fields[3].trim_start_matches("event=").to_owned();
-        assert!(seen.insert((p, i)), "duplicate line: {line:?}");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            seen.insert((words[fields.0].to_owned(), words[fields.1].to_owned())),
+            "duplicate line: {line:?}"
+        );
     }
-    assert_eq!(seen.len(), PROCS * EVENTS, "events lost");
+    assert_eq!(seen.len(), PROCS * EVENTS, "records lost");
+}
+
+const PROCS: usize = 4;
+const EVENTS: usize = 500;
+
+/// The tracing ecosystem: a `fmt` subscriber writing through `move || log.clone()` turns every
+/// event into whole lines under the log lock, from several processes at once.
+#[test]
+fn tracing_events_from_several_processes_arrive_as_whole_lines() {
+    let payload = "x".repeat(150);
+    records_arrive_whole(
+        |p, log| {
+            let log = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || log.clone())
+                .with_ansi(false)
+                .without_time()
+                .with_target(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                for i in 0..EVENTS {
+                    tracing::info!(process = p, event = i, payload = %payload, "update");
+                }
+            });
+        },
+        " INFO update process=",
+        &payload,
+        (2, 3),
+    );
 }
 
 /// The `log` ecosystem: `env_logger` writing into a `LogWriter` (`Target::Pipe`), from several
 /// processes at once, each record a whole line.
 #[test]
 fn log_records_from_several_processes_arrive_as_whole_lines() {
-    const PROCS: usize = 4;
-    const RECORDS: usize = 500;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.log");
-    let log = LogWriter::append(Lock::new().unwrap(), &path).unwrap();
-    let mut children: Vec<_> = (0..PROCS)
-        .map(|p| {
-            let log = &log;
-            fork(move || {
-                env_logger::Builder::new()
-                    .filter_level(log::LevelFilter::Info)
-                    .format_timestamp(None)
-                    .format_target(false)
-                    .target(env_logger::Target::Pipe(Box::new(log.clone())))
-                    .init();
-                for i in 0..RECORDS {
-                    log::info!("process={p} record={i} payload={}", "y".repeat(150));
-                }
-                log::logger().flush();
-            })
-        })
-        .collect();
-    for child in &mut children {
-        assert_eq!(child.wait(), 0, "a logging process failed");
-    }
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut seen = HashSet::new();
-    for line in text.lines() {
-        assert!(
-            line.starts_with("[INFO ] process=") && line.ends_with(&"y".repeat(150)),
-            "mixed or damaged line: {line:?}"
-        );
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        assert!(
-            seen.insert((fields[2].to_owned(), fields[3].to_owned())),
-            "duplicate line: {line:?}"
-        );
-    }
-    assert_eq!(seen.len(), PROCS * RECORDS, "records lost");
+    let payload = "y".repeat(150);
+    records_arrive_whole(
+        |p, log| {
+            env_logger::Builder::new()
+                .filter_level(log::LevelFilter::Info)
+                .format_timestamp(None)
+                .format_target(false)
+                .target(env_logger::Target::Pipe(Box::new(log.clone())))
+                .init();
+            for i in 0..EVENTS {
+                log::info!("process={p} record={i} payload={payload}");
+            }
+            log::logger().flush();
+        },
+        "[INFO ] process=",
+        &payload,
+        (2, 3),
+    );
 }
