@@ -264,6 +264,42 @@ pub fn args_or_usage<A>(
     }
 }
 
+/// The flag loop of the bench binaries whose flags all take a value: `--smoke` (read by the
+/// caller beforehand) is skipped, `-h`/`--help` asks for the usage (`Err` of an empty message),
+/// and every other flag is handed to `on` with its value.
+///
+/// # Errors
+///
+/// A flag without a value, or whatever `on` returns.
+pub fn each_flag(
+    argv: &[String],
+    mut on: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--smoke" => {}
+            "-h" | "--help" => return Err(String::new()),
+            _ => {
+                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                on(flag, value)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `value` parsed as a `T`, or a message naming `flag` and the value.
+///
+/// # Errors
+///
+/// When it does not parse.
+pub fn parse_value<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: cannot use {value:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use interlock_bench::harness::{self, Params, Peer, MAX_PROCS};
 use interlock_bench::machine::Machine;
+use interlock_bench::report::parse_value;
 use interlock_bench::{python, report};
 
 const USAGE: &str = "\
@@ -83,32 +84,20 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         named_count: if smoke { 200 } else { 10_000 },
         plot: "target/mp-throughput.svg".into(),
     };
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--smoke" {
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(String::new());
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .as_str();
-        let bad = || format!("{flag}: cannot use {value:?}");
-        match flag.as_str() {
+    interlock_bench::report::each_flag(argv, |flag, value| {
+        match flag {
             "--procs" => {
                 a.procs = list(value, flag, |x| x.parse().ok())?;
                 if a.procs.iter().any(|&p| p == 0 || p > MAX_PROCS) {
                     return Err(format!("{flag}: process counts are 1..={MAX_PROCS}"));
                 }
             }
-            "--inside" => a.inside = value.parse().map_err(|_| bad())?,
-            "--outside" => a.outside = value.parse().map_err(|_| bad())?,
-            "--seconds" => a.seconds = value.parse().map_err(|_| bad())?,
-            "--uncontended-seconds" => a.uncontended_seconds = value.parse().map_err(|_| bad())?,
-            "--reps" => a.reps = value.parse().map_err(|_| bad())?,
-            "--rounds" => a.rounds = value.parse().map_err(|_| bad())?,
+            "--inside" => a.inside = parse_value(flag, value)?,
+            "--outside" => a.outside = parse_value(flag, value)?,
+            "--seconds" => a.seconds = parse_value(flag, value)?,
+            "--uncontended-seconds" => a.uncontended_seconds = parse_value(flag, value)?,
+            "--reps" => a.reps = parse_value(flag, value)?,
+            "--rounds" => a.rounds = parse_value(flag, value)?,
             "--only" => a.peers = list(value, flag, Peer::from_name)?,
             "--workloads" => {
                 let w = list(value, flag, |x| {
@@ -130,11 +119,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 a.named = w.iter().any(|x| x == "named");
                 a.deadlock = w.iter().any(|x| x == "deadlock");
             }
-            "--named" => a.named_count = value.parse().map_err(|_| bad())?,
+            "--named" => a.named_count = parse_value(flag, value)?,
             "--plot" => a.plot = value.into(),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
-    }
+        Ok(())
+    })?;
     let positive = |x: f64| x.is_finite() && x > 0.0;
     if a.reps == 0 || a.rounds == 0 || !positive(a.seconds) || !positive(a.uncontended_seconds) {
         return Err("--reps, --rounds and the durations must be positive".into());

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use interlock::{Format, Lock, SharedFile, Value};
 use interlock_bench::machine::{self, Machine};
+use interlock_bench::report::parse_value;
 use interlock_bench::report::{self, sig3};
 use interlock_bench::shm::Shared;
 use interlock_bench::stats::Summary;
@@ -26,7 +27,7 @@ const USAGE: &str = "\
 usage: resources [options]
 
 The seed's counter file (a text file holding a number, incremented under a lock by P forked
-processes, INCREMENTS in total) kept four ways, then Value<u64> against a bare AtomicU64 and a
+processes, INCREMENTS in total) kept six ways, then Value<u64> against a bare AtomicU64 and a
 bare interlock::Lock. Every run checks the final count. Markdown tables on stdout, progress on
 stderr.
 
@@ -77,20 +78,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         value_reps: if smoke { 1 } else { 5 },
         dir: None,
     };
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--smoke" {
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(String::new());
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?
-            .as_str();
+    interlock_bench::report::each_flag(argv, |flag, value| {
         let bad = || format!("{flag}: cannot use {value:?}");
-        match flag.as_str() {
+        match flag {
             "--procs" => {
                 a.procs = value
                     .split(',')
@@ -100,21 +90,22 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     return Err(format!("{flag}: process counts are 1..={MAX_PROCS}"));
                 }
             }
-            "--increments" => a.increments = value.parse().map_err(|_| bad())?,
+            "--increments" => a.increments = parse_value(flag, value)?,
             "--durable-increments" => {
-                a.durable_increments = value.parse().map_err(|_| bad())?;
+                a.durable_increments = parse_value(flag, value)?;
                 if a.durable_increments == 0 {
                     return Err(format!("{flag} must be positive"));
                 }
             }
-            "--reps" => a.reps = value.parse().map_err(|_| bad())?,
-            "--breakdown" => a.breakdown = value.parse().map_err(|_| bad())?,
-            "--value-seconds" => a.value_seconds = value.parse().map_err(|_| bad())?,
-            "--value-reps" => a.value_reps = value.parse().map_err(|_| bad())?,
+            "--reps" => a.reps = parse_value(flag, value)?,
+            "--breakdown" => a.breakdown = parse_value(flag, value)?,
+            "--value-seconds" => a.value_seconds = parse_value(flag, value)?,
+            "--value-reps" => a.value_reps = parse_value(flag, value)?,
             "--dir" => a.dir = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
-    }
+        Ok(())
+    })?;
     if a.reps == 0 || a.value_reps == 0 || a.breakdown == 0 {
         return Err("--reps, --value-reps and --breakdown must be positive".into());
     }
