@@ -154,6 +154,14 @@ impl Write for LogWriter {
         Ok(bytes.len())
     }
 
+    /// One `write!`/`writeln!` is one record: formatted whole first, then written, so its lines
+    /// go out together under one hold of the lock (the default `write_fmt` writes piece by
+    /// piece, and a piece ending a line would send that line out alone).
+    fn write_fmt(&mut self, args: std::fmt::Arguments<'_>) -> io::Result<()> {
+        let text = std::fmt::format(args);
+        self.write_all(text.as_bytes())
+    }
+
     /// Complete lines are already out; an unfinished line waits for its newline (flushing it
     /// now would let another process's line land in its middle).
     fn flush(&mut self) -> io::Result<()> {

@@ -199,3 +199,46 @@ fn log_records_from_several_processes_arrive_as_whole_lines() {
         (2, 3),
     );
 }
+
+/// One `writeln!` of several lines is one record: its lines arrive together, never with
+/// another process's lines between them (the seed's "begin / counter is / end" group).
+#[test]
+fn a_multi_line_writeln_stays_together() {
+    use std::io::Write;
+    const PROCS: usize = 4;
+    const RECORDS: usize = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("groups.log");
+    let log = LogWriter::append(Lock::new().unwrap(), &path).unwrap();
+    let mut children: Vec<_> = (0..PROCS)
+        .map(|p| {
+            let log = &log;
+            fork(move || {
+                let mut log = log.clone();
+                for i in 0..RECORDS {
+                    writeln!(log, "[P{p}] begin {i}\n[P{p}]   middle {i}\n[P{p}] end {i}")
+                        .expect("writeln");
+                }
+            })
+        })
+        .collect();
+    for child in &mut children {
+        assert_eq!(child.wait(), 0, "a writer failed: {}", child.report());
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3 * PROCS * RECORDS, "lines lost");
+    for group in lines.chunks(3) {
+        let key = |l: &str| {
+            let (who, rest) = l.split_once(']').expect("a tagged line");
+            (
+                who.to_owned(),
+                rest.rsplit(' ').next().unwrap_or("").to_owned(),
+            )
+        };
+        assert!(
+            key(group[0]) == key(group[1]) && key(group[1]) == key(group[2]),
+            "a record was split: {group:?}"
+        );
+    }
+}
