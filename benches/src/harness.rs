@@ -375,36 +375,7 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         children.push(fork_child(move || {
             comp.attach().expect("attach");
             ctl.ready_then_wait_for_start();
-            let t0 = Instant::now();
-            let mut n = 0u64;
-            let mut waits: Vec<u64> = Vec::new();
-            // Relaxed: the flag only has to be seen eventually; it orders nothing.
-            while ctl.stop.load(Ordering::Relaxed) == 0 {
-                if contended && n.is_multiple_of(WAIT_SAMPLE_EVERY) {
-                    let asked = now_ns();
-                    comp.lock(|| {
-                        waits.push(now_ns() - asked);
-                        let c = ctl.counter.0.load(Ordering::Relaxed);
-                        work(p.inside);
-                        ctl.counter.0.store(c + 1, Ordering::Relaxed);
-                    });
-                } else if contended {
-                    comp.lock(|| {
-                        // Relaxed: the lock orders the section; a load and a separate store, so
-                        // a lock that admits two processes at once loses increments.
-                        let c = ctl.counter.0.load(Ordering::Relaxed);
-                        work(p.inside);
-                        ctl.counter.0.store(c + 1, Ordering::Relaxed);
-                    });
-                } else {
-                    comp.lock(|| work(p.inside));
-                }
-                work(p.outside);
-                n += 1;
-            }
-            ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            ctl.wait_p99_ns[i].store(percentile(&mut waits, 0.99), Ordering::Relaxed);
-            ctl.ops.0[i].store(n, Ordering::Release);
+            measure_loop(&*comp, ctl, p, contended, i);
         }));
     }
     let window = ctl.run_window(procs, p.duration, C::NAME);
@@ -439,6 +410,44 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         );
     }
     Ok(run)
+}
+
+/// One process's timed loop of [`run_loop`]. A function of its own that returns: inlined into
+/// the forked child's branch, which ends in `_exit`, the loop sat on a path the compiler treats
+/// as cold and compiled for size, so that any lock whose unlock was more than a few
+/// instructions was measured through an out-of-line call the peers did not pay.
+#[inline(never)]
+fn measure_loop<C: Competitor>(comp: &C, ctl: &Control, p: &Params, contended: bool, i: usize) {
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    let mut waits: Vec<u64> = Vec::new();
+    // Relaxed: the flag only has to be seen eventually; it orders nothing.
+    while ctl.stop.load(Ordering::Relaxed) == 0 {
+        if contended && n.is_multiple_of(WAIT_SAMPLE_EVERY) {
+            let asked = now_ns();
+            comp.lock(|| {
+                waits.push(now_ns() - asked);
+                let c = ctl.counter.0.load(Ordering::Relaxed);
+                work(p.inside);
+                ctl.counter.0.store(c + 1, Ordering::Relaxed);
+            });
+        } else if contended {
+            comp.lock(|| {
+                // Relaxed: the lock orders the section; a load and a separate store, so a lock
+                // that admits two processes at once loses increments.
+                let c = ctl.counter.0.load(Ordering::Relaxed);
+                work(p.inside);
+                ctl.counter.0.store(c + 1, Ordering::Relaxed);
+            });
+        } else {
+            comp.lock(|| work(p.inside));
+        }
+        work(p.outside);
+        n += 1;
+    }
+    ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    ctl.wait_p99_ns[i].store(percentile(&mut waits, 0.99), Ordering::Relaxed);
+    ctl.ops.0[i].store(n, Ordering::Release);
 }
 
 /// The `q` quantile of `v` (sorted in place; 0 when empty).

@@ -388,6 +388,7 @@ pub type Interlock = InterlockLock<false>;
 /// `interlock-fair`: `interlock::Lock::new_fair()`, releases hand over to a sleeper.
 pub type InterlockFair = InterlockLock<true>;
 
+#[inline]
 fn lock_interlock<R>(lock: &interlock::Lock, f: impl FnOnce() -> R) -> R {
     let guard = lock.lock().expect("interlock::Lock::lock");
     let r = f();

@@ -7,34 +7,64 @@ use crate::raw::{Acquisition, Raw};
 use crate::sync::Ordering;
 use crate::sys;
 
+/// `Hold::bits`: the previous owner died holding the lock.
+const OWNER_DIED: u64 = 1 << 63;
+/// `Hold::bits`: the thread was already panicking when the hold began.
+const WAS_PANICKING: u64 = 1 << 62;
+/// `Hold::bits`: the fencing token. Tokens count acquisitions, so 2^62 is out of reach (a
+/// thousand years at 100 million a second).
+const TOKEN: u64 = WAS_PANICKING - 1;
+
 /// One acquisition of a lock by the calling thread.
+///
+/// Two scalars, the lock and the token with two flags in its top bits, so that a guard is a
+/// scalar pair to the compiler and travels in registers. A guard with a separate flag byte was
+/// copied through the stack with a 1-byte store read back as 8 bytes, a store-forwarding stall
+/// that cost more than everything else in an uncontended lock and unlock (decision 0001).
 ///
 /// `!Send` (the `PhantomData<*const ()>`): the word records the acquiring thread's id, so a hold
 /// released from another thread would be refused as not-owner and leak the lock instead.
 pub(crate) struct Hold<'a> {
     pub(crate) raw: &'a Raw,
-    pub(crate) acq: Acquisition,
-    /// Whether this thread was already panicking when the hold began: only a panic that starts
-    /// inside the section poisons (std's `poison::Flag` rule).
-    panicking: bool,
+    /// `token | OWNER_DIED | WAS_PANICKING`. Only a panic that starts inside the section
+    /// poisons (std's `poison::Flag` rule), hence `WAS_PANICKING`.
+    bits: u64,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'a> Hold<'a> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(raw: &'a Raw, acq: Acquisition) -> Hold<'a> {
+        debug_assert!(acq.token <= TOKEN);
+        let mut bits = acq.token & TOKEN;
+        if acq.owner_died {
+            bits |= OWNER_DIED;
+        }
+        if std::thread::panicking() {
+            bits |= WAS_PANICKING;
+        }
         Hold {
             raw,
-            acq,
-            panicking: std::thread::panicking(),
+            bits,
             _not_send: PhantomData,
         }
     }
 
+    /// The fencing token of this hold.
+    #[inline(always)]
+    pub(crate) fn token(&self) -> u64 {
+        self.bits & TOKEN
+    }
+
+    /// Whether the previous owner died holding the lock.
+    pub(crate) fn owner_died(&self) -> bool {
+        self.bits & OWNER_DIED != 0
+    }
+
     /// Whether a panic began inside this hold and is unwinding through its guard now.
-    #[inline]
-    pub(crate) fn poisoning(&self) -> bool {
-        !self.panicking && std::thread::panicking()
+    #[inline(always)]
+    fn poisoning(&self) -> bool {
+        std::thread::panicking() && self.bits & WAS_PANICKING == 0
     }
 
     pub(crate) fn is_poisoned(&self) -> bool {
@@ -42,23 +72,44 @@ impl<'a> Hold<'a> {
     }
 
     /// Ends the hold: releases the lock (or, for a nested RLock hold, one level of it).
-    #[inline(always)]
+    /// `NotOwner` if the hold already ended (a forked copy, or after `Lock::release`).
     pub(crate) fn end(&self, reentrant: bool) -> Result<(), Error> {
-        let me = sys::me();
-        let rec = self.raw.record();
-        if rec.acquisitions.load(Ordering::Relaxed) != self.acq.token || !rec.held_by(&me) {
-            return Err(self.raw.not_owner());
+        if self.end_quietly(reentrant) {
+            Ok(())
+        } else {
+            Err(self.raw.not_owner())
         }
-        if self.poisoning() {
-            self.raw.poison();
+    }
+
+    /// [`Hold::end`] for `drop`, which has nobody to tell: the uncontended release (or an RLock's
+    /// inner level) inline, and everything else (a panic, a hold that already ended, a fair
+    /// lock) out of line.
+    #[inline(always)]
+    pub(crate) fn drop_hold(&self, reentrant: bool) {
+        // The bits whole: a flagged hold (previous owner died, taken while panicking) fails
+        // the fast path's comparison with the acquisition count and takes the full path.
+        if std::thread::panicking() || !self.raw.release_fast(self.bits, reentrant) {
+            self.end_quietly(reentrant);
         }
-        if reentrant {
-            let depth = rec.depth.load(Ordering::Relaxed);
-            if depth > 1 {
-                rec.depth.store(depth - 1, Ordering::Relaxed);
-                return Ok(());
+    }
+
+    /// [`Hold::end`] without the error: false if the hold already ended.
+    #[cold]
+    #[inline(never)]
+    fn end_quietly(&self, reentrant: bool) -> bool {
+        self.raw.end_hold(&sys::me(), self.token(), || {
+            if self.poisoning() {
+                self.raw.poison();
             }
-        }
-        self.raw.release(&me, None)
+            if reentrant {
+                let rec = self.raw.record();
+                let depth = rec.depth.load(Ordering::Relaxed);
+                if depth > 1 {
+                    rec.depth.store(depth - 1, Ordering::Relaxed);
+                    return false;
+                }
+            }
+            true
+        })
     }
 }

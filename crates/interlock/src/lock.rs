@@ -273,17 +273,19 @@ impl Lock {
     #[track_caller]
     #[inline(always)]
     pub fn lock(&self) -> Result<LockGuard<'_>, Error> {
-        let me = sys::me();
-        match self.raw.try_acquire_fast(&me) {
-            Some(acq) => Ok(self.guard(acq)),
-            None => self.lock_slow(&me),
+        match self.raw.lock_fast() {
+            Some(token) => Ok(self.guard(crate::raw::Acquisition {
+                token,
+                owner_died: false,
+            })),
+            None => self.lock_slow(),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: &sys::Me) -> Result<LockGuard<'_>, Error> {
-        let acq = self.raw.acquire_slow(me, Wait::Forever)?;
+    fn lock_slow(&self) -> Result<LockGuard<'_>, Error> {
+        let acq = self.raw.acquire(&sys::me(), Wait::Forever)?;
         Ok(self.guard(acq.expect("an untimed wait only ends holding the lock")))
     }
 
@@ -518,7 +520,7 @@ impl LockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn token(&self) -> u64 {
-        self.hold.acq.token
+        self.hold.token()
     }
 
     /// True when the previous holder died holding the lock: its section was cut short.
@@ -531,7 +533,7 @@ impl LockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn previous_owner_died(&self) -> bool {
-        self.hold.acq.owner_died
+        self.hold.owner_died()
     }
 
     /// Whether the lock is poisoned now (by a panic or an owner's death not yet cleared).
@@ -586,15 +588,15 @@ impl Drop for LockGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // Not ours any more (forked copy, or released by `Lock::release`): nothing to do.
-        let _ = self.hold.end(false);
+        self.hold.drop_hold(false);
     }
 }
 
 impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard")
-            .field("token", &self.hold.acq.token)
-            .field("previous_owner_died", &self.hold.acq.owner_died)
+            .field("token", &self.hold.token())
+            .field("previous_owner_died", &self.hold.owner_died())
             .finish()
     }
 }
@@ -602,6 +604,50 @@ impl fmt::Debug for LockGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guard whose hold was ended by `Lock::release` and taken again by the same thread must
+    /// not end the new hold: the uncontended release compares the guard's token with the
+    /// acquisition count, not just the owner.
+    #[test]
+    fn stale_guard_leaves_the_same_threads_new_hold_alone() {
+        let lock = Lock::new().unwrap();
+        let stale = lock.lock().unwrap();
+        lock.release().unwrap();
+        let fresh = lock.lock().unwrap();
+        assert!(matches!(stale.unlock(), Err(Error::NotOwner { .. })));
+        assert!(lock.is_held_by_current_thread(), "the new hold survived");
+        let stale = lock.lock_timeout(Duration::from_millis(1));
+        assert!(matches!(stale, Err(Error::WouldDeadlock { .. })));
+        drop(fresh);
+        assert!(!lock.is_held_by_current_thread());
+        // And through `drop`, the fast path's own route:
+        let stale = lock.lock().unwrap();
+        lock.release().unwrap();
+        let fresh = lock.lock().unwrap();
+        drop(stale);
+        assert!(
+            lock.is_held_by_current_thread(),
+            "dropping the stale guard released nothing"
+        );
+        drop(fresh);
+        assert!(lock.try_lock().unwrap().is_some());
+    }
+
+    /// A hold whose previous owner died carries a flag in the guard's token bits; its release
+    /// takes the full path and still releases.
+    #[test]
+    fn a_flagged_hold_releases_through_the_full_path() {
+        let lock = Lock::new().unwrap();
+        let rec = lock.raw.record();
+        // Stand-in for the kernel's rewrite of a dead owner's word.
+        rec.word
+            .store(crate::word::OWNER_DIED, crate::sync::Ordering::Relaxed);
+        let g = lock.lock().unwrap();
+        assert!(g.previous_owner_died());
+        drop(g);
+        assert!(!lock.is_held_by_current_thread());
+        assert!(!lock.lock().unwrap().previous_owner_died());
+    }
 
     /// Review finding: a contended `lock_timeout(Duration::MAX)` overflowed `Instant + Duration`.
     #[test]

@@ -192,6 +192,23 @@ impl Raw {
         })
     }
 
+    /// [`Raw::try_acquire_fast`] as leaf code, for `Lock::lock`: also `None` (nothing taken)
+    /// before this thread's first acquisition, which the slow path then makes.
+    #[inline(always)]
+    pub(crate) fn lock_fast(&self) -> Option<u64> {
+        let me = sys::me_if_known()?;
+        self.try_acquire_fast(&me).map(|acq| acq.token)
+    }
+
+    /// The uncontended release of a hold as leaf code, for a guard's drop: false, changing
+    /// nothing, whenever anything is unusual (see `Record::release_hold_fast`; `hold` is the
+    /// guard's token, with any flag bits).
+    #[inline(always)]
+    pub(crate) fn release_fast(&self, hold: u64, reentrant: bool) -> bool {
+        self.record()
+            .release_hold_fast(hold, self.trusted, &self.fair, reentrant)
+    }
+
     /// Takes the lock for the calling thread after the fast path failed (or for `Wait::Never`,
     /// to also take a lock whose owner died). `Ok(None)` only for `Wait::Never` when it is held.
     #[cold]
@@ -439,13 +456,21 @@ impl Raw {
     /// nothing and gets `NotOwner`.
     #[inline(always)]
     pub(crate) fn release(&self, me: &Me, token: Option<u64>) -> Result<(), Error> {
-        let rec = self.record();
-        let this_hold = token.is_none_or(|t| rec.acquisitions.load(Ordering::Relaxed) == t);
-        if this_hold && rec.release(me, self.trusted, self.fair) {
-            Ok(())
-        } else {
-            Err(self.not_owner())
+        match token {
+            Some(token) if self.end_hold(me, token, || true) => Ok(()),
+            None if self.record().release(me, self.trusted, self.fair) => Ok(()),
+            _ => Err(self.not_owner()),
         }
+    }
+
+    /// Ends hold `token` of the calling thread: one look at the word and the token decides that
+    /// the hold is current, then `before` runs (poison, an RLock's depth) and, if it returns
+    /// true, the lock is released. False (and `before` does not run) for a hold that already
+    /// ended.
+    #[inline(always)]
+    pub(crate) fn end_hold(&self, me: &Me, token: u64, before: impl FnOnce() -> bool) -> bool {
+        self.record()
+            .release_hold(me, token, self.trusted, self.fair, before)
     }
 
     #[cold]
@@ -468,6 +493,7 @@ impl Raw {
         self.record().poisoned.load(Ordering::Relaxed) != 0
     }
 
+    #[cold]
     pub(crate) fn poison(&self) {
         self.record()
             .poisoned

@@ -152,9 +152,27 @@ impl RLock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn lock(&self) -> Result<RLockGuard<'_>, Error> {
-        self.acquire(Wait::Forever)
+        // The guard is built here from scalars, whichever path took the lock: merging two whole
+        // guards through memory made the compiler copy them with loads wider than the stores
+        // that wrote them, a store-forwarding stall on every acquisition.
+        let (acq, depth) = if self.held_by_me() {
+            self.reenter()?
+        } else {
+            match self.raw.lock_fast() {
+                Some(token) => self.took(token),
+                None => self.lock_slow()?,
+            }
+        };
+        Ok(self.guard(acq, depth))
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn lock_slow(&self) -> Result<(Acquisition, u32), Error> {
+        self.acquire_slow(Wait::Forever)
             .map(|g| g.expect("an untimed wait only ends holding the lock"))
     }
 
@@ -199,40 +217,81 @@ impl RLock {
             .map(|g| g.expect("a timed wait ends holding the lock or with Timeout"))
     }
 
+    #[inline(always)]
     fn acquire(&self, wait: Wait) -> Result<Option<RLockGuard<'_>>, Error> {
+        let taken = if self.held_by_me() {
+            Some(self.reenter()?)
+        } else {
+            match self.raw.lock_fast() {
+                Some(token) => Some(self.took(token)),
+                None => self.acquire_slow(wait)?,
+            }
+        };
+        Ok(taken.map(|(acq, depth)| self.guard(acq, depth)))
+    }
+
+    /// The slow paths: re-entry, a first acquisition, a wait. The hold taken and its depth.
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self, wait: Wait) -> Result<Option<(Acquisition, u32)>, Error> {
         let me = sys::me();
         if self.raw.held_by(&me) {
             return self.reenter().map(Some);
         }
-        let Some(acq) = self.raw.acquire(&me, wait)? else {
-            return Ok(None);
-        };
-        self.raw.record().depth.store(1, Ordering::Relaxed);
-        Ok(Some(RLockGuard {
-            hold: Hold::new(&self.raw, acq),
-            depth: 1,
+        Ok(self.raw.acquire(&me, wait)?.map(|acq| {
+            self.raw.record().depth.store(1, Ordering::Relaxed);
+            (acq, 1)
         }))
     }
 
-    #[cold]
-    fn reenter(&self) -> Result<RLockGuard<'_>, Error> {
+    /// Whether this thread holds it, as leaf code: false also before this thread's first
+    /// acquisition (then the slow path looks again).
+    #[inline(always)]
+    fn held_by_me(&self) -> bool {
+        sys::me_if_known().is_some_and(|me| self.raw.held_by(&me))
+    }
+
+    /// A hold just taken on the fast path: depth 1.
+    #[inline(always)]
+    fn took(&self, token: u64) -> (Acquisition, u32) {
+        self.raw.record().depth.store(1, Ordering::Relaxed);
+        let acq = Acquisition {
+            token,
+            owner_died: false,
+        };
+        (acq, 1)
+    }
+
+    #[inline(always)]
+    fn guard(&self, acq: Acquisition, depth: u32) -> RLockGuard<'_> {
+        RLockGuard {
+            hold: Hold::new(&self.raw, acq),
+            depth: u64::from(depth),
+        }
+    }
+
+    /// One more level of this thread's hold.
+    #[inline(always)]
+    fn reenter(&self) -> Result<(Acquisition, u32), Error> {
         let rec = self.raw.record();
         let depth = rec.depth.load(Ordering::Relaxed);
         if depth >= u32::MAX - 1 {
-            return Err(Error::RecursionOverflow {
-                lock: self.raw.label(),
-                depth,
-            });
+            return Err(self.overflow(depth));
         }
         rec.depth.store(depth + 1, Ordering::Relaxed);
         let acq = Acquisition {
             token: rec.acquisitions.load(Ordering::Relaxed),
             owner_died: false,
         };
-        Ok(RLockGuard {
-            hold: Hold::new(&self.raw, acq),
-            depth: depth + 1,
-        })
+        Ok((acq, depth + 1))
+    }
+
+    #[cold]
+    fn overflow(&self, depth: u32) -> Error {
+        Error::RecursionOverflow {
+            lock: self.raw.label(),
+            depth,
+        }
     }
 
     /// Ends one level of the calling thread's hold whose guard was leaked; Python's
@@ -360,7 +419,9 @@ impl fmt::Debug for RLock {
 #[clippy::has_significant_drop]
 pub struct RLockGuard<'a> {
     hold: Hold<'a>,
-    depth: u32,
+    /// A `u32` kept in a `u64`: a guard without padding bytes stays in registers (see
+    /// `guard::Hold`).
+    depth: u64,
 }
 
 impl RLockGuard<'_> {
@@ -374,7 +435,7 @@ impl RLockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn depth(&self) -> u32 {
-        self.depth
+        self.depth as u32
     }
 
     /// The fencing token of the outermost hold (shared by the nested guards).
@@ -389,7 +450,7 @@ impl RLockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn token(&self) -> u64 {
-        self.hold.acq.token
+        self.hold.token()
     }
 
     /// True when the previous holder died holding the lock.
@@ -402,7 +463,7 @@ impl RLockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn previous_owner_died(&self) -> bool {
-        self.hold.acq.owner_died
+        self.hold.owner_died()
     }
 
     /// Whether the lock is poisoned now.
@@ -453,7 +514,7 @@ impl RLockGuard<'_> {
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
-        let _ = self.hold.end(true);
+        self.hold.drop_hold(true);
     }
 }
 
@@ -461,7 +522,7 @@ impl fmt::Debug for RLockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLockGuard")
             .field("depth", &self.depth)
-            .field("token", &self.hold.acq.token)
+            .field("token", &self.hold.token())
             .finish()
     }
 }

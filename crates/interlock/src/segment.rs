@@ -47,7 +47,7 @@ use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 use crate::error::{Error, SegmentFault};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Me};
-use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
+use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED, WAITERS};
 
 /// `b"INTRLOCK"`: the first eight bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"INTRLOCK";
@@ -449,32 +449,115 @@ impl Record {
         self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid
     }
 
+    /// The word's owner bits (`word & TID_MASK`) if the calling thread owns it.
+    #[inline(always)]
+    pub(crate) fn owner_bits_if_held(&self, me: &Me) -> Option<u32> {
+        let owner = self.word.load(Ordering::Relaxed) & TID_MASK;
+        (owner & OWNER_TID == me.tid).then_some(owner)
+    }
+
     /// Releases the word if the calling thread owns it, unlinking it from the thread's robust
     /// list first when it was linked. Returns false (and changes nothing) if it does not own it.
     #[inline(always)]
     pub(crate) fn release(&self, me: &Me, link: bool, fair: bool) -> bool {
-        let owner = self.word.load(Ordering::Relaxed) & TID_MASK;
-        if owner & OWNER_TID != me.tid {
+        let Some(owner) = self.owner_bits_if_held(me) else {
+            return false;
+        };
+        // SAFETY: `owner` was read from the word just now and names the calling thread.
+        unsafe { self.release_owned(me, owner, link, fair) };
+        true
+    }
+
+    /// The uncontended release of a hold, as leaf code (no call unless a sleeper announced
+    /// itself meanwhile): false, changing nothing, unless this thread's identity is known, it
+    /// owns the word with no sleeper announced, and `hold` is the current acquisition number
+    /// (a guard passes its token with its flag bits, so a flagged hold takes the full path).
+    /// The caller then takes its full path, which says what was wrong. `reentrant` (an RLock):
+    /// a depth above 1 is decremented instead. `fair` is read only when a sleeper appeared
+    /// (by reference, so the common path does not load it).
+    #[inline(always)]
+    pub(crate) fn release_hold_fast(
+        &self,
+        hold: u64,
+        link: bool,
+        fair: &bool,
+        reentrant: bool,
+    ) -> bool {
+        // A thread not known yet is `NOBODY`, which no word names: it fails the check below.
+        let me = sys::me_or_nobody();
+        let state = self.word.load(Ordering::Relaxed);
+        // Ours, linked (a trusted segment, no UNREPORTED: holders the kernel will not report
+        // take the full path), with no sleeper announced (a fair lock's hand-over, a wake: the
+        // full path too).
+        if !link
+            || state & (OWNER_TID | UNREPORTED | WAITERS) != me.tid
+            || self.acquisitions.load(Ordering::Relaxed) != hold
+        {
             return false;
         }
+        if reentrant {
+            // An RLock: only the outermost level releases the word.
+            let depth = self.depth.load(Ordering::Relaxed);
+            if depth > 1 {
+                self.depth.store(depth - 1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        // SAFETY: the word is ours (checked above) and, being free of UNREPORTED in a trusted
+        // segment, was linked by `try_acquire_fast`/`acquire_contended` on this thread (a
+        // thread without a list takes words only with UNREPORTED); node area and mapping as
+        // there.
+        let pending = unsafe { me.dequeue(self.word_ptr()) };
+        word::unlock_seen(&self.word, state, fair);
+        pending.clear();
+        true
+    }
+
+    /// Releases the word, unlinking it from the thread's robust list first when it was linked.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread (`me`) owns the word, and `owner` is its owner bits
+    /// (`word & TID_MASK`) as read after it took it.
+    #[inline(always)]
+    unsafe fn release_owned(&self, me: &Me, owner: u32, link: bool, fair: bool) {
         // We wrote `owner` ourselves when we took the word; only a segment we trust (`link`) is
         // believed about it, so memory others can write never steers our list edits.
         let linked = link && owner & UNREPORTED == 0 && me.robust();
-        if linked {
-            // SAFETY: the word is ours (checked above) and, being free of UNREPORTED in a
-            // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
-            // thread; node area and mapping as there.
-            unsafe { me.dequeue(self.word_ptr()) };
-        }
+        // SAFETY: the word is ours (the caller's contract) and, being free of UNREPORTED in a
+        // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
+        // thread; node area and mapping as there.
+        let pending = linked.then(|| unsafe { me.dequeue(self.word_ptr()) });
         if fair {
             word::unlock_fair(&self.word);
         } else {
             word::unlock(&self.word);
         }
-        if linked {
-            me.clear_pending();
+        if let Some(pending) = pending {
+            pending.clear();
         }
-        true
+    }
+
+    /// Releases the word if the calling thread owns it and `token` is the current acquisition
+    /// (a guard's hold, not a later one); `before` runs between that check and the release and
+    /// may keep the word by returning false. Returns false, running nothing, for a hold that is
+    /// not current.
+    #[inline(always)]
+    pub(crate) fn release_hold(
+        &self,
+        me: &Me,
+        token: u64,
+        link: bool,
+        fair: bool,
+        before: impl FnOnce() -> bool,
+    ) -> bool {
+        if self.owner_bits_if_held(me).is_none()
+            || self.acquisitions.load(Ordering::Relaxed) != token
+        {
+            return false;
+        }
+        // `release` looks at the word once more: `before` is the caller's code.
+        !before() || self.release(me, link, fair)
     }
 }
 

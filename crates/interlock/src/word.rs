@@ -228,11 +228,37 @@ pub(crate) fn unlock(word: &AtomicU32) -> u32 {
     prev
 }
 
+/// Releases a word its owner has just read as `seen`, with no `WAITERS`: one compare-exchange
+/// in the common case. If a waiter announced itself since, the exchange fails and the word, still
+/// ours, goes through [`unlock`] or [`unlock_fair`] out of line. `fair` is taken by reference so
+/// that an inlined caller loads it only on that path.
+#[inline(always)]
+pub(crate) fn unlock_seen(word: &AtomicU32, seen: u32, fair: &bool) {
+    debug_assert_eq!(seen & WAITERS, 0);
+    // Release: our critical section happens-before the next owner's Acquire.
+    if word
+        .compare_exchange(seen, UNLOCKED, Ordering::Release, Ordering::Relaxed)
+        .is_err()
+    {
+        unlock_raced(word, fair);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unlock_raced(word: &AtomicU32, fair: &bool) {
+    if *fair {
+        unlock_fair(word);
+    } else {
+        unlock(word);
+    }
+}
+
 /// Releases the word of a fair lock: with sleepers, the word goes straight to the one the
 /// kernel wakes (the longest sleeper: futex queues are FIFO among equal priorities), so a
 /// releaser that comes straight back queues behind everyone already waiting. Returns the state
 /// it held, like [`unlock`].
-#[inline]
+#[inline(never)]
 pub(crate) fn unlock_fair(word: &AtomicU32) -> u32 {
     let mut state = word.load(Ordering::Relaxed);
     loop {

@@ -138,18 +138,15 @@ pub(crate) struct Me {
     pub(crate) start_time: u64,
     /// The thread's robust list head, or null when none could be used.
     head: *mut RobustListHead,
-    /// Distance from a futex word to the list entry libc's `futex_offset` implies.
-    node_offset: usize,
 }
 
 thread_local! {
     // One cell per field, so the fast path loads exactly what it uses straight into registers.
-    // `TID` 0 means "not known yet" (a new thread, or a forked child).
-    static TID: Cell<u32> = const { Cell::new(0) };
+    // `TID` is `NOBODY` while not known yet (a new thread, or a forked child).
+    static TID: Cell<u32> = const { Cell::new(NOBODY) };
     static PID: Cell<u32> = const { Cell::new(0) };
     static START_TIME: Cell<u64> = const { Cell::new(0) };
     static HEAD: Cell<*mut RobustListHead> = const { Cell::new(ptr::null_mut()) };
-    static NODE_OFFSET: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The calling thread's identity: a few thread-local loads after the first call.
@@ -159,22 +156,51 @@ thread_local! {
 /// cache; std and libc never do that.)
 #[inline(always)]
 pub(crate) fn me() -> Me {
-    let tid = TID.get();
-    if tid == 0 {
-        return init_me();
+    if TID.get() == NOBODY {
+        init_me();
     }
+    cached()
+}
+
+/// [`me`] without ever calling out: `None` until this thread (or this forked child) has called
+/// `me` once. For the uncontended paths, which stay leaf code (no call, hence no registers to
+/// save on the stack) and leave the first acquisition to their slow path.
+#[inline(always)]
+pub(crate) fn me_if_known() -> Option<Me> {
+    if TID.get() == NOBODY {
+        None
+    } else {
+        Some(cached())
+    }
+}
+
+/// The tid of a thread whose identity is not known yet: outside `OWNER_TID`, so no lock word
+/// ever names it (`word & (OWNER_TID | anything) == NOBODY` never holds).
+pub(crate) const NOBODY: u32 = u32::MAX;
+
+/// [`me`] without even the "known yet" test: a thread not known yet gets `NOBODY` as its tid,
+/// which matches no word. Only for code that compares the tid with a word before trusting
+/// anything else in it (the uncontended release).
+#[inline(always)]
+pub(crate) fn me_or_nobody() -> Me {
+    cached()
+}
+
+/// The cells as they are: each field one load where it is used (a caller that needs only the
+/// tid loads only the tid).
+#[inline(always)]
+fn cached() -> Me {
     Me {
-        tid,
+        tid: TID.get(),
         pid: PID.get(),
         start_time: START_TIME.get(),
         head: HEAD.get(),
-        node_offset: NODE_OFFSET.get(),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn init_me() -> Me {
+fn init_me() {
     // Not a `Once`: a child forked while another thread is inside a `Once` inherits it as
     // "running" by a thread it does not have, and would wait on it for ever. A flag that is set
     // only after registering can at worst register twice, which is harmless: the handler only
@@ -190,37 +216,36 @@ fn init_me() -> Me {
     }
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let (head, node_offset) = robust_head();
+    let head = robust_head();
     let start_time = process_identity(pid).unwrap_or(0);
     PID.set(pid);
     START_TIME.set(start_time);
     HEAD.set(head);
-    NODE_OFFSET.set(node_offset);
     TID.set(tid);
-    Me {
-        tid,
-        pid,
-        start_time,
-        head,
-        node_offset,
-    }
 }
 
 extern "C" fn forget_identity_in_child() {
-    TID.set(0);
+    TID.set(NOBODY);
 }
 
-/// Finds the calling thread's robust list head, as libc registered it, and the node offset it
-/// implies; `(null, 0)` when we must not link words on it.
+/// Where a word's list entry is: `word + NODE_OFFSET`, as the `futex_offset` of -32 that 64-bit
+/// glibc registers implies (`__lock` at 0 and `__list.__next` at 32 in its mutex). A constant,
+/// so that the fast paths compute node addresses without loading anything; a head that says
+/// otherwise is not used.
+const NODE_OFFSET: usize = 32;
+const _: () = assert!(NODE_OFFSET >= NODE_AREA_START + PTR && NODE_OFFSET + PTR <= NODE_AREA_END);
+
+/// Finds the calling thread's robust list head, as libc registered it; null when we must not
+/// link words on it.
 ///
 /// We link only where the list protocol is the one `enqueue`/`dequeue` follow: 64-bit glibc
 /// (doubly linked, `prev` at `entry - 8`). 32-bit glibc keeps a singly linked list (our
 /// dequeue would drop its entries), and musl registers its head lazily — replacing any head
 /// registered before — and unlinks on thread exit in user space with a private wake. There, and
 /// on a thread without a head, holders are UNREPORTED: waiters check on them instead.
-fn robust_head() -> (*mut RobustListHead, usize) {
+fn robust_head() -> *mut RobustListHead {
     if !cfg!(all(target_env = "gnu", target_pointer_width = "64")) {
-        return (ptr::null_mut(), 0);
+        return ptr::null_mut();
     }
     let mut head: *mut RobustListHead = ptr::null_mut();
     let mut len: libc::size_t = 0;
@@ -235,7 +260,7 @@ fn robust_head() -> (*mut RobustListHead, usize) {
         )
     };
     if rc != 0 || head.is_null() {
-        return (ptr::null_mut(), 0);
+        return ptr::null_mut();
     }
     let offset_field = head
         .cast::<u8>()
@@ -243,13 +268,10 @@ fn robust_head() -> (*mut RobustListHead, usize) {
     // SAFETY: a non-null head returned by the kernel for this thread was registered by libc and
     // stays valid for the thread's life; we only read its aligned offset field.
     let offset = unsafe { offset_field.cast::<isize>().read() };
-    let node_offset = offset.unsigned_abs();
-    let fits =
-        offset < 0 && node_offset >= NODE_AREA_START + PTR && node_offset + PTR <= NODE_AREA_END;
-    if fits {
-        (head, node_offset)
+    if offset == -(NODE_OFFSET as isize) {
+        head
     } else {
-        (ptr::null_mut(), 0)
+        ptr::null_mut()
     }
 }
 
@@ -262,7 +284,7 @@ impl Me {
 
     #[inline]
     fn node(&self, word: *const AtomicU32) -> *mut u8 {
-        word.cast::<u8>().cast_mut().wrapping_add(self.node_offset)
+        word.cast::<u8>().cast_mut().wrapping_add(NODE_OFFSET)
     }
 
     #[inline]
@@ -346,14 +368,15 @@ impl Me {
     /// # Safety
     ///
     /// As [`Me::set_pending`]; additionally the word was linked by [`Me::enqueue`] on this
-    /// thread and not unlinked since.
+    /// thread and not unlinked since (so this thread has a list: `enqueue` links nothing
+    /// without one).
     #[inline]
-    pub(crate) unsafe fn dequeue(&self, word: *const AtomicU32) {
-        if self.head.is_null() {
-            return;
-        }
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { self.set_pending(word) };
+    pub(crate) unsafe fn dequeue(&self, word: *const AtomicU32) -> Pending {
+        debug_assert!(!self.head.is_null(), "dequeue without a robust list");
+        // SAFETY: `head` is this thread's registered head (non-null: the word was linked on
+        // it), `list_op_pending` an aligned pointer field of it.
+        unsafe { store_aligned(self.head_field(PENDING), self.node(word)) };
+        compiler_fence(Ordering::SeqCst);
         let node = self.node(word);
         let list = self.head_field(LIST);
         // The node is linked on this thread's list, so its `prev` points at the predecessor's
@@ -370,7 +393,35 @@ impl Me {
             // SAFETY: see above: `next_entry` is an entry on this thread's list.
             unsafe { store(next_entry.wrapping_sub(PTR), prev) };
         }
+        // No fence here: the release of the word that follows is a Release operation, which
+        // keeps these stores before it.
+        Pending { head: self.head }
+    }
+}
+
+/// `list_op_pending` names a word this thread has just unlinked: [`Pending::clear`] it once the
+/// word is released. Made only by [`Me::dequeue`], so it always holds a real list head (and
+/// clearing needs no null check).
+#[must_use = "list_op_pending stays set until cleared"]
+pub(crate) struct Pending {
+    head: *mut RobustListHead,
+}
+
+impl Pending {
+    /// Clears `list_op_pending`, after the word was released.
+    #[inline(always)]
+    pub(crate) fn clear(self) {
+        // The release must precede this in program order (a Release operation does not keep
+        // later stores after it).
         compiler_fence(Ordering::SeqCst);
+        // SAFETY: `head` is the registered, non-null head of the thread that made this
+        // `Pending` (it is !Send, a raw pointer field), valid for the thread's life.
+        unsafe {
+            store_aligned(
+                self.head.cast::<u8>().wrapping_add(PENDING),
+                ptr::null_mut(),
+            )
+        };
     }
 }
 
@@ -588,8 +639,15 @@ mod tests {
             me.robust(),
             "glibc registers a robust list head for every thread"
         );
+        let offset_field = me
+            .head
+            .cast::<u8>()
+            .wrapping_add(std::mem::offset_of!(RobustListHead, futex_offset));
+        // SAFETY: the calling thread's registered head, valid for its life; an aligned field.
+        let offset = unsafe { offset_field.cast::<isize>().read() };
         assert_eq!(
-            me.node_offset, 32,
+            offset,
+            -(NODE_OFFSET as isize),
             "glibc x86_64/aarch64 futex_offset is -32"
         );
     }

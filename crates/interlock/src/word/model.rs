@@ -9,7 +9,8 @@
 //! path's compare-exchange weakened from Acquire to Relaxed, it reports the two sections'
 //! concurrent writes (both mutations tried when these models were written). The fair model
 //! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
-//! a woken sleeper may not take a handed-over word.
+//! a woken sleeper may not take a handed-over word; the guard-release model without
+//! `unlock_seen`'s fallback.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -121,6 +122,40 @@ fn model_try_lock_never_blocks_and_respects_the_holder() {
         let d = read(&s);
         assert!(d == 1 || d == 11, "{d}");
     });
+}
+
+/// A guard's release: the owner reads the word and, seeing no waiter, releases it with one
+/// compare-exchange (`unlock_seen`). A waiter that announces itself between that read and the
+/// exchange must still be woken: the exchange fails and the release falls back to `unlock`.
+/// (With the fallback removed, loom reports the stranded waiter as a deadlock.)
+#[test]
+fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
+    for fair in [false, true] {
+        loom::model(move || {
+            let s = shared();
+            assert!(try_lock_fast(&s.word, 1));
+            let waiter = {
+                let s = s.clone();
+                thread::spawn(move || {
+                    assert_eq!(lock(&s, 2), Acquired::Clean);
+                    bump(&s, 1);
+                    unlock(&s.word);
+                })
+            };
+            bump(&s, 10);
+            let seen = s.word.load(Ordering::Relaxed);
+            if seen & WAITERS == 0 {
+                unlock_seen(&s.word, seen, &fair);
+            } else if fair {
+                unlock_fair(&s.word);
+            } else {
+                unlock(&s.word);
+            }
+            waiter.join().unwrap();
+            assert_eq!(read(&s), 11);
+            assert_eq!(s.word.load(Ordering::Relaxed), UNLOCKED);
+        });
+    }
 }
 
 /// Fair locks: the holder hands the word over on release. Two threads queue on a held word and
