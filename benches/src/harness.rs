@@ -375,7 +375,11 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         children.push(fork_child(move || {
             comp.attach().expect("attach");
             ctl.ready_then_wait_for_start();
-            measure_loop(&*comp, ctl, p, contended, i);
+            if contended {
+                measure_loop::<C, true>(&*comp, ctl, p, i);
+            } else {
+                measure_loop::<C, false>(&*comp, ctl, p, i);
+            }
         }));
     }
     let window = ctl.run_window(procs, p.duration, C::NAME);
@@ -415,9 +419,16 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
 /// One process's timed loop of [`run_loop`]. A function of its own that returns: inlined into
 /// the forked child's branch, which ends in `_exit`, the loop sat on a path the compiler treats
 /// as cold and compiled for size, so that any lock whose unlock was more than a few
-/// instructions was measured through an out-of-line call the peers did not pay.
+/// instructions was measured through an out-of-line call the peers did not pay. One copy per
+/// workload (`CONTENDED`), so that the uncontended loop holds one lock site, not three.
 #[inline(never)]
-fn measure_loop<C: Competitor>(comp: &C, ctl: &Control, p: &Params, contended: bool, i: usize) {
+fn measure_loop<C: Competitor, const CONTENDED: bool>(
+    comp: &C,
+    ctl: &Control,
+    p: &Params,
+    i: usize,
+) {
+    let contended = CONTENDED;
     let t0 = Instant::now();
     let mut n = 0u64;
     let mut waits: Vec<u64> = Vec::new();

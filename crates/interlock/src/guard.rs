@@ -35,8 +35,9 @@ pub(crate) struct Hold<'a> {
 impl<'a> Hold<'a> {
     #[inline(always)]
     pub(crate) fn new(raw: &'a Raw, acq: Acquisition) -> Hold<'a> {
+        // No mask: tokens count acquisitions and never reach the flag bits.
         debug_assert!(acq.token <= TOKEN);
-        let mut bits = acq.token & TOKEN;
+        let mut bits = acq.token;
         if acq.owner_died {
             bits |= OWNER_DIED;
         }

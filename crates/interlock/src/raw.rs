@@ -65,6 +65,9 @@ pub(crate) struct Raw {
     fair: bool,
     /// Whether uncontended acquisitions through this handle record their time.
     timestamps: AtomicBool,
+    /// `trusted && !timestamps`: `Lock::lock`'s inlined path applies (the others go through
+    /// [`Raw::try_acquire_fast`] out of line). One flag, so that path tests one byte.
+    plain: AtomicBool,
 }
 
 impl Raw {
@@ -86,6 +89,7 @@ impl Raw {
             trusted,
             fair: found == Kind::FairLock,
             timestamps: AtomicBool::new(false),
+            plain: AtomicBool::new(trusted),
         })
     }
 
@@ -153,6 +157,7 @@ impl Raw {
                 trusted: self.trusted,
                 fair: false,
                 timestamps: AtomicBool::new(false),
+                plain: AtomicBool::new(self.trusted),
             })
             .collect()
     }
@@ -192,12 +197,20 @@ impl Raw {
         })
     }
 
-    /// [`Raw::try_acquire_fast`] as leaf code, for `Lock::lock`: also `None` (nothing taken)
-    /// before this thread's first acquisition, which the slow path then makes.
+    /// [`Raw::try_acquire_fast`] as leaf code, for `Lock::lock`, in its most common case only:
+    /// a trusted segment, no timestamps, a thread with a robust list that has locked before.
+    /// `None` (nothing taken) otherwise too, for the slow path, which starts with the full
+    /// `try_acquire_fast`.
     #[inline(always)]
     pub(crate) fn lock_fast(&self) -> Option<u64> {
+        if !self.plain.load(Ordering::Relaxed) {
+            return None;
+        }
         let me = sys::me_if_known()?;
-        self.try_acquire_fast(&me).map(|acq| acq.token)
+        if !me.robust() || !self.record().try_acquire_linked(&me) {
+            return None;
+        }
+        Some(self.record_holder(&me))
     }
 
     /// The uncontended release of a hold as leaf code, for a guard's drop: false, changing
@@ -434,6 +447,7 @@ impl Raw {
     /// Whether this handle's uncontended acquisitions record their time.
     pub(crate) fn set_timestamps(&self, on: bool) {
         self.timestamps.store(on, Ordering::Relaxed);
+        self.plain.store(self.trusted && !on, Ordering::Relaxed);
     }
 
     #[cold]

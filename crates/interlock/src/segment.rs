@@ -383,25 +383,31 @@ impl Record {
     /// thread's list once it is, so a death at any instant in between is still seen.
     #[inline(always)]
     pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> bool {
-        let bits = Record::owner_bits(me, link);
-        let linked = bits & UNREPORTED == 0;
-        if linked {
-            // SAFETY: `self.word` is followed by this record's node area, which only the word's
-            // owner touches; the record stays mapped while `&self` lives, and `me` is the
-            // calling thread (it is !Send and only made by `sys::me()`).
-            unsafe { me.set_pending(self.word_ptr()) };
+        // The two cases apart, each straight-line (`owner_bits` would pick the bits first and
+        // then branch on them again).
+        if link && me.robust() {
+            self.try_acquire_linked(me)
+        } else {
+            word::try_lock_fast(&self.word, me.tid | UNREPORTED)
         }
-        if word::try_lock_fast(&self.word, bits) {
-            if linked {
-                // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
-                // succeeded), so it was not ours, hence not linked, before.
-                unsafe { me.enqueue(self.word_ptr()) };
-            }
+    }
+
+    /// [`Record::try_acquire_fast`] for a trusted segment and a thread with a robust list
+    /// (`me.robust()`, checked by the caller): the word is linked on the list once taken.
+    #[inline(always)]
+    pub(crate) fn try_acquire_linked(&self, me: &Me) -> bool {
+        debug_assert!(me.robust());
+        // SAFETY: `self.word` is followed by this record's node area, which only the word's
+        // owner touches; the record stays mapped while `&self` lives, and `me` is the calling
+        // thread (it is !Send and only made by `sys::me()`).
+        unsafe { me.set_pending(self.word_ptr()) };
+        if word::try_lock_fast(&self.word, me.tid) {
+            // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
+            // succeeded), so it was not ours, hence not linked, before.
+            unsafe { me.enqueue(self.word_ptr()) };
             true
         } else {
-            if linked {
-                me.clear_pending();
-            }
+            me.clear_pending();
             false
         }
     }

@@ -140,13 +140,26 @@ pub(crate) struct Me {
     head: *mut RobustListHead,
 }
 
+/// The calling thread's cached identity, in one thread-local: a loop that locks keeps one
+/// thread-local address in a register instead of one per field (the compiler hoists each
+/// address out of the loop; four of them were spilled to the stack and reloaded every turn).
+struct Cached {
+    /// `NOBODY` while not known yet (a new thread, or a forked child).
+    tid: Cell<u32>,
+    pid: Cell<u32>,
+    start_time: Cell<u64>,
+    head: Cell<*mut RobustListHead>,
+}
+
 thread_local! {
-    // One cell per field, so the fast path loads exactly what it uses straight into registers.
-    // `TID` is `NOBODY` while not known yet (a new thread, or a forked child).
-    static TID: Cell<u32> = const { Cell::new(NOBODY) };
-    static PID: Cell<u32> = const { Cell::new(0) };
-    static START_TIME: Cell<u64> = const { Cell::new(0) };
-    static HEAD: Cell<*mut RobustListHead> = const { Cell::new(ptr::null_mut()) };
+    static CACHED: Cached = const {
+        Cached {
+            tid: Cell::new(NOBODY),
+            pid: Cell::new(0),
+            start_time: Cell::new(0),
+            head: Cell::new(ptr::null_mut()),
+        }
+    };
 }
 
 /// The calling thread's identity: a few thread-local loads after the first call.
@@ -156,7 +169,7 @@ thread_local! {
 /// cache; std and libc never do that.)
 #[inline(always)]
 pub(crate) fn me() -> Me {
-    if TID.get() == NOBODY {
+    if CACHED.with(|c| c.tid.get()) == NOBODY {
         init_me();
     }
     cached()
@@ -167,7 +180,7 @@ pub(crate) fn me() -> Me {
 /// save on the stack) and leave the first acquisition to their slow path.
 #[inline(always)]
 pub(crate) fn me_if_known() -> Option<Me> {
-    if TID.get() == NOBODY {
+    if CACHED.with(|c| c.tid.get()) == NOBODY {
         None
     } else {
         Some(cached())
@@ -190,12 +203,12 @@ pub(crate) fn me_or_nobody() -> Me {
 /// tid loads only the tid).
 #[inline(always)]
 fn cached() -> Me {
-    Me {
-        tid: TID.get(),
-        pid: PID.get(),
-        start_time: START_TIME.get(),
-        head: HEAD.get(),
-    }
+    CACHED.with(|c| Me {
+        tid: c.tid.get(),
+        pid: c.pid.get(),
+        start_time: c.start_time.get(),
+        head: c.head.get(),
+    })
 }
 
 #[cold]
@@ -218,14 +231,16 @@ fn init_me() {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let head = robust_head();
     let start_time = process_identity(pid).unwrap_or(0);
-    PID.set(pid);
-    START_TIME.set(start_time);
-    HEAD.set(head);
-    TID.set(tid);
+    CACHED.with(|c| {
+        c.pid.set(pid);
+        c.start_time.set(start_time);
+        c.head.set(head);
+        c.tid.set(tid);
+    });
 }
 
 extern "C" fn forget_identity_in_child() {
-    TID.set(NOBODY);
+    CACHED.with(|c| c.tid.set(NOBODY));
 }
 
 /// Where a word's list entry is: `word + NODE_OFFSET`, as the `futex_offset` of -32 that 64-bit
