@@ -22,7 +22,7 @@ options:
   --outside N               work iterations between sections             [0]
   --seconds S               seconds per contended run                    [1]
   --uncontended-seconds S   seconds per uncontended run                  [0.5]
-  --reps N                  repetitions of every run                     [3]
+  --reps N                  repetitions of every run (uncontended: 3 N)   [3]
   --rounds N                SIGKILL rounds of the recovery workload      [20]
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
                             flock, ofd, interlock, interlock-fair, interlock-liveness, python)
@@ -168,12 +168,11 @@ fn main() -> ExitCode {
             duration: Duration::from_secs_f64(args.uncontended_seconds),
         };
         let mut rows: report::Rows<f64> = throughput.iter().map(|&p| (p, vec![])).collect();
-        for rep in 0..args.reps {
-            progress(format_args!(
-                "uncontended, repetition {}/{}",
-                rep + 1,
-                args.reps
-            ));
+        // Runs of a few nanoseconds an operation feel every neighbour on a shared machine:
+        // three times the repetitions, cheap at half a second each.
+        let reps = 3 * args.reps;
+        for rep in 0..reps {
+            progress(format_args!("uncontended, repetition {}/{}", rep + 1, reps));
             for (peer, ns) in &mut rows {
                 let run = harness::uncontended(*peer, &p)
                     .unwrap_or_else(|e| panic!("{}: {e}", peer.name()))
@@ -181,13 +180,15 @@ fn main() -> ExitCode {
                 ns.push(run.ns_per_op());
             }
         }
-        println!("{}", report::uncontended(&rows, args.reps, p.duration));
-        let median = |peer: Peer| {
-            rows.iter()
-                .find(|(p, _)| *p == peer)
-                .map(|(_, v)| interlock_bench::stats::Summary::of(v).median)
-        };
-        goals.uncontended = median(Peer::Interlock).zip(median(Peer::Futex));
+        println!("{}", report::uncontended(&rows, reps, p.duration));
+        let runs = |peer: Peer| rows.iter().find(|(p, _)| *p == peer).map(|(_, v)| v);
+        if let (Some(il), Some(fx)) = (runs(Peer::Interlock), runs(Peer::Futex)) {
+            // Judged on the ratio within each repetition (the two ran moments apart), whose
+            // median a slow stretch of the machine moves least.
+            let ratios: Vec<f64> = il.iter().zip(fx).map(|(i, f)| i / f).collect();
+            let median = |v: &[f64]| interlock_bench::stats::Summary::of(v).median;
+            goals.uncontended = Some((median(il), median(fx), median(&ratios)));
+        }
     }
 
     if args.contended && !throughput.is_empty() {
@@ -281,8 +282,9 @@ fn main() -> ExitCode {
 /// What the goals of issue 5 are judged on, gathered as the workloads run.
 #[derive(Default)]
 struct Goals {
-    /// Uncontended median ns: interlock, futex.
-    uncontended: Option<(f64, f64)>,
+    /// Uncontended median ns of interlock and futex, and the median of their ratios within a
+    /// repetition.
+    uncontended: Option<(f64, f64, f64)>,
     contended: Option<Vec<(usize, report::Rows<harness::Run>)>>,
     /// interlock's median recovery, µs.
     recovery: Option<f64>,
@@ -295,11 +297,16 @@ impl Goals {
         use std::fmt::Write as _;
         let sig3 = report::sig3;
         let mut rows: Vec<(String, String, bool)> = Vec::new();
-        if let Some((il, fx)) = self.uncontended {
+        if let Some((il, fx, ratio)) = self.uncontended {
             rows.push((
                 "uncontended lock+unlock ≤ 1.2× bare futex".into(),
-                format!("{} ns vs {} ns: {}×", sig3(il), sig3(fx), sig3(il / fx)),
-                il <= 1.2 * fx,
+                format!(
+                    "{} ns vs {} ns (medians); {}× (median ratio within a repetition)",
+                    sig3(il),
+                    sig3(fx),
+                    sig3(ratio)
+                ),
+                ratio <= 1.2,
             ));
         }
         if let Some(by_procs) = &self.contended {
