@@ -206,7 +206,9 @@ impl Raw {
         if !self.plain.load(Ordering::Relaxed) {
             return None;
         }
-        let me = sys::me_if_known()?;
+        // A thread with a list head is known (the head is null until `sys::me` has run, and
+        // again in a forked child): one test for both.
+        let me = sys::me_or_nobody();
         if !me.robust() || !self.record().try_acquire_linked(&me) {
             return None;
         }

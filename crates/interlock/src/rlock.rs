@@ -248,7 +248,8 @@ impl RLock {
     /// acquisition (then the slow path looks again).
     #[inline(always)]
     fn held_by_me(&self) -> bool {
-        sys::me_if_known().is_some_and(|me| self.raw.held_by(&me))
+        // An unknown thread is `NOBODY`, which no word names.
+        self.raw.held_by(&sys::me_or_nobody())
     }
 
     /// A hold just taken on the fast path: depth 1.

@@ -148,6 +148,7 @@ struct Cached {
     tid: Cell<u32>,
     pid: Cell<u32>,
     start_time: Cell<u64>,
+    /// Null while `tid` is `NOBODY` (and on threads without a usable list).
     head: Cell<*mut RobustListHead>,
 }
 
@@ -175,25 +176,14 @@ pub(crate) fn me() -> Me {
     cached()
 }
 
-/// [`me`] without ever calling out: `None` until this thread (or this forked child) has called
-/// `me` once. For the uncontended paths, which stay leaf code (no call, hence no registers to
-/// save on the stack) and leave the first acquisition to their slow path.
-#[inline(always)]
-pub(crate) fn me_if_known() -> Option<Me> {
-    if CACHED.with(|c| c.tid.get()) == NOBODY {
-        None
-    } else {
-        Some(cached())
-    }
-}
-
 /// The tid of a thread whose identity is not known yet: outside `OWNER_TID`, so no lock word
 /// ever names it (`word & (OWNER_TID | anything) == NOBODY` never holds).
 pub(crate) const NOBODY: u32 = u32::MAX;
 
-/// [`me`] without even the "known yet" test: a thread not known yet gets `NOBODY` as its tid,
-/// which matches no word. Only for code that compares the tid with a word before trusting
-/// anything else in it (the uncontended release).
+/// [`me`] without the "known yet" test, for the uncontended paths, which stay leaf code: a
+/// thread not known yet gets `NOBODY` as its tid, which matches no word, and a null head (so
+/// `robust()` is false). Only for code that compares the tid with a word, or tests `robust()`,
+/// before trusting anything else in it.
 #[inline(always)]
 pub(crate) fn me_or_nobody() -> Me {
     cached()
@@ -240,7 +230,12 @@ fn init_me() {
 }
 
 extern "C" fn forget_identity_in_child() {
-    CACHED.with(|c| c.tid.set(NOBODY));
+    CACHED.with(|c| {
+        c.tid.set(NOBODY);
+        // Until `init_me` runs again: a non-null head implies a known tid, so the uncontended
+        // lock tests only the head (`Me::robust`).
+        c.head.set(ptr::null_mut());
+    });
 }
 
 /// Where a word's list entry is: `word + NODE_OFFSET`, as the `futex_offset` of -32 that 64-bit
