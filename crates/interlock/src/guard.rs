@@ -11,9 +11,9 @@ use crate::sys;
 const OWNER_DIED: u64 = 1 << 63;
 /// `Hold::bits`: the thread was already panicking when the hold began.
 const WAS_PANICKING: u64 = 1 << 62;
-/// `Hold::bits`: the fencing token. Tokens count acquisitions, so 2^62 is out of reach (a
-/// thousand years at 100 million a second).
-const TOKEN: u64 = WAS_PANICKING - 1;
+/// `Hold::bits`: the fencing token (`raw::record_holder` keeps tokens within these bits).
+const TOKEN: u64 = crate::raw::TOKEN_BITS;
+const _: () = assert!(TOKEN == WAS_PANICKING - 1);
 
 /// One acquisition of a lock by the calling thread.
 ///
@@ -35,7 +35,7 @@ pub(crate) struct Hold<'a> {
 impl<'a> Hold<'a> {
     #[inline(always)]
     pub(crate) fn new(raw: &'a Raw, acq: Acquisition) -> Hold<'a> {
-        // No mask: tokens count acquisitions and never reach the flag bits.
+        // No mask: `record_holder` keeps tokens below the flag bits.
         debug_assert!(acq.token <= TOKEN);
         let mut bits = acq.token;
         if acq.owner_died {

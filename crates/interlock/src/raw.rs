@@ -15,7 +15,7 @@ use crate::status::{Holder, LockStatus};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
 use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU8;
 
 /// How long to wait.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +36,9 @@ pub(crate) struct Acquisition {
     /// The previous owner died holding the lock.
     pub(crate) owner_died: bool,
 }
+
+/// The bits of a fencing token: the two above are a guard's flags (`guard::Hold`).
+pub(crate) const TOKEN_BITS: u64 = (1 << 62) - 1;
 
 /// Poison causes, as stored in `Record::poisoned`.
 const POISON_PANIC: u32 = 1;
@@ -63,12 +66,17 @@ pub(crate) struct Raw {
     trusted: bool,
     /// A [`Kind::FairLock`]: releases hand over to the longest sleeper.
     fair: bool,
-    /// Whether uncontended acquisitions through this handle record their time.
-    timestamps: AtomicBool,
-    /// `trusted && !timestamps`: `Lock::lock`'s inlined path applies (the others go through
-    /// [`Raw::try_acquire_fast`] out of line). One flag, so that path tests one byte.
-    plain: AtomicBool,
+    /// What sends acquisitions through this handle off `Lock::lock`'s inlined path:
+    /// `UNTRUSTED` (fixed) and `STAMPED` (`set_timestamps`). One atomic, changed by
+    /// read-modify-writes, so that the inlined path tests one byte and two threads toggling
+    /// timestamps never leave it saying "plain" while stamping is on.
+    off_path: AtomicU8,
 }
+
+/// `Raw::off_path`: the segment is one other users can write (never linked).
+const UNTRUSTED: u8 = 1;
+/// `Raw::off_path`: acquisitions record their time.
+const STAMPED: u8 = 2;
 
 impl Raw {
     fn new(seg: Segment, label: String, kind: Kind, trusted: bool) -> Result<Raw, Error> {
@@ -88,8 +96,7 @@ impl Raw {
             label: label.into(),
             trusted,
             fair: found == Kind::FairLock,
-            timestamps: AtomicBool::new(false),
-            plain: AtomicBool::new(trusted),
+            off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
         })
     }
 
@@ -156,8 +163,7 @@ impl Raw {
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
                 fair: false,
-                timestamps: AtomicBool::new(false),
-                plain: AtomicBool::new(self.trusted),
+                off_path: AtomicU8::new(if self.trusted { 0 } else { UNTRUSTED }),
             })
             .collect()
     }
@@ -188,7 +194,7 @@ impl Raw {
             return None;
         }
         let token = self.record_holder(me);
-        if self.timestamps.load(Ordering::Relaxed) {
+        if self.off_path.load(Ordering::Relaxed) & STAMPED != 0 {
             self.stamp(token);
         }
         Some(Acquisition {
@@ -203,7 +209,7 @@ impl Raw {
     /// `try_acquire_fast`.
     #[inline(always)]
     pub(crate) fn lock_fast(&self) -> Option<u64> {
-        if !self.plain.load(Ordering::Relaxed) {
+        if self.off_path.load(Ordering::Relaxed) != 0 {
             return None;
         }
         // A thread with a list head is known (the head is null until `sys::me` has run, and
@@ -239,7 +245,7 @@ impl Raw {
         match got {
             Ok(how) => {
                 let token = self.record_holder(me);
-                if self.timestamps.load(Ordering::Relaxed) {
+                if self.off_path.load(Ordering::Relaxed) & STAMPED != 0 {
                     self.stamp(token);
                 }
                 if how == Acquired::OwnerDied {
@@ -427,7 +433,9 @@ impl Raw {
         let rec = self.record();
         // Relaxed throughout: we own the word, whose Acquire made the previous holder's writes
         // visible, and whose Release (at unlock) publishes ours.
-        let token = rec.acquisitions.load(Ordering::Relaxed) + 1;
+        // Kept within the 62 bits a guard has for it (`guard::Hold`), whatever a writer of the
+        // segment left in the count: 2^62 acquisitions are out of reach otherwise.
+        let token = (rec.acquisitions.load(Ordering::Relaxed) + 1) & TOKEN_BITS;
         rec.acquisitions.store(token, Ordering::Relaxed);
         rec.owner_pid.store(me.pid, Ordering::Relaxed);
         rec.owner_tid.store(me.tid, Ordering::Relaxed);
@@ -448,8 +456,11 @@ impl Raw {
 
     /// Whether this handle's uncontended acquisitions record their time.
     pub(crate) fn set_timestamps(&self, on: bool) {
-        self.timestamps.store(on, Ordering::Relaxed);
-        self.plain.store(self.trusted && !on, Ordering::Relaxed);
+        if on {
+            self.off_path.fetch_or(STAMPED, Ordering::Relaxed);
+        } else {
+            self.off_path.fetch_and(!STAMPED, Ordering::Relaxed);
+        }
     }
 
     #[cold]

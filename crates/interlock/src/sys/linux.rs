@@ -224,8 +224,11 @@ fn init_me() {
     CACHED.with(|c| {
         c.pid.set(pid);
         c.start_time.set(start_time);
-        c.head.set(head);
         c.tid.set(tid);
+        // The head last: a non-null head says the tid is known (the uncontended lock tests only
+        // the head), also to a signal handler that locks while this runs.
+        compiler_fence(Ordering::SeqCst);
+        c.head.set(head);
     });
 }
 
