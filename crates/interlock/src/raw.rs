@@ -406,8 +406,7 @@ impl Raw {
             return;
         }
         let token = rec.owner_token.load(Ordering::Acquire);
-        let tid = rec.owner_tid.load(Ordering::Relaxed);
-        let pid = rec.owner_pid.load(Ordering::Relaxed);
+        let (pid, tid) = rec.owner_ids();
         let identity = rec.owner_identity.load(Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Acquire);
         // The record is the current holder's only if it names the tid in the word and was
@@ -437,8 +436,7 @@ impl Raw {
         // segment left in the count: 2^62 acquisitions are out of reach otherwise.
         let token = (rec.acquisitions.load(Ordering::Relaxed) + 1) & TOKEN_BITS;
         rec.acquisitions.store(token, Ordering::Relaxed);
-        rec.owner_pid.store(me.pid, Ordering::Relaxed);
-        rec.owner_tid.store(me.tid, Ordering::Relaxed);
+        rec.owner_ids.store(me.ids, Ordering::Relaxed);
         rec.owner_identity.store(me.start_time, Ordering::Relaxed);
         // Release: a checker that reads this token also sees our pid and start time.
         rec.owner_token.store(token, Ordering::Release);

@@ -327,16 +327,15 @@ pub(crate) struct Record {
     /// Bytes word+16..word+40: where the owner's robust-list entry goes (`word - futex_offset`:
     /// glibc's at +24..+40, musl's at +20..+36).
     pub(crate) node: UnsafeCell<[u8; 24]>,
-    /// The owner's process id.
-    pub(crate) owner_pid: AtomicU32,
-    /// The owner's thread id, recorded with `owner_pid`: a liveness checker that finds a
-    /// different tid in the word knows the record still describes the previous holder.
-    pub(crate) owner_tid: AtomicU32,
+    /// The owner's process id (low 32 bits) and thread id (high 32 bits), written in one store
+    /// (`sys::Me::ids`): a liveness checker that finds a different tid in the word knows the
+    /// record still describes the previous holder. Read with [`Record::owner_ids`].
+    pub(crate) owner_ids: AtomicU64,
     /// The owner process's boot-unique identity (`sys::process_identity`): pid-reuse-proof.
     pub(crate) owner_identity: AtomicU64,
     /// Acquisitions so far; the current holder's fencing token.
     pub(crate) acquisitions: AtomicU64,
-    /// The acquisition (token) that `owner_pid`, `owner_tid` and `owner_identity` describe,
+    /// The acquisition (token) that `owner_ids` and `owner_identity` describe,
     /// written after them (Release): a liveness checker that finds it equal to `acquisitions`
     /// knows the identity it read belongs to the current holder, not a previous one.
     pub(crate) owner_token: AtomicU64,
@@ -349,7 +348,7 @@ const _: () = assert!(std::mem::size_of::<Record>() == RECORD_LEN);
 const WORD_AT: usize = std::mem::offset_of!(Record, word);
 const _: () = assert!(WORD_AT == 48);
 const _: () = assert!(std::mem::offset_of!(Record, node) == WORD_AT + sys::NODE_AREA_START);
-const _: () = assert!(std::mem::offset_of!(Record, owner_pid) == WORD_AT + sys::NODE_AREA_END);
+const _: () = assert!(std::mem::offset_of!(Record, owner_ids) == WORD_AT + sys::NODE_AREA_END);
 const _: () = assert!(
     std::mem::offset_of!(Record, node) == 64,
     "owner-only data starts line 1"
@@ -453,6 +452,12 @@ impl Record {
     #[inline(always)]
     pub(crate) fn held_by(&self, me: &Me) -> bool {
         self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid
+    }
+
+    /// The recorded owner's `(pid, tid)`.
+    pub(crate) fn owner_ids(&self) -> (u32, u32) {
+        let ids = self.owner_ids.load(Ordering::Relaxed);
+        (ids as u32, (ids >> 32) as u32)
     }
 
     /// The word's owner bits (`word & TID_MASK`) if the calling thread owns it.

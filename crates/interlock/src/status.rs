@@ -108,7 +108,7 @@ impl LockStatus {
         };
         let token = rec.acquisitions.load(Ordering::Relaxed);
         let holder = (tid != 0).then(|| {
-            let pid = rec.owner_pid.load(Ordering::Relaxed);
+            let (pid, _) = rec.owner_ids();
             let start = rec.owner_identity.load(Ordering::Relaxed);
             let stamped = rec.stamp_token.load(Ordering::Acquire) == token;
             let at = rec.acquired_at_ns.load(Ordering::Relaxed);

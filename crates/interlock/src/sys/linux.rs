@@ -136,6 +136,8 @@ pub(crate) struct Me {
     /// The process's boot-unique identity ([`process_identity`]): with the pid, what PID reuse
     /// cannot fake.
     pub(crate) start_time: u64,
+    /// `pid | tid << 32`, as a lock record stores its holder (one store).
+    pub(crate) ids: u64,
     /// The thread's robust list head, or null when none could be used.
     head: *mut RobustListHead,
 }
@@ -148,6 +150,7 @@ struct Cached {
     tid: Cell<u32>,
     pid: Cell<u32>,
     start_time: Cell<u64>,
+    ids: Cell<u64>,
     /// Null while `tid` is `NOBODY` (and on threads without a usable list).
     head: Cell<*mut RobustListHead>,
 }
@@ -158,6 +161,7 @@ thread_local! {
             tid: Cell::new(NOBODY),
             pid: Cell::new(0),
             start_time: Cell::new(0),
+            ids: Cell::new(0),
             head: Cell::new(ptr::null_mut()),
         }
     };
@@ -197,6 +201,7 @@ fn cached() -> Me {
         tid: c.tid.get(),
         pid: c.pid.get(),
         start_time: c.start_time.get(),
+        ids: c.ids.get(),
         head: c.head.get(),
     })
 }
@@ -224,6 +229,7 @@ fn init_me() {
     CACHED.with(|c| {
         c.pid.set(pid);
         c.start_time.set(start_time);
+        c.ids.set(u64::from(pid) | u64::from(tid) << 32);
         c.tid.set(tid);
         // The head last: a non-null head says the tid is known (the uncontended lock tests only
         // the head), also to a signal handler that locks while this runs.
