@@ -218,7 +218,7 @@ impl Raw {
         if !me.robust() || !self.record().try_acquire_linked(&me) {
             return None;
         }
-        Some(self.record_holder(&me))
+        Some(self.record_holder_linked(&me))
     }
 
     /// The uncontended release of a hold as leaf code, for a guard's drop: false, changing
@@ -429,6 +429,18 @@ impl Raw {
     /// Writes the holder record after the word became ours; returns the new fencing token.
     #[inline(always)]
     fn record_holder(&self, me: &Me) -> u64 {
+        let token = self.record_holder_linked(me);
+        // Release: a checker that reads this token also sees our pid and start time.
+        self.record().owner_token.store(token, Ordering::Release);
+        token
+    }
+
+    /// [`Raw::record_holder`] less `owner_token`, for a hold linked on the robust list: only
+    /// the liveness check of UNREPORTED holders reads `owner_token` (`reap_dead_holder`), and
+    /// the kernel reports a linked holder's death itself. (The token stays older than any
+    /// acquisition that follows, so it never vouches for a record it does not describe.)
+    #[inline(always)]
+    fn record_holder_linked(&self, me: &Me) -> u64 {
         let rec = self.record();
         // Relaxed throughout: we own the word, whose Acquire made the previous holder's writes
         // visible, and whose Release (at unlock) publishes ours.
@@ -438,8 +450,6 @@ impl Raw {
         rec.acquisitions.store(token, Ordering::Relaxed);
         rec.owner_ids.store(me.ids, Ordering::Relaxed);
         rec.owner_identity.store(me.start_time, Ordering::Relaxed);
-        // Release: a checker that reads this token also sees our pid and start time.
-        rec.owner_token.store(token, Ordering::Release);
         token
     }
 
