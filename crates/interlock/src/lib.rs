@@ -2,7 +2,7 @@
 //! cannot wedge: Python's `multiprocessing.Lock` and `RLock`, done with a robust futex.
 //!
 //! A [`Lock`] is one 32-bit futex word in shared memory, in the kernel's robust-futex format:
-//! taking it uncontended is one compare-exchange, releasing it one swap, no system call. When a
+//! taking it uncontended is one compare-exchange, releasing it another, no system call. When a
 //! holder dies, the kernel marks the word and wakes a waiter, which gets the lock together with
 //! the news ([`LockGuard::previous_owner_died`]). Every lock also records who holds it, since
 //! when, how often it was taken ([`LockGuard::token`], a fencing token) and how often an owner

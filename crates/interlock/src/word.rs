@@ -12,7 +12,7 @@
 //! | value                    | meaning                                                      |
 //! |--------------------------|--------------------------------------------------------------|
 //! | `UNLOCKED` (0)           | free                                                         |
-//! | `tid [\| UNREPORTED]`    | held by thread `tid`, nobody waits: unlock is one swap        |
+//! | `tid [\| UNREPORTED]`    | held by thread `tid`, nobody waits: unlock is one exchange    |
 //! | `tid \| WAITERS`          | held, waiters may sleep: unlock swaps and wakes one            |
 //! | `OWNER_DIED [\| WAITERS]` | free, but the last owner died holding it: the next acquirer is told |
 //! | `HANDOFF \| WAITERS`      | fair locks: the last owner handed the word to the sleeper it woke; only a thread that has slept may take it |
