@@ -739,11 +739,21 @@ impl Segment {
     /// A wait registry's slots as 8-byte atomics (`WAIT_SLOT_LEN / 8` words a slot).
     pub(crate) fn registry_words(&self) -> &[AtomicU64] {
         assert_eq!(self.header.kind, Kind::WaitRegistry, "not a wait registry");
-        let words = self.header.value_size as usize * WAIT_SLOT_LEN / 8;
+        self.payload_words(self.header.value_size as usize * WAIT_SLOT_LEN / 8)
+    }
+
+    /// The first `words` 8-byte words after the records (a Value's payload, a wait registry's
+    /// slots) as atomics, since other processes write them. Panics if the segment is shorter.
+    fn payload_words(&self, words: usize) -> &[AtomicU64] {
+        assert!(
+            PAYLOAD_OFFSET + 8 * words <= self.header.segment_len(),
+            "{words} payload words past the end of a {:?} segment",
+            self.header.kind
+        );
         // SAFETY: `base + PAYLOAD_OFFSET .. + 8 * words` lies inside our live mapping of
-        // `segment_len()` bytes; PAYLOAD_OFFSET is a multiple of 64 and mmap returns
-        // page-aligned memory, so the words are 8-aligned; AtomicU64 is valid for any bit
-        // pattern, and shared references to atomics others write are sound.
+        // `segment_len()` bytes (checked above); PAYLOAD_OFFSET is a multiple of 64 and mmap
+        // returns page-aligned memory, so the words are 8-aligned; AtomicU64 is valid for any
+        // bit pattern, and shared references to atomics in memory others write are sound.
         unsafe {
             std::slice::from_raw_parts(
                 self.base
@@ -835,19 +845,7 @@ impl Segment {
         let n = slot_words(self.header.value_size as usize);
         let words = payload_len(self.header.value_size as usize) / 8;
         assert!(words > 0, "value_words of a segment without a value");
-        // SAFETY: `base + PAYLOAD_OFFSET .. + 8 * words` lies inside our live mapping of
-        // `segment_len(value_size)` bytes; PAYLOAD_OFFSET is a multiple of 64 and mmap returns
-        // page-aligned memory, so the words are 8-aligned; AtomicU64 is valid for any bit
-        // pattern, and shared references to atomics in memory others write are sound.
-        let all = unsafe {
-            std::slice::from_raw_parts(
-                self.base
-                    .as_ptr()
-                    .wrapping_add(PAYLOAD_OFFSET)
-                    .cast::<AtomicU64>(),
-                words,
-            )
-        };
+        let all = self.payload_words(words);
         (&all[0], &all[1..1 + n], &all[1 + n..1 + 2 * n])
     }
 }

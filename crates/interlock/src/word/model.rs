@@ -53,6 +53,18 @@ fn lock(s: &Shared, tid: u32) -> Acquired {
         .expect("untimed lock of a foreign word")
 }
 
+/// A thread that takes the word as `tid`, adds 1 in the section and unlocks; it returns how it
+/// acquired the word.
+fn waiter(s: &Arc<Shared>, tid: u32) -> thread::JoinHandle<Acquired> {
+    let s = s.clone();
+    thread::spawn(move || {
+        let how = lock(&s, tid);
+        bump(&s, 1);
+        unlock(&s.word);
+        how
+    })
+}
+
 #[test]
 fn model_two_threads_exclude_each_other() {
     loom::model(|| {
@@ -82,15 +94,7 @@ fn model_dead_owner_is_recovered_once_and_reported() {
         let s = shared();
         // Thread 1 takes the word and "dies": it never unlocks.
         assert!(try_lock_fast(&s.word, 1));
-        let waiter = {
-            let s = s.clone();
-            thread::spawn(move || {
-                let how = lock(&s, 2);
-                bump(&s, 1);
-                unlock(&s.word);
-                how
-            })
-        };
+        let waiter = waiter(&s, 2);
         // The kernel's exit path runs concurrently with the waiter.
         assert!(mark_owner_dead(&s.word, 1));
         assert_eq!(waiter.join().unwrap(), Acquired::OwnerDied);
@@ -134,14 +138,7 @@ fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
         loom::model(move || {
             let s = shared();
             assert!(try_lock_fast(&s.word, 1));
-            let waiter = {
-                let s = s.clone();
-                thread::spawn(move || {
-                    assert_eq!(lock(&s, 2), Acquired::Clean);
-                    bump(&s, 1);
-                    unlock(&s.word);
-                })
-            };
+            let waiter = waiter(&s, 2);
             bump(&s, 10);
             let seen = s.word.load(Ordering::Relaxed);
             if seen & WAITERS == 0 {
@@ -151,7 +148,7 @@ fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
             } else {
                 unlock(&s.word);
             }
-            waiter.join().unwrap();
+            assert_eq!(waiter.join().unwrap(), Acquired::Clean);
             assert_eq!(read(&s), 11);
             assert_eq!(s.word.load(Ordering::Relaxed), UNLOCKED);
         });
