@@ -107,14 +107,7 @@ fn model_dead_owner_is_recovered_once_and_reported() {
 fn model_try_lock_never_blocks_and_respects_the_holder() {
     loom::model(|| {
         let s = shared();
-        let holder = {
-            let s = s.clone();
-            thread::spawn(move || {
-                lock(&s, 1);
-                bump(&s, 1);
-                unlock(&s.word);
-            })
-        };
+        let holder = waiter(&s, 1);
         match try_lock_fast(&s.word, 2) || try_lock_slow(&s.word, 2).is_ok() {
             true => {
                 bump(&s, 10);
