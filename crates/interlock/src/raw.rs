@@ -71,6 +71,11 @@ pub(crate) struct Raw {
     /// read-modify-writes, so that the inlined path tests one byte and two threads toggling
     /// timestamps never leave it saying "plain" while stamping is on.
     off_path: AtomicU8,
+    /// The last fair hand-over this handle saw the word stuck in: the acquisition count then
+    /// (plus one; 0: none) and when it was first seen, in monotonic ns (see
+    /// `Raw::handoff_stranded`). Atomics, not a mutex: a forked child may use the handle.
+    handoff_seen: std::sync::atomic::AtomicU64,
+    handoff_seen_at: std::sync::atomic::AtomicU64,
 }
 
 /// `Raw::off_path`: the segment is one other users can write (never linked).
@@ -97,6 +102,8 @@ impl Raw {
             trusted,
             fair: found == Kind::FairLock,
             off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
+            handoff_seen: std::sync::atomic::AtomicU64::new(0),
+            handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -164,6 +171,8 @@ impl Raw {
                 trusted: self.trusted,
                 fair: false,
                 off_path: AtomicU8::new(if self.trusted { 0 } else { UNTRUSTED }),
+                handoff_seen: std::sync::atomic::AtomicU64::new(0),
+                handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
             })
             .collect()
     }
@@ -215,7 +224,7 @@ impl Raw {
         // A thread with a list head is known (the head is null until `sys::me` has run, and
         // again in a forked child): one test for both.
         let me = sys::me_or_nobody();
-        if !me.robust() || !self.record().try_acquire_linked(&me) {
+        if !me.may_link() || !self.record().try_acquire_linked(&me) {
             return None;
         }
         Some(self.record_holder_linked(&me))
@@ -239,8 +248,8 @@ impl Raw {
         // Read the clock only for timed waits: untimed acquisitions never pay for it.
         let started = matches!(wait, Wait::For(_)).then(Instant::now);
         let mut cycle = None;
-        let got = rec.acquire_contended(me, self.trusted, |w, bits| {
-            self.wait_for(me, w, bits, wait, &mut cycle)
+        let got = rec.acquire_contended(me, self.trusted, |w, bits, arm| {
+            self.wait_for(me, w, bits, arm, wait, &mut cycle)
         });
         match got {
             Ok(how) => {
@@ -283,17 +292,19 @@ impl Raw {
     /// the liveness period (50 ms) while the holder is one whose death the kernel will not
     /// report, so that we check on it ourselves; and, past the deadlock timeout, the deadlock
     /// period (25 ms), registering in the wait-for graph and looking for a cycle each time.
+    #[allow(clippy::too_many_arguments)]
     fn wait_for(
         &self,
         me: &Me,
         w: &AtomicU32,
         bits: u32,
+        arm: word::Arm<'_>,
         wait: Wait,
         cycle_out: &mut Option<Vec<CycleMember>>,
     ) -> Result<Acquired, Blocked> {
         let waiters = &self.record().waiters;
         let user_end = match wait {
-            Wait::Never => return self.try_once(w, bits),
+            Wait::Never => return self.try_once(me, w, bits, arm),
             Wait::Forever => None,
             // A timeout too far to represent is no timeout.
             Wait::For(d) => Instant::now().checked_add(d),
@@ -328,7 +339,7 @@ impl Raw {
                 wake = wake.min(end);
             }
             let slice = sys::deadline_after(wake.saturating_duration_since(now));
-            match word::lock_contended(w, bits, Some(&slice), !unreported, None, waiters) {
+            match word::lock_contended(w, bits, Some(&slice), !unreported, arm, waiters) {
                 Err(Blocked::Unreported) => {
                     unreported = true;
                     continue;
@@ -340,13 +351,13 @@ impl Raw {
             if user_end.is_some_and(|end| now >= end) {
                 // Out of time: one last look at the holder, so that a wait shorter than the
                 // liveness period can still find a dead one.
-                return self.try_once(w, bits).map_err(|b| match b {
+                return self.try_once(me, w, bits, arm).map_err(|b| match b {
                     Blocked::Held => Blocked::TimedOut,
                     other => other,
                 });
             }
             if unreported {
-                self.reap_dead_holder(w);
+                self.reap_dead_holder(me, w);
             }
             if check_from.is_some_and(|from| now >= from) {
                 let holder = match w.load(Ordering::Relaxed) & OWNER_TID {
@@ -385,40 +396,80 @@ impl Raw {
         }
     }
 
-    fn try_once(&self, w: &AtomicU32, bits: u32) -> Result<Acquired, Blocked> {
-        match word::try_lock_slow(w, bits) {
+    /// One attempt without waiting: also takes a word whose holder is provably dead
+    /// (UNREPORTED), and a fair lock's hand-over that this handle has seen stranded for longer
+    /// than the safety net (its sleeper was killed before it came for it).
+    fn try_once(
+        &self,
+        me: &Me,
+        w: &AtomicU32,
+        bits: u32,
+        arm: word::Arm<'_>,
+    ) -> Result<Acquired, Blocked> {
+        match word::try_lock_slow(w, bits, arm) {
             Err(Blocked::Held) if w.load(Ordering::Relaxed) & UNREPORTED != 0 => {
-                self.reap_dead_holder(w);
-                word::try_lock_slow(w, bits)
+                self.reap_dead_holder(me, w);
+                word::try_lock_slow(w, bits, arm)
+            }
+            Err(Blocked::Held) if self.handoff_stranded(w) => {
+                if word::take_stranded_handoff(w, bits, arm) {
+                    Ok(Acquired::Clean)
+                } else {
+                    word::try_lock_slow(w, bits, arm)
+                }
             }
             other => other,
         }
+    }
+
+    /// Whether the word is a hand-over (`HANDOFF | WAITERS`) that this handle has now seen,
+    /// unchanged — the same acquisition count — for at least the safety net: the sleeper it was
+    /// for would have come by now (an untimed waiter's sleep is never longer), so it died.
+    /// The first sighting only starts the clock.
+    #[cold]
+    fn handoff_stranded(&self, w: &AtomicU32) -> bool {
+        if w.load(Ordering::Relaxed) != word::HANDOFF | word::WAITERS {
+            return false;
+        }
+        // Count + 1, so that 0 means "nothing seen"; two threads of this process may race
+        // here, and either's sighting is as good.
+        let count = self.record().acquisitions.load(Ordering::Relaxed) + 1;
+        let now = sys::monotonic_ns();
+        if self.handoff_seen.load(Ordering::Relaxed) == count {
+            let at = self.handoff_seen_at.load(Ordering::Relaxed);
+            return now.saturating_sub(at) >= SAFETY_NET.as_nanos() as u64;
+        }
+        self.handoff_seen_at.store(now, Ordering::Relaxed);
+        self.handoff_seen.store(count, Ordering::Relaxed);
+        false
     }
 
     /// If the holder recorded in the word is provably dead, marks the word as the kernel would.
     /// Only UNREPORTED holders are judged (the kernel reports the others), and only on a record
     /// that provably describes the current hold.
     #[cold]
-    fn reap_dead_holder(&self, w: &AtomicU32) {
+    fn reap_dead_holder(&self, me: &Me, w: &AtomicU32) {
         let rec = self.record();
         let owner = w.load(Ordering::Acquire) & TID_MASK;
         if owner & UNREPORTED == 0 {
             return;
         }
+        // A seqlock read (see `record_holder`): the token first, then the identity, then the
+        // count that must still equal the token.
         let token = rec.owner_token.load(Ordering::Acquire);
-        let (pid, tid) = rec.owner_ids();
+        let ids = rec.owner_ids();
         let identity = rec.owner_identity.load(Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Acquire);
         // The record is the current holder's only if it names the tid in the word and was
         // completed for the current acquisition; a holder between taking the word and
         // recording itself is not evidence of anything.
-        let current = tid == owner & OWNER_TID
+        let current = ids.tid == owner & OWNER_TID
             && rec.acquisitions.load(Ordering::Relaxed) == token
             && w.load(Ordering::Relaxed) & TID_MASK == owner;
         if !current {
             return;
         }
-        if sys::thread_liveness(pid, tid, identity) == sys::Liveness::Dead
+        if sys::holder_liveness(me, ids, identity) == sys::Liveness::Dead
             // Re-check after the (slow) liveness check: still the same hold?
             && rec.acquisitions.load(Ordering::Acquire) == token
         {
@@ -427,11 +478,20 @@ impl Raw {
     }
 
     /// Writes the holder record after the word became ours; returns the new fencing token.
+    ///
+    /// The record is a seqlock for liveness checkers (`reap_dead_holder`): the count first,
+    /// then (after a Release fence) pid, tid and identity, then `owner_token` (Release). A
+    /// checker that read identity bytes of a later hold also sees that hold's count, which no
+    /// longer equals the token it read, and discards what it read.
     #[inline(always)]
     fn record_holder(&self, me: &Me) -> u64 {
-        let token = self.record_holder_linked(me);
-        // Release: a checker that reads this token also sees our pid and start time.
-        self.record().owner_token.store(token, Ordering::Release);
+        let rec = self.record();
+        let token = (rec.acquisitions.load(Ordering::Relaxed) + 1) & TOKEN_BITS;
+        rec.acquisitions.store(token, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        rec.owner_ids.store(me.ids, Ordering::Relaxed);
+        rec.owner_identity.store(me.start_time, Ordering::Relaxed);
+        rec.owner_token.store(token, Ordering::Release);
         token
     }
 
@@ -524,8 +584,11 @@ impl Raw {
         LockStatus::read(self.record(), self.kind)
     }
 
+    /// Poisoned by a panic or a death not yet cleared — including a death nobody has claimed
+    /// yet (the word says the owner died, no one has taken it since).
     pub(crate) fn is_poisoned(&self) -> bool {
-        self.record().poisoned.load(Ordering::Relaxed) != 0
+        let rec = self.record();
+        rec.poisoned.load(Ordering::Relaxed) != 0 || word::died_unclaimed(&rec.word)
     }
 
     #[cold]
@@ -541,16 +604,27 @@ impl Raw {
 }
 
 /// Whether only we can write (or read) the file behind `fd`, so that its node area may go on our
-/// robust list: an anonymous lock's sealed memfd, or a file we own that group and others can
-/// neither write nor read (the node area holds our process's addresses).
+/// robust list (decision 0009, the trust rule): memory another user can write must never be
+/// linked, because the unlink of a linked node writes wherever its `prev`/`next` point.
+///
+/// The file must be ours (owner = effective uid) and either
+/// - an anonymous lock's memfd: sealed against shrinking and growing and linked in no
+///   directory. Only memfds accept such seals — every other shmem file (`/dev/shm`, `/run`,
+///   a tmpfs `/tmp`) answers `F_GET_SEALS` with `F_SEAL_SEAL` alone — and a memfd is reachable
+///   only through descriptors, which another user can get only from us; or
+/// - a file that group and others can neither write nor read (the node area holds our
+///   process's addresses), on any file system.
 pub(crate) fn trusted_file(fd: impl std::os::fd::AsFd) -> bool {
-    if rustix::fs::fcntl_get_seals(&fd).is_ok() {
-        return true; // a memfd: reachable only through descriptors we handed out
+    let Ok(st) = rustix::fs::fstat(&fd) else {
+        return false;
+    };
+    if st.st_uid != rustix::process::geteuid().as_raw() {
+        return false;
     }
-    match rustix::fs::fstat(&fd) {
-        Ok(st) => st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o077 == 0,
-        Err(_) => false,
-    }
+    let sealed = rustix::fs::fcntl_get_seals(&fd).is_ok_and(|seals| {
+        seals.contains(rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW)
+    });
+    (sealed && st.st_nlink == 0) || st.st_mode & 0o077 == 0
 }
 
 impl fmt::Debug for Raw {

@@ -370,7 +370,7 @@ impl Record {
     /// thread without a usable robust list).
     #[inline(always)]
     pub(crate) fn owner_bits(me: &Me, link: bool) -> u32 {
-        if link && me.robust() {
+        if link && me.may_link() {
             me.tid
         } else {
             me.tid | UNREPORTED
@@ -384,18 +384,18 @@ impl Record {
     pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> bool {
         // The two cases apart, each straight-line (`owner_bits` would pick the bits first and
         // then branch on them again).
-        if link && me.robust() {
+        if link && me.may_link() {
             self.try_acquire_linked(me)
         } else {
             word::try_lock_fast(&self.word, me.tid | UNREPORTED)
         }
     }
 
-    /// [`Record::try_acquire_fast`] for a trusted segment and a thread with a robust list
-    /// (`me.robust()`, checked by the caller): the word is linked on the list once taken.
+    /// [`Record::try_acquire_fast`] for a trusted segment and a thread that may link
+    /// (`me.may_link()`, checked by the caller): the word is linked on the list once taken.
     #[inline(always)]
     pub(crate) fn try_acquire_linked(&self, me: &Me) -> bool {
-        debug_assert!(me.robust());
+        debug_assert!(me.may_link());
         // SAFETY: `self.word` is followed by this record's node area, which only the word's
         // owner touches; the record stays mapped while `&self` lives, and `me` is the calling
         // thread (it is !Send and only made by `sys::me()`).
@@ -419,18 +419,27 @@ impl Record {
         &self,
         me: &Me,
         link: bool,
-        slow: impl FnOnce(&AtomicU32, u32) -> Result<Acquired, Blocked>,
+        slow: impl FnOnce(&AtomicU32, u32, Option<&dyn Fn(bool)>) -> Result<Acquired, Blocked>,
     ) -> Result<Acquired, Blocked> {
-        if self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid {
+        if self.held_by(me) {
             return Err(Blocked::WouldDeadlock);
         }
         let bits = Record::owner_bits(me, link);
         let linked = bits & UNREPORTED == 0;
-        if linked {
-            // SAFETY: as in `try_acquire_fast`.
-            unsafe { me.set_pending(self.word_ptr()) };
-        }
-        let got = slow(&self.word, bits);
+        // `list_op_pending` names the word only around the attempts to take it (the word layer
+        // arms it just before each exchange that could make the word ours, and disarms it before
+        // sleeping): a thread killed while it sleeps must not leave the kernel a pending word,
+        // which it would mark "owner died" if the word's holder had this thread's number in
+        // another pid namespace.
+        let arm = |on: bool| {
+            if on {
+                // SAFETY: as in `try_acquire_fast`.
+                unsafe { me.set_pending(self.word_ptr()) };
+            } else {
+                me.clear_pending();
+            }
+        };
+        let got = slow(&self.word, bits, if linked { Some(&arm) } else { None });
         if got.is_ok() {
             assert_eq!(
                 self.word.load(Ordering::Relaxed) & TID_MASK,
@@ -448,23 +457,37 @@ impl Record {
         got
     }
 
-    /// Whether the calling thread owns the word.
+    /// Whether the calling thread owns the word: its thread id is in the word and its process
+    /// recorded itself as the holder. The tid alone is not enough — a thread of another pid
+    /// namespace can have the same number (decision 0010) — and a holder clears its identity
+    /// before it releases, so a record left by an earlier hold of ours never vouches for a
+    /// word that a same-numbered thread elsewhere has just taken.
     #[inline(always)]
     pub(crate) fn held_by(&self, me: &Me) -> bool {
         self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid
+            && self.owner_identity.load(Ordering::Relaxed) == me.start_time
     }
 
-    /// The recorded owner's `(pid, tid)`.
-    pub(crate) fn owner_ids(&self) -> (u32, u32) {
-        let ids = self.owner_ids.load(Ordering::Relaxed);
-        (ids as u32, (ids >> 32) as u32)
+    /// The recorded owner's pid, tid and namespace tag.
+    pub(crate) fn owner_ids(&self) -> sys::Ids {
+        sys::Ids::unpack(self.owner_ids.load(Ordering::Relaxed))
     }
 
-    /// The word's owner bits (`word & TID_MASK`) if the calling thread owns it.
+    /// The word's owner bits (`word & TID_MASK`) if the calling thread owns it (as
+    /// [`Record::held_by`] decides).
     #[inline(always)]
     pub(crate) fn owner_bits_if_held(&self, me: &Me) -> Option<u32> {
         let owner = self.word.load(Ordering::Relaxed) & TID_MASK;
-        (owner & OWNER_TID == me.tid).then_some(owner)
+        (owner & OWNER_TID == me.tid
+            && self.owner_identity.load(Ordering::Relaxed) == me.start_time)
+            .then_some(owner)
+    }
+
+    /// Forgets the holder's identity, just before the holder releases the word (see
+    /// [`Record::held_by`]). The word's Release orders it before the next owner's record.
+    #[inline(always)]
+    fn forget_owner(&self) {
+        self.owner_identity.store(0, Ordering::Relaxed);
     }
 
     /// Releases the word if the calling thread owns it, unlinking it from the thread's robust
@@ -514,6 +537,7 @@ impl Record {
                 return true;
             }
         }
+        self.forget_owner();
         // SAFETY: the word is ours (checked above) and, being free of UNREPORTED in a trusted
         // segment, was linked by `try_acquire_fast`/`acquire_contended` on this thread (a
         // thread without a list takes words only with UNREPORTED); node area and mapping as
@@ -535,6 +559,7 @@ impl Record {
         // We wrote `owner` ourselves when we took the word; only a segment we trust (`link`) is
         // believed about it, so memory others can write never steers our list edits.
         let linked = link && owner & UNREPORTED == 0 && me.robust();
+        self.forget_owner();
         // SAFETY: the word is ours (the caller's contract) and, being free of UNREPORTED in a
         // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
         // thread; node area and mapping as there.

@@ -107,8 +107,10 @@ impl LockStatus {
             tid => tid,
         };
         let token = rec.acquisitions.load(Ordering::Relaxed);
+        let me = sys::me();
         let holder = (tid != 0).then(|| {
-            let (pid, _) = rec.owner_ids();
+            let ids = rec.owner_ids();
+            let pid = ids.pid;
             let start = rec.owner_identity.load(Ordering::Relaxed);
             let stamped = rec.stamp_token.load(Ordering::Acquire) == token;
             let at = rec.acquired_at_ns.load(Ordering::Relaxed);
@@ -117,10 +119,11 @@ impl LockStatus {
                 tid,
                 since: stamped.then(|| UNIX_EPOCH + Duration::from_nanos(at)),
                 token,
-                alive: sys::thread_liveness(pid, tid, start) != sys::Liveness::Dead,
+                alive: sys::holder_liveness(&me, ids, start) != sys::Liveness::Dead,
                 command: command_line(pid),
             }
         });
+        let died_unclaimed = word & crate::word::TID_MASK == 0 && word & OWNER_DIED != 0;
         LockStatus {
             kind,
             depth: if tid == 0 {
@@ -129,11 +132,20 @@ impl LockStatus {
                 rec.depth.load(Ordering::Relaxed).max(1)
             },
             holder,
-            waiters: rec.waiters.load(Ordering::Relaxed),
+            // Sleepers announce themselves in the word before they count themselves, and a
+            // waiter killed while it slept never uncounts itself: with no announcement in the
+            // word nobody sleeps on it, whatever the count says.
+            waiters: if word & crate::word::WAITERS == 0 {
+                0
+            } else {
+                rec.waiters.load(Ordering::Relaxed)
+            },
             acquisitions: rec.acquisitions.load(Ordering::Relaxed),
-            owner_deaths: rec.owner_deaths.load(Ordering::Relaxed),
-            poisoned: rec.poisoned.load(Ordering::Relaxed) != 0,
-            owner_died_unclaimed: word & crate::word::TID_MASK == 0 && word & OWNER_DIED != 0,
+            // A death nobody has claimed yet counts (and poisons) already: the next acquirer
+            // will record it.
+            owner_deaths: rec.owner_deaths.load(Ordering::Relaxed) + u32::from(died_unclaimed),
+            poisoned: rec.poisoned.load(Ordering::Relaxed) != 0 || died_unclaimed,
+            owner_died_unclaimed: died_unclaimed,
         }
     }
 }

@@ -29,7 +29,6 @@
 //! `sync` and the `sys::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
 
 use crate::sync::{spin_hint, AtomicU32, Ordering};
-use std::time::Duration;
 
 use crate::sys::{self, Deadline, WaitOutcome};
 
@@ -91,46 +90,74 @@ pub(crate) fn try_lock_fast(word: &AtomicU32, tid: u32) -> bool {
         .is_ok()
 }
 
+/// Called with `true` just before an exchange that could make the word the caller's, and with
+/// `false` before the caller sleeps: the layer above keeps the kernel's `list_op_pending`
+/// naming the word only around attempts to take it (see `Record::acquire_contended`).
+pub(crate) type Arm<'a> = Option<&'a dyn Fn(bool)>;
+
+fn arm(a: Arm<'_>, on: bool) {
+    if let Some(a) = a {
+        a(on);
+    }
+}
+
 /// A non-blocking attempt after the fast path failed: succeeds also on a word whose owner died.
+/// A word whose owner bits look like the caller's is somebody else's here — a thread with the
+/// same number in another pid namespace — since the layer above has already checked that the
+/// caller does not hold it: `Held`.
 #[cold]
-pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32) -> Result<Acquired, Blocked> {
+pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Acquired, Blocked> {
     let mut state = word.load(Ordering::Relaxed);
     loop {
         if state & TID_MASK == 0 {
             // Free (0) or free-after-death: keep WAITERS, since sleepers may still be there.
             let new = tid | (state & WAITERS);
+            arm(a, true);
             match word.compare_exchange(state, new, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return Ok(acquired_from(state)),
                 Err(now) => state = now,
             }
-        } else if state & OWNER_TID == tid & OWNER_TID {
-            return Err(Blocked::WouldDeadlock);
         } else {
             return Err(Blocked::Held);
         }
     }
 }
 
+/// Takes a fair lock's word that was handed over (`HANDOFF | WAITERS`) to a sleeper that never
+/// came for it — killed between its wake-up and its exchange: the layer above calls this once
+/// it has seen the same hand-over outlast the safety net. False if the word is no longer
+/// that hand-over.
+#[cold]
+pub(crate) fn take_stranded_handoff(word: &AtomicU32, tid: u32, a: Arm<'_>) -> bool {
+    arm(a, true);
+    word.compare_exchange(
+        HANDOFF | WAITERS,
+        tid | WAITERS,
+        Ordering::Acquire,
+        Ordering::Relaxed,
+    )
+    .is_ok()
+}
+
 /// Contended path: spin briefly, then sleep in the kernel until the word is free or `deadline`
-/// passes. `tid` is the caller's owner bits. With `stop_on_unreported`, returns
-/// `Blocked::Unreported` instead of sleeping on an `UNREPORTED` holder. Without a deadline,
-/// `safety_net` bounds the sleep (then `TimedOut`, for the caller to call again): a waiter that
-/// was woken and then killed before taking the word takes its wake-up with it, and if the word
-/// was meanwhile taken without `WAITERS` nobody else would wake the remaining sleepers (the
-/// kernel only re-wakes for a dead waiter when the word is free). `waiters` counts sleepers for
-/// observers only; the protocol does not depend on it.
+/// passes. `tid` is the caller's owner bits; the caller has checked that it does not hold the
+/// word (a word with the same number belongs to a thread of another pid namespace and is
+/// waited for like any other). With `stop_on_unreported`, returns `Blocked::Unreported`
+/// instead of sleeping on an `UNREPORTED` holder. The caller bounds every sleep with
+/// `deadline` (its safety net): a waiter that was woken and then killed before taking the word
+/// takes its wake-up with it, and if the word was meanwhile taken without `WAITERS` nobody else
+/// would wake the remaining sleepers (the kernel only re-wakes for a dead waiter when the word
+/// is free). `a` is told around attempts to take the word ([`Arm`]). `waiters` counts sleepers
+/// for observers only; the protocol does not depend on it.
 #[cold]
 pub(crate) fn lock_contended(
     word: &AtomicU32,
     tid: u32,
     deadline: Option<&Deadline>,
     stop_on_unreported: bool,
-    safety_net: Option<Duration>,
+    a: Arm<'_>,
     waiters: &AtomicU32,
 ) -> Result<Acquired, Blocked> {
-    // The safety-net deadline is computed only if we really go to sleep: acquisitions won by
-    // spinning never read the clock.
-    let mut net: Option<Deadline> = None;
     let mut state = spin(word);
     let mut counted = false;
     let mut slept = false;
@@ -145,6 +172,7 @@ pub(crate) fn lock_contended(
             // claim it with WAITERS, so our unlock wakes them (std's futex mutex makes the same
             // two choices: LOCKED after spinning, CONTENDED after sleeping).
             let waiters_bit = if slept { WAITERS } else { state & WAITERS };
+            arm(a, true);
             match word.compare_exchange(
                 state,
                 tid | waiters_bit,
@@ -162,6 +190,7 @@ pub(crate) fn lock_contended(
             // Handed over to a sleeper, and we were woken: we may be the one it is for (if two
             // woken threads race, the exchange picks one; the other sleeps again). A thread
             // that never slept queues behind the sleepers instead.
+            arm(a, true);
             match word.compare_exchange(state, tid | WAITERS, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => break Ok(Acquired::Clean),
@@ -170,9 +199,6 @@ pub(crate) fn lock_contended(
                     continue;
                 }
             }
-        }
-        if state & OWNER_TID == tid & OWNER_TID {
-            break Err(Blocked::WouldDeadlock);
         }
         if stop_on_unreported && state & UNREPORTED != 0 {
             break Err(Blocked::Unreported);
@@ -192,12 +218,8 @@ pub(crate) fn lock_contended(
             waiters.fetch_add(1, Ordering::Relaxed);
             counted = true;
         }
-        let wait_until = match (deadline, safety_net) {
-            (Some(d), _) => Some(d),
-            (None, Some(period)) => Some(&*net.get_or_insert_with(|| sys::deadline_after(period))),
-            (None, None) => None,
-        };
-        let outcome = sys::wait(word, state, wait_until);
+        arm(a, false);
+        let outcome = sys::wait(word, state, deadline);
         slept = true;
         woken = outcome != WaitOutcome::Changed;
         if outcome == WaitOutcome::TimedOut {
@@ -212,7 +234,8 @@ pub(crate) fn lock_contended(
         state = spin(word);
     };
     if counted {
-        waiters.fetch_sub(1, Ordering::Relaxed);
+        // Saturating: an observer may have set a count left by killed waiters back to zero.
+        let _ = waiters.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
     result
 }
@@ -327,6 +350,12 @@ fn acquired_from(state: u32) -> Acquired {
     }
 }
 
+/// Whether the word says its last owner died and nobody has taken it since.
+pub(crate) fn died_unclaimed(word: &AtomicU32) -> bool {
+    let state = word.load(Ordering::Relaxed);
+    state & TID_MASK == 0 && state & OWNER_DIED != 0
+}
+
 /// Marks a word whose owner `tid` is known dead, exactly as the kernel's `handle_futex_death`
 /// does: `tid[|WAITERS] -> OWNER_DIED[|WAITERS]`, then wakes one sleeper. Returns false when the
 /// word no longer holds `tid` (somebody else already recovered it).
@@ -369,21 +398,51 @@ mod tests {
     #[test]
     fn try_lock_slow_reports_death_and_keeps_waiters() {
         let w = AtomicU32::new(OWNER_DIED | WAITERS);
-        assert_eq!(try_lock_slow(&w, 9), Ok(Acquired::OwnerDied));
+        assert_eq!(try_lock_slow(&w, 9, None), Ok(Acquired::OwnerDied));
         assert_eq!(w.load(Ordering::Relaxed), 9 | WAITERS);
-        assert_eq!(try_lock_slow(&w, 9), Err(Blocked::WouldDeadlock));
-        assert_eq!(try_lock_slow(&w, 10), Err(Blocked::Held));
+        assert_eq!(
+            try_lock_slow(&w, 9, None),
+            Err(Blocked::Held),
+            "the same number is another namespace's thread here"
+        );
+        assert_eq!(try_lock_slow(&w, 10, None), Err(Blocked::Held));
     }
 
     #[test]
-    fn relocking_own_word_is_refused_not_waited_on() {
+    fn a_word_with_the_callers_number_is_waited_for_and_arming_brackets_the_takes() {
+        // The layer above refuses the caller's own word; here the same number is a thread of
+        // another pid namespace, which the caller must wait for like any holder.
         let w = AtomicU32::new(5);
         let waiters = AtomicU32::new(0);
+        let log = std::cell::RefCell::new(Vec::new());
+        let arm = |on: bool| log.borrow_mut().push(on);
+        let deadline = sys::deadline_after(std::time::Duration::from_millis(5));
         assert_eq!(
-            lock_contended(&w, 5, None, false, None, &waiters),
-            Err(Blocked::WouldDeadlock)
+            lock_contended(&w, 5, Some(&deadline), false, Some(&arm), &waiters),
+            Err(Blocked::TimedOut)
         );
-        assert_eq!(waiters.load(Ordering::Relaxed), 0);
+        assert_eq!(w.load(Ordering::Relaxed), 5 | WAITERS);
+        assert!(
+            log.borrow().iter().all(|on| !on),
+            "never armed while the word was held: {:?}",
+            log.borrow()
+        );
+        w.store(UNLOCKED, Ordering::Relaxed);
+        log.borrow_mut().clear();
+        assert_eq!(
+            lock_contended(&w, 6, None, false, Some(&arm), &waiters),
+            Ok(Acquired::Clean)
+        );
+        assert_eq!(*log.borrow(), [true], "armed just before the take");
+    }
+
+    #[test]
+    fn a_stranded_handoff_is_taken_only_as_it_is() {
+        let w = AtomicU32::new(HANDOFF | WAITERS);
+        assert!(take_stranded_handoff(&w, 7, None));
+        assert_eq!(w.load(Ordering::Relaxed), 7 | WAITERS);
+        assert!(!take_stranded_handoff(&w, 8, None));
+        assert_eq!(w.load(Ordering::Relaxed), 7 | WAITERS);
     }
 
     #[test]
@@ -414,11 +473,6 @@ mod tests {
         assert_eq!(
             lock_contended(&w, 6, None, true, None, &waiters),
             Err(Blocked::Unreported)
-        );
-        assert_eq!(
-            lock_contended(&w, 5 | UNREPORTED, None, true, None, &waiters),
-            Err(Blocked::WouldDeadlock),
-            "the owner is recognised whatever its flag"
         );
     }
 

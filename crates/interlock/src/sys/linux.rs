@@ -118,6 +118,14 @@ pub(crate) fn now_coarse_ns() -> u64 {
         .wrapping_add(t.tv_nsec as u64)
 }
 
+/// `CLOCK_MONOTONIC` in nanoseconds (vDSO).
+pub(crate) fn monotonic_ns() -> u64 {
+    let t = clock_gettime(ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.tv_nsec as u64)
+}
+
 /// The kernel's `struct robust_list_head`.
 #[repr(C)]
 struct RobustListHead {
@@ -133,13 +141,65 @@ pub(crate) struct Me {
     pub(crate) tid: u32,
     /// Process id (`getpid`).
     pub(crate) pid: u32,
-    /// The process's boot-unique identity ([`process_identity`]): with the pid, what PID reuse
-    /// cannot fake.
+    /// The process's boot-unique identity ([`process_identity`]; never 0): with the pid, what
+    /// PID reuse cannot fake, and what tells this process from one in another pid namespace
+    /// whose threads have the same numbers.
     pub(crate) start_time: u64,
-    /// `pid | tid << 32`, as a lock record stores its holder (one store).
+    /// pid, tid and a tag of the pid namespace they are numbered in, as a lock record stores its
+    /// holder (one store; see [`Ids`]).
     pub(crate) ids: u64,
     /// The thread's robust list head, or null when none could be used.
     head: *mut RobustListHead,
+    /// How many words this thread has linked on its robust list.
+    linked: u32,
+}
+
+/// The most words one thread links on its robust list. The kernel walks at most 2048 entries
+/// of a dead thread's list (`ROBUST_LIST_LIMIT`), and glibc's own robust mutexes share the
+/// list: holds past this limit are taken UNREPORTED, so that waiters check on their holder
+/// themselves (decision 0011, the 2048-entry rule).
+pub(crate) const LINK_LIMIT: u32 = 1024;
+
+/// A holder's `(pid, tid, namespace tag)` packed in 64 bits, as `Record::owner_ids` keeps them:
+/// pid and tid in bits 0..22 and 32..54 (both below `PID_MAX_LIMIT`, 2^22), and 20 bits of the
+/// pid namespace's inode number in bits 22..32 and 54..64, so that a liveness checker knows
+/// whether the numbers mean the same process in its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub(crate) pid: u32,
+    pub(crate) tid: u32,
+    /// 0 when the namespace could not be read (no `/proc`).
+    pub(crate) ns: u32,
+}
+
+const ID_BITS: u32 = 22;
+const ID_MASK: u32 = (1 << ID_BITS) - 1;
+const NS_HALF: u32 = 32 - ID_BITS;
+const NS_MASK: u32 = (1 << (2 * NS_HALF)) - 1;
+
+impl Ids {
+    /// The packed form.
+    pub(crate) fn pack(self) -> u64 {
+        let ns = self.ns & NS_MASK;
+        let lo = (self.pid & ID_MASK) | (ns & ((1 << NS_HALF) - 1)) << ID_BITS;
+        let hi = (self.tid & ID_MASK) | (ns >> NS_HALF) << ID_BITS;
+        u64::from(lo) | u64::from(hi) << 32
+    }
+
+    /// Unpacks [`Ids::pack`].
+    pub(crate) fn unpack(packed: u64) -> Ids {
+        let (lo, hi) = (packed as u32, (packed >> 32) as u32);
+        Ids {
+            pid: lo & ID_MASK,
+            tid: hi & ID_MASK,
+            ns: (lo >> ID_BITS) | (hi >> ID_BITS) << NS_HALF,
+        }
+    }
+}
+
+/// The calling process's pid namespace tag (20 bits of its inode number; 0 if unknown).
+pub(crate) fn pid_namespace_tag() -> u32 {
+    rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino as u32 & NS_MASK)
 }
 
 /// The calling thread's cached identity, in one thread-local: a loop that locks keeps one
@@ -153,6 +213,8 @@ struct Cached {
     ids: Cell<u64>,
     /// Null while `tid` is `NOBODY` (and on threads without a usable list).
     head: Cell<*mut RobustListHead>,
+    /// Words this thread has linked (see [`LINK_LIMIT`]).
+    linked: Cell<u32>,
 }
 
 thread_local! {
@@ -163,6 +225,7 @@ thread_local! {
             start_time: Cell::new(0),
             ids: Cell::new(0),
             head: Cell::new(ptr::null_mut()),
+            linked: Cell::new(0),
         }
     };
 }
@@ -203,6 +266,7 @@ fn cached() -> Me {
         start_time: c.start_time.get(),
         ids: c.ids.get(),
         head: c.head.get(),
+        linked: c.linked.get(),
     })
 }
 
@@ -225,11 +289,16 @@ fn init_me() {
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let head = robust_head();
-    let start_time = process_identity(pid).unwrap_or(0);
+    let start_time = process_identity(pid).unwrap_or_else(opaque_identity);
+    let ids = Ids {
+        pid,
+        tid,
+        ns: pid_namespace_tag(),
+    };
     CACHED.with(|c| {
         c.pid.set(pid);
         c.start_time.set(start_time);
-        c.ids.set(u64::from(pid) | u64::from(tid) << 32);
+        c.ids.set(ids.pack());
         c.tid.set(tid);
         // The head last: a non-null head says the tid is known (the uncontended lock tests only
         // the head), also to a signal handler that locks while this runs.
@@ -244,6 +313,8 @@ extern "C" fn forget_identity_in_child() {
         // Until `init_me` runs again: a non-null head implies a known tid, so the uncontended
         // lock tests only the head (`Me::robust`).
         c.head.set(ptr::null_mut());
+        // glibc gives the child an empty robust list: nothing of the parent's is linked on it.
+        c.linked.set(0);
     });
 }
 
@@ -295,10 +366,28 @@ fn robust_head() -> *mut RobustListHead {
 }
 
 impl Me {
-    /// Whether deaths of this thread will be reported by the kernel for words it links.
+    /// Whether this thread has a robust list we use (words it linked are on it).
     #[inline]
     pub(crate) fn robust(&self) -> bool {
         !self.head.is_null()
+    }
+
+    /// Whether a word this thread takes now may go on its robust list, so that the kernel
+    /// reports its death: the thread has a list, has fewer than [`LINK_LIMIT`] words on it,
+    /// and is not in the middle of a list operation — which only a signal handler that locks
+    /// can find (`list_op_pending` is set for exactly the span of each operation), and which it
+    /// must not interleave with. A word that may not be linked is taken UNREPORTED.
+    #[inline(always)]
+    pub(crate) fn may_link(&self) -> bool {
+        !self.head.is_null() && self.linked < LINK_LIMIT && self.nothing_pending()
+    }
+
+    /// Whether `list_op_pending` is clear (call only with a non-null head).
+    #[inline(always)]
+    fn nothing_pending(&self) -> bool {
+        // SAFETY: `head` is the calling thread's registered head (non-null: the caller checked),
+        // valid for the thread's life; `list_op_pending` is an aligned pointer field of it.
+        unsafe { load_aligned(self.head_field(PENDING)) }.is_null()
     }
 
     #[inline]
@@ -378,6 +467,7 @@ impl Me {
         compiler_fence(Ordering::SeqCst);
         // SAFETY: see above.
         unsafe { store(list, node.cast()) };
+        CACHED.with(|c| c.linked.set(c.linked.get() + 1));
         self.clear_pending();
     }
 
@@ -392,6 +482,13 @@ impl Me {
     #[inline]
     pub(crate) unsafe fn dequeue(&self, word: *const AtomicU32) -> Pending {
         debug_assert!(!self.head.is_null(), "dequeue without a robust list");
+        if !self.nothing_pending() {
+            // A list operation of this thread is under way: we are in a signal handler that
+            // interrupted it, releasing a word that was linked outside the handler. Unlinking
+            // now would corrupt the list (and with it, memory); keeping the word would wedge
+            // its waiters. Neither is acceptable (see `Lock`'s "Signal handlers" section).
+            interleaved_list_operation();
+        }
         // SAFETY: `head` is this thread's registered head (non-null: the word was linked on
         // it), `list_op_pending` an aligned pointer field of it.
         unsafe { store_aligned(self.head_field(PENDING), self.node(word)) };
@@ -412,6 +509,7 @@ impl Me {
             // SAFETY: see above: `next_entry` is an entry on this thread's list.
             unsafe { store(next_entry.wrapping_sub(PTR), prev) };
         }
+        CACHED.with(|c| c.linked.set(c.linked.get().wrapping_sub(1)));
         // No fence here: the release of the word that follows is a Release operation, which
         // keeps these stores before it.
         Pending { head: self.head }
@@ -470,6 +568,29 @@ unsafe fn store(at: *mut u8, value: *mut c_void) {
     unsafe { at.cast::<*mut c_void>().write_unaligned(value) }
 }
 
+/// A volatile read of an aligned pointer field of the thread's head.
+///
+/// # Safety
+///
+/// `at` is valid and aligned for a pointer-sized read.
+#[inline(always)]
+unsafe fn load_aligned(at: *mut u8) -> *mut c_void {
+    // SAFETY: the caller's contract.
+    unsafe { at.cast::<*mut c_void>().read_volatile() }
+}
+
+/// Aborts the process: a signal handler released a linked lock in the middle of a robust-list
+/// operation of the thread it interrupted. Writes one line with `write(2)` (async-signal-safe).
+#[cold]
+#[inline(never)]
+fn interleaved_list_operation() -> ! {
+    let msg = b"interlock: a signal handler released a lock taken outside it while the \
+thread it interrupted was taking or releasing another; aborting before the robust list is \
+corrupted\n";
+    let _ = rustix::io::write(rustix::stdio::stderr(), msg);
+    std::process::abort()
+}
+
 /// A volatile write of an aligned pointer field of the thread's head.
 ///
 /// # Safety
@@ -486,6 +607,17 @@ unsafe fn store_aligned(at: *mut u8, value: *mut u8) {
 const PIDFS_MAGIC: u64 = 0x5049_4446;
 /// Marks an identity that is a pidfs inode number (start times never reach bit 63).
 const PIDFS_IDENTITY: u64 = 1 << 63;
+/// Marks an identity that is random (neither pidfs nor `/proc` could give one): it still tells
+/// this process from any other, but a liveness checker cannot verify it.
+const OPAQUE_IDENTITY: u64 = 1 << 62;
+
+/// A random identity for a process whose real one cannot be read ([`OPAQUE_IDENTITY`]).
+fn opaque_identity() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() & !(PIDFS_IDENTITY | OPAQUE_IDENTITY)) | OPAQUE_IDENTITY | 1
+}
 
 /// A boot-unique identity for process `pid`: its pidfs inode number, tagged with bit 63, where
 /// the kernel has pidfs (Linux 6.9+); else its start time in clock ticks since boot, which two
@@ -538,7 +670,7 @@ pub(crate) fn thread_liveness(pid: u32, tid: u32, identity: u64) -> Liveness {
     else {
         return Liveness::Unknown;
     };
-    if identity == 0 {
+    if identity == 0 || identity & OPAQUE_IDENTITY != 0 {
         return Liveness::Unknown;
     }
     // Does any process have this pid? pidfd_open needs no /proc and no permission.
@@ -585,6 +717,16 @@ pub(crate) fn thread_liveness(pid: u32, tid: u32, identity: u64) -> Liveness {
         }
         Err(_) => Liveness::Unknown,
     }
+}
+
+/// [`thread_liveness`] of a lock holder recorded as `ids`: `Unknown` unless it was numbered in
+/// the checker's own pid namespace (its pid and tid mean another process here otherwise), as
+/// far as the namespace tags tell (both unknown counts as the same).
+pub(crate) fn holder_liveness(me: &Me, ids: Ids, identity: u64) -> Liveness {
+    if ids.ns != Ids::unpack(me.ids).ns {
+        return Liveness::Unknown;
+    }
+    thread_liveness(ids.pid, ids.tid, identity)
 }
 
 /// `syscall(SYS_tgkill, getpid(), tid, 0)`: whether `tid` is a live thread of the calling

@@ -108,7 +108,7 @@ fn model_try_lock_never_blocks_and_respects_the_holder() {
     loom::model(|| {
         let s = shared();
         let holder = waiter(&s, 1);
-        match try_lock_fast(&s.word, 2) || try_lock_slow(&s.word, 2).is_ok() {
+        match try_lock_fast(&s.word, 2) || try_lock_slow(&s.word, 2, None).is_ok() {
             true => {
                 bump(&s, 10);
                 unlock(&s.word);
