@@ -40,11 +40,12 @@ const WORDS: usize = WAIT_SLOT_LEN / 8;
 const FILE: &str = ".wait-registry";
 
 // Slot words.
-/// `pid << 32 | tid` of the waiting thread; 0 = free; [`BUSY`] while being claimed.
+/// `pid << 32 | tid` of the waiting thread; 0 = free; [`BUSY`]` | pid << 32 | tid` while that
+/// thread claims it (so that a claimer killed mid-claim leaves a slot others can reclaim).
 const OWNER: usize = 0;
 /// The owner word of a slot being claimed: its identity and fields are being written, and it
 /// is neither free nor anyone's yet.
-const BUSY: u64 = u64::MAX;
+const BUSY: u64 = 1 << 63;
 /// Even when stable, odd while being written.
 const SEQ: usize = 1;
 /// The waiting process's identity (`sys::process_identity`), to tell a dead entry.
@@ -138,7 +139,7 @@ fn slot(words: &[AtomicU64], i: usize) -> &[AtomicU64] {
 fn read(words: &[AtomicU64], i: usize) -> Option<Entry> {
     let w = slot(words, i);
     let owner = w[OWNER].load(Ordering::Acquire);
-    if owner == 0 || owner == BUSY {
+    if owner == 0 || owner & BUSY != 0 {
         return None;
     }
     let seq = w[SEQ].load(Ordering::Acquire);
@@ -205,7 +206,7 @@ impl Registration {
             // owner, so no reader ever pairs our owner with a previous owner's identity (and
             // judges us dead by it).
             if w[OWNER]
-                .compare_exchange(current, BUSY, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(current, BUSY | owner, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
@@ -298,11 +299,18 @@ impl Drop for Registration {
 }
 
 /// Whether slot `i`, owned by `owner` (as just read, Acquire), belongs to a thread that is
-/// gone. BUSY slots are being claimed: not dead.
+/// gone (for a BUSY slot: whether its claimer is).
 fn entry_is_dead(words: &[AtomicU64], i: usize, owner: u64) -> bool {
     let w = slot(words, i);
-    if owner == 0 || owner == BUSY {
+    if owner == 0 {
         return false;
+    }
+    if owner & BUSY != 0 {
+        // Being claimed: the identity field may still be a previous owner's, so only the
+        // claimer's absence counts (a reused pid keeps the slot until that process is gone
+        // too: never a live claimer's slot taken).
+        let ids = owner & !BUSY;
+        return !sys::thread_exists((ids >> 32) as u32, ids as u32);
     }
     let identity = w[IDENTITY].load(Ordering::Acquire);
     // The identity must be the one written for this owner (written before it, read after it).
@@ -503,6 +511,30 @@ mod tests {
             token: 7,
             since,
         }
+    }
+
+    /// A slot left BUSY by a claimer killed mid-claim is reclaimable once the claimer is gone;
+    /// a live claimer's is not. (BUSY was once one constant: such a slot stayed taken for ever.)
+    #[test]
+    fn a_slot_whose_claimer_died_mid_claim_is_reclaimable() {
+        let words: Vec<AtomicU64> = (0..WORDS).map(|_| AtomicU64::new(0)).collect();
+        let me = sys::me();
+        let live = u64::from(me.pid) << 32 | u64::from(me.tid);
+        words[OWNER].store(BUSY | live, Ordering::Relaxed);
+        assert!(
+            !entry_is_dead(&words, 0, BUSY | live),
+            "a live claimer keeps its slot"
+        );
+        assert!(read(&words, 0).is_none(), "a BUSY slot is no entry");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let dead = u64::from(gone) << 32 | u64::from(gone);
+        words[OWNER].store(BUSY | dead, Ordering::Relaxed);
+        assert!(
+            entry_is_dead(&words, 0, BUSY | dead),
+            "a dead claimer's slot is reclaimable"
+        );
     }
 
     #[test]

@@ -729,6 +729,25 @@ pub(crate) fn holder_liveness(me: &Me, ids: Ids, identity: u64) -> Liveness {
     thread_liveness(ids.pid, ids.tid, identity)
 }
 
+/// Whether thread `tid` of process `pid` (numbers of the caller's pid namespace) exists at
+/// all: false only on proof — no such process (ESRCH), or its task directory missing while
+/// the process's own `/proc` entry is visible. No identity: a reused pid counts as existing.
+pub(crate) fn thread_exists(pid: u32, tid: u32) -> bool {
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+        Err(Errno::SRCH) => return false,
+        Err(_) => return true,
+        Ok(_) => {}
+    }
+    let task = std::path::PathBuf::from(format!("/proc/{pid}/task/{tid}"));
+    task.exists() || !std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+}
+
 /// `syscall(SYS_tgkill, getpid(), tid, 0)`: whether `tid` is a live thread of the calling
 /// process (signal 0 only checks). Needs no `/proc`.
 pub(crate) fn is_own_thread(tid: u32) -> bool {
