@@ -101,5 +101,5 @@ pub use crate::{
     segment::Kind,
     status::{Holder, LockStatus},
     table::LockTable,
-    value::Value,
+    value::{Value, MAX_VALUE_SIZE},
 };

@@ -11,17 +11,30 @@ use bytemuck::Pod;
 use crate::error::Error;
 use crate::inherit;
 use crate::raw::{Raw, Wait};
-use crate::segment::Kind;
+use crate::segment::{Kind, MAX_VALUE};
 use crate::status::LockStatus;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;
+
+/// The largest type a [`Value`] holds, in bytes: 1 MiB. A larger type (or a zero-sized one) is
+/// refused with [`Error::ValueTypeSize`] before anything is created.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(interlock::MAX_VALUE_SIZE, 1 << 20);
+/// assert!(std::mem::size_of::<[u64; 4096]>() <= interlock::MAX_VALUE_SIZE);
+/// ```
+pub const MAX_VALUE_SIZE: usize = MAX_VALUE;
 
 /// A value of type `T` in shared memory, with its own lock: `get`, `set`, and `update` — a
 /// read-modify-write under the lock (Python's `with v.get_lock(): v.value += 1`).
 ///
 /// `T` is [`bytemuck::Pod`]: plain bytes, no pointers, every bit pattern valid, so its bytes mean
 /// the same in every process and a value written by another program can never be undefined
-/// behaviour here.
+/// behaviour here. Its size is 1 to [`MAX_VALUE_SIZE`] (1 MiB) bytes: a zero-sized type or a
+/// larger one is [`Error::ValueTypeSize`], from every constructor, before any memory or file is
+/// created.
 ///
 /// # Owner death
 ///
@@ -45,6 +58,19 @@ pub struct Value<T> {
 }
 
 impl<T: Pod> Value<T> {
+    /// `T`'s size, if a Value can hold it: checked before anything is created.
+    fn size() -> Result<usize, Error> {
+        let size = std::mem::size_of::<T>();
+        if size == 0 || size > MAX_VALUE_SIZE {
+            return Err(Error::ValueTypeSize {
+                type_name: std::any::type_name::<T>(),
+                size,
+                limit: MAX_VALUE_SIZE,
+            });
+        }
+        Ok(size)
+    }
+
     fn wrap(raw: Raw) -> Result<Value<T>, Error> {
         let found = raw.segment().header().value_size as usize;
         if found != std::mem::size_of::<T>() {
@@ -65,15 +91,21 @@ impl<T: Pod> Value<T> {
     ///
     /// # Errors
     ///
+    /// [`Error::ValueTypeSize`] for a zero-sized `T` or one over [`MAX_VALUE_SIZE`];
     /// [`Error::Io`] if the memory cannot be created or mapped.
     ///
     /// # Examples
     ///
     /// ```
     /// let v = interlock::Value::new([0u32; 4])?;
+    /// assert!(matches!(
+    ///     interlock::Value::new(()),
+    ///     Err(interlock::Error::ValueTypeSize { size: 0, .. })
+    /// ));
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn new(initial: T) -> Result<Value<T>, Error> {
+        Value::<T>::size()?;
         Value::wrap(Raw::anonymous(Kind::Value, bytemuck::bytes_of(&initial))?)
     }
 
@@ -82,8 +114,9 @@ impl<T: Pod> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Lock::open`](crate::Lock::open); [`Error::ValueSize`] when the value by that name
-    /// has another size.
+    /// [`Error::ValueTypeSize`] as for [`Value::new`] (and no file is created); as
+    /// [`Lock::open`](crate::Lock::open); [`Error::ValueSize`] when the value by that name has
+    /// another size.
     ///
     /// # Examples
     ///
@@ -93,6 +126,7 @@ impl<T: Pod> Value<T> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn open(name: &str, initial: T) -> Result<Value<T>, Error> {
+        Value::<T>::size()?;
         Value::wrap(Raw::named(name, Kind::Value, bytemuck::bytes_of(&initial))?)
     }
 
@@ -100,7 +134,8 @@ impl<T: Pod> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Lock::open_path`](crate::Lock::open_path); [`Error::ValueSize`].
+    /// [`Error::ValueTypeSize`] as for [`Value::new`] (and no file is created); as
+    /// [`Lock::open_path`](crate::Lock::open_path); [`Error::ValueSize`].
     ///
     /// # Examples
     ///
@@ -111,6 +146,7 @@ impl<T: Pod> Value<T> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn open_path(path: impl AsRef<Path>, mode: u32, initial: T) -> Result<Value<T>, Error> {
+        Value::<T>::size()?;
         let value = bytemuck::bytes_of(&initial);
         Value::wrap(Raw::at_path(path.as_ref(), mode, Kind::Value, value)?)
     }
@@ -119,7 +155,8 @@ impl<T: Pod> Value<T> {
     ///
     /// # Errors
     ///
-    /// As [`Lock::from_env`](crate::Lock::from_env); [`Error::ValueSize`].
+    /// [`Error::ValueTypeSize`] as for [`Value::new`]; as
+    /// [`Lock::from_env`](crate::Lock::from_env); [`Error::ValueSize`].
     ///
     /// # Examples
     ///
@@ -128,6 +165,7 @@ impl<T: Pod> Value<T> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn from_env(var: &str) -> Result<Value<T>, Error> {
+        Value::<T>::size()?;
         Value::wrap(inherit::adopt(var, Kind::Value)?)
     }
 

@@ -1,11 +1,13 @@
-//! `Value<T>` between real processes: exact counts, and no torn value after SIGKILL.
+//! `Value<T>` between real processes: exact counts, no torn value after SIGKILL, sizes refused
+//! before anything is created.
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::{fork, SharedMem};
-use interlock::Value;
+use interlock::{Error, Value, MAX_VALUE_SIZE};
 
 /// The issue's case: 8 processes × 100,000 `update`s of one shared counter → exactly 800,000.
 #[test]
@@ -67,4 +69,91 @@ fn sigkilled_updaters_never_leave_a_torn_value() {
         deaths_seen,
         "20 kills of a tight update loop never caught it inside the lock"
     );
+}
+
+/// A type one word over [`MAX_VALUE_SIZE`] (bytemuck has no `Pod` for arrays of every length).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Zeroable, bytemuck::Pod)]
+struct OverLimit {
+    mib: [[u64; 4096]; 32],
+    one_more: u64,
+}
+
+/// The files in `dir`, for messages: nothing may be left behind.
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Asserts that `result` is the typed size error for a type of `size` bytes.
+fn assert_type_size<T>(result: Result<Value<T>, Error>, size: usize) {
+    match result {
+        Err(Error::ValueTypeSize {
+            size: found, limit, ..
+        }) => {
+            assert_eq!((found, limit), (size, MAX_VALUE_SIZE));
+        }
+        Err(other) => panic!("expected ValueTypeSize for {size} bytes, got {other}"),
+        Ok(_) => panic!("a Value of {size} bytes was created"),
+    }
+}
+
+/// Issue 11 item 7: `Value::new(())` panicked (and `open` left its temporary file in the
+/// namespace). A zero-sized type is now a typed error from every constructor, before anything
+/// is created.
+#[test]
+fn a_zero_sized_value_is_refused_before_anything_is_created() {
+    assert_type_size(Value::new(()), 0);
+    common::in_private_namespace(|ns| {
+        assert_type_size(Value::open("unit", ()), 0);
+        assert_eq!(files_in(ns), Vec::<String>::new(), "left in the namespace");
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_type_size(Value::open_path(dir.path().join("unit"), 0o600, ()), 0);
+        assert_eq!(
+            files_in(dir.path()),
+            Vec::<String>::new(),
+            "left beside the path"
+        );
+    });
+}
+
+/// Issue 11 item 7: a value over 1 MiB was written and published, and the file then failed its
+/// own header check for every opener: the name was blocked for good. Now a typed error naming
+/// the size and the limit, before anything is created; the name stays usable.
+#[test]
+fn an_oversized_value_is_refused_before_anything_is_created() {
+    let size = std::mem::size_of::<OverLimit>();
+    assert!(size > MAX_VALUE_SIZE);
+    common::in_private_namespace(|ns| {
+        // A thread with room for a few copies of a 1 MiB argument on its stack.
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || {
+                let big: OverLimit = bytemuck::Zeroable::zeroed();
+                let err = Value::open("big", big).map(|_| ()).unwrap_err();
+                let text = err.to_string();
+                assert!(
+                    text.contains(&size.to_string()) && text.contains(&MAX_VALUE_SIZE.to_string()),
+                    "the message names the size and the limit: {text}"
+                );
+                assert_type_size(Value::open("big", big), size);
+                assert_type_size(Value::new(big), size);
+                let dir = tempfile::tempdir().expect("tempdir");
+                assert_type_size(Value::open_path(dir.path().join("big"), 0o600, big), size);
+                assert_eq!(
+                    files_in(dir.path()),
+                    Vec::<String>::new(),
+                    "left beside the path"
+                );
+            })
+            .expect("spawn")
+            .join()
+            .expect("the oversized checks");
+        assert_eq!(files_in(ns), Vec::<String>::new(), "left in the namespace");
+        // The name was not taken by a corrupt file.
+        let fine = Value::open("big", 1u64).expect("the name is still usable");
+        assert_eq!(fine.get().unwrap(), 1);
+    });
 }
