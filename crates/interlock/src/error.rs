@@ -74,6 +74,21 @@ pub enum Error {
         /// The size of the value found.
         found: usize,
     },
+    /// A [`Value`](crate::Value) of a type it cannot hold: one of zero bytes (nothing to share),
+    /// or of more than [`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE) bytes. Found before anything
+    /// is created: no memory, no file.
+    #[error(
+        "a Value cannot hold {type_name}: it has {size} bytes, and a Value holds 1 to {limit} \
+         bytes (interlock::MAX_VALUE_SIZE)"
+    )]
+    ValueTypeSize {
+        /// The type asked for, as `std::any::type_name` gives it.
+        type_name: &'static str,
+        /// Its size in bytes.
+        size: usize,
+        /// The largest size a Value holds ([`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE)).
+        limit: usize,
+    },
     /// Waiting for `lock` would never end: its holder waits, directly or through others, for a
     /// lock this thread holds. This waiter was chosen to give up (the others keep waiting and
     /// get their locks once this thread's guards are dropped).

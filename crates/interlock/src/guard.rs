@@ -94,6 +94,24 @@ impl<'a> Hold<'a> {
         }
     }
 
+    /// Ends the hold like [`Hold::drop_hold`] (poisoning if a panic began inside it), after
+    /// running `commit` while the hold is provably still current: `commit` never runs for a
+    /// hold that already ended (a forked copy of a guard), so it may write what the lock
+    /// protects. `commit` is told whether a panic that began inside the hold is unwinding.
+    /// False if the hold already ended. For [`ValueGuard`](crate::ValueGuard)'s commit on drop:
+    /// every update takes this path, so it is not `#[cold]`.
+    #[inline(always)]
+    pub(crate) fn end_after(&self, commit: impl FnOnce(bool)) -> bool {
+        self.raw.end_hold(&sys::me(), self.token(), || {
+            let poisoning = self.poisoning();
+            if poisoning {
+                self.raw.poison();
+            }
+            commit(poisoning);
+            true
+        })
+    }
+
     /// [`Hold::end`] without the error: false if the hold already ended.
     #[cold]
     #[inline(never)]

@@ -36,7 +36,7 @@
 //!   [`Lock::from_env`] for spawned programs.
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
 //!   users, explicitly); [`list`], [`status()`], [`remove`] for the namespace.
-//! - Hold: [`LockGuard`], [`RLockGuard`]; inspect: [`LockStatus`], [`Holder`].
+//! - Hold: [`LockGuard`], [`RLockGuard`], [`ValueGuard`]; inspect: [`LockStatus`], [`Holder`].
 //! - Share resources: [`Value`] (plain data in shared memory beside its lock), [`SharedFile`]
 //!   (crash-safe read-modify-write of a file), [`LogWriter`]
 //!   (whole lines from many processes, never interleaved).
@@ -101,5 +101,5 @@ pub use crate::{
     segment::Kind,
     status::{Holder, LockStatus},
     table::LockTable,
-    value::Value,
+    value::{Value, ValueGuard, MAX_VALUE_SIZE},
 };

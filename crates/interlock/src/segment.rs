@@ -675,6 +675,15 @@ impl Segment {
                     std::io::Error::new(std::io::ErrorKind::InvalidInput, "a table's size")
                 })?)
             }
+            // Never write (and so never publish) a header `decode` refuses: a Value of no
+            // bytes or of more than MAX_VALUE would block its name for good. `Value` refuses
+            // such types before creating anything; this is the backstop.
+            Kind::Value if value.is_empty() || value.len() > MAX_VALUE => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("a value of {} bytes (1 to {MAX_VALUE})", value.len()),
+                ));
+            }
             _ => value.len() as u32,
         };
         let header = Header {
