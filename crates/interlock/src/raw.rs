@@ -604,7 +604,7 @@ impl Raw {
 }
 
 /// Whether only we can write (or read) the file behind `fd`, so that its node area may go on our
-/// robust list (decision 0009, the trust rule): memory another user can write must never be
+/// robust list (decision 0010, the trust rule): memory another user can write must never be
 /// linked, because the unlink of a linked node writes wherever its `prev`/`next` point.
 ///
 /// The file must be ours (owner = effective uid) and either

@@ -459,7 +459,7 @@ impl Record {
 
     /// Whether the calling thread owns the word: its thread id is in the word and its process
     /// recorded itself as the holder. The tid alone is not enough — a thread of another pid
-    /// namespace can have the same number (decision 0010) — and a holder clears its identity
+    /// namespace can have the same number (decision 0011) — and a holder clears its identity
     /// before it releases, so a record left by an earlier hold of ours never vouches for a
     /// word that a same-numbered thread elsewhere has just taken.
     #[inline(always)]

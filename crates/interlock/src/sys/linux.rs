@@ -157,7 +157,7 @@ pub(crate) struct Me {
 /// The most words one thread links on its robust list. The kernel walks at most 2048 entries
 /// of a dead thread's list (`ROBUST_LIST_LIMIT`), and glibc's own robust mutexes share the
 /// list: holds past this limit are taken UNREPORTED, so that waiters check on their holder
-/// themselves (decision 0011, the 2048-entry rule).
+/// themselves (decision 0012, the 2048-entry rule).
 pub(crate) const LINK_LIMIT: u32 = 1024;
 
 /// A holder's `(pid, tid, namespace tag)` packed in 64 bits, as `Record::owner_ids` keeps them:
