@@ -63,6 +63,15 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64
 /// Sets how long a waiter blocks before it checks for a deadlock (process-wide; the default is
 /// 200 ms). `Duration::MAX` turns detection off.
 ///
+/// # Scope
+///
+/// Waiters register in the wait registry of their namespace directory (see
+/// [`namespace_dir`](crate::namespace_dir)), and a cycle is found only among waiters of one
+/// registry, numbered in one pid namespace: the same user with the same `INTERLOCK_DIR`, in
+/// one container. That holds for anonymous locks too. A cycle across users, across different
+/// `INTERLOCK_DIR` settings or across pid namespaces is not detected; its waiters wait (or time
+/// out) as they would without detection.
+///
 /// # Examples
 ///
 /// ```

@@ -77,6 +77,38 @@ use crate::sys;
 /// Locking the lock again on the thread that holds it is [`Error::WouldDeadlock`], not a hang.
 /// Timed waits that give up are [`Error::Timeout`], naming the holder.
 ///
+/// # Signal handlers
+///
+/// After a thread's first lock (which registers a fork handler and reads the thread's identity),
+/// `try_lock` and the release of its guard are async-signal-safe: no allocation, no libc lock,
+/// no system call while the lock is free. A handler may take and release a lock that way even
+/// if it interrupted the same thread in the middle of taking or releasing another: interlock
+/// sees the operation under way and takes the handler's hold without the kernel's robust list
+/// (its holder's death is then found by waiters checking on it). A handler must not release a
+/// lock that was taken *outside* it while the interrupted thread is in the middle of a lock
+/// operation: interlock aborts the process with a message rather than corrupt the list. Waiting
+/// in a handler (`lock`, timed waits) is not async-signal-safe.
+///
+/// # Containers and pid namespaces
+///
+/// Processes in different pid namespaces (containers, `unshare --pid`) that share a lock file
+/// exclude each other like any others: ownership is decided by thread id *and* process
+/// identity, never by a number alone. A waiter cannot check on a holder in another pid
+/// namespace, so the death of a holder that the kernel does not report (a lock file others can
+/// write) is found only by waiters in the holder's own namespace; with a private lock file the
+/// kernel reports it as usual.
+///
+/// # Limits
+///
+/// - One thread may hold any number of locks; the kernel reports the deaths of the first 1,024
+///   it holds at once, and waiters find the holders of the rest themselves (decision 0012).
+/// - interlock reads each thread's robust-list head from the kernel on the thread's first lock
+///   and keeps it. Code that replaces a thread's robust list (`set_robust_list`) afterwards
+///   makes the kernel miss that thread's holds; no libc or runtime we know of does so.
+/// - Whoever may write a lock file can truncate it; processes that have it mapped then die of
+///   `SIGBUS` when they touch it. Named locks and 0600 files: only you and root. Share a lock
+///   file with a group only with users you would let kill your processes.
+///
 /// # Differences from `multiprocessing.Lock`
 ///
 /// - A dead holder never wedges it; Python's semaphore stays taken forever.
