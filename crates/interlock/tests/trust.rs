@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{
     fork, gettid, have_root, hear_from_parent, role, role_command, tell_parent, wait_until,
@@ -336,6 +336,47 @@ fn a_thread_of_another_pid_namespace_with_our_number_is_never_the_holder() {
     holder.finish();
     let g = here.try_lock().unwrap().expect("free once A released it");
     assert!(!g.previous_owner_died());
+}
+
+/// A holder in another pid namespace of a lock file others may write (so the kernel does not
+/// report its death and waiters check on it): a waiter here must not judge it by the pid it
+/// recorded, which names another process (or none) in the waiter's namespace.
+#[test]
+fn a_live_holder_in_another_pid_namespace_is_never_judged_dead() {
+    const HOLDER: &str = "ns-shared-holder";
+    if role().as_deref() == Some(HOLDER) {
+        let lock = Lock::open_path(std::env::var("NS_LOCK").unwrap(), 0o666).unwrap();
+        let g = lock.lock().unwrap();
+        tell_parent("held");
+        assert_eq!(hear_from_parent(), "release");
+        drop(g);
+        return;
+    }
+    if !have_root("creates pid namespaces") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.lock");
+    let here = Lock::open_path(&path, 0o666).unwrap();
+    let mut holder = role_in_new_pid_namespace(HOLDER, &path);
+    holder.expect("held");
+    for _ in 0..3 {
+        assert!(
+            here.try_lock().unwrap().is_none(),
+            "a live holder in another namespace was judged dead"
+        );
+    }
+    assert!(
+        matches!(
+            here.lock_timeout(Duration::from_millis(300)),
+            Err(Error::Timeout { .. })
+        ),
+        "a waiter took the lock from a live holder"
+    );
+    assert_eq!(here.status().owner_deaths, 0);
+    holder.send("release");
+    holder.finish();
+    assert!(here.try_lock().unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------------------------
