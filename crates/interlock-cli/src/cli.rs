@@ -7,12 +7,15 @@ use clap::{Args, Parser, Subcommand};
 
 /// Process locks that survive crashed holders.
 ///
-/// Named locks live in a private per-user directory ($INTERLOCK_DIR, else
-/// $XDG_RUNTIME_DIR/interlock, else /dev/shm/interlock-UID).
+/// Named locks live in a private per-user directory: $INTERLOCK_DIR if set (an absolute path),
+/// else /dev/shm/interlock-EUID (/tmp/interlock-EUID without /dev/shm) — the same for a login
+/// shell, a cron job, a systemd service or sudo -u. If another user owns that directory (it
+/// created it first), it is refused with a message naming that user.
 ///
 /// Exit codes: 0 success; 1 lock held or wait timed out (or the lock does not exist, for
-/// status and rm); 2 usage error or bad input; 3 system error; for `run`, COMMAND's own status,
-/// 128+N if it was killed by signal N, 126/127 if it could not be executed / was not found.
+/// status and rm); 2 usage error or bad input (bad name, relative INTERLOCK_DIR, unsafe lock
+/// file or namespace directory); 3 system error; for `run`, COMMAND's own status, 128+N if it
+/// was killed by signal N, 126/127 if it could not be executed / was not found.
 #[derive(Debug, Parser)]
 #[command(name = "interlock", version, max_term_width = 100)]
 pub(crate) struct Cli {

@@ -40,7 +40,7 @@
 //! - Share resources: [`Value`] (plain data in shared memory beside its lock), [`SharedFile`]
 //!   (crash-safe read-modify-write of a file), [`LogWriter`]
 //!   (whole lines from many processes, never interleaved).
-//! - Fail clearly: [`Error`], [`SegmentFault`].
+//! - Fail clearly: [`Error`], [`SegmentFault`], [`NamespaceFault`].
 //!
 //! # Platform
 //!
@@ -91,7 +91,7 @@ pub use crate::{
     deadlock::{
         deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph, CycleMember, WaitEdge,
     },
-    error::{Error, SegmentFault},
+    error::{Error, NamespaceFault, Owner, SegmentFault},
     file::{Format, SharedFile, Update},
     lock::{Lock, LockGuard},
     log::LogWriter,
