@@ -145,6 +145,14 @@ pub enum Error {
         /// What is wrong with it.
         fault: NamespaceFault,
     },
+    /// An environment variable name the environment cannot hold (from `pass_to`).
+    #[error("invalid environment variable name {var:?}: {reason}")]
+    InvalidVarName {
+        /// The name as given.
+        var: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No lock by that name exists (from operations that do not create).
     #[error("no lock named {name:?} in {dir}")]
     NotFound {

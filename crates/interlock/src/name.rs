@@ -235,7 +235,7 @@ impl Namespace {
                 Err(OpenFault::Missing) => {}
                 Err(OpenFault::Error(e)) => return Err(e),
             }
-            match create_then_publish(&self.dirfd, &self.dir, &file, 0o600, kind, payload)? {
+            match create_then_publish(&self.dirfd, &path, &file, 0o600, kind, payload)? {
                 Some(fd) => return Segment::map(fd, &path.display().to_string())?.close_fd(&path),
                 // Somebody else published first: open theirs.
                 None => continue,
@@ -368,10 +368,14 @@ const OPEN_FLAGS: OFlags = OFlags::RDWR
     .union(OFlags::NONBLOCK);
 
 /// Writes a complete segment under a temporary name in `dirfd`, then renames it to `file`
-/// without replacing anything. Returns `None` if `file` appeared meanwhile.
+/// without replacing anything. Returns `None` if `file` appeared meanwhile. Errors name `shown`,
+/// the path the caller asked for: the temporary file is ours, not theirs.
+///
+/// The temporary name is short and fixed in length (`.interlock-PID-N.tmp`), so that any `file`
+/// the file system accepts can be created this way.
 fn create_then_publish(
     dirfd: &OwnedFd,
-    dir: &Path,
+    shown: &Path,
     file: &str,
     mode: u32,
     kind: Kind,
@@ -379,25 +383,24 @@ fn create_then_publish(
 ) -> Result<Option<OwnedFd>, Error> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = format!(".{file}.{}.{n}.tmp", std::process::id());
-    let tmp_path = dir.join(&tmp);
+    let tmp = format!(".interlock-{}-{n}.tmp", std::process::id());
     let fd = openat(
         dirfd,
         tmp.as_str(),
         OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(mode),
     )
-    .map_err(|e| Error::io("create", tmp_path.display(), e))?;
+    .map_err(|e| Error::io("create", shown.display(), e))?;
     let result = (|| {
         // The umask may have narrowed the mode; an explicit mode is what the caller asked for.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
-            .map_err(|e| Error::io("chmod", tmp_path.display(), e))?;
+            .map_err(|e| Error::io("chmod", shown.display(), e))?;
         Segment::initialize(&fd, kind, payload)
-            .map_err(|e| Error::io("initialise", tmp_path.display(), e))?;
+            .map_err(|e| Error::io("initialise", shown.display(), e))?;
         match renameat_with(dirfd, tmp.as_str(), dirfd, file, RenameFlags::NOREPLACE) {
             Ok(()) => Ok(Some(())),
             Err(Errno::EXIST) => Ok(None),
-            Err(e) => Err(Error::io("publish", dir.join(file).display(), e)),
+            Err(e) => Err(Error::io("publish", shown.display(), e)),
         }
     })();
     match result {
@@ -451,7 +454,7 @@ pub(crate) fn open_path(
             Err(Errno::NOENT) => {}
             Err(e) => return Err(Error::io("open", &what, e)),
         }
-        if let Some(fd) = create_then_publish(&dirfd, parent, file, mode & 0o7777, kind, payload)? {
+        if let Some(fd) = create_then_publish(&dirfd, path, file, mode & 0o7777, kind, payload)? {
             return Segment::map(fd, &what);
         }
     }

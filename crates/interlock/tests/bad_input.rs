@@ -554,6 +554,36 @@ fn relative_interlock_dir_is_refused() {
     );
 }
 
+/// Issue 11, item 9: `open_path` of a long file name used to fail naming an internal temporary
+/// file (`.NAME.PID.N.tmp`, longer than the file system allows) the caller never chose. A name
+/// the file system accepts now works; one it refuses is an error naming the caller's path.
+#[test]
+fn open_path_with_a_long_file_name_names_the_callers_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fits = dir.path().join(format!("{}.lock", "a".repeat(245))); // 250 bytes: allowed
+    let lock = Lock::open_path(&fits, 0o600)
+        .unwrap_or_else(|e| panic!("a 250-byte file name is valid, but open_path gave: {e}"));
+    drop(lock.lock().expect("lock"));
+    assert_eq!(
+        names_in(dir.path()),
+        [fits.file_name().unwrap().to_string_lossy().into_owned()],
+        "exactly the lock file, no temporary file left"
+    );
+    let too_long = dir.path().join(format!("{}.lock", "b".repeat(300)));
+    let err = Lock::open_path(&too_long, 0o600).unwrap_err();
+    let shown = err.to_string();
+    let caller = too_long.display().to_string();
+    assert!(
+        shown.contains(&caller) && !shown.replace(&caller, "").contains(".tmp"),
+        "the error should name the caller's path, not a temporary file: {shown}"
+    );
+    assert!(
+        names_in(dir.path()).len() == 1,
+        "a refused name left {:?}",
+        names_in(dir.path())
+    );
+}
+
 /// The error a namespace function gave, as text, after checking that it is
 /// `Error::UnusableNamespace` with a fault of kind `fault` (the `NamespaceFault` variant's name)
 /// and fits on one line.
