@@ -118,8 +118,12 @@ pub(crate) struct ListArgs {
 
 /// Remove a named lock. Refused while it is held, unless --force.
 ///
-/// Processes that still have the lock open keep the old one; the next `run` or `open` of the
-/// name creates a new lock. Remove only locks that are no longer in use.
+/// Without --force the lock is taken (without waiting) and the file removed while it is held,
+/// so nobody holds it at that moment (exit 1, naming the holder, if somebody does).
+///
+/// Processes that still have the lock open keep the old one: one of them may take it after the
+/// removal while the next `run` of the name creates and takes a new lock, and both then run at
+/// once. Remove only locks that are no longer in use.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock rm old-job

@@ -53,6 +53,7 @@ pub(crate) fn for_error(err: &anyhow::Error) -> Exit {
         Some(
             interlock::Error::Timeout { .. }
             | interlock::Error::NotFound { .. }
+            | interlock::Error::InUse { .. }
             | interlock::Error::Deadlock { .. },
         ) => Exit::Conflict,
         Some(interlock::Error::Io { .. }) => Exit::System,

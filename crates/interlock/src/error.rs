@@ -145,6 +145,15 @@ pub enum Error {
         /// What is wrong with it.
         fault: NamespaceFault,
     },
+    /// A lock could not be removed without force because it is held
+    /// ([`remove_unheld`](crate::remove_unheld)).
+    #[error("{lock} is in use{}: not removed", holder_suffix(.holder))]
+    InUse {
+        /// The lock (with `[i]` for a lock of a table).
+        lock: String,
+        /// Who holds it, if the record says.
+        holder: Option<Box<Holder>>,
+    },
     /// An environment variable name the environment cannot hold (from `pass_to`).
     #[error("invalid environment variable name {var:?}: {reason}")]
     InvalidVarName {

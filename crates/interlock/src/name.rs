@@ -291,12 +291,28 @@ impl Namespace {
             }
             Err(OpenFault::Error(e)) => return Err(e),
         }
+        self.unlink(name)
+    }
+
+    /// The device and inode that `NAME.lock` names now (without following a symlink), or
+    /// `None` when nothing is there.
+    pub(crate) fn identity_of(&self, name: &str) -> Result<Option<(u64, u64)>, Error> {
+        let file = Self::file_name(name);
+        match rustix::fs::statat(&self.dirfd, file.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some((st.st_dev, st.st_ino))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io("stat", self.path_of(name).display(), e)),
+        }
+    }
+
+    /// Unlinks `NAME.lock`, whatever it is (the caller has checked it).
+    pub(crate) fn unlink(&self, name: &str) -> Result<(), Error> {
         unlinkat(
             &self.dirfd,
             Self::file_name(name).as_str(),
             AtFlags::empty(),
         )
-        .map_err(|e| Error::io("remove", path.display(), e))
+        .map_err(|e| Error::io("remove", self.path_of(name).display(), e))
     }
 
     /// Names of the lock files in the namespace, sorted.

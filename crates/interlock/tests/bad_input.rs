@@ -236,6 +236,11 @@ fn namespace_directory_open_to_others_is_refused() {
         unusable(interlock::list(), "list", "OpenToOthers");
         unusable(interlock::status("x"), "status", "OpenToOthers");
         unusable(interlock::remove("x"), "remove", "OpenToOthers");
+        unusable(
+            interlock::remove_unheld("x"),
+            "remove_unheld",
+            "OpenToOthers",
+        );
         assert!(
             names_in(dir).is_empty(),
             "created in an unsafe namespace: {:?}",

@@ -435,6 +435,111 @@ fn namespace_dir_shown() -> String {
     }
 }
 
+/// Issue 11, item 9: `interlock rm` used to read the status, then unlink — a process could take
+/// the lock in between and lose it to the next opener. `remove_unheld` takes the lock (every
+/// lock of a table) and unlinks while holding it: a lock held by another process, by this
+/// thread (an RLock would let us re-enter) or one lock of a table is `InUse` naming the holder,
+/// and stays; a free lock, or one whose holder was killed, is removed; an old handle keeps the
+/// old lock, and a new open makes a separate one.
+#[test]
+fn remove_unheld_removes_only_a_lock_nobody_holds() {
+    if role().as_deref() == Some("holder") {
+        let lock = Lock::open(&std::env::var(NAME_VAR).unwrap()).expect("Lock::open");
+        let guard = lock.lock().expect("lock");
+        tell_parent("held");
+        if hear_from_parent() == "release" {
+            drop(guard);
+            tell_parent("released");
+            hear_from_parent(); // stays alive, with the lock open, until told to go
+        }
+        return;
+    }
+    let dir = shared_namespace();
+    let in_use = |name: &str, what: &str| match interlock::remove_unheld(name) {
+        Err(Error::InUse { lock, holder }) => {
+            assert!(
+                dir.join(format!("{name}.lock")).exists(),
+                "{what}: the file was removed"
+            );
+            (lock, holder)
+        }
+        other => panic!("remove_unheld of {what} gave {other:?}, expected InUse"),
+    };
+
+    // Held by another process, then released by it (which keeps it open).
+    let name = unique_name();
+    let old = Lock::open(&name).expect("Lock::open");
+    let mut cmd = role_command("holder");
+    cmd.env(NAME_VAR, &name);
+    let mut holder = RoleChild::spawn(cmd);
+    holder.expect("held");
+    let (lock, by) = in_use(&name, "a lock another process holds");
+    assert_eq!(lock, format!("lock {name:?}"));
+    assert_eq!(by.map(|h| h.pid), Some(holder.pid()), "the holder is named");
+    holder.send("release");
+    holder.expect("released");
+    interlock::remove_unheld(&name).expect("remove a free lock");
+    assert!(!dir.join(format!("{name}.lock")).exists(), "not removed");
+    assert!(matches!(
+        interlock::remove_unheld(&name),
+        Err(Error::NotFound { .. })
+    ));
+    let fresh = Lock::open(&name).expect("a new lock under the name");
+    let _old_guard = old
+        .try_lock()
+        .expect("try_lock")
+        .expect("the old handle's lock is free");
+    assert!(
+        fresh.try_lock().expect("try_lock").is_some(),
+        "the new lock is separate from the removed one"
+    );
+    holder.send("go");
+    holder.finish();
+
+    // Held by this thread: an RLock (which would let the remover re-enter) and a plain Lock.
+    let rname = unique_name();
+    let rlock = RLock::open(&rname).expect("RLock::open");
+    let rguard = rlock.lock().expect("lock");
+    in_use(&rname, "an RLock this thread holds");
+    assert_eq!(rlock.status().depth, 1, "the remover left the depth alone");
+    drop(rguard);
+    let name = unique_name();
+    let lock = Lock::open(&name).expect("Lock::open");
+    let guard = lock.lock().expect("lock");
+    in_use(&name, "a Lock this thread holds");
+    drop(guard);
+    interlock::remove_unheld(&name).expect("remove it once free");
+
+    // One lock of a table held: refused, naming that lock; then removed.
+    let tname = unique_name();
+    let table = interlock::LockTable::open(&tname, 8).expect("LockTable::open");
+    let guard = table.get(5).unwrap().lock().expect("lock");
+    let (lock, _) = in_use(&tname, "a table with one lock held");
+    assert!(lock.ends_with("[5]"), "{lock}");
+    assert!(
+        table
+            .get(0)
+            .unwrap()
+            .try_lock()
+            .expect("try_lock")
+            .is_some(),
+        "the remover let go of the locks it took"
+    );
+    drop(guard);
+    interlock::remove_unheld(&tname).expect("remove a free table");
+
+    // A holder killed while holding it does not hold it.
+    let name = unique_name();
+    let mut cmd = role_command("holder");
+    cmd.env(NAME_VAR, &name);
+    let mut holder = RoleChild::spawn(cmd);
+    holder.expect("held");
+    holder.kill();
+    holder.finish_killed();
+    interlock::remove_unheld(&name).expect("remove a dead holder's lock");
+    assert!(!dir.join(format!("{name}.lock")).exists(), "not removed");
+}
+
 /// Without `/dev/shm` (some minimal containers and chroots) the namespace is the fixed
 /// `/tmp/interlock-EUID` — never `TMPDIR`, which differs between sessions like
 /// `XDG_RUNTIME_DIR` does. Run in a private mount namespace whose `/dev` is an empty tmpfs.
