@@ -716,7 +716,7 @@ fn squatted_namespace_directory_names_its_owner_and_the_way_out() {
     if role().as_deref() == Some(ROLE) {
         let squatter = std::env::var(SQUATTER_VAR).unwrap();
         let (uid, name) = squatter.split_once(':').unwrap();
-        let dir = format!("/dev/shm/interlock-{}", euid());
+        let dir = default_namespace(euid()).display().to_string();
         let fault = std::env::var("INTERLOCK_TEST_FAULT").unwrap();
         let (_, found, shown) = unusable(Lock::open("x"), "Lock::open", &fault);
         let owner = match found {
@@ -753,7 +753,7 @@ fn squatted_namespace_directory_names_its_owner_and_the_way_out() {
     let Some(victim) = TestUser::create("c") else {
         return;
     };
-    let dir = PathBuf::from(format!("/dev/shm/interlock-{}", victim.uid));
+    let dir = default_namespace(victim.uid);
     let _cleanup = RemoveOnDrop(dir.clone());
     // A leftover of a run that was killed (for a uid nobody has now): not the victim's.
     drop(RemoveOnDrop(dir.clone()));
@@ -785,6 +785,17 @@ fn squatted_namespace_directory_names_its_owner_and_the_way_out() {
         std::fs::read_link(&dir).is_ok(),
         "the squatter's symlink was removed or replaced"
     );
+}
+
+/// The documented default namespace of `uid`: `/dev/shm/interlock-UID`, or under `/tmp` on a
+/// system without `/dev/shm`.
+fn default_namespace(uid: u32) -> PathBuf {
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    PathBuf::from(format!("{base}/interlock-{uid}"))
 }
 
 fn euid() -> u32 {
