@@ -7,12 +7,15 @@ use clap::{Args, Parser, Subcommand};
 
 /// Process locks that survive crashed holders.
 ///
-/// Named locks live in a private per-user directory ($INTERLOCK_DIR, else
-/// $XDG_RUNTIME_DIR/interlock, else /dev/shm/interlock-UID).
+/// Named locks live in a private per-user directory: $INTERLOCK_DIR if set (an absolute path),
+/// else /dev/shm/interlock-EUID (/tmp/interlock-EUID without /dev/shm) — the same for a login
+/// shell, a cron job, a systemd service or sudo -u. If another user owns that directory (it
+/// created it first), it is refused with a message naming that user.
 ///
 /// Exit codes: 0 success; 1 lock held or wait timed out (or the lock does not exist, for
-/// status and rm); 2 usage error or bad input; 3 system error; for `run`, COMMAND's own status,
-/// 128+N if it was killed by signal N, 126/127 if it could not be executed / was not found.
+/// status and rm); 2 usage error or bad input (bad name, relative INTERLOCK_DIR, unsafe lock
+/// file or namespace directory); 3 system error; for `run`, COMMAND's own status, 128+N if it
+/// was killed by signal N, 126/127 if it could not be executed / was not found.
 #[derive(Debug, Parser)]
 #[command(name = "interlock", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -115,8 +118,12 @@ pub(crate) struct ListArgs {
 
 /// Remove a named lock. Refused while it is held, unless --force.
 ///
-/// Processes that still have the lock open keep the old one; the next `run` or `open` of the
-/// name creates a new lock. Remove only locks that are no longer in use.
+/// Without --force the lock is taken (without waiting) and the file removed while it is held,
+/// so nobody holds it at that moment (exit 1, naming the holder, if somebody does).
+///
+/// Processes that still have the lock open keep the old one: one of them may take it after the
+/// removal while the next `run` of the name creates and takes a new lock, and both then run at
+/// once. Remove only locks that are no longer in use.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock rm old-job

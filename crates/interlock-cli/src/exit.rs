@@ -11,7 +11,8 @@ pub(crate) enum Exit {
     /// `status`/`rm` of a lock that does not exist, and `status --deadlocks` finding a cycle.
     /// `run --conflict-exit-code N` replaces this for conflicts.
     Conflict,
-    /// 2: usage error or bad input (bad name, unsafe or corrupt lock file, missing command).
+    /// 2: usage error or bad input (bad name, relative `INTERLOCK_DIR`, unsafe or corrupt lock
+    /// file, unusable namespace directory, missing command).
     Usage,
     /// 3: the system refused something (I/O error).
     System,
@@ -52,6 +53,7 @@ pub(crate) fn for_error(err: &anyhow::Error) -> Exit {
         Some(
             interlock::Error::Timeout { .. }
             | interlock::Error::NotFound { .. }
+            | interlock::Error::InUse { .. }
             | interlock::Error::Deadlock { .. },
         ) => Exit::Conflict,
         Some(interlock::Error::Io { .. }) => Exit::System,

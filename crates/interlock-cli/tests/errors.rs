@@ -58,3 +58,61 @@ fn every_subcommand_has_help_with_examples() {
     let out = ns.run(&["demo", "counter", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
 }
+
+/// Issue 11, item 2: a relative `INTERLOCK_DIR` would make the lock depend on the working
+/// directory; it is bad input: exit 2, one line naming the variable and what it must be.
+#[test]
+fn relative_interlock_dir_is_a_usage_error_with_one_line() {
+    let ns = Ns::new();
+    let out = ns
+        .cmd()
+        .env("INTERLOCK_DIR", "ns")
+        .current_dir(ns.dir.path())
+        .args(["run", "c", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("interlock: ") && err.contains("INTERLOCK_DIR") && err.contains("absolute"),
+        "{err}"
+    );
+    assert!(
+        !ns.dir.path().join("ns").exists(),
+        "a relative INTERLOCK_DIR was created in the working directory"
+    );
+}
+
+/// Issue 11, item 2: a namespace directory owned by another user (here `nobody`, as if it had
+/// created the directory first) is bad input: exit 2, one line naming the owner by uid and
+/// name, and the ways out.
+#[test]
+fn foreign_namespace_directory_is_one_line_naming_its_owner() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chown the namespace directory: needs root, and CI must run this test"
+        );
+        eprintln!("\n!!!!!!!!!! SKIPPED (needs root): foreign_namespace_directory !!!!!!!!!!\n");
+        return;
+    }
+    let ns = Ns::new();
+    std::fs::create_dir(ns.ns_dir()).unwrap();
+    std::os::unix::fs::chown(ns.ns_dir(), Some(65534), Some(65534)).unwrap();
+    for args in [&["run", "c", "--", "true"][..], &["list"], &["status", "c"]] {
+        let out = ns.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for want in [
+            ns.ns_dir().display().to_string().as_str(),
+            "uid 65534 (nobody)",
+            "as root",
+            "INTERLOCK_DIR",
+        ] {
+            assert!(err.contains(want), "{args:?} should say {want:?}: {err}");
+        }
+    }
+}

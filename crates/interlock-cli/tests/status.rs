@@ -1,4 +1,4 @@
-use crate::util::{describe, stdout, Ns};
+use crate::util::{describe, stderr, stdout, Ns};
 
 #[test]
 fn status_json_describes_a_held_lock() {
@@ -124,4 +124,33 @@ fn waiters_show_as_wait_for_edges_and_no_deadlock_is_reported() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert!(waiter.wait().unwrap().success());
+}
+
+/// Issue 11, item 9: `rm` used to read the status, then unlink. That reads one record: a lock
+/// table whose lock 5 is held looked free, and was removed under its holder. `rm` now takes
+/// every lock of the file for the removal, so it is refused (exit 1, naming the held lock and
+/// its holder) until the holder lets go.
+#[test]
+fn rm_refuses_a_table_with_any_lock_held() {
+    let ns = Ns::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(ns.ns_dir())
+        .unwrap();
+    let file = ns.ns_dir().join("jobs.lock");
+    let table = interlock::LockTable::open_path(&file, 0o600, 8).unwrap();
+    let guard = table.get(5).unwrap().lock().unwrap();
+    let out = ns.run(&["rm", "jobs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("lock \"jobs\"[5] is in use")
+            && err.contains(&format!("pid {}", std::process::id()))
+            && err.contains("use --force"),
+        "{err}"
+    );
+    assert!(file.exists(), "rm removed a table with a lock held");
+    drop(guard);
+    let out = ns.run(&["rm", "jobs"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!file.exists());
 }

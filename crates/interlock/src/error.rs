@@ -135,6 +135,48 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The namespace directory cannot be used: `INTERLOCK_DIR` is a relative path, or the
+    /// directory is not a private directory of ours — another user created it first (the
+    /// default's parent, `/dev/shm`, is writable by everyone), it is a symbolic link or not a
+    /// directory, or group or others may use it. The message names the directory's owner and
+    /// the ways out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{Error, NamespaceFault};
+    ///
+    /// // (`Lock::open` in a process started with INTERLOCK_DIR=relative/dir)
+    /// let err = Error::UnusableNamespace {
+    ///     dir: "relative/dir".into(),
+    ///     fault: NamespaceFault::Relative,
+    /// };
+    /// assert!(err.to_string().contains("must be an absolute path"));
+    /// ```
+    #[error("{}", namespace_text(.dir, .fault))]
+    UnusableNamespace {
+        /// The directory (for [`NamespaceFault::Relative`], `INTERLOCK_DIR` as given).
+        dir: PathBuf,
+        /// What is wrong with it.
+        fault: NamespaceFault,
+    },
+    /// A lock could not be removed without force because it is held
+    /// ([`remove_unheld`](crate::remove_unheld)).
+    #[error("{lock} is in use{}: not removed", holder_suffix(.holder))]
+    InUse {
+        /// The lock (with `[i]` for a lock of a table).
+        lock: String,
+        /// Who holds it, if the record says.
+        holder: Option<Box<Holder>>,
+    },
+    /// An environment variable name the environment cannot hold (from `pass_to`).
+    #[error("invalid environment variable name {var:?}: {reason}")]
+    InvalidVarName {
+        /// The name as given.
+        var: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No lock by that name exists (from operations that do not create).
     #[error("no lock named {name:?} in {dir}")]
     NotFound {
@@ -211,6 +253,148 @@ fn holder_suffix(holder: &Option<Box<Holder>>) -> String {
     match holder {
         Some(h) => format!(" (held by {h})"),
         None => String::new(),
+    }
+}
+
+fn namespace_text(dir: &std::path::Path, fault: &NamespaceFault) -> String {
+    let dir = dir.display();
+    let elsewhere = "set INTERLOCK_DIR to an absolute private directory of yours (mode 0700)";
+    let remove = |owner: &Owner| {
+        if owner.uid == rustix::process::geteuid().as_raw() {
+            format!("remove it (rm -r {dir})")
+        } else {
+            format!("remove it as root (rm -r {dir})")
+        }
+    };
+    match fault {
+        NamespaceFault::Relative => format!(
+            "cannot use the namespace directory: INTERLOCK_DIR={:?} {fault}; {elsewhere}, or unset \
+             it for the default",
+            dir.to_string()
+        ),
+        NamespaceFault::ForeignOwner { owner, .. }
+        | NamespaceFault::Symlink { owner }
+        | NamespaceFault::NotADirectory { owner } => format!(
+            "cannot use the namespace directory {dir}: {fault}; {} or {elsewhere}",
+            remove(owner)
+        ),
+        NamespaceFault::OpenToOthers { .. } => format!(
+            "cannot use the namespace directory {dir}: {fault}; make it private (chmod 700 \
+             {dir}) or {elsewhere}"
+        ),
+    }
+}
+
+/// Whose a file is: a uid, and its user name when the system can resolve it.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::Owner;
+///
+/// let nobody = Owner { uid: 65534, name: Some("nobody".into()) };
+/// assert_eq!(nobody.to_string(), "uid 65534 (nobody)");
+/// assert_eq!(Owner { uid: 4242, name: None }.to_string(), "uid 4242");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The owning uid.
+    pub uid: u32,
+    /// The user name of `uid` (`getpwuid_r`), when it has one.
+    pub name: Option<String>,
+}
+
+impl Owner {
+    pub(crate) fn of(uid: u32) -> Owner {
+        Owner {
+            uid,
+            name: crate::sys::user_name(uid),
+        }
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "uid {}", self.uid)?;
+        if let Some(name) = &self.name {
+            write!(f, " ({name})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a namespace directory ([`Error::UnusableNamespace`]).
+///
+/// # Examples
+///
+/// ```
+/// use interlock::{NamespaceFault, Owner};
+///
+/// let squatted = NamespaceFault::ForeignOwner {
+///     owner: Owner { uid: 1002, name: Some("bob".into()) },
+///     me: 1001,
+/// };
+/// assert_eq!(
+///     squatted.to_string(),
+///     "it is owned by uid 1002 (bob), not by us (uid 1001); another user may have created it \
+///      first"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NamespaceFault {
+    /// `INTERLOCK_DIR` is a relative path: it would name another directory from every working
+    /// directory.
+    Relative,
+    /// The directory belongs to another user.
+    ForeignOwner {
+        /// Its owner.
+        owner: Owner,
+        /// Our effective uid.
+        me: u32,
+    },
+    /// A symbolic link sits at the directory's path (it is not followed).
+    Symlink {
+        /// The link's owner.
+        owner: Owner,
+    },
+    /// Something other than a directory sits at the path.
+    NotADirectory {
+        /// Its owner.
+        owner: Owner,
+    },
+    /// Group or others have access to the directory.
+    OpenToOthers {
+        /// Its owner.
+        owner: Owner,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl fmt::Display for NamespaceFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NamespaceFault::Relative => f.write_str(
+                "is a relative path: it must be an absolute path (a relative one names another \
+                 directory from each working directory)",
+            ),
+            NamespaceFault::ForeignOwner { owner, me } => write!(
+                f,
+                "it is owned by {owner}, not by us (uid {me}); another user may have created it first"
+            ),
+            NamespaceFault::Symlink { owner } => {
+                write!(f, "it is a symbolic link, owned by {owner} (not followed)")
+            }
+            NamespaceFault::NotADirectory { owner } => {
+                write!(f, "it is not a directory (owned by {owner})")
+            }
+            NamespaceFault::OpenToOthers { owner, mode } => write!(
+                f,
+                "it has mode {mode:o} (owned by {owner}): group or others have access; it must be \
+                 0700"
+            ),
+        }
     }
 }
 

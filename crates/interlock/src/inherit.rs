@@ -20,9 +20,15 @@ const PREFIX: &str = "interlock:v1:";
 
 pub(crate) fn pass(raw: &Raw, cmd: &mut Command, var: &str) -> Result<(), Error> {
     if var.is_empty() || var.contains('=') || var.contains('\0') {
-        return Err(Error::InvalidName {
-            name: var.to_owned(),
-            reason: "not a valid environment variable name",
+        return Err(Error::InvalidVarName {
+            var: var.to_owned(),
+            reason: if var.is_empty() {
+                "empty"
+            } else if var.contains('=') {
+                "contains '='"
+            } else {
+                "contains a NUL byte"
+            },
         });
     }
     // The command gets its own duplicate, owned by the command: the number in the variable

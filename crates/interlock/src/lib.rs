@@ -35,12 +35,12 @@
 //! - Share with children: [`Lock::new`] / [`RLock::new`], then `fork`, or [`Lock::pass_to`] and
 //!   [`Lock::from_env`] for spawned programs.
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
-//!   users, explicitly); [`list`], [`status()`], [`remove`] for the namespace.
+//!   users, explicitly); [`list`], [`status()`], [`remove_unheld`], [`remove`] for the namespace.
 //! - Hold: [`LockGuard`], [`RLockGuard`], [`ValueGuard`]; inspect: [`LockStatus`], [`Holder`].
 //! - Share resources: [`Value`] (plain data in shared memory beside its lock), [`SharedFile`]
 //!   (crash-safe read-modify-write of a file), [`LogWriter`]
 //!   (whole lines from many processes, never interleaved).
-//! - Fail clearly: [`Error`], [`SegmentFault`].
+//! - Fail clearly: [`Error`], [`SegmentFault`], [`NamespaceFault`].
 //!
 //! # Platform
 //!
@@ -91,12 +91,12 @@ pub use crate::{
     deadlock::{
         deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph, CycleMember, WaitEdge,
     },
-    error::{Error, SegmentFault},
+    error::{Error, NamespaceFault, Owner, SegmentFault},
     file::{Format, SharedFile, Update},
     lock::{Lock, LockGuard},
     log::LogWriter,
     name::{namespace_dir, validate_name, MAX_NAME_LEN},
-    registry::{list, remove, status, NamedLock},
+    registry::{list, remove, remove_unheld, status, NamedLock},
     rlock::{RLock, RLockGuard},
     segment::Kind,
     status::{Holder, LockStatus},

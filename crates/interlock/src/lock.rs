@@ -268,7 +268,7 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidName`] when `var` is not a valid environment variable name.
+    /// [`Error::InvalidVarName`] when `var` is not a valid environment variable name.
     ///
     /// # Examples
     ///

@@ -2,13 +2,41 @@
 //!
 //! Rules:
 //! - a name is 1 to [`MAX_NAME_LEN`] characters of `[A-Za-z0-9._-]`, not starting with `.`;
-//! - the namespace directory is `$INTERLOCK_DIR`, else `$XDG_RUNTIME_DIR/interlock`, else
-//!   `/dev/shm/interlock-UID`; it must be a real directory (not a symlink) owned by the caller
-//!   with no permissions for group or others, and is created 0700 when missing;
+//! - the namespace directory is `$INTERLOCK_DIR` when set (it must be an absolute path), else
+//!   `/dev/shm/interlock-EUID`, or `/tmp/interlock-EUID` on a system without `/dev/shm`;
+//! - it must be a real directory (not a symlink) owned by the caller's effective uid with no
+//!   permissions for group or others, and is created 0700 when missing; anything else there
+//!   (another user's directory, a symlink, a file, a directory open to others) is refused with
+//!   [`Error::UnusableNamespace`], which names its owner and the ways out;
 //! - lock files in it are `NAME.lock`, regular files owned by the caller, mode 0600, opened with
 //!   `O_NOFOLLOW`; anything else at that path is refused, never overwritten;
 //! - a new lock file is written under a temporary name and renamed into place without
 //!   replacing, so no process ever sees a half-initialised lock.
+//!
+//! # Why the effective uid alone (decision 0013)
+//!
+//! Two processes of one user must meet in one directory whatever kind of session started them,
+//! or each "holds" the same name at once. `XDG_RUNTIME_DIR` (which an earlier version
+//! preferred) is set by pam_systemd for login sessions only: cron jobs, systemd services,
+//! `sudo -u`, `su` without `-l` and ssh without pam_systemd lack it or carry another user's
+//! value, and systemd removes `/run/user/UID` when the user's last session ends — under a cron
+//! job that is still running. The current directory, `TMPDIR` and the like vary by session just
+//! the same. So the default is computed from the effective uid and nothing else;
+//! `INTERLOCK_DIR` remains for callers that choose a directory explicitly (they must set it the
+//! same way for every process that shares the locks, and absolute, so that the working
+//! directory cannot change it).
+//!
+//! `/dev/shm` is tmpfs on every Linux with glibc's POSIX shared memory: lock files cost no disk
+//! I/O and vanish at reboot with the processes that used them. Where it is missing (some
+//! minimal containers and chroots), the fallback is the fixed `/tmp` — never `TMPDIR`, which is
+//! a per-session setting. Both are world-writable and sticky, so another user can create our
+//! directory first (a squat): that is refused with the owner's uid and name, never used.
+//!
+//! A limit that remains: systemd-logind's `RemoveIPC=yes` (its default) deletes a regular
+//! user's files in `/dev/shm`, this directory included, when the user's last login session
+//! ends; a process outside the session (a cron job) that still holds a lock keeps the old file
+//! while later openers create a new one. Root and system users are exempt; `loginctl
+//! enable-linger`, `RemoveIPC=no` or an `INTERLOCK_DIR` nothing cleans avoid it (decision 0013).
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
@@ -21,7 +49,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use crate::error::Error;
+use crate::error::{Error, NamespaceFault, Owner};
 use crate::segment::{Kind, Segment};
 
 /// The longest lock name accepted, in bytes.
@@ -80,74 +108,96 @@ pub(crate) struct Namespace {
     dirfd: OwnedFd,
 }
 
-/// Where this user's named locks live (see the module rules). Does not create anything.
+/// Where this user's named locks live: `$INTERLOCK_DIR` when set, else
+/// `/dev/shm/interlock-EUID` (`/tmp/interlock-EUID` without `/dev/shm`), from the effective uid
+/// alone — the same for a login shell, a cron job, a systemd service or `sudo -u`. Does not
+/// create or check anything (see [`Lock::open`](crate::Lock::open) for the checks).
+///
+/// # Errors
+///
+/// [`Error::UnusableNamespace`] with [`NamespaceFault::Relative`] when `INTERLOCK_DIR` is a
+/// relative path.
 ///
 /// # Examples
 ///
 /// ```
-/// let dir = interlock::namespace_dir();
+/// let dir = interlock::namespace_dir()?;
 /// assert!(dir.is_absolute());
+/// # Ok::<(), interlock::Error>(())
 /// ```
-pub fn namespace_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("INTERLOCK_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        if run.is_absolute() && run.is_dir() {
-            return run.join("interlock");
+pub fn namespace_dir() -> Result<PathBuf, Error> {
+    if let Some(dir) = std::env::var_os(DIR_VAR).filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if !dir.is_absolute() {
+            return Err(Error::UnusableNamespace {
+                dir,
+                fault: NamespaceFault::Relative,
+            });
         }
+        return Ok(dir);
     }
-    let uid = rustix::process::geteuid().as_raw();
-    if Path::new("/dev/shm").is_dir() {
-        PathBuf::from(format!("/dev/shm/interlock-{uid}"))
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
     } else {
-        std::env::temp_dir().join(format!("interlock-{uid}"))
-    }
+        "/tmp"
+    };
+    Ok(PathBuf::from(format!(
+        "{base}/interlock-{}",
+        rustix::process::geteuid().as_raw()
+    )))
 }
+
+/// The variable that chooses the namespace directory explicitly.
+const DIR_VAR: &str = "INTERLOCK_DIR";
 
 impl Namespace {
     /// Opens (creating 0700 if missing) and checks the namespace directory.
     pub(crate) fn open() -> Result<Namespace, Error> {
-        let dir = namespace_dir();
+        let dir = namespace_dir()?;
         match mkdirat(CWD, &dir, Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(Error::io("create namespace directory", dir.display(), e)),
         }
-        let dirfd = match openat(
+        // O_PATH looks at the entry itself — its type, owner and mode — without following a
+        // symlink and without needing permission to read it: another user's 0700 directory
+        // is then reported by owner, not as "Permission denied".
+        let entry = openat(
             CWD,
             &dir,
-            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::LOOP | Errno::NOTDIR) => {
-                return Err(Error::UnsafePath {
-                    path: dir,
-                    reason: "the namespace directory is a symbolic link or not a directory".into(),
-                })
-            }
-            Err(e) => return Err(Error::io("open namespace directory", dir.display(), e)),
-        };
-        let st = fstat(&dirfd).map_err(|e| Error::io("fstat", dir.display(), e))?;
+        )
+        .map_err(|e| Error::io("open namespace directory", dir.display(), e))?;
+        let st = fstat(&entry).map_err(|e| Error::io("fstat", dir.display(), e))?;
         let me = rustix::process::geteuid().as_raw();
-        if st.st_uid != me {
-            return Err(Error::UnsafePath {
-                path: dir,
-                reason: format!(
-                    "the namespace directory is owned by uid {}, not by us (uid {me})",
-                    st.st_uid
-                ),
-            });
+        let fault = match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory if st.st_uid != me => Some(NamespaceFault::ForeignOwner {
+                owner: Owner::of(st.st_uid),
+                me,
+            }),
+            FileType::Directory if st.st_mode & 0o077 != 0 => Some(NamespaceFault::OpenToOthers {
+                owner: Owner::of(st.st_uid),
+                mode: st.st_mode & 0o7777,
+            }),
+            FileType::Directory => None,
+            FileType::Symlink => Some(NamespaceFault::Symlink {
+                owner: Owner::of(st.st_uid),
+            }),
+            _ => Some(NamespaceFault::NotADirectory {
+                owner: Owner::of(st.st_uid),
+            }),
+        };
+        if let Some(fault) = fault {
+            return Err(Error::UnusableNamespace { dir, fault });
         }
-        if st.st_mode & 0o077 != 0 {
-            return Err(Error::UnsafePath {
-                path: dir,
-                reason: format!(
-                    "the namespace directory has mode {:o}; it must not be accessible to group or others (0700)",
-                    st.st_mode & 0o7777
-                ),
-            });
-        }
+        // The checked inode itself, now opened for reading: no path lookup in between.
+        let dirfd = openat(
+            &entry,
+            ".",
+            OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open namespace directory", dir.display(), e))?;
         Ok(Namespace { dir, dirfd })
     }
 
@@ -185,7 +235,7 @@ impl Namespace {
                 Err(OpenFault::Missing) => {}
                 Err(OpenFault::Error(e)) => return Err(e),
             }
-            match create_then_publish(&self.dirfd, &self.dir, &file, 0o600, kind, payload)? {
+            match create_then_publish(&self.dirfd, &path, &file, 0o600, kind, payload)? {
                 Some(fd) => return Segment::map(fd, &path.display().to_string())?.close_fd(&path),
                 // Somebody else published first: open theirs.
                 None => continue,
@@ -241,12 +291,28 @@ impl Namespace {
             }
             Err(OpenFault::Error(e)) => return Err(e),
         }
+        self.unlink(name)
+    }
+
+    /// The device and inode that `NAME.lock` names now (without following a symlink), or
+    /// `None` when nothing is there.
+    pub(crate) fn identity_of(&self, name: &str) -> Result<Option<(u64, u64)>, Error> {
+        let file = Self::file_name(name);
+        match rustix::fs::statat(&self.dirfd, file.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some((st.st_dev, st.st_ino))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io("stat", self.path_of(name).display(), e)),
+        }
+    }
+
+    /// Unlinks `NAME.lock`, whatever it is (the caller has checked it).
+    pub(crate) fn unlink(&self, name: &str) -> Result<(), Error> {
         unlinkat(
             &self.dirfd,
             Self::file_name(name).as_str(),
             AtFlags::empty(),
         )
-        .map_err(|e| Error::io("remove", path.display(), e))
+        .map_err(|e| Error::io("remove", self.path_of(name).display(), e))
     }
 
     /// Names of the lock files in the namespace, sorted.
@@ -318,10 +384,14 @@ const OPEN_FLAGS: OFlags = OFlags::RDWR
     .union(OFlags::NONBLOCK);
 
 /// Writes a complete segment under a temporary name in `dirfd`, then renames it to `file`
-/// without replacing anything. Returns `None` if `file` appeared meanwhile.
+/// without replacing anything. Returns `None` if `file` appeared meanwhile. Errors name `shown`,
+/// the path the caller asked for: the temporary file is ours, not theirs.
+///
+/// The temporary name is short and fixed in length (`.interlock-PID-N.tmp`), so that any `file`
+/// the file system accepts can be created this way.
 fn create_then_publish(
     dirfd: &OwnedFd,
-    dir: &Path,
+    shown: &Path,
     file: &str,
     mode: u32,
     kind: Kind,
@@ -329,25 +399,24 @@ fn create_then_publish(
 ) -> Result<Option<OwnedFd>, Error> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = format!(".{file}.{}.{n}.tmp", std::process::id());
-    let tmp_path = dir.join(&tmp);
+    let tmp = format!(".interlock-{}-{n}.tmp", std::process::id());
     let fd = openat(
         dirfd,
         tmp.as_str(),
         OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(mode),
     )
-    .map_err(|e| Error::io("create", tmp_path.display(), e))?;
+    .map_err(|e| Error::io("create", shown.display(), e))?;
     let result = (|| {
         // The umask may have narrowed the mode; an explicit mode is what the caller asked for.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
-            .map_err(|e| Error::io("chmod", tmp_path.display(), e))?;
+            .map_err(|e| Error::io("chmod", shown.display(), e))?;
         Segment::initialize(&fd, kind, payload)
-            .map_err(|e| Error::io("initialise", tmp_path.display(), e))?;
+            .map_err(|e| Error::io("initialise", shown.display(), e))?;
         match renameat_with(dirfd, tmp.as_str(), dirfd, file, RenameFlags::NOREPLACE) {
             Ok(()) => Ok(Some(())),
             Err(Errno::EXIST) => Ok(None),
-            Err(e) => Err(Error::io("publish", dir.join(file).display(), e)),
+            Err(e) => Err(Error::io("publish", shown.display(), e)),
         }
     })();
     match result {
@@ -401,7 +470,7 @@ pub(crate) fn open_path(
             Err(Errno::NOENT) => {}
             Err(e) => return Err(Error::io("open", &what, e)),
         }
-        if let Some(fd) = create_then_publish(&dirfd, parent, file, mode & 0o7777, kind, payload)? {
+        if let Some(fd) = create_then_publish(&dirfd, path, file, mode & 0o7777, kind, payload)? {
             return Segment::map(fd, &what);
         }
     }

@@ -2,8 +2,10 @@
 
 use crate::error::Error;
 use crate::name::Namespace;
+use crate::raw::{Raw, Wait};
 use crate::segment::Kind;
 use crate::status::LockStatus;
+use crate::sys;
 
 /// A named lock found in the namespace.
 ///
@@ -78,9 +80,10 @@ fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
     })
 }
 
-/// Removes the named lock `name`. Processes that have it open keep the old lock; the next
-/// [`Lock::open`](crate::Lock::open) of the name creates a new one — so remove only locks
-/// nobody uses.
+/// Removes the named lock `name` whether or not it is held (`interlock rm --force`).
+/// Processes that have it open keep the old lock; the next [`Lock::open`](crate::Lock::open)
+/// of the name creates a new one — so a holder of the old lock and a holder of the new one can
+/// then run at once. Prefer [`remove_unheld`], and remove only locks nobody uses.
 ///
 /// # Errors
 ///
@@ -95,6 +98,95 @@ fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
 /// ```
 pub fn remove(name: &str) -> Result<(), Error> {
     Namespace::open()?.remove(name)
+}
+
+/// Removes the named lock `name` only if nobody holds it (`interlock rm`): takes it — every
+/// lock of a [`LockTable`](crate::LockTable) — without waiting, checks that the name still
+/// names the file it took, unlinks the file *while holding it*, then lets go. So no process
+/// holds the lock at the moment it disappears: one that takes it between a check and the
+/// unlink, as a "status, then remove" would allow, is impossible.
+///
+/// # What remains
+///
+/// A file's identity is its inode, and a process that opened the lock before the removal
+/// keeps the old inode mapped. After this returns, such a process (one already blocked in
+/// `lock()`, or one that opened the name earlier and locks later) can take the *old* lock
+/// while a new [`Lock::open`](crate::Lock::open) of the name creates and takes a *new* one:
+/// both then hold "the same name". Remove a name only when no running program uses it.
+/// Also, unlink by name cannot be made conditional on the inode: a second remover that removes
+/// and re-creates the name between our check and our unlink (a race among removers, not
+/// lockers) would have its new file unlinked.
+///
+/// # Errors
+///
+/// [`Error::InUse`] (naming the holder) when the lock, or a lock of the table, is held — by
+/// anyone, this thread included; the file is left. [`Error::NotFound`], [`Error::InvalidName`],
+/// [`Error::UnsafePath`], [`Error::BadSegment`] as for [`status()`].
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # std::env::set_var("INTERLOCK_DIR", dir.path().join("ns"));
+/// use interlock::{Error, Lock};
+///
+/// let lock = Lock::open("old-job")?;
+/// let guard = lock.lock()?;
+/// assert!(matches!(interlock::remove_unheld("old-job"), Err(Error::InUse { .. })));
+/// drop(guard);
+/// interlock::remove_unheld("old-job")?;
+/// assert!(matches!(interlock::status("old-job"), Err(Error::NotFound { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn remove_unheld(name: &str) -> Result<(), Error> {
+    let ns = Namespace::open()?;
+    let me = sys::me();
+    loop {
+        let seg = ns.open_existing(name)?;
+        let identity = seg.identity();
+        let kind = seg.header().kind;
+        // Every record: a table's locks each, any other kind's one. Trusted as `Lock::open`
+        // trusts it: `open_existing` checked that the file is ours and private.
+        let locks = Raw::from_segment(seg, format!("lock {name:?}"), kind, true)?.table_elements();
+        let mut taken = Vec::with_capacity(locks.len());
+        let mut outcome = Ok(());
+        for raw in &locks {
+            // An RLock this thread holds would let us in again: that is a hold too.
+            let got = if raw.held_by(&me) {
+                Ok(None)
+            } else {
+                raw.acquire(&me, Wait::Never)
+            };
+            match got {
+                Ok(Some(acq)) => taken.push((raw, acq.token)),
+                Ok(None) => {
+                    outcome = Err(Error::InUse {
+                        lock: raw.label(),
+                        holder: raw.holder(),
+                    });
+                    break;
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        // Holding all of it: unlink, unless the name was removed and re-created meanwhile
+        // (then what we hold is no longer the named lock: start again with the new one).
+        let removed = outcome.and_then(|()| match ns.identity_of(name)? {
+            Some(now) if now == identity => ns.unlink(name).map(|()| true),
+            _ => Ok(false),
+        });
+        for (raw, token) in taken {
+            // Ours since just now; a failure would mean the record was rewritten under us,
+            // and there is nothing better to do than leave it to the kernel at our death.
+            let _ = raw.release(&me, Some(token));
+        }
+        if removed? {
+            return Ok(());
+        }
+    }
 }
 
 /// The name of the named lock whose file is `dev`/`ino`, if it is one of this namespace's.

@@ -120,7 +120,7 @@ impl RLock {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidName`] when `var` is not a valid environment variable name.
+    /// [`Error::InvalidVarName`] when `var` is not a valid environment variable name.
     ///
     /// # Examples
     ///

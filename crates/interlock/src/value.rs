@@ -215,7 +215,7 @@ impl<T: Pod> Value<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidName`] when `var` is not a valid environment variable name.
+    /// [`Error::InvalidVarName`] when `var` is not a valid environment variable name.
     ///
     /// # Examples
     ///

@@ -9,10 +9,15 @@ mod common;
 
 use std::fmt::Debug;
 use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use common::{have_root, header_dump, in_private_namespace};
-use interlock::{Error, Kind, Lock, RLock, SegmentFault};
+use common::{
+    have_root, header_dump, in_private_namespace, loud_skip, role, role_command, tell_parent,
+    RoleChild,
+};
+use interlock::{Error, Kind, Lock, NamespaceFault, RLock, SegmentFault};
 
 /// The uid (and gid) of `nobody`, for files owned by another user.
 const OTHER_UID: u32 = 65534;
@@ -218,15 +223,24 @@ fn lock_file_open_to_others_is_refused() {
 fn namespace_directory_open_to_others_is_refused() {
     in_private_namespace(|dir| {
         set_mode(dir, 0o755);
-        let (path, reason) = unsafe_path(Lock::open("x"), "Lock::open");
+        let (path, fault, shown) = unusable(Lock::open("x"), "Lock::open", "OpenToOthers");
         assert_eq!(path, dir);
         assert!(
-            reason.contains("755"),
-            "the reason should name the mode: {reason}"
+            matches!(fault, NamespaceFault::OpenToOthers { mode: 0o755, ref owner } if owner.uid == euid()),
+            "{fault:?}"
         );
-        unsafe_path(interlock::list(), "list");
-        unsafe_path(interlock::status("x"), "status");
-        unsafe_path(interlock::remove("x"), "remove");
+        assert!(
+            shown.contains("755") && shown.contains("chmod 700"),
+            "the message should name the mode and the way out: {shown}"
+        );
+        unusable(interlock::list(), "list", "OpenToOthers");
+        unusable(interlock::status("x"), "status", "OpenToOthers");
+        unusable(interlock::remove("x"), "remove", "OpenToOthers");
+        unusable(
+            interlock::remove_unheld("x"),
+            "remove_unheld",
+            "OpenToOthers",
+        );
         assert!(
             names_in(dir).is_empty(),
             "created in an unsafe namespace: {:?}",
@@ -235,7 +249,8 @@ fn namespace_directory_open_to_others_is_refused() {
     });
 }
 
-/// A namespace directory owned by another user is refused, naming that uid.
+/// A namespace directory owned by another user is refused, naming that user (uid and name) and
+/// the ways out.
 #[test]
 fn namespace_directory_owned_by_another_user_is_refused() {
     if !have_root("chown the namespace directory to another user") {
@@ -243,15 +258,33 @@ fn namespace_directory_owned_by_another_user_is_refused() {
     }
     in_private_namespace(|dir| {
         std::os::unix::fs::chown(dir, Some(OTHER_UID), Some(OTHER_UID)).expect("chown");
-        let (path, reason) = unsafe_path(Lock::open("x"), "Lock::open");
+        let (path, fault, shown) = unusable(Lock::open("x"), "Lock::open", "ForeignOwner");
         assert_eq!(path, dir);
-        assert!(reason.contains(&format!("uid {OTHER_UID}")), "{reason}");
+        match fault {
+            NamespaceFault::ForeignOwner { owner, me } => {
+                assert_eq!(
+                    (owner.uid, owner.name.as_deref(), me),
+                    (OTHER_UID, Some("nobody"), 0)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        for want in [
+            &format!("uid {OTHER_UID} (nobody)"),
+            "as root",
+            "INTERLOCK_DIR",
+        ] {
+            assert!(
+                shown.contains(want),
+                "the message should say {want:?}: {shown}"
+            );
+        }
         assert!(names_in(dir).is_empty());
     });
 }
 
-/// A namespace "directory" that is a symlink (even to a good private directory) is refused and
-/// not followed.
+/// A namespace "directory" that is a symlink (even to a good private directory) is refused,
+/// naming the link's owner, and not followed.
 #[test]
 fn namespace_directory_that_is_a_symlink_is_refused() {
     in_private_namespace(|dir| {
@@ -260,14 +293,22 @@ fn namespace_directory_that_is_a_symlink_is_refused() {
         set_mode(&real, 0o700);
         std::fs::remove_dir(dir).unwrap();
         symlink(&real, dir).unwrap();
-        let (path, reason) = unsafe_path(Lock::open("x"), "Lock::open");
+        let (path, fault, shown) = unusable(Lock::open("x"), "Lock::open", "Symlink");
         assert_eq!(path, dir);
-        assert!(reason.contains("symbolic link"), "{reason}");
+        assert!(
+            matches!(fault, NamespaceFault::Symlink { ref owner } if owner.uid == euid()),
+            "{fault:?}"
+        );
+        assert!(shown.contains("symbolic link"), "{shown}");
         assert!(
             names_in(&real).is_empty(),
             "followed the symlink: {:?}",
             names_in(&real)
         );
+        // A file in its place is refused too.
+        std::fs::remove_file(dir).unwrap();
+        std::fs::write(dir, b"").unwrap();
+        unusable(Lock::open("x"), "Lock::open", "NotADirectory");
     });
 }
 
@@ -483,4 +524,281 @@ fn open_path_without_a_file_name_is_refused() {
         );
         assert!(reason.contains("no file name"), "{reason}");
     }
+}
+
+/// Issue 11, item 2: an `INTERLOCK_DIR` that is a relative path would name a different directory
+/// from every working directory (two processes in different directories would each "hold" the
+/// same name). It is refused, naming the variable and its value, by every namespace function,
+/// and nothing is created.
+#[test]
+fn relative_interlock_dir_is_refused() {
+    const ROLE: &str = "relative";
+    if role().as_deref() == Some(ROLE) {
+        let shown = namespace_error(Lock::open("x"), "Lock::open", "Relative");
+        assert!(
+            shown.contains("INTERLOCK_DIR")
+                && shown.contains("\"ns-rel\"")
+                && shown.contains("absolute"),
+            "the error should name the variable, its value and the rule: {shown}"
+        );
+        namespace_error(interlock::namespace_dir(), "namespace_dir", "Relative");
+        namespace_error(interlock::list(), "list", "Relative");
+        namespace_error(interlock::status("x"), "status", "Relative");
+        namespace_error(interlock::remove("x"), "remove", "Relative");
+        namespace_error(RLock::open("x"), "RLock::open", "Relative");
+        return;
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    let mut cmd = role_command(ROLE);
+    cmd.env("INTERLOCK_DIR", "ns-rel").current_dir(cwd.path());
+    RoleChild::spawn(cmd).finish();
+    assert!(
+        names_in(cwd.path()).is_empty(),
+        "a relative INTERLOCK_DIR created {:?} in the working directory",
+        names_in(cwd.path())
+    );
+}
+
+/// Issue 11, item 9: `open_path` of a long file name used to fail naming an internal temporary
+/// file (`.NAME.PID.N.tmp`, longer than the file system allows) the caller never chose. A name
+/// the file system accepts now works; one it refuses is an error naming the caller's path.
+#[test]
+fn open_path_with_a_long_file_name_names_the_callers_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fits = dir.path().join(format!("{}.lock", "a".repeat(245))); // 250 bytes: allowed
+    let lock = Lock::open_path(&fits, 0o600)
+        .unwrap_or_else(|e| panic!("a 250-byte file name is valid, but open_path gave: {e}"));
+    drop(lock.lock().expect("lock"));
+    assert_eq!(
+        names_in(dir.path()),
+        [fits.file_name().unwrap().to_string_lossy().into_owned()],
+        "exactly the lock file, no temporary file left"
+    );
+    let too_long = dir.path().join(format!("{}.lock", "b".repeat(300)));
+    let err = Lock::open_path(&too_long, 0o600).unwrap_err();
+    let shown = err.to_string();
+    let caller = too_long.display().to_string();
+    assert!(
+        shown.contains(&caller) && !shown.replace(&caller, "").contains(".tmp"),
+        "the error should name the caller's path, not a temporary file: {shown}"
+    );
+    assert!(
+        names_in(dir.path()).len() == 1,
+        "a refused name left {:?}",
+        names_in(dir.path())
+    );
+}
+
+/// The error a namespace function gave, as text, after checking that it is
+/// `Error::UnusableNamespace` with a fault of kind `fault` (the `NamespaceFault` variant's name)
+/// and fits on one line.
+fn namespace_error<T: Debug>(result: Result<T, Error>, what: &str, fault: &str) -> String {
+    unusable(result, what, fault).2
+}
+
+/// [`namespace_error`], with the directory and the fault.
+fn unusable<T: Debug>(
+    result: Result<T, Error>,
+    what: &str,
+    kind: &str,
+) -> (PathBuf, NamespaceFault, String) {
+    match result {
+        Err(e @ Error::UnusableNamespace { .. }) => {
+            let shown = e.to_string();
+            assert!(!shown.contains('\n'), "{what}: one line: {shown}");
+            let Error::UnusableNamespace { dir, fault } = e else {
+                unreachable!()
+            };
+            assert!(
+                format!("{fault:?}").starts_with(kind),
+                "{what} gave {fault:?}, expected NamespaceFault::{kind}: {shown}"
+            );
+            (dir, fault, shown)
+        }
+        other => panic!("{what} gave {other:?}, expected Error::UnusableNamespace ({kind})"),
+    }
+}
+
+/// A system user (and its group) created for one test with `useradd`, removed by `userdel` when
+/// dropped.
+#[derive(Debug)]
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    /// `None` (after a loud skip) when `useradd` is not installed.
+    fn create(tag: &str) -> Option<TestUser> {
+        let name = format!("il{}{tag}", std::process::id());
+        let out = match Command::new("useradd")
+            .args(["--system", "--no-create-home", "--user-group"])
+            .args(["--shell", "/usr/sbin/nologin", &name])
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) => {
+                loud_skip("create a second user", &format!("cannot run useradd ({e})"));
+                return None;
+            }
+        };
+        assert!(
+            out.status.success(),
+            "useradd {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, &name]).output().expect("id");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("id {flag} {name}: {out:?}"))
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        Some(TestUser { name, uid, gid })
+    }
+
+    /// `setpriv` running `argv` as this user, with no supplementary groups.
+    fn run(&self, argv: &[&str]) {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid",
+                &self.uid.to_string(),
+                "--regid",
+                &self.gid.to_string(),
+            ])
+            .args(["--clear-groups", "--"])
+            .args(argv)
+            .output()
+            .expect("run setpriv");
+        assert!(
+            out.status.success(),
+            "{argv:?} as {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let out = Command::new("userdel").arg(&self.name).output();
+        if !out.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("userdel {}: {out:?}", self.name);
+        }
+    }
+}
+
+/// Removes a path (a directory tree or a symlink) when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if self.0.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Issue 11, item 2: `/dev/shm` is world-writable (1777), so any user can create
+/// `/dev/shm/interlock-UID` for someone else's uid before they do. Here user B squats user C's
+/// default namespace directory — as a directory, then as a symlink — and C's `Lock::open` is a
+/// typed error, on one line, naming B (uid and user name) and the ways out. Both users are
+/// created for the test (a third uid: root's own namespace, which other tests use, is never
+/// touched).
+#[test]
+fn squatted_namespace_directory_names_its_owner_and_the_way_out() {
+    const ROLE: &str = "victim";
+    const SQUATTER_VAR: &str = "INTERLOCK_TEST_SQUATTER";
+    if role().as_deref() == Some(ROLE) {
+        let squatter = std::env::var(SQUATTER_VAR).unwrap();
+        let (uid, name) = squatter.split_once(':').unwrap();
+        let dir = default_namespace(euid()).display().to_string();
+        let fault = std::env::var("INTERLOCK_TEST_FAULT").unwrap();
+        let (_, found, shown) = unusable(Lock::open("x"), "Lock::open", &fault);
+        let owner = match found {
+            NamespaceFault::ForeignOwner { owner, .. } | NamespaceFault::Symlink { owner } => owner,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            (owner.uid.to_string().as_str(), owner.name.as_deref()),
+            (uid, Some(name)),
+            "the squatter"
+        );
+        for want in [
+            dir.as_str(),
+            &format!("uid {uid}"),
+            &format!("({name})"),
+            "as root",
+            "INTERLOCK_DIR",
+        ] {
+            assert!(
+                shown.contains(want),
+                "the error should say {want:?}: {shown}"
+            );
+        }
+        namespace_error(interlock::list(), "list", &fault);
+        tell_parent(&shown);
+        return;
+    }
+    if !have_root("create two users; one squats the other's namespace directory") {
+        return;
+    }
+    let Some(squatter) = TestUser::create("b") else {
+        return;
+    };
+    let Some(victim) = TestUser::create("c") else {
+        return;
+    };
+    let dir = default_namespace(victim.uid);
+    let _cleanup = RemoveOnDrop(dir.clone());
+    // A leftover of a run that was killed (for a uid nobody has now): not the victim's.
+    drop(RemoveOnDrop(dir.clone()));
+    let dir_s = dir.to_str().unwrap();
+    let victim_opens = |fault: &str| {
+        let mut cmd = role_command(ROLE);
+        cmd.env_remove("INTERLOCK_DIR")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env(SQUATTER_VAR, format!("{}:{}", squatter.uid, squatter.name))
+            .env("INTERLOCK_TEST_FAULT", fault)
+            .current_dir("/")
+            .uid(victim.uid)
+            .gid(victim.gid);
+        let child = RoleChild::spawn(cmd);
+        let shown = child.recv();
+        child.finish();
+        shown
+    };
+
+    squatter.run(&["mkdir", "-m", "700", dir_s]);
+    let shown = victim_opens("ForeignOwner");
+    eprintln!("squatted directory: {shown}");
+
+    squatter.run(&["rmdir", dir_s]);
+    squatter.run(&["ln", "-s", "/tmp", dir_s]);
+    let shown = victim_opens("Symlink");
+    eprintln!("squatted symlink: {shown}");
+    assert!(
+        std::fs::read_link(&dir).is_ok(),
+        "the squatter's symlink was removed or replaced"
+    );
+}
+
+/// The documented default namespace of `uid`: `/dev/shm/interlock-UID`, or under `/tmp` on a
+/// system without `/dev/shm`.
+fn default_namespace(uid: u32) -> PathBuf {
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    PathBuf::from(format!("{base}/interlock-{uid}"))
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
 }

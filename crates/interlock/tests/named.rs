@@ -8,6 +8,7 @@ mod common;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -172,7 +173,7 @@ fn racing_first_opens_of_a_name_all_get_the_same_lock() {
 #[test]
 fn list_status_and_remove_follow_the_namespace() {
     let dir = shared_namespace();
-    assert_eq!(interlock::namespace_dir(), dir);
+    assert_eq!(interlock::namespace_dir().expect("namespace_dir"), dir);
     let name = unique_name();
     let rname = unique_name();
     let lock = Lock::open(&name).expect("Lock::open");
@@ -317,4 +318,268 @@ fn thousands_of_lock_files_fit_under_a_small_descriptor_limit() {
         0,
         "the child could not open or take 2,000 lock files"
     );
+}
+
+const XDG_VAR: &str = "XDG_RUNTIME_DIR";
+
+/// Issue 11, item 2: the namespace used to be `$XDG_RUNTIME_DIR/interlock` when that variable
+/// was set, else `/dev/shm/interlock-UID`. An interactive shell has the variable; a cron job, a
+/// systemd service, `sudo -u` or ssh without pam_systemd does not (or has another value) — and
+/// then both "held" `nightly` at once. Now the namespace follows from the effective uid alone:
+/// a holder started with one `XDG_RUNTIME_DIR` excludes processes of the same user started with
+/// another one or without it, and nothing is created in the runtime directories.
+#[test]
+fn every_kind_of_session_of_one_user_meets_in_one_namespace() {
+    match role().as_deref() {
+        Some("shell") => {
+            let name = std::env::var(NAME_VAR).unwrap();
+            let lock = Lock::open(&name).expect("Lock::open");
+            let guard = lock.lock().expect("lock");
+            tell_parent(&namespace_dir_shown());
+            assert_eq!(hear_from_parent(), "release");
+            drop(guard);
+            interlock::remove(&name).expect("remove the test's lock from the real namespace");
+            return;
+        }
+        Some("cron") => {
+            let lock = Lock::open(&std::env::var(NAME_VAR).unwrap()).expect("Lock::open");
+            let verdict = match lock.try_lock().expect("try_lock") {
+                Some(_) => "took it",
+                None => "refused",
+            };
+            tell_parent(&format!("{verdict} in {}", namespace_dir_shown()));
+            return;
+        }
+        _ => {}
+    }
+    let name = unique_name();
+    let shell_runtime = private_dir();
+    let other_runtime = private_dir();
+    let session = |role: &str, runtime: Option<&Path>| {
+        let mut cmd = role_command(role);
+        cmd.env(NAME_VAR, &name).env_remove("INTERLOCK_DIR");
+        match runtime {
+            Some(dir) => cmd.env(XDG_VAR, dir),
+            None => cmd.env_remove(XDG_VAR),
+        };
+        RoleChild::spawn(cmd)
+    };
+    let mut shell = session("shell", Some(shell_runtime.path()));
+    let shell_ns = shell.recv();
+    for (what, runtime) in [
+        ("without XDG_RUNTIME_DIR (cron, systemd, sudo -u)", None),
+        ("with another XDG_RUNTIME_DIR", Some(other_runtime.path())),
+    ] {
+        let cron = session("cron", runtime);
+        let verdict = cron.recv();
+        cron.finish();
+        assert_eq!(
+            verdict,
+            format!("refused in {shell_ns}"),
+            "a session {what} must see the shell's hold on {name}"
+        );
+    }
+    shell.send("release");
+    shell.finish();
+    for runtime in [&shell_runtime, &other_runtime] {
+        let left: Vec<_> = std::fs::read_dir(runtime.path()).unwrap().collect();
+        assert!(left.is_empty(), "created in XDG_RUNTIME_DIR: {left:?}");
+    }
+}
+
+/// Issue 11, item 2: root with a user's `XDG_RUNTIME_DIR` (`sudo` keeps it in some setups) used
+/// to create a root-owned `interlock` directory in the user's runtime directory, after which the
+/// user got "Permission denied". Root's namespace is root's own: the user's directory is left
+/// alone.
+#[test]
+fn root_with_a_users_runtime_dir_creates_nothing_there() {
+    if role().as_deref() == Some("root") {
+        let name = std::env::var(NAME_VAR).unwrap();
+        drop(Lock::open(&name).expect("Lock::open"));
+        tell_parent(&namespace_dir_shown());
+        interlock::remove(&name).expect("remove the test's lock from root's namespace");
+        return;
+    }
+    if !common::have_root("run as root with another user's XDG_RUNTIME_DIR") {
+        return;
+    }
+    let users_runtime = private_dir();
+    std::os::unix::fs::chown(users_runtime.path(), Some(65534), Some(65534)).expect("chown");
+    let mut cmd = role_command("root");
+    cmd.env(NAME_VAR, unique_name())
+        .env_remove("INTERLOCK_DIR")
+        .env(XDG_VAR, users_runtime.path());
+    let child = RoleChild::spawn(cmd);
+    let ns = child.recv();
+    child.finish();
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    assert_eq!(ns, format!("{base}/interlock-0"), "root's own namespace");
+    let left: Vec<_> = std::fs::read_dir(users_runtime.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "root created in the user's runtime dir: {left:?}"
+    );
+}
+
+/// A fresh 0700 directory, as a runtime directory would be.
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o700)).expect("chmod");
+    dir
+}
+
+/// `namespace_dir()` as text (its error's text if it has none).
+fn namespace_dir_shown() -> String {
+    match interlock::namespace_dir() {
+        Ok(dir) => dir.display().to_string(),
+        Err(e) => format!("(no namespace: {e})"),
+    }
+}
+
+/// Issue 11, item 9: `interlock rm` used to read the status, then unlink — a process could take
+/// the lock in between and lose it to the next opener. `remove_unheld` takes the lock (every
+/// lock of a table) and unlinks while holding it: a lock held by another process, by this
+/// thread (an RLock would let us re-enter) or one lock of a table is `InUse` naming the holder,
+/// and stays; a free lock, or one whose holder was killed, is removed; an old handle keeps the
+/// old lock, and a new open makes a separate one.
+#[test]
+fn remove_unheld_removes_only_a_lock_nobody_holds() {
+    if role().as_deref() == Some("holder") {
+        let lock = Lock::open(&std::env::var(NAME_VAR).unwrap()).expect("Lock::open");
+        let guard = lock.lock().expect("lock");
+        tell_parent("held");
+        if hear_from_parent() == "release" {
+            drop(guard);
+            tell_parent("released");
+            hear_from_parent(); // stays alive, with the lock open, until told to go
+        }
+        return;
+    }
+    let dir = shared_namespace();
+    let in_use = |name: &str, what: &str| match interlock::remove_unheld(name) {
+        Err(Error::InUse { lock, holder }) => {
+            assert!(
+                dir.join(format!("{name}.lock")).exists(),
+                "{what}: the file was removed"
+            );
+            (lock, holder)
+        }
+        other => panic!("remove_unheld of {what} gave {other:?}, expected InUse"),
+    };
+
+    // Held by another process, then released by it (which keeps it open).
+    let name = unique_name();
+    let old = Lock::open(&name).expect("Lock::open");
+    let mut cmd = role_command("holder");
+    cmd.env(NAME_VAR, &name);
+    let mut holder = RoleChild::spawn(cmd);
+    holder.expect("held");
+    let (lock, by) = in_use(&name, "a lock another process holds");
+    assert_eq!(lock, format!("lock {name:?}"));
+    assert_eq!(by.map(|h| h.pid), Some(holder.pid()), "the holder is named");
+    holder.send("release");
+    holder.expect("released");
+    interlock::remove_unheld(&name).expect("remove a free lock");
+    assert!(!dir.join(format!("{name}.lock")).exists(), "not removed");
+    assert!(matches!(
+        interlock::remove_unheld(&name),
+        Err(Error::NotFound { .. })
+    ));
+    let fresh = Lock::open(&name).expect("a new lock under the name");
+    let _old_guard = old
+        .try_lock()
+        .expect("try_lock")
+        .expect("the old handle's lock is free");
+    assert!(
+        fresh.try_lock().expect("try_lock").is_some(),
+        "the new lock is separate from the removed one"
+    );
+    holder.send("go");
+    holder.finish();
+
+    // Held by this thread: an RLock (which would let the remover re-enter) and a plain Lock.
+    let rname = unique_name();
+    let rlock = RLock::open(&rname).expect("RLock::open");
+    let rguard = rlock.lock().expect("lock");
+    in_use(&rname, "an RLock this thread holds");
+    assert_eq!(rlock.status().depth, 1, "the remover left the depth alone");
+    drop(rguard);
+    let name = unique_name();
+    let lock = Lock::open(&name).expect("Lock::open");
+    let guard = lock.lock().expect("lock");
+    in_use(&name, "a Lock this thread holds");
+    drop(guard);
+    interlock::remove_unheld(&name).expect("remove it once free");
+
+    // One lock of a table held: refused, naming that lock; then removed.
+    let tname = unique_name();
+    let table = interlock::LockTable::open(&tname, 8).expect("LockTable::open");
+    let guard = table.get(5).unwrap().lock().expect("lock");
+    let (lock, _) = in_use(&tname, "a table with one lock held");
+    assert!(lock.ends_with("[5]"), "{lock}");
+    assert!(
+        table
+            .get(0)
+            .unwrap()
+            .try_lock()
+            .expect("try_lock")
+            .is_some(),
+        "the remover let go of the locks it took"
+    );
+    drop(guard);
+    interlock::remove_unheld(&tname).expect("remove a free table");
+
+    // A holder killed while holding it does not hold it.
+    let name = unique_name();
+    let mut cmd = role_command("holder");
+    cmd.env(NAME_VAR, &name);
+    let mut holder = RoleChild::spawn(cmd);
+    holder.expect("held");
+    holder.kill();
+    holder.finish_killed();
+    interlock::remove_unheld(&name).expect("remove a dead holder's lock");
+    assert!(!dir.join(format!("{name}.lock")).exists(), "not removed");
+}
+
+/// Without `/dev/shm` (some minimal containers and chroots) the namespace is the fixed
+/// `/tmp/interlock-EUID` — never `TMPDIR`, which differs between sessions like
+/// `XDG_RUNTIME_DIR` does. Run in a private mount namespace whose `/dev` is an empty tmpfs.
+#[test]
+fn without_dev_shm_the_namespace_is_in_tmp_whatever_tmpdir_says() {
+    if role().as_deref() == Some("no-shm") {
+        assert!(!Path::new("/dev/shm").exists(), "/dev/shm is still there");
+        tell_parent(&namespace_dir_shown());
+        return;
+    }
+    if !common::have_root("hide /dev/shm in a private mount namespace") {
+        return;
+    }
+    let tmpdir = private_dir();
+    let inner = role_command("no-shm");
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none /dev && exec "$0" "$@""#)
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_remove("INTERLOCK_DIR")
+        .env("TMPDIR", tmpdir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let child = RoleChild::spawn(cmd);
+    let ns = child.recv();
+    child.finish();
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(ns, format!("/tmp/interlock-{euid}"));
 }

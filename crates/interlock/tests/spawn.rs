@@ -259,16 +259,25 @@ fn from_env_errors_say_what_is_wrong() {
     RoleChild::spawn(cmd).finish();
 }
 
-/// `pass_to` refuses variable names the environment cannot hold.
+/// `pass_to` refuses variable names the environment cannot hold, saying it is the environment
+/// variable's name that is wrong (issue 11, item 9: it used to say "invalid lock name").
 #[test]
 fn pass_to_refuses_bad_variable_names() {
     let lock = Lock::new().expect("Lock::new");
     for bad in ["", "A=B", "A\0B"] {
         let mut cmd = Command::new("true");
-        match lock.pass_to(&mut cmd, bad) {
-            Err(Error::InvalidName { name, .. }) => assert_eq!(name, bad),
-            other => panic!("pass_to(var = {bad:?}) gave {other:?}, expected InvalidName"),
+        let err = lock.pass_to(&mut cmd, bad).unwrap_err();
+        match &err {
+            Error::InvalidVarName { var, .. } => assert_eq!(var, bad),
+            other => panic!("pass_to(var = {bad:?}) gave {other:?}, expected InvalidVarName"),
         }
+        let shown = err.to_string();
+        assert!(
+            shown.contains("environment variable")
+                && shown.contains(&format!("{bad:?}"))
+                && !shown.contains("lock name"),
+            "pass_to(var = {bad:?}) gave {err:?}: {shown}"
+        );
     }
 }
 

@@ -4,16 +4,18 @@ use crate::cli::RmArgs;
 use crate::exit::{Coded, Exit};
 
 pub(crate) fn rm(args: RmArgs) -> anyhow::Result<Exit> {
-    let lock = interlock::status(&args.name)?;
-    if let (Some(holder), false) = (&lock.status.holder, args.force) {
-        return Err(anyhow::Error::new(Coded(
-            Exit::Conflict,
-            format!(
-                "lock {:?} is held by {holder}; not removing it (use --force)",
-                args.name
-            ),
-        )));
+    if args.force {
+        interlock::remove(&args.name)?;
+        return Ok(Exit::Success);
     }
-    interlock::remove(&args.name)?;
-    Ok(Exit::Success)
+    match interlock::remove_unheld(&args.name) {
+        Err(e @ interlock::Error::InUse { .. }) => Err(anyhow::Error::new(Coded(
+            Exit::Conflict,
+            format!("{e} (use --force to remove it anyway)"),
+        ))),
+        other => {
+            other?;
+            Ok(Exit::Success)
+        }
+    }
 }

@@ -26,6 +26,11 @@ mod linux;
 #[cfg(all(not(all(test, loom)), target_os = "linux"))]
 pub(crate) use linux::*;
 
+#[cfg(not(all(test, loom)))]
+mod user;
+#[cfg(not(all(test, loom)))]
+pub(crate) use user::user_name;
+
 #[cfg(all(not(all(test, loom)), not(target_os = "linux")))]
 compile_error!(
     "interlock needs Linux: its locks are futex words on the kernel's robust list. \
