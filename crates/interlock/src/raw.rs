@@ -224,7 +224,8 @@ impl Raw {
         // A thread with a list head is known (the head is null until `sys::me` has run, and
         // again in a forked child): one test for both.
         let me = sys::me_or_nobody();
-        if !me.may_link() || !self.record().try_acquire_linked(&me) {
+        let depth = me.link_depth()?;
+        if !self.record().try_acquire_linked(&me, depth) {
             return None;
         }
         Some(self.record_holder_linked(&me))

@@ -384,18 +384,16 @@ impl Record {
     pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> bool {
         // The two cases apart, each straight-line (`owner_bits` would pick the bits first and
         // then branch on them again).
-        if link && me.may_link() {
-            self.try_acquire_linked(me)
-        } else {
-            word::try_lock_fast(&self.word, me.tid | UNREPORTED)
+        match me.link_depth() {
+            Some(depth) if link => self.try_acquire_linked(me, depth),
+            _ => word::try_lock_fast(&self.word, me.tid | UNREPORTED),
         }
     }
 
-    /// [`Record::try_acquire_fast`] for a trusted segment and a thread that may link
-    /// (`me.may_link()`, checked by the caller): the word is linked on the list once taken.
+    /// [`Record::try_acquire_fast`] for a trusted segment and a thread that may link (`depth`
+    /// from `me.link_depth()`): the word is linked on the list once taken.
     #[inline(always)]
-    pub(crate) fn try_acquire_linked(&self, me: &Me) -> bool {
-        debug_assert!(me.may_link());
+    pub(crate) fn try_acquire_linked(&self, me: &Me, depth: u32) -> bool {
         // SAFETY: `self.word` is followed by this record's node area, which only the word's
         // owner touches; the record stays mapped while `&self` lives, and `me` is the calling
         // thread (it is !Send and only made by `sys::me()`).
@@ -403,7 +401,7 @@ impl Record {
         if word::try_lock_fast(&self.word, me.tid) {
             // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
             // succeeded), so it was not ours, hence not linked, before.
-            unsafe { me.enqueue(self.word_ptr()) };
+            unsafe { me.enqueue(self.word_ptr(), depth) };
             true
         } else {
             me.clear_pending();
@@ -449,7 +447,7 @@ impl Record {
             if linked {
                 // SAFETY: as in `try_acquire_fast`; the word is ours (just checked) and was not
                 // before (checked on entry), so it is not linked yet.
-                unsafe { me.enqueue(self.word_ptr()) };
+                unsafe { me.enqueue(self.word_ptr(), me.depth_now()) };
             }
         } else if linked {
             me.clear_pending();

@@ -150,8 +150,6 @@ pub(crate) struct Me {
     pub(crate) ids: u64,
     /// The thread's robust list head, or null when none could be used.
     head: *mut RobustListHead,
-    /// How many words this thread has linked on its robust list.
-    linked: u32,
 }
 
 /// The most words one thread links on its robust list. The kernel walks at most 2048 entries
@@ -159,6 +157,15 @@ pub(crate) struct Me {
 /// list: holds past this limit are taken UNREPORTED, so that waiters check on their holder
 /// themselves (decision 0012, the 2048-entry rule).
 pub(crate) const LINK_LIMIT: u32 = 1024;
+
+/// The bytes before a node's `prev` (`word + 16 .. word + 24`, free on 64-bit glibc) hold its
+/// depth on the list — 1 + the depth of the entry it was linked in front of — tagged so that
+/// a glibc mutex's bytes there (its `__kind` and `__spins`) never read as one. No count to
+/// keep per thread, nothing to undo at release: a node's depth is fixed when it is linked,
+/// and counts entries unlinked out of order since (so it errs high, never low), except that
+/// it restarts from 1 above a glibc robust mutex.
+const DEPTH_TAG: u64 = 0x1A7E_0C4B << 32;
+const DEPTH_AT: usize = 2 * PTR;
 
 /// A holder's `(pid, tid, namespace tag)` packed in 64 bits, as `Record::owner_ids` keeps them:
 /// pid and tid in bits 0..22 and 32..54 (both below `PID_MAX_LIMIT`, 2^22), and 20 bits of the
@@ -213,8 +220,6 @@ struct Cached {
     ids: Cell<u64>,
     /// Null while `tid` is `NOBODY` (and on threads without a usable list).
     head: Cell<*mut RobustListHead>,
-    /// Words this thread has linked (see [`LINK_LIMIT`]).
-    linked: Cell<u32>,
 }
 
 thread_local! {
@@ -225,7 +230,6 @@ thread_local! {
             start_time: Cell::new(0),
             ids: Cell::new(0),
             head: Cell::new(ptr::null_mut()),
-            linked: Cell::new(0),
         }
     };
 }
@@ -266,7 +270,6 @@ fn cached() -> Me {
         start_time: c.start_time.get(),
         ids: c.ids.get(),
         head: c.head.get(),
-        linked: c.linked.get(),
     })
 }
 
@@ -313,8 +316,6 @@ extern "C" fn forget_identity_in_child() {
         // Until `init_me` runs again: a non-null head implies a known tid, so the uncontended
         // lock tests only the head (`Me::robust`).
         c.head.set(ptr::null_mut());
-        // glibc gives the child an empty robust list: nothing of the parent's is linked on it.
-        c.linked.set(0);
     });
 }
 
@@ -323,7 +324,8 @@ extern "C" fn forget_identity_in_child() {
 /// so that the fast paths compute node addresses without loading anything; a head that says
 /// otherwise is not used.
 const NODE_OFFSET: usize = 32;
-const _: () = assert!(NODE_OFFSET >= NODE_AREA_START + PTR && NODE_OFFSET + PTR <= NODE_AREA_END);
+const _: () =
+    assert!(NODE_OFFSET >= NODE_AREA_START + DEPTH_AT && NODE_OFFSET + PTR <= NODE_AREA_END);
 
 /// Finds the calling thread's robust list head, as libc registered it; null when we must not
 /// link words on it.
@@ -379,7 +381,54 @@ impl Me {
     /// must not interleave with. A word that may not be linked is taken UNREPORTED.
     #[inline(always)]
     pub(crate) fn may_link(&self) -> bool {
-        !self.head.is_null() && self.linked < LINK_LIMIT && self.nothing_pending()
+        self.link_depth().is_some()
+    }
+
+    /// [`Me::may_link`], with the depth the word's node would have on the list: pass it to
+    /// [`Me::enqueue`].
+    #[inline(always)]
+    pub(crate) fn link_depth(&self) -> Option<u32> {
+        if self.head.is_null() || !self.nothing_pending() {
+            return None;
+        }
+        // SAFETY: `head` is non-null (checked above), so the thread's registered head.
+        let depth = unsafe { self.depth_of_first() } + 1;
+        (depth <= LINK_LIMIT).then_some(depth)
+    }
+
+    /// The depth a node linked now would have (for [`Me::enqueue`] after a wait; 1 without a
+    /// list).
+    pub(crate) fn depth_now(&self) -> u32 {
+        if self.head.is_null() {
+            return 1;
+        }
+        // SAFETY: `head` is non-null (checked above).
+        (unsafe { self.depth_of_first() }) + 1
+    }
+
+    /// The depth of the first entry of the thread's list (0 when the list is empty or the first
+    /// entry is not one of our nodes; see [`DEPTH_TAG`]).
+    ///
+    /// # Safety
+    ///
+    /// `head` is non-null.
+    #[inline(always)]
+    unsafe fn depth_of_first(&self) -> u32 {
+        let list = self.head_field(LIST);
+        // SAFETY: `list` is the registered head's aligned first field (the caller's contract).
+        let first = (unsafe { load(list) } as usize & !1) as *mut u8;
+        if first == list {
+            return 0;
+        }
+        // SAFETY: `first` is an entry on this thread's list: one of our node areas (whose
+        // depth slot sits 16 bytes before the entry) or a glibc robust mutex the thread holds
+        // (whose `__kind`/`__spins` sit there), either mapped while linked; we only read.
+        let v = unsafe { load(first.wrapping_sub(DEPTH_AT)) } as u64;
+        if v & !0xffff_ffff == DEPTH_TAG {
+            v as u32
+        } else {
+            0
+        }
     }
 
     /// Whether `list_op_pending` is clear (call only with a non-null head).
@@ -434,14 +483,14 @@ impl Me {
     }
 
     /// Links the word (which this thread now owns) at the front of the thread's robust list,
-    /// then clears `list_op_pending`.
+    /// recording `depth` ([`Me::link_depth`]) in its node, then clears `list_op_pending`.
     ///
     /// # Safety
     ///
     /// As [`Me::set_pending`]; additionally the calling thread owns `word` and the word is not
     /// already linked.
     #[inline]
-    pub(crate) unsafe fn enqueue(&self, word: *const AtomicU32) {
+    pub(crate) unsafe fn enqueue(&self, word: *const AtomicU32, depth: u32) {
         if self.head.is_null() {
             return;
         }
@@ -453,6 +502,13 @@ impl Me {
         // thread edits. Unaligned, because musl's entry sits at word + 28.
         // SAFETY: see above; `list` is the head's aligned first field.
         let first = unsafe { load(list) };
+        // SAFETY: see above; `node - 16` is the node area's first slot (checked below).
+        unsafe {
+            store(
+                node.wrapping_sub(DEPTH_AT),
+                (DEPTH_TAG | u64::from(depth)) as *mut c_void,
+            )
+        };
         // SAFETY: see above; `node` is in the word's node area.
         unsafe { store(node, first) };
         // SAFETY: see above; `node - 8` is in the node area too (checked at registration).
@@ -467,7 +523,6 @@ impl Me {
         compiler_fence(Ordering::SeqCst);
         // SAFETY: see above.
         unsafe { store(list, node.cast()) };
-        CACHED.with(|c| c.linked.set(c.linked.get() + 1));
         self.clear_pending();
     }
 
@@ -509,7 +564,6 @@ impl Me {
             // SAFETY: see above: `next_entry` is an entry on this thread's list.
             unsafe { store(next_entry.wrapping_sub(PTR), prev) };
         }
-        CACHED.with(|c| c.linked.set(c.linked.get().wrapping_sub(1)));
         // No fence here: the release of the word that follows is a Release operation, which
         // keeps these stores before it.
         Pending { head: self.head }
