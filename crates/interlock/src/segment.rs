@@ -325,9 +325,10 @@ pub(crate) struct Record {
     _reserved1: [AtomicU32; 3],
     // ---- line 1: owner-only ----
     /// Bytes word+16..word+40: where the owner's robust-list entry goes (`word - futex_offset`:
-    /// glibc's at +24..+40, musl's at +20..+36).
+    /// glibc's `prev`/`next` at +24..+40, with the node's tagged depth on the list at +16..+24
+    /// (decision 0012); musl's entry would be at +20..+36).
     pub(crate) node: UnsafeCell<[u8; 24]>,
-    /// The owner's process id (low 32 bits) and thread id (high 32 bits), written in one store
+    /// The owner's pid, tid and pid-namespace tag, packed by `sys::Ids`, written in one store
     /// (`sys::Me::ids`): a liveness checker that finds a different tid in the word knows the
     /// record still describes the previous holder. Read with [`Record::owner_ids`].
     pub(crate) owner_ids: AtomicU64,
