@@ -81,7 +81,9 @@ use crate::sys;
 ///
 /// After a thread's first lock (which registers a fork handler and reads the thread's identity),
 /// `try_lock` and the release of its guard are async-signal-safe: no allocation, no libc lock,
-/// no system call while the lock is free. A handler may take and release a lock that way even
+/// no system call while the lock is free — except that a `try_lock` which finds the lock held
+/// by a holder the kernel will not report (a lock file others may write) checks on that holder
+/// through `/proc`, which allocates. A handler may take and release a lock that way even
 /// if it interrupted the same thread in the middle of taking or releasing another: interlock
 /// sees the operation under way and takes the handler's hold without the kernel's robust list
 /// (its holder's death is then found by waiters checking on it). A handler must not release a
