@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::ffi::OsStr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{fork, Forked, SharedMem};
+use common::{fork, hostile, Forked, SharedMem};
 use interlock::{Error, Format, SharedFile};
 
 /// Shared-memory slots of the torture test.
@@ -126,13 +128,13 @@ fn torture(format: Format) {
         acked > kills as u64,
         "the writers made too little progress to mean anything"
     );
-    // Killed writers leave at most the one temporary, whoever they were.
+    // A killed writer leaves at most one temporary, and the next holder (told of the death)
+    // removes it: none is left, whoever was killed where.
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    names.retain(|n| n != ".counter.txt.interlock-tmp");
     assert_eq!(names, ["counter.txt", "counter.txt.lock"], "{format:?}");
     eprintln!(
         "{format:?}: {kills} kills, {acked} commits in {:?}",
@@ -291,4 +293,196 @@ fn commits_keep_the_file_mode_and_leave_no_temporaries() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.iter().all(|n| !n.ends_with("tmp")), "{names:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile neighbours (issue 11, item 8): another user of a sticky, world-writable directory
+// (/tmp, /dev/shm) plants files where a SharedFile will look. The planting is done as a second,
+// unprivileged user; the SharedFile is root's.
+// ---------------------------------------------------------------------------------------------
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Issue 11 item 8: a FIFO planted at the temporary's name blocked every commit for ever (in
+/// `open(2)`, while holding the lock); a regular file planted there received the content and was
+/// renamed into place, leaving the other user owning the data file.
+#[test]
+fn a_temporary_planted_by_another_user_neither_blocks_nor_receives_a_commit() {
+    if !common::have_root("plants files as a second user") {
+        return;
+    }
+    let hostile = hostile::user();
+    for (fs, dir) in hostile::sticky_dirs() {
+        for kind in ["fifo", "file"] {
+            let path = dir.path().join(format!("counter-{kind}.txt"));
+            // The name the commit's temporary had (a fixed one).
+            let planted = dir
+                .path()
+                .join(format!(".counter-{kind}.txt.interlock-tmp"));
+            match kind {
+                "fifo" => hostile.run("mkfifo", [OsStr::new("-m666"), planted.as_os_str()]),
+                _ => hostile.run(
+                    "sh",
+                    [
+                        OsStr::new("-c"),
+                        OsStr::new("umask 0; printf planted > \"$1\""),
+                        OsStr::new("sh"),
+                        planted.as_os_str(),
+                    ],
+                ),
+            };
+            let file = SharedFile::open(&path).unwrap();
+            // In a child, so that a commit blocked for ever is killed (after PATIENCE) and the
+            // test fails instead of hanging.
+            fork(|| assert_eq!(file.update_parsed(|n: u64| n + 1).unwrap(), 1)).join();
+            assert_eq!(file.read().unwrap(), b"1", "{fs}, {kind}");
+            let data = std::fs::symlink_metadata(&path).unwrap();
+            assert!(
+                data.file_type().is_file() && data.uid() == euid() && data.nlink() == 1,
+                "{fs}, {kind}: the data file is not our own regular file: uid {}, {:?}",
+                data.uid(),
+                data.file_type()
+            );
+            let after = std::fs::symlink_metadata(&planted)
+                .unwrap_or_else(|e| panic!("{fs}, {kind}: the planted file is gone: {e}"));
+            assert_eq!(after.uid(), hostile.uid, "{fs}, {kind}");
+            if kind == "fifo" {
+                assert!(after.file_type().is_fifo(), "{fs}: {:?}", after.file_type());
+            } else {
+                assert_eq!(
+                    std::fs::read(&planted).unwrap(),
+                    b"planted",
+                    "{fs}: our content went into the other user's file"
+                );
+            }
+        }
+    }
+}
+
+/// The next holder told of a writer's death removes the dead writer's temporary — and only
+/// files it can prove are its own (our uid, a regular file, one link): what another user planted
+/// under a temporary's name stays.
+#[test]
+fn the_next_holder_removes_only_temporaries_it_can_prove_are_its_own() {
+    if !common::have_root("plants files as a second user") {
+        return;
+    }
+    let hostile = hostile::user();
+    for (fs, dir) in hostile::sticky_dirs() {
+        let path = dir.path().join("counter.txt");
+        let theirs = [
+            dir.path().join(".counter.txt.interlock-tmp"),
+            dir.path()
+                .join(".counter.txt.interlock-tmp.0123456789abcdef"),
+        ];
+        let their_fifo = dir
+            .path()
+            .join(".counter.txt.interlock-tmp.fedcba9876543210");
+        for planted in &theirs {
+            hostile.run(
+                "sh",
+                [
+                    OsStr::new("-c"),
+                    OsStr::new("umask 0; printf planted > \"$1\""),
+                    OsStr::new("sh"),
+                    planted.as_os_str(),
+                ],
+            );
+        }
+        hostile.run("mkfifo", [OsStr::new("-m666"), their_fifo.as_os_str()]);
+        let ours = dir
+            .path()
+            .join(".counter.txt.interlock-tmp.00000000deadbeef");
+        let file = SharedFile::open(&path).unwrap();
+        file.update_parsed(|n: u64| n + 1).unwrap();
+        let mut child = fork(|| {
+            let update = file.begin().unwrap();
+            // Half a commit: the temporary is written, the rename never happens.
+            std::fs::write(&ours, "2").unwrap();
+            std::mem::forget(update);
+            // SAFETY: _exit ends the process at once, as a kill would; the kernel releases the
+            // lock on the robust list.
+            unsafe { libc::_exit(0) }
+        });
+        assert_eq!(child.wait(), 0);
+        let update = file.begin().unwrap();
+        assert!(update.previous_owner_died());
+        assert_eq!(update.parse::<u64>().unwrap(), 1);
+        drop(update);
+        assert!(
+            !ours.exists(),
+            "{fs}: the dead writer's temporary is still there"
+        );
+        for planted in theirs.iter().chain([&their_fifo]) {
+            let meta = std::fs::symlink_metadata(planted).unwrap_or_else(|e| {
+                panic!(
+                    "{fs}: {} (the other user's) was removed: {e}",
+                    planted.display()
+                )
+            });
+            assert_eq!(meta.uid(), hostile.uid);
+        }
+    }
+}
+
+/// A FIFO planted at the file's own path blocked every reader and every `begin` (in `open(2)`,
+/// the latter while holding the lock); a symlink planted there was followed. Both are refused
+/// at once, in both formats.
+#[test]
+fn a_fifo_or_symlink_planted_at_the_path_is_refused_without_blocking() {
+    if !common::have_root("plants files as a second user") {
+        return;
+    }
+    let hostile = hostile::user();
+    for (fs, dir) in hostile::sticky_dirs() {
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "7").unwrap();
+        for format in [Format::Plain, Format::Slots] {
+            let fifo = dir.path().join(format!("fifo-{format:?}"));
+            let link = dir.path().join(format!("link-{format:?}"));
+            hostile.run("mkfifo", [OsStr::new("-m666"), fifo.as_os_str()]);
+            hostile.run(
+                "ln",
+                [OsStr::new("-s"), victim.as_os_str(), link.as_os_str()],
+            );
+            let fifo_file = SharedFile::open(&fifo).unwrap().format(format);
+            let link_file = SharedFile::open(&link).unwrap().format(format);
+            // In a child, so that an open blocked for ever is killed (after PATIENCE) and the
+            // test fails instead of hanging.
+            fork(|| {
+                let err = fifo_file.read().unwrap_err();
+                assert!(err.to_string().contains("not a regular file"), "{err}");
+                let err = fifo_file.update_parsed(|n: u64| n + 1).unwrap_err();
+                assert!(err.to_string().contains("not a regular file"), "{err}");
+                for err in [
+                    link_file.read().unwrap_err(),
+                    link_file.update_parsed(|n: u64| n + 1).unwrap_err(),
+                ] {
+                    assert!(
+                        matches!(&err, Error::UnsafePath { reason, .. } if reason.contains("symbolic link")),
+                        "{err:?}"
+                    );
+                }
+            })
+            .join();
+            assert!(
+                std::fs::symlink_metadata(&fifo)
+                    .unwrap()
+                    .file_type()
+                    .is_fifo(),
+                "{fs}"
+            );
+            assert!(
+                std::fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink(),
+                "{fs}"
+            );
+            assert_eq!(std::fs::read(&victim).unwrap(), b"7", "{fs}, {format:?}");
+        }
+    }
 }

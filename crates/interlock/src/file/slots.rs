@@ -106,15 +106,37 @@ pub(crate) struct Handle {
 
 impl Handle {
     /// Opens (and with `create`, creates 0644 less the umask) the regular file at `path`. Does
-    /// not follow a final symlink and does not block on a FIFO.
+    /// not follow a final symlink and does not block on a FIFO; creates only a new file
+    /// (`O_EXCL`), so whatever appears at the path meanwhile is opened as found, and checked.
     pub(crate) fn open(path: &Path, create: bool) -> io::Result<Handle> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)?;
+        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        let mut attempts = 0;
+        let file = loop {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(flags)
+                .open(path)
+            {
+                Ok(file) => break file,
+                Err(e) if create && e.kind() == io::ErrorKind::NotFound && attempts < 16 => {}
+                Err(e) => return Err(e),
+            }
+            attempts += 1;
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(flags)
+                .open(path)
+            {
+                Ok(file) => break file,
+                // Created by someone else meanwhile: open that one.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        };
         let meta = file.metadata()?;
         if !meta.file_type().is_file() {
             return Err(io::Error::new(
