@@ -67,6 +67,9 @@ pub struct SharedFile {
     lock: Lock,
     durable: bool,
     format: Format,
+    /// `None`: the file is ours alone, and one another user owns is refused. `Some(mode)`: shared
+    /// with other users ([`SharedFile::open_shared`]); files are created with `mode`.
+    shared: Option<u32>,
     /// [`Format::Slots`]: the open file, reopened when the path names another file.
     handle: Mutex<Option<Arc<slots::Handle>>>,
 }
@@ -98,11 +101,17 @@ pub struct Update<'a> {
 }
 
 impl SharedFile {
-    /// The file at `path`, guarded by the lock file `PATH.lock` beside it (created 0600).
+    /// The file at `path`, guarded by the lock file `PATH.lock` beside it (created 0600), for
+    /// this user's processes: the lock file and the file must be ours. In a directory other
+    /// users can write (`/tmp`, `/dev/shm`), what they made at either path — in advance, say —
+    /// is refused rather than used: they could hold that lock for ever, or change that content
+    /// at any time. To share a file with other users, use [`SharedFile::open_shared`].
     ///
     /// # Errors
     ///
-    /// As [`Lock::open_path`] for the lock file.
+    /// As [`Lock::open_path`] for the lock file; [`Error::UnsafePath`] naming the lock file and
+    /// its owner when another user owns it. (The file itself is checked when it is read or
+    /// updated: [`Error::UnsafePath`] if another user owns it or it is a symlink.)
     ///
     /// # Examples
     ///
@@ -113,13 +122,47 @@ impl SharedFile {
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<SharedFile, Error> {
         let path = path.as_ref().to_owned();
-        let mut lock_path = path.clone().into_os_string();
-        lock_path.push(".lock");
-        let lock = Lock::open_path(PathBuf::from(lock_path), 0o600)?;
+        let lock_path = lock_path_of(&path);
+        let lock = Lock::open_path(&lock_path, 0o600)?;
+        check_lock_owner(&lock, &lock_path)?;
         Ok(SharedFile::with_lock(path, lock))
     }
 
+    /// The file at `path`, shared with other users: guarded by the lock file `PATH.lock`
+    /// (created with exactly `mode`, as [`Lock::open_path`] does), and created with exactly
+    /// `mode` too ([`Format::Plain`]: when the file does not exist yet; a commit keeps the
+    /// file's permissions). Lock file and file are used whoever owns them: that is the point,
+    /// and the explicit request for it.
+    ///
+    /// `0o660` shares with the file's group (in a directory of that group), `0o666` with
+    /// everyone. [`Format::Plain`] commits replace the file by a rename, which needs a
+    /// directory every sharer may write and, if it is sticky (like `/tmp`), fails for a file
+    /// another user owns: share plain files in a group directory without the sticky bit, or
+    /// use [`Format::Slots`], which writes in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_path`] for the lock file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{Format, SharedFile};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = SharedFile::open_shared(dir.path().join("jobs"), 0o666)?.format(Format::Slots);
+    /// f.update_parsed(|n: u64| n + 1)?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open_shared(path: impl AsRef<Path>, mode: u32) -> Result<SharedFile, Error> {
+        let path = path.as_ref().to_owned();
+        let lock = Lock::open_path(lock_path_of(&path), mode)?;
+        let mut file = SharedFile::with_lock(path, lock);
+        file.shared = Some(mode & 0o777);
+        Ok(file)
+    }
+
     /// The file at `path`, guarded by `lock` (every process must use the same lock for it).
+    /// The file must be ours, as with [`SharedFile::open`].
     ///
     /// # Examples
     ///
@@ -134,6 +177,7 @@ impl SharedFile {
             lock,
             durable: false,
             format: Format::Plain,
+            shared: None,
             handle: Mutex::new(None),
         }
     }
@@ -245,9 +289,27 @@ impl SharedFile {
         if now.is_none() && !create {
             return Ok(None);
         }
-        let h = Arc::new(slots::Handle::open(&self.path, create).map_err(|e| self.open_error(e))?);
+        let create = create.then_some(self.shared);
+        let h = slots::Handle::open(&self.path, create).map_err(|e| self.open_error(e))?;
+        self.check_owner(h.uid())?;
+        let h = Arc::new(h);
         *cached = Some(Arc::clone(&h));
         Ok(Some(h))
+    }
+
+    /// A file that is not shared must be ours: another user could change it at any time.
+    fn check_owner(&self, owner: u32) -> Result<(), Error> {
+        let me = rustix::process::geteuid().as_raw();
+        if self.shared.is_none() && owner != me {
+            return Err(Error::UnsafePath {
+                path: self.path.clone(),
+                reason: format!(
+                    "owned by uid {owner}, not by us (uid {me}), who can change it at any time; \
+                     a file shared with other users must be opened with SharedFile::open_shared"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The plain file, open for reading — never through a symlink, never blocking on a FIFO,
@@ -272,6 +334,7 @@ impl SharedFile {
                 io::Error::new(ErrorKind::InvalidInput, "not a regular file"),
             ));
         }
+        self.check_owner(meta.uid())?;
         Ok(Some((file, meta)))
     }
 
@@ -335,7 +398,7 @@ impl SharedFile {
                 check_writable(&self.path, &meta)?;
                 (self.read_all(file)?, meta.mode() & 0o777)
             }
-            None => (Vec::new(), 0o644),
+            None => (Vec::new(), self.shared.unwrap_or(0o644)),
         };
         Ok(Update {
             file: self,
@@ -555,6 +618,39 @@ impl Update<'_> {
         }
         Ok(())
     }
+}
+
+fn lock_path_of(path: &Path) -> PathBuf {
+    let mut lock_path = path.to_owned().into_os_string();
+    lock_path.push(".lock");
+    PathBuf::from(lock_path)
+}
+
+/// [`SharedFile::open`]'s lock file must be ours: another user's lock is theirs to hold for ever
+/// or to reset. Checked on the file that was opened (its device and inode), not on whatever
+/// the path names by now.
+fn check_lock_owner(lock: &Lock, lock_path: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(lock_path)
+        .map_err(|e| Error::io("stat", lock_path.display(), e))?;
+    if (meta.dev(), meta.ino()) != lock.raw.segment().identity() {
+        return Err(Error::UnsafePath {
+            path: lock_path.to_owned(),
+            reason: "it was replaced while it was being opened".into(),
+        });
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::UnsafePath {
+            path: lock_path.to_owned(),
+            reason: format!(
+                "the lock file is owned by uid {}, not by us (uid {me}): another user's lock is \
+                 theirs to hold for ever or to reset; remove it, or share the file with \
+                 SharedFile::open_shared",
+                meta.uid()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn check_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {

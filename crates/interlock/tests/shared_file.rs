@@ -486,3 +486,147 @@ fn a_fifo_or_symlink_planted_at_the_path_is_refused_without_blocking() {
         }
     }
 }
+
+/// The environment variable that tells a hostile role child which path to work on.
+const PATH_VAR: &str = "INTERLOCK_TEST_PATH";
+/// ... and in which format (`Plain` or `Slots`).
+const FORMAT_VAR: &str = "INTERLOCK_TEST_FORMAT";
+
+fn role_path() -> std::path::PathBuf {
+    std::env::var_os(PATH_VAR)
+        .expect("the parent sets the path")
+        .into()
+}
+
+fn role_format() -> Format {
+    match std::env::var(FORMAT_VAR).as_deref() {
+        Ok("Slots") => Format::Slots,
+        _ => Format::Plain,
+    }
+}
+
+/// Runs this test again as the hostile user, in `role`, on `path` in `format`, and asserts that
+/// its part passed.
+fn as_hostile(hostile: &hostile::User, role: &str, path: &std::path::Path, format: Format) {
+    let mut cmd = hostile.role_command(role);
+    cmd.env(PATH_VAR, path)
+        .env(FORMAT_VAR, format!("{format:?}"));
+    common::RoleChild::spawn(cmd).finish();
+}
+
+/// Issue 11 item 8: `SharedFile::open` used a `PATH.lock` that another user had made (planted in
+/// advance in a sticky directory, mode 0666): their lock, which they can hold for ever or reset
+/// at will. It is refused, naming the file and its owner.
+#[test]
+fn a_lock_file_another_user_made_is_refused() {
+    if common::role().as_deref() == Some("make-lock") {
+        interlock::Lock::open_path(role_path(), 0o666).unwrap();
+        return;
+    }
+    if !common::have_root("plants files as a second user") {
+        return;
+    }
+    let hostile = hostile::user();
+    for (fs, dir) in hostile::sticky_dirs() {
+        let path = dir.path().join("counter.txt");
+        let lock_path = dir.path().join("counter.txt.lock");
+        as_hostile(&hostile, "make-lock", &lock_path, Format::Plain);
+        assert_eq!(std::fs::metadata(&lock_path).unwrap().uid(), hostile.uid);
+        match SharedFile::open(&path) {
+            Err(Error::UnsafePath { path: p, reason }) => {
+                assert_eq!(p, lock_path, "{fs}");
+                assert!(
+                    reason.contains(&format!("uid {}", hostile.uid)),
+                    "{fs}: {reason}"
+                );
+            }
+            other => panic!("{fs}: expected UnsafePath, got {other:?}"),
+        }
+        // Asked for explicitly, sharing their lock is allowed.
+        let shared = SharedFile::open_shared(&path, 0o666).unwrap();
+        assert_eq!(shared.update_parsed(|n: u64| n + 1).unwrap(), 1, "{fs}");
+    }
+}
+
+/// The explicit way to share a file between users: both open it with `open_shared`, and their
+/// updates add up, in both formats — plain files in a directory without the sticky bit (a
+/// rename may replace the other user's file there), slotted files in a sticky one too.
+#[test]
+fn two_users_share_a_file_opened_with_open_shared() {
+    if common::role().as_deref() == Some("share") {
+        let file = SharedFile::open_shared(role_path(), 0o666)
+            .unwrap()
+            .format(role_format());
+        file.update_parsed(|n: u64| n + 1).unwrap();
+        return;
+    }
+    if !common::have_root("runs a second user") {
+        return;
+    }
+    let hostile = hostile::user();
+    let open = hostile::open_dirs();
+    let sticky = hostile::sticky_dirs();
+    let cases = open
+        .iter()
+        .flat_map(|(fs, dir)| [(*fs, dir, Format::Plain), (*fs, dir, Format::Slots)])
+        .chain(sticky.iter().map(|(fs, dir)| (*fs, dir, Format::Slots)));
+    for (fs, dir, format) in cases {
+        let path = dir.path().join(format!("shared-{format:?}"));
+        let file = SharedFile::open_shared(&path, 0o666)
+            .unwrap()
+            .format(format);
+        assert_eq!(file.update_parsed(|n: u64| n + 1).unwrap(), 1);
+        as_hostile(&hostile, "share", &path, format);
+        assert_eq!(
+            file.update_parsed(|n: u64| n + 1).unwrap(),
+            3,
+            "{fs}, {format:?}"
+        );
+        as_hostile(&hostile, "share", &path, format);
+        assert_eq!(file.read().unwrap(), b"4", "{fs}, {format:?}");
+    }
+}
+
+/// A file another user made at the path (with content of their choosing, which they can change
+/// at any time) is refused by a `SharedFile` that did not ask to share, in both formats.
+#[test]
+fn a_file_another_user_made_is_refused() {
+    if common::role().as_deref() == Some("make-file") {
+        let file = SharedFile::open(role_path()).unwrap().format(role_format());
+        file.update_parsed(|_: u64| 41).unwrap();
+        return;
+    }
+    if !common::have_root("plants files as a second user") {
+        return;
+    }
+    let hostile = hostile::user();
+    for (fs, dir) in hostile::sticky_dirs() {
+        for format in [Format::Plain, Format::Slots] {
+            let path = dir.path().join(format!("counter-{format:?}"));
+            as_hostile(&hostile, "make-file", &path, format);
+            let mut lock_path = path.clone().into_os_string();
+            lock_path.push(".lock");
+            // Theirs too; without it, our own lock file is made.
+            std::fs::remove_file(lock_path).unwrap();
+            let before = std::fs::read(&path).unwrap();
+            assert_eq!(std::fs::metadata(&path).unwrap().uid(), hostile.uid);
+            let file = SharedFile::open(&path).unwrap().format(format);
+            for err in [
+                file.read().unwrap_err(),
+                file.update_parsed(|n: u64| n + 1).unwrap_err(),
+            ] {
+                match err {
+                    Error::UnsafePath { path: p, reason } => {
+                        assert_eq!(p, path, "{fs}, {format:?}");
+                        assert!(
+                            reason.contains(&format!("uid {}", hostile.uid)),
+                            "{fs}, {format:?}: {reason}"
+                        );
+                    }
+                    other => panic!("{fs}, {format:?}: expected UnsafePath, got {other:?}"),
+                }
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), before, "{fs}, {format:?}");
+        }
+    }
+}

@@ -16,7 +16,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"INTRLKSF";
@@ -102,13 +102,15 @@ pub(crate) struct Handle {
     file: File,
     dev: u64,
     ino: u64,
+    uid: u32,
 }
 
 impl Handle {
-    /// Opens (and with `create`, creates 0644 less the umask) the regular file at `path`. Does
-    /// not follow a final symlink and does not block on a FIFO; creates only a new file
-    /// (`O_EXCL`), so whatever appears at the path meanwhile is opened as found, and checked.
-    pub(crate) fn open(path: &Path, create: bool) -> io::Result<Handle> {
+    /// Opens the regular file at `path`; with `create`, creates it if missing: with exactly
+    /// the mode given, or (`Some(None)`) 0644 less the umask. Does not follow a final symlink
+    /// and does not block on a FIFO; creates only a new file (`O_EXCL`), so whatever appears at
+    /// the path meanwhile is opened as found, and checked.
+    pub(crate) fn open(path: &Path, create: Option<Option<u32>>) -> io::Result<Handle> {
         let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
         let mut attempts = 0;
         let file = loop {
@@ -119,19 +121,28 @@ impl Handle {
                 .open(path)
             {
                 Ok(file) => break file,
-                Err(e) if create && e.kind() == io::ErrorKind::NotFound && attempts < 16 => {}
+                Err(e)
+                    if create.is_some() && e.kind() == io::ErrorKind::NotFound && attempts < 16 => {
+                }
                 Err(e) => return Err(e),
             }
             attempts += 1;
+            let exact = create.flatten();
             match OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create_new(true)
-                .mode(0o644)
+                .mode(exact.unwrap_or(0o644))
                 .custom_flags(flags)
                 .open(path)
             {
-                Ok(file) => break file,
+                Ok(file) => {
+                    if let Some(mode) = exact {
+                        // The umask may have narrowed it: the mode asked for is exact.
+                        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                    }
+                    break file;
+                }
                 // Created by someone else meanwhile: open that one.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
@@ -148,7 +159,13 @@ impl Handle {
             file,
             dev: meta.dev(),
             ino: meta.ino(),
+            uid: meta.uid(),
         })
+    }
+
+    /// The file's owner.
+    pub(crate) fn uid(&self) -> u32 {
+        self.uid
     }
 
     /// Whether `meta` (of the path, now) is still this handle's file.
@@ -307,7 +324,7 @@ mod tests {
 
     fn handle() -> (tempfile::TempDir, Handle) {
         let dir = tempfile::tempdir().unwrap();
-        let h = Handle::open(&dir.path().join("f"), true).unwrap();
+        let h = Handle::open(&dir.path().join("f"), Some(None)).unwrap();
         (dir, h)
     }
 
