@@ -40,7 +40,8 @@ pub enum Format {
     /// commit writes the new content beside the current one, then flips a 32-byte selector in
     /// place — two `pwrite`s to one open file, tens of times faster than a rename. The file
     /// must be created by interlock (or be empty); other content is refused as
-    /// [`Error::BadContent`].
+    /// [`Error::BadContent`], and so is a slot whose length runs past the end of the file.
+    /// Content is limited to 1 GiB (a larger commit is refused, the file unchanged).
     Slots,
 }
 

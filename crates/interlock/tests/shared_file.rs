@@ -630,3 +630,50 @@ fn a_file_another_user_made_is_refused() {
         }
     }
 }
+
+/// Issue 11 item 8: a 272-byte slotted file whose meta (with a valid checksum) claims 512 GiB of
+/// content made the reader allocate that much first — and abort. Lengths are checked against
+/// the file's size before anything is allocated: a clear error naming the file.
+#[test]
+fn a_slot_claiming_more_bytes_than_the_file_holds_is_refused_before_allocating() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter");
+    let file = SharedFile::open(&path).unwrap().format(Format::Slots);
+    file.update(|_| Ok::<_, std::convert::Infallible>(b"sixteen bytes!!!".to_vec()))
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 272);
+    // Generation 1's meta is the second slot, at 128: generation u64, offset u64, length u64,
+    // crc32 of the data u32, crc32 of the 28 bytes before it u32.
+    let raw = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut meta = [0u8; 32];
+    raw.read_exact_at(&mut meta, 128).unwrap();
+    assert_eq!(meta[..8], 1u64.to_le_bytes(), "generation 1 in slot 1");
+    meta[16..24].copy_from_slice(&(512u64 << 30).to_le_bytes());
+    let own = crc32fast::hash(&meta[..28]);
+    meta[28..].copy_from_slice(&own.to_le_bytes());
+    raw.write_all_at(&meta, 128).unwrap();
+    // In a child: the old code aborted the whole process.
+    fork(|| {
+        for err in [
+            file.read().unwrap_err(),
+            file.update_parsed(|n: u64| n + 1).unwrap_err(),
+        ] {
+            match err {
+                Error::BadContent { path: p, reason } => {
+                    assert_eq!(p, path);
+                    assert!(
+                        reason.contains("549755813888 bytes") && reason.contains("272-byte file"),
+                        "{reason}"
+                    );
+                }
+                other => panic!("expected BadContent, got {other:?}"),
+            }
+        }
+    })
+    .join();
+}

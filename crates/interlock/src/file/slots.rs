@@ -25,8 +25,10 @@ const VERSION: u32 = 1;
 const DATA: u64 = 256;
 const META_AT: [u64; 2] = [64, 128];
 const META_LEN: usize = 32;
-/// The largest content a slot may claim (a damaged length must not allocate the machine).
-const MAX_LEN: usize = 1 << 40;
+/// The largest content a commit may write, and a slot may claim (1 GiB). A read also checks a
+/// slot's claim against the file's size before it allocates anything: a damaged or forged
+/// length must not allocate the machine.
+pub(crate) const MAX_LEN: usize = 1 << 30;
 
 /// Reads into `buf` at `offset` until it is full or the file ends; how many bytes were read.
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -61,6 +63,34 @@ impl Meta {
         let own = crc32fast::hash(&b[..28]);
         b[28..32].copy_from_slice(&own.to_le_bytes());
         b
+    }
+
+    /// The length of the data this meta claims, if it lies in the data area of a file of
+    /// `file_len` bytes and within [`MAX_LEN`]; else what is wrong with the claim.
+    fn claim_fits(&self, file_len: u64) -> Result<usize, String> {
+        let claim = || {
+            format!(
+                "generation {} claims {} bytes at offset {}",
+                self.generation, self.length, self.offset
+            )
+        };
+        if self.offset < DATA {
+            return Err(format!("{}, inside the {DATA}-byte header", claim()));
+        }
+        if self
+            .offset
+            .checked_add(self.length)
+            .is_none_or(|end| end > file_len)
+        {
+            return Err(format!(
+                "{}, past the end of the {file_len}-byte file",
+                claim()
+            ));
+        }
+        if self.length > MAX_LEN as u64 {
+            return Err(format!("{}, over the {MAX_LEN}-byte limit", claim()));
+        }
+        Ok(self.length as usize)
     }
 
     /// `Ok(None)`: never written; `Err(())`: damaged.
@@ -201,6 +231,9 @@ impl Handle {
                 "slotted-file version {version}, this build reads version {VERSION}"
             )));
         }
+        // Taken after the metas were read: a commit writes its data before its meta, so the
+        // data of any meta read above is within this length (unless trimmed since).
+        let file_len = self.file.metadata()?.len();
         let mut metas = Vec::with_capacity(2);
         let mut damaged = 0;
         for at in META_AT {
@@ -215,30 +248,36 @@ impl Handle {
             return Ok((Vec::new(), Meta::default()));
         }
         metas.sort_by_key(|m| std::cmp::Reverse(m.generation));
+        let mut why = None;
         for m in metas {
-            // A meta pointing outside the file (or asking for absurd memory) is damaged.
-            let Ok(length) = usize::try_from(m.length) else {
-                damaged += 1;
-                continue;
-            };
-            if m.offset < DATA || length > MAX_LEN {
-                damaged += 1;
-                continue;
-            }
-            let mut data = vec![0u8; length];
-            if read_at_most(&self.file, &mut data, m.offset)? == length
-                && crc32fast::hash(&data) == m.crc
-            {
-                return Ok((data, m));
+            // A meta pointing outside the file (or past the limit) is damaged, and found so
+            // before anything is allocated for its data.
+            match m.claim_fits(file_len) {
+                Err(claim) => {
+                    why.get_or_insert(claim);
+                }
+                Ok(length) => {
+                    let mut data = vec![0u8; length];
+                    if read_at_most(&self.file, &mut data, m.offset)? == length
+                        && crc32fast::hash(&data) == m.crc
+                    {
+                        return Ok((data, m));
+                    }
+                    why.get_or_insert(format!(
+                        "generation {}'s {length} bytes fail their checksum",
+                        m.generation
+                    ));
+                }
             }
             damaged += 1;
             if newest_only {
                 break;
             }
         }
-        Err(ReadError::Corrupt(format!(
-            "no slot holds intact content ({damaged} damaged)"
-        )))
+        Err(ReadError::Corrupt(match why {
+            Some(why) => format!("no slot holds intact content ({damaged} damaged: {why})"),
+            None => format!("no slot holds intact content ({damaged} damaged)"),
+        }))
     }
 
     /// Commits `new` after `current` (as returned by [`Handle::read`] or the last commit):
@@ -282,6 +321,15 @@ impl Handle {
 
     /// The data, then the meta that makes it current.
     fn write_commit(&self, current: Meta, new: &[u8], durable: bool) -> io::Result<Meta> {
+        if new.len() > MAX_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes of content: over the slotted format's limit of {MAX_LEN} bytes (1 GiB)",
+                    new.len()
+                ),
+            ));
+        }
         if current.generation == 0 {
             let mut head = [0u8; DATA as usize];
             head[..8].copy_from_slice(MAGIC);
