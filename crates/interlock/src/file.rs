@@ -206,6 +206,14 @@ impl SharedFile {
     /// selector): survives power loss, at the disk's speed. Off by default (a crash of the
     /// process is covered either way).
     ///
+    /// Without it, a power loss loses the commits the kernel had not yet written to disk
+    /// (typically those of the last 30 s). With [`Format::Slots`], no commit touches the one
+    /// before it, so a power loss during a commit made after the earlier ones reached the disk
+    /// leaves the old content or the new; but the lost commits may have reused the space of
+    /// the ones before, and the file can then hold no intact content — an
+    /// [`Error::BadContent`] naming it, never wrong content
+    /// (`docs/decisions/0009-slotted-file-power-loss.md`).
+    ///
     /// # Examples
     ///
     /// ```
