@@ -146,13 +146,19 @@ fn torture(format: Format) {
 fn the_next_holder_removes_the_temporary_of_a_writer_that_died() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("counter.txt");
-    let tmp = dir.path().join(".counter.txt.interlock-tmp");
+    // A temporary's name (`.NAME.interlock-tmp.` and 16 random hex digits), and the one fixed
+    // name that versions before issue 11 used.
+    let tmp = dir
+        .path()
+        .join(".counter.txt.interlock-tmp.5eed5eed5eed5eed");
+    let legacy = dir.path().join(".counter.txt.interlock-tmp");
     let file = SharedFile::open(&path).unwrap();
     file.update_parsed(|n: u64| n + 1).unwrap();
     let mut child = fork(|| {
         let update = file.begin().unwrap();
         // Half a commit: the temporary is written, the rename never happens.
         std::fs::write(&tmp, "2").unwrap();
+        std::fs::write(&legacy, "2").unwrap();
         std::mem::forget(update);
         // SAFETY: _exit ends the process at once, as a kill would; the kernel releases the
         // lock on the robust list.
@@ -168,6 +174,10 @@ fn the_next_holder_removes_the_temporary_of_a_writer_that_died() {
         "the rename never happened"
     );
     assert!(!tmp.exists(), "the dead writer's temporary is still there");
+    assert!(
+        !legacy.exists(),
+        "an older version's temporary is still there"
+    );
 }
 
 #[test]
