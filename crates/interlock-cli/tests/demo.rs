@@ -66,3 +66,52 @@ fn demo_rlock_prints_three_layers() {
         "Layer 3: Holding lock\nLayer 2: Holding lock\nLayer 1: Holding lock\n"
     );
 }
+
+/// Issue 11 item 9: `demo counter` kept its counter at a predictable path,
+/// `$TMPDIR/counter_tmp-PID.txt`, and wrote it through whatever was there: a symlink planted at
+/// that name (in a shared /tmp, by anyone) made it write the count into the link's target. The
+/// demo's pid is known here before it runs (a shell that `exec`s it once the link is planted);
+/// the target must stay untouched, and nothing of the demo's may be left behind.
+#[test]
+fn demo_counter_writes_through_no_planted_symlink() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let ns = Ns::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "victim").unwrap();
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "read go && exec \"$0\" demo counter"])
+        .arg(env!("CARGO_BIN_EXE_interlock"))
+        .env("INTERLOCK_DIR", ns.ns_dir())
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let planted = tmp.path().join(format!("counter_tmp-{}.txt", child.id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "go").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("Final Result: 20"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "victim",
+        "the demo wrote through the planted symlink"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let link_name = planted.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(left, [link_name, "victim".to_owned()], "{}", describe(&out));
+}

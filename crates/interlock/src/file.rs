@@ -1,9 +1,11 @@
 //! Layer 5: a file updated by read-modify-write under a lock, crash-safe: a holder killed at any
 //! instant leaves the old content or the new, never an empty or partial file.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -38,7 +40,8 @@ pub enum Format {
     /// commit writes the new content beside the current one, then flips a 32-byte selector in
     /// place — two `pwrite`s to one open file, tens of times faster than a rename. The file
     /// must be created by interlock (or be empty); other content is refused as
-    /// [`Error::BadContent`].
+    /// [`Error::BadContent`], and so is a slot whose length runs past the end of the file.
+    /// Content is limited to 1 GiB (a larger commit is refused, the file unchanged).
     Slots,
 }
 
@@ -65,6 +68,9 @@ pub struct SharedFile {
     lock: Lock,
     durable: bool,
     format: Format,
+    /// `None`: the file is ours alone, and one another user owns is refused. `Some(mode)`: shared
+    /// with other users ([`SharedFile::open_shared`]); files are created with `mode`.
+    shared: Option<u32>,
     /// [`Format::Slots`]: the open file, reopened when the path names another file.
     handle: Mutex<Option<Arc<slots::Handle>>>,
 }
@@ -89,16 +95,24 @@ pub struct Update<'a> {
     file: &'a SharedFile,
     guard: LockGuard<'a>,
     content: Vec<u8>,
+    /// [`Format::Plain`]: the permissions a commit gives the new file (the current file's).
+    mode: u32,
     /// [`Format::Slots`]: the open file and where the current content lives.
     slot: Option<(Arc<slots::Handle>, slots::Meta)>,
 }
 
 impl SharedFile {
-    /// The file at `path`, guarded by the lock file `PATH.lock` beside it (created 0600).
+    /// The file at `path`, guarded by the lock file `PATH.lock` beside it (created 0600), for
+    /// this user's processes: the lock file and the file must be ours. In a directory other
+    /// users can write (`/tmp`, `/dev/shm`), what they made at either path — in advance, say —
+    /// is refused rather than used: they could hold that lock for ever, or change that content
+    /// at any time. To share a file with other users, use [`SharedFile::open_shared`].
     ///
     /// # Errors
     ///
-    /// As [`Lock::open_path`] for the lock file.
+    /// As [`Lock::open_path`] for the lock file; [`Error::UnsafePath`] naming the lock file and
+    /// its owner when another user owns it. (The file itself is checked when it is read or
+    /// updated: [`Error::UnsafePath`] if another user owns it or it is a symlink.)
     ///
     /// # Examples
     ///
@@ -109,13 +123,47 @@ impl SharedFile {
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<SharedFile, Error> {
         let path = path.as_ref().to_owned();
-        let mut lock_path = path.clone().into_os_string();
-        lock_path.push(".lock");
-        let lock = Lock::open_path(PathBuf::from(lock_path), 0o600)?;
+        let lock_path = lock_path_of(&path);
+        let lock = Lock::open_path(&lock_path, 0o600)?;
+        check_lock_owner(&lock, &lock_path)?;
         Ok(SharedFile::with_lock(path, lock))
     }
 
+    /// The file at `path`, shared with other users: guarded by the lock file `PATH.lock`
+    /// (created with exactly `mode`, as [`Lock::open_path`] does), and created with exactly
+    /// `mode` too ([`Format::Plain`]: when the file does not exist yet; a commit keeps the
+    /// file's permissions). Lock file and file are used whoever owns them: that is the point,
+    /// and the explicit request for it.
+    ///
+    /// `0o660` shares with the file's group (in a directory of that group), `0o666` with
+    /// everyone. [`Format::Plain`] commits replace the file by a rename, which needs a
+    /// directory every sharer may write and, if it is sticky (like `/tmp`), fails for a file
+    /// another user owns: share plain files in a group directory without the sticky bit, or
+    /// use [`Format::Slots`], which writes in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_path`] for the lock file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{Format, SharedFile};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = SharedFile::open_shared(dir.path().join("jobs"), 0o666)?.format(Format::Slots);
+    /// f.update_parsed(|n: u64| n + 1)?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn open_shared(path: impl AsRef<Path>, mode: u32) -> Result<SharedFile, Error> {
+        let path = path.as_ref().to_owned();
+        let lock = Lock::open_path(lock_path_of(&path), mode)?;
+        let mut file = SharedFile::with_lock(path, lock);
+        file.shared = Some(mode & 0o777);
+        Ok(file)
+    }
+
     /// The file at `path`, guarded by `lock` (every process must use the same lock for it).
+    /// The file must be ours, as with [`SharedFile::open`].
     ///
     /// # Examples
     ///
@@ -130,6 +178,7 @@ impl SharedFile {
             lock,
             durable: false,
             format: Format::Plain,
+            shared: None,
             handle: Mutex::new(None),
         }
     }
@@ -156,6 +205,14 @@ impl SharedFile {
     /// after the rename; with [`Format::Slots`], `fdatasync` after the data and after the
     /// selector): survives power loss, at the disk's speed. Off by default (a crash of the
     /// process is covered either way).
+    ///
+    /// Without it, a power loss loses the commits the kernel had not yet written to disk
+    /// (typically those of the last 30 s). With [`Format::Slots`], no commit touches the one
+    /// before it, so a power loss during a commit made after the earlier ones reached the disk
+    /// leaves the old content or the new; but the lost commits may have reused the space of
+    /// the ones before, and the file can then hold no intact content — an
+    /// [`Error::BadContent`] naming it, never wrong content
+    /// (`docs/decisions/0014-slotted-file-power-loss.md`).
     ///
     /// # Examples
     ///
@@ -201,7 +258,10 @@ impl SharedFile {
     /// ```
     pub fn read(&self) -> Result<Vec<u8>, Error> {
         if self.format == Format::Plain {
-            return read_content(&self.path);
+            return match self.open_plain()? {
+                Some((file, _)) => self.read_all(file),
+                None => Ok(Vec::new()),
+            };
         }
         let Some(handle) = self.slots_handle(false)? else {
             return Ok(Vec::new());
@@ -220,11 +280,10 @@ impl SharedFile {
     /// The open slotted file (created if `create`, which also refuses a read-only file; `None`
     /// if missing and not `create`).
     fn slots_handle(&self, create: bool) -> Result<Option<Arc<slots::Handle>>, Error> {
-        let io = |e| Error::io("open", self.path.display(), e);
         let now = match std::fs::symlink_metadata(&self.path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(Error::io("open", self.path.display(), e)),
         };
         if let (true, Some(meta)) = (create, now.as_ref()) {
             // Only a commit needs to write: checked before anything is read or created.
@@ -239,9 +298,71 @@ impl SharedFile {
         if now.is_none() && !create {
             return Ok(None);
         }
-        let h = Arc::new(slots::Handle::open(&self.path, create).map_err(io)?);
+        let create = create.then_some(self.shared);
+        let h = slots::Handle::open(&self.path, create).map_err(|e| self.open_error(e))?;
+        self.check_owner(h.uid())?;
+        let h = Arc::new(h);
         *cached = Some(Arc::clone(&h));
         Ok(Some(h))
+    }
+
+    /// A file that is not shared must be ours: another user could change it at any time.
+    fn check_owner(&self, owner: u32) -> Result<(), Error> {
+        let me = rustix::process::geteuid().as_raw();
+        if self.shared.is_none() && owner != me {
+            return Err(Error::UnsafePath {
+                path: self.path.clone(),
+                reason: format!(
+                    "owned by uid {owner}, not by us (uid {me}), who can change it at any time; \
+                     a file shared with other users must be opened with SharedFile::open_shared"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The plain file, open for reading — never through a symlink, never blocking on a FIFO,
+    /// and only if it is a regular file — and its metadata; `None` if there is none.
+    fn open_plain(&self) -> Result<Option<(File, std::fs::Metadata)>, Error> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.open_error(e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("stat", self.path.display(), e))?;
+        if !meta.file_type().is_file() {
+            return Err(Error::io(
+                "open",
+                self.path.display(),
+                io::Error::new(ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        self.check_owner(meta.uid())?;
+        Ok(Some((file, meta)))
+    }
+
+    /// An error opening the file: a symlink (refused, never followed) says so.
+    fn open_error(&self, e: io::Error) -> Error {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return Error::UnsafePath {
+                path: self.path.clone(),
+                reason: "it is a symbolic link (not followed)".into(),
+            };
+        }
+        Error::io("open", self.path.display(), e)
+    }
+
+    fn read_all(&self, mut file: File) -> Result<Vec<u8>, Error> {
+        let mut content = Vec::new();
+        file.read_to_end(&mut content)
+            .map_err(|e| Error::io("read", self.path.display(), e))?;
+        Ok(content)
     }
 
     fn slots_read(&self, handle: &slots::Handle) -> Result<(Vec<u8>, slots::Meta), Error> {
@@ -273,21 +394,26 @@ impl SharedFile {
                 file: self,
                 guard,
                 content,
+                mode: 0,
                 slot: Some((handle, meta)),
             });
         }
         if guard.previous_owner_died() {
             // A writer killed inside its commit may have left its temporary.
-            let _ = std::fs::remove_file(temporary_path(&self.path));
+            remove_dead_temporaries(&self.path);
         }
-        if let Ok(meta) = std::fs::metadata(&self.path) {
-            check_writable(&self.path, &meta)?;
-        }
-        let content = read_content(&self.path)?;
+        let (content, mode) = match self.open_plain()? {
+            Some((file, meta)) => {
+                check_writable(&self.path, &meta)?;
+                (self.read_all(file)?, meta.mode() & 0o777)
+            }
+            None => (Vec::new(), self.shared.unwrap_or(0o644)),
+        };
         Ok(Update {
             file: self,
             guard,
             content,
+            mode,
             slot: None,
         })
     }
@@ -424,7 +550,9 @@ impl Update<'_> {
     }
 
     /// Replaces the content with `new`. [`Format::Plain`]: written to a temporary file beside
-    /// the file (same permissions), optionally flushed to disk, then renamed over it.
+    /// the file — always a new file under a random name, never one that was there before (see
+    /// the notes on temporaries in the source) — with the file's permissions (less any setuid,
+    /// setgid or sticky bit), optionally flushed to disk, then renamed over it.
     /// [`Format::Slots`]: written beside the current content in the file, then made current by
     /// one 32-byte write. The lock stays held until
     /// the update is dropped, so work that must go with the commit (recording that it
@@ -474,18 +602,10 @@ impl Update<'_> {
             };
         }
         let dir = parent_dir(path);
-        let tmp = temporary_path(path);
-        let mode = std::fs::metadata(path)
-            .map(|m| m.mode() & 0o7777)
-            .unwrap_or(0o644);
+        let mode = self.mode;
+        let (tmp, mut out) = create_temporary(path, mode, random_hex)
+            .map_err(|e| Error::io("create a temporary for", path.display(), e))?;
         let result = (|| {
-            let mut out = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
             out.set_permissions(std::fs::Permissions::from_mode(mode))?;
             out.write_all(new)?;
             if self.file.durable {
@@ -509,6 +629,39 @@ impl Update<'_> {
     }
 }
 
+fn lock_path_of(path: &Path) -> PathBuf {
+    let mut lock_path = path.to_owned().into_os_string();
+    lock_path.push(".lock");
+    PathBuf::from(lock_path)
+}
+
+/// [`SharedFile::open`]'s lock file must be ours: another user's lock is theirs to hold for ever
+/// or to reset. Checked on the file that was opened (its device and inode), not on whatever
+/// the path names by now.
+fn check_lock_owner(lock: &Lock, lock_path: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(lock_path)
+        .map_err(|e| Error::io("stat", lock_path.display(), e))?;
+    if (meta.dev(), meta.ino()) != lock.raw.segment().identity() {
+        return Err(Error::UnsafePath {
+            path: lock_path.to_owned(),
+            reason: "it was replaced while it was being opened".into(),
+        });
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::UnsafePath {
+            path: lock_path.to_owned(),
+            reason: format!(
+                "the lock file is owned by uid {}, not by us (uid {me}): another user's lock is \
+                 theirs to hold for ever or to reset; remove it, or share the file with \
+                 SharedFile::open_shared",
+                meta.uid()
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn check_writable(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
     if meta.permissions().mode() & 0o222 == 0 {
         return Err(Error::io(
@@ -527,27 +680,131 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// The one temporary a plain commit writes, beside the file. Commits are made under the lock,
-/// so one name suffices, and a writer killed inside its commit leaves at most this one file,
-/// which the next commit overwrites (and the next holder told of the death removes).
-fn temporary_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    parent_dir(path).join(format!(".{name}.interlock-tmp"))
+// Plain commits' temporaries.
+//
+// A commit writes the new content to a temporary file beside the file and renames it over the
+// file. The directory may be shared with other users (/tmp, /dev/shm): whatever they put there
+// must never be opened, written or renamed by a commit. So each temporary gets a fresh random
+// name and is created with O_CREAT|O_EXCL (a name someone else took — a FIFO, a file, a
+// symlink — fails with EEXIST and the next random name is tried; nothing of theirs is opened),
+// O_NOFOLLOW and O_NONBLOCK. Commits are made under the lock, so a writer killed inside its
+// commit leaves at most one temporary, and the next holder told of the death removes it — it
+// removes only what it can prove is a temporary of ours: a regular file with a temporary's
+// name, our uid and one link. (A dead writer of another uid, sharing the file through
+// `open_shared`, may leave one that stays: it cannot be told from a file that user planted.)
+
+/// The marker between a temporary's file-name part and its random part.
+const TMP_MARK: &str = ".interlock-tmp.";
+/// Hex digits of a temporary's random part (64 random bits).
+const TMP_RANDOM: usize = 16;
+/// Random names tried before a commit gives up (each taken one was planted or is a live
+/// collision; 64 random bits make either a sign of something else at work).
+const TMP_ATTEMPTS: usize = 8;
+/// The longest file name Linux filesystems take.
+const NAME_MAX: usize = 255;
+
+/// The start of every temporary name of `path`: `.NAME.interlock-tmp.`. A name too long to
+/// leave room for the rest within [`NAME_MAX`] is shortened, with a checksum of the whole name
+/// appended so that two long names sharing a beginning still get different prefixes.
+fn temporary_prefix(path: &Path) -> OsString {
+    let name = path.file_name().map(OsStrExt::as_bytes).unwrap_or_default();
+    let room = NAME_MAX - 1 - TMP_MARK.len() - TMP_RANDOM;
+    let mut prefix = b".".to_vec();
+    if name.len() <= room {
+        prefix.extend_from_slice(name);
+    } else {
+        prefix.extend_from_slice(&name[..room - 9]);
+        prefix.extend_from_slice(format!("~{:08x}", crc32fast::hash(name)).as_bytes());
+    }
+    prefix.extend_from_slice(TMP_MARK.as_bytes());
+    OsString::from_vec(prefix)
 }
 
-fn read_content(path: &Path) -> Result<Vec<u8>, Error> {
-    match File::open(path) {
-        Ok(mut f) => {
-            let mut content = Vec::new();
-            f.read_to_end(&mut content)
-                .map_err(|e| Error::io("read", path.display(), e))?;
-            Ok(content)
+/// Whether `name` is one of the temporary names starting with `prefix`.
+fn is_temporary(name: &OsStr, prefix: &OsStr) -> bool {
+    name.as_bytes()
+        .strip_prefix(prefix.as_bytes())
+        .is_some_and(|rest| {
+            rest.len() == TMP_RANDOM && rest.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
+/// The one fixed temporary name of earlier versions (`.NAME.interlock-tmp`): a writer of such a
+/// version killed inside its commit may have left it.
+fn legacy_temporary(path: &Path) -> OsString {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".interlock-tmp");
+    name
+}
+
+/// 16 random hex digits.
+fn random_hex() -> io::Result<String> {
+    let mut bytes = [0u8; TMP_RANDOM / 2];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        filled +=
+            rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())?;
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Creates a temporary for a commit of `path` (permissions `mode` less the umask; the caller
+/// sets them exactly), named with `random`'s digits: only ever a new file of our own.
+fn create_temporary(
+    path: &Path,
+    mode: u32,
+    mut random: impl FnMut() -> io::Result<String>,
+) -> io::Result<(PathBuf, File)> {
+    let dir = parent_dir(path);
+    let prefix = temporary_prefix(path);
+    for _ in 0..TMP_ATTEMPTS {
+        let mut name = prefix.clone();
+        name.push(random()?);
+        let tmp = dir.join(name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io("read", path.display(), e)),
+    }
+    Err(io::Error::new(
+        ErrorKind::AlreadyExists,
+        format!(
+            "{TMP_ATTEMPTS} random temporary names in {} were all taken",
+            dir.display()
+        ),
+    ))
+}
+
+/// Removes the temporaries of `path` that a writer killed inside its commit left: every
+/// regular file with a temporary's name, our uid and one link (see the notes above). Called by
+/// the holder told of a death, under the lock, when no commit of ours is under way.
+fn remove_dead_temporaries(path: &Path) {
+    let prefix = temporary_prefix(path);
+    let legacy = legacy_temporary(path);
+    let me = rustix::process::geteuid().as_raw();
+    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name != legacy && !is_temporary(&name, &prefix) {
+            continue;
+        }
+        // Of the entry itself: a symlink is not followed.
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if meta.file_type().is_file() && meta.uid() == me && meta.nlink() == 1 {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -567,5 +824,76 @@ impl fmt::Debug for Update<'_> {
             .field("path", &self.file.path)
             .field("content_len", &self.content.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_taken_temporary_name_is_skipped_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "victim").unwrap();
+        let fifo = dir.path().join(".data.interlock-tmp.0000000000000000");
+        let link = dir.path().join(".data.interlock-tmp.1111111111111111");
+        let file = dir.path().join(".data.interlock-tmp.2222222222222222");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            0,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        std::fs::write(&file, "planted").unwrap();
+        let mut names = ["0", "1", "2", "3"].into_iter().map(|d| Ok(d.repeat(16)));
+        let (tmp, mut out) = create_temporary(&path, 0o600, || names.next().unwrap()).unwrap();
+        assert_eq!(tmp, dir.path().join(".data.interlock-tmp.3333333333333333"));
+        out.write_all(b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"victim");
+        assert_eq!(std::fs::read(&file).unwrap(), b"planted");
+
+        let mut taken = std::iter::repeat_with(|| Ok("0".repeat(16)));
+        let err = create_temporary(&path, 0o600, || taken.next().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    }
+
+    #[test]
+    fn temporary_names_fit_in_a_file_name_and_are_recognised() {
+        for len in [1, 100, 222, 223, 224, 255] {
+            let name = "n".repeat(len);
+            let path = Path::new("/d").join(&name);
+            let prefix = temporary_prefix(&path);
+            let mut tmp = prefix.clone();
+            tmp.push(random_hex().unwrap());
+            assert!(tmp.len() <= NAME_MAX, "{len}: {}", tmp.len());
+            assert!(is_temporary(&tmp, &prefix), "{tmp:?}");
+            let other = temporary_prefix(&Path::new("/d").join(format!("{name}x")));
+            assert!(!is_temporary(&tmp, &other), "{len}");
+        }
+        let prefix = temporary_prefix(Path::new("a"));
+        assert_eq!(prefix, ".a.interlock-tmp.");
+        for not in [
+            ".a.interlock-tmp.",
+            ".a.interlock-tmp.0123456789abcde",
+            ".a.interlock-tmp.0123456789ABCDEF",
+            ".a.interlock-tmp.0123456789abcdef0",
+            ".a.interlock-tmp.x.interlock-tmp.0123456789abcdef",
+        ] {
+            assert!(!is_temporary(OsStr::new(not), &prefix), "{not}");
+        }
+        assert!(is_temporary(
+            OsStr::new(".a.interlock-tmp.0123456789abcdef"),
+            &prefix
+        ));
     }
 }

@@ -27,6 +27,17 @@ enum Target {
 /// writer is dropped. Clones share the lock and the target but not the buffer, so give each
 /// thread its own clone (or use [`LogWriter::write_line`]).
 ///
+/// # Errors and retries
+///
+/// What the writer accepted is never dropped and never written twice; it goes out in order. A
+/// write to the target that fails (a full disk, a file-size limit, a pipe that would block)
+/// keeps the lines it did not get out, and the next `write`, `write_line` or `flush` (or the
+/// drop) retries them first — as `std::io::BufWriter` does, that later call is the one that
+/// reports the error, and while it persists it accepts nothing new. So an `Err` always means
+/// "nothing of this call was taken": calling again with the same bytes never duplicates them.
+/// (A failure part-way through a line leaves the start of the line out; the rest follows with
+/// the retry, under a new hold of the lock, so another process's line may come between.)
+///
 /// It is a [`std::io::Write`], so it plugs into `writeln!`, `env_logger`'s
 /// `Target::Pipe(Box::new(writer))`, or `tracing_subscriber`'s `with_writer(move || w.clone())`
 /// (each event then becomes whole lines under one hold of the lock).
@@ -45,6 +56,10 @@ enum Target {
 pub struct LogWriter {
     lock: Arc<Lock>,
     target: Target,
+    /// Whole lines accepted but not yet written (a write to the target failed part-way or
+    /// altogether): written before anything else.
+    pending: Vec<u8>,
+    /// The unfinished line.
     buf: Vec<u8>,
 }
 
@@ -101,15 +116,20 @@ impl LogWriter {
         LogWriter {
             lock: Arc::new(lock),
             target,
+            pending: Vec::new(),
             buf: Vec::new(),
         }
     }
 
-    /// Writes `line` and a newline as one piece, under the lock.
+    /// Writes `line` and a newline as one piece, under the lock (after any lines that an
+    /// earlier failure left pending; an unfinished line written with `write` stays buffered).
     ///
     /// # Errors
     ///
-    /// The target's I/O error, or the lock's (as [`io::Error`]).
+    /// The target's I/O error, or the lock's (as [`io::Error`]), when lines that an earlier
+    /// call accepted still cannot be written: then `line` is not taken. A failure to write
+    /// `line` itself keeps it, to be written (or the error reported) by the next call — see
+    /// "Errors and retries" above.
     ///
     /// # Examples
     ///
@@ -119,37 +139,61 @@ impl LogWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_line(&mut self, line: &str) -> io::Result<()> {
-        let mut piece = Vec::with_capacity(line.len() + 1);
-        piece.extend_from_slice(line.as_bytes());
-        piece.push(b'\n');
-        self.emit(&piece)
+        self.write_pending()?;
+        self.pending.reserve(line.len() + 1);
+        self.pending.extend_from_slice(line.as_bytes());
+        self.pending.push(b'\n');
+        // Taken: a failure now is reported (and retried) by the next call.
+        let _ = self.write_pending();
+        Ok(())
     }
 
-    /// Writes `bytes` (whole lines) under the lock, in one piece.
-    fn emit(&self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.is_empty() {
+    /// Writes the pending lines under the lock, in one piece as far as the target takes it.
+    /// What was written leaves `pending`; what was not stays, in order.
+    fn write_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
             return Ok(());
         }
         let _guard = self.lock.lock().map_err(io::Error::other)?;
-        match &self.target {
+        let mut done = 0;
+        let result = match &self.target {
             Target::Stdout => {
                 let mut out = io::stdout().lock();
-                out.write_all(bytes)?;
-                out.flush()
+                write_some(&mut out, &self.pending, &mut done).and_then(|()| out.flush())
             }
-            Target::Stderr => io::stderr().lock().write_all(bytes),
-            Target::File(file) => (&**file).write_all(bytes),
-        }
+            Target::Stderr => write_some(&mut io::stderr().lock(), &self.pending, &mut done),
+            Target::File(file) => write_some(&mut &**file, &self.pending, &mut done),
+        };
+        self.pending.drain(..done);
+        result
     }
 }
 
+/// Writes `bytes[*done..]` to `out`, counting in `done` what it took, until all is written or
+/// an error other than an interruption.
+fn write_some(out: &mut impl Write, bytes: &[u8], done: &mut usize) -> io::Result<()> {
+    while *done < bytes.len() {
+        match out.write(&bytes[*done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => *done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl Write for LogWriter {
+    /// Takes `bytes` — unless lines an earlier call took still cannot be written: then the
+    /// error, and nothing is taken — and writes the lines they complete.
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.write_pending()?;
         self.buf.extend_from_slice(bytes);
         if let Some(end) = self.buf.iter().rposition(|&b| b == b'\n') {
             let rest = self.buf.split_off(end + 1);
-            let lines = std::mem::replace(&mut self.buf, rest);
-            self.emit(&lines)?;
+            self.pending = std::mem::replace(&mut self.buf, rest);
+            // Taken: a failure now is reported (and retried) by the next call.
+            let _ = self.write_pending();
         }
         Ok(bytes.len())
     }
@@ -162,10 +206,11 @@ impl Write for LogWriter {
         self.write_all(text.as_bytes())
     }
 
-    /// Complete lines are already out; an unfinished line waits for its newline (flushing it
-    /// now would let another process's line land in its middle).
+    /// Writes the complete lines a failure left pending (their error, if it persists); an
+    /// unfinished line waits for its newline (flushing it now would let another process's line
+    /// land in its middle).
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.write_pending()
     }
 }
 
@@ -175,6 +220,7 @@ impl Clone for LogWriter {
         LogWriter {
             lock: Arc::clone(&self.lock),
             target: self.target.clone(),
+            pending: Vec::new(),
             buf: Vec::new(),
         }
     }
@@ -183,7 +229,8 @@ impl Clone for LogWriter {
 impl Drop for LogWriter {
     fn drop(&mut self) {
         let rest = std::mem::take(&mut self.buf);
-        let _ = self.emit(&rest);
+        self.pending.extend_from_slice(&rest);
+        let _ = self.write_pending();
     }
 }
 
@@ -191,6 +238,7 @@ impl fmt::Debug for LogWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogWriter")
             .field("target", &self.target)
+            .field("pending", &self.pending.len())
             .field("buffered", &self.buf.len())
             .finish_non_exhaustive()
     }

@@ -242,3 +242,88 @@ fn a_multi_line_writeln_stays_together() {
         );
     }
 }
+
+/// Sets this process's file-size limit (`RLIMIT_FSIZE`, soft): writes past it fail with EFBIG
+/// (SIGXFSZ ignored), and one that crosses it is cut short at it.
+fn limit_file_size(bytes: u64) {
+    // SAFETY: setting a signal's disposition to SIG_IGN; no handler runs.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only `limit`, a valid local.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) };
+    assert_eq!(rc, 0);
+    limit.rlim_cur = bytes.min(limit.rlim_max);
+    // SAFETY: setrlimit reads only `limit`, a valid local.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) }, 0);
+}
+
+/// Issue 11 item 9: a write that failed dropped the lines already split off the buffer (and a
+/// failure part-way through them left their start written, so a retry wrote it again). With a
+/// real failing descriptor — a file that reaches the process's file-size limit, part-way
+/// through a line — every line arrives exactly once and whole, whichever call (`write`,
+/// `write_line`, `flush`) meets the failure, when the caller retries exactly the calls that
+/// returned an error.
+#[test]
+fn a_failed_write_loses_and_repeats_no_line() {
+    const LINES: usize = 300;
+    let record = |i: usize| format!("[line {i:04}] {}\n", "x".repeat(30 + i % 17));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("limited.log");
+    let log = LogWriter::append(Lock::new().unwrap(), &path).unwrap();
+    let report = fork(|| {
+        let mut log = log.clone();
+        let mut failures = 0;
+        // Retries `call` until it succeeds, lifting the limit after a failure.
+        let mut retry =
+            |log: &mut LogWriter, call: &mut dyn FnMut(&mut LogWriter) -> std::io::Result<()>| {
+                while let Err(e) = call(log) {
+                    assert_eq!(e.raw_os_error(), Some(libc::EFBIG), "{e}");
+                    failures += 1;
+                    limit_file_size(u64::MAX);
+                }
+            };
+        for i in 0..LINES {
+            if i % 50 == 0 {
+                // The next few lines cross the limit (part-way through one of them).
+                let size = std::fs::metadata(&path).unwrap().len();
+                limit_file_size(size + 70);
+            }
+            let text = record(i);
+            if i % 3 == 0 {
+                let line = text.trim_end_matches('\n');
+                retry(&mut log, &mut |log| log.write_line(line));
+            } else {
+                // Two pieces: the first is only buffered, the second completes the line.
+                let (a, b) = text.split_at(7);
+                retry(&mut log, &mut |log| log.write_all(a.as_bytes()));
+                retry(&mut log, &mut |log| log.write_all(b.as_bytes()));
+            }
+            if i % 50 == 49 {
+                retry(&mut log, &mut |log| log.flush());
+            }
+        }
+        assert!(
+            failures >= 6,
+            "only {failures} writes failed: the test tested little"
+        );
+    });
+    report.join();
+    drop(log);
+    let want: String = (0..LINES).map(record).collect();
+    let got = std::fs::read_to_string(&path).unwrap();
+    if got != want {
+        let at = got
+            .bytes()
+            .zip(want.bytes())
+            .position(|(g, w)| g != w)
+            .unwrap_or(got.len().min(want.len()));
+        panic!(
+            "the log differs from the lines written, from byte {at}:\n got: {:?}\nwant: {:?}",
+            &got[at.saturating_sub(40)..(at + 80).min(got.len())],
+            &want[at.saturating_sub(40)..(at + 80).min(want.len())]
+        );
+    }
+}

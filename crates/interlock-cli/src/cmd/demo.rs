@@ -21,9 +21,22 @@ pub(crate) fn demo(demo: Demo) -> anyhow::Result<Exit> {
 }
 
 fn counter(args: CounterArgs) -> anyhow::Result<Exit> {
-    let file = std::env::temp_dir().join(format!("counter_tmp-{}.txt", std::process::id()));
+    // A fresh private directory (0700, a random name, removed at the end): in a shared /tmp a
+    // predictable name could be taken first — by a symlink the counter would be written
+    // through, say.
+    let dir = tempfile::Builder::new()
+        .prefix("interlock-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .context("creating a private directory for the counter")?;
+    let file = dir.path().join("counter.txt");
     let lock = Lock::new()?;
-    std::fs::write(&file, "0").with_context(|| format!("writing {}", file.display()))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"0"))
+        .with_context(|| format!("writing {}", file.display()))?;
     println!("[Main] Initialized file with: 0");
     println!("--- Starting Parallel Processing ---");
     let me = std::env::current_exe().context("finding the interlock executable")?;
@@ -49,7 +62,7 @@ fn counter(args: CounterArgs) -> anyhow::Result<Exit> {
     }
     println!("--- All processes finished ---");
     let final_val = read_counter(&file)?;
-    let _ = std::fs::remove_file(&file);
+    drop(dir);
     let expected_val = u64::from(args.loops) * u64::from(args.procs);
     println!("Final Result: {final_val}");
     println!("Expected Value: {expected_val}");

@@ -9,6 +9,7 @@
 //!   gets its own lock name, directory or whole namespace.
 //! - [`SharedMem`], [`bump`]: a counter in `MAP_SHARED` memory, incremented non-atomically.
 //! - [`have_root`], [`loud_skip`]: root-only tests fail in CI and say SKIPPED loudly elsewhere.
+//! - [`hostile`]: a second, unprivileged user and sticky directories, for hostile-neighbour tests.
 //!
 //! Forked children run in a copy of a multi-threaded process (the test harness), so they do the
 //! minimum: take locks, touch shared memory, write to a pipe, `_exit`.
@@ -26,6 +27,8 @@ use std::sync::{mpsc, Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use interlock::Lock;
+
+pub(crate) mod hostile;
 
 /// How long a test waits for a child's message or exit before calling it stuck. Generous: these
 /// are liveness bounds, not performance claims.
