@@ -32,10 +32,8 @@ fn now_ns() -> u64 {
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes only into the valid timespec we pass.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) },
-        0
-    );
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    assert_eq!(rc, 0);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
