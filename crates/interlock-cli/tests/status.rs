@@ -1,9 +1,9 @@
-use crate::util::{describe, stderr, stdout, Ns};
+use crate::util::{describe, stderr, stdout, Ns, PATIENCE};
 
 #[test]
 fn status_json_describes_a_held_lock() {
     let ns = Ns::new();
-    let mut holder = ns.hold("c", 3.0);
+    let mut holder = ns.hold("c");
     let out = ns.run(&["status", "--json", "c"]);
     assert!(out.status.success(), "{}", describe(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -38,7 +38,7 @@ fn status_json_describes_a_held_lock() {
 #[test]
 fn status_text_and_list_show_the_holder() {
     let ns = Ns::new();
-    let mut holder = ns.hold("busy", 3.0);
+    let mut holder = ns.hold("busy");
     assert!(ns.run(&["run", "idle", "--", "true"]).status.success());
     let out = ns.run(&["status", "busy"]);
     assert!(
@@ -71,7 +71,7 @@ fn status_text_and_list_show_the_holder() {
 #[test]
 fn rm_refuses_a_held_lock_unless_forced() {
     let ns = Ns::new();
-    let mut holder = ns.hold("c", 3.0);
+    let mut holder = ns.hold("c");
     let out = ns.run(&["rm", "c"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("use --force"));
@@ -87,15 +87,15 @@ fn rm_refuses_a_held_lock_unless_forced() {
 #[test]
 fn waiters_show_as_wait_for_edges_and_no_deadlock_is_reported() {
     let ns = Ns::new();
-    let mut holder = ns.hold("busy", 3.0);
+    let mut holder = ns.hold("busy");
     let mut waiter = ns
         .cmd()
         .args(["run", "busy", "--", "true"])
         .spawn()
         .expect("spawn the waiting run");
     // Past the 200 ms deadlock timeout the waiter registers; look until it shows.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     let line = format!("waiting:       pid {}", waiter.id());
+    let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let out = ns.run(&["status", "busy"]);
         if stdout(&out).contains(&line) {
@@ -103,7 +103,7 @@ fn waiters_show_as_wait_for_edges_and_no_deadlock_is_reported() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no wait-for edge for the waiting run: {}",
+            "no wait-for edge for the waiting run after {PATIENCE:?}: {}",
             describe(&out)
         );
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -1,5 +1,14 @@
+use std::ops::{Deref, DerefMut};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// How long a test waits for an `interlock` invocation or a process before calling it stuck.
+/// Generous: a liveness bound, not a performance claim (a loaded machine must not fail a test).
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long a [`Ns::hold`] holder's command sleeps: far longer than any test, which kills it.
+pub(crate) const HOLD_SECS: u32 = 3600;
 
 /// A private namespace directory for one test.
 pub(crate) struct Ns {
@@ -26,13 +35,39 @@ impl Ns {
         cmd
     }
 
+    /// Runs `interlock ARGS` in this namespace and returns its output; panics (killing it) if
+    /// it is still running after [`PATIENCE`].
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        let child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output()));
+        match rx.recv_timeout(PATIENCE) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                // SAFETY: kill with integer arguments; `pid` is our child, unreaped until the
+                // thread's wait returns, so not reused.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                let out = rx.recv().unwrap().unwrap();
+                panic!(
+                    "interlock {args:?} still running after {PATIENCE:?}; killed it\n{}",
+                    describe(&out)
+                );
+            }
+        }
     }
 
-    /// Starts `interlock run NAME -- sh -c 'echo held; exec sleep SECS'` and waits until it
-    /// holds the lock (its command printed `held`).
-    pub(crate) fn hold(&self, name: &str, secs: f64) -> Child {
+    /// Starts `interlock run NAME -- sh -c 'echo held; exec sleep HOLD_SECS'` and waits until
+    /// it holds the lock (its command printed `held`). The holder keeps the lock until the test
+    /// kills it; dropping the [`Holder`] kills it too.
+    pub(crate) fn hold(&self, name: &str) -> Holder {
         let mut child = self
             .cmd()
             .args([
@@ -41,7 +76,7 @@ impl Ns {
                 "--",
                 "sh",
                 "-c",
-                &format!("echo held; exec sleep {secs}"),
+                &format!("echo held; exec sleep {HOLD_SECS}"),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -51,7 +86,43 @@ impl Ns {
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         std::io::BufRead::read_line(&mut out, &mut line).unwrap();
         assert_eq!(line, "held\n", "the holder did not start");
-        child
+        Holder(child)
+    }
+}
+
+/// A running `interlock run` that holds a lock (see [`Ns::hold`]); killed and reaped when
+/// dropped, so that a failing test leaves no holder behind.
+pub(crate) struct Holder(Child);
+
+impl Deref for Holder {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Holder {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `cond` until it holds or [`PATIENCE`] runs out (then panics with `what`).
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -690,7 +690,10 @@ mod tests {
         let held = lock.lock().unwrap();
         std::thread::scope(|s| {
             let waiter = s.spawn(|| lock.lock_timeout(Duration::MAX).map(|g| g.token()));
-            std::thread::sleep(Duration::from_millis(50));
+            // Released only once the waiter waits: the contended path is the one under test.
+            while lock.status().waiters == 0 && !waiter.is_finished() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let token = held.token();
             drop(held);
             assert!(waiter.join().unwrap().unwrap() > token);

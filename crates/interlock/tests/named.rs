@@ -10,7 +10,6 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use common::{
     bump, fork, hear_from_parent, increment_file, role, role_command, shared_namespace,
@@ -278,7 +277,7 @@ fn named_lock_of_a_killed_process_is_recovered_by_another() {
     let lock = Lock::open(&name).expect("Lock::open");
     holder.kill();
     let guard = lock
-        .lock_timeout(Duration::from_secs(1))
+        .lock_timeout(common::PATIENCE)
         .expect("recover the killed process's lock");
     assert!(guard.previous_owner_died());
     let status = interlock::status(&name).expect("status").status;

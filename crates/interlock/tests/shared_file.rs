@@ -84,8 +84,13 @@ fn torture(format: Format) {
     let mut writers: Vec<Forked> = (0..4).map(|_| spawn()).collect();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let started = Instant::now();
-    for _ in 0..kills {
+    // Acknowledged commits so far (one in flight counts once it is settled).
+    let acks = || shm.slot(STATE).load(Ordering::SeqCst) / 2;
+    for kill in 0..kills as u64 {
         std::thread::sleep(Duration::from_micros(200 + rng.next(2000)));
+        // Progress between kills, whatever the load: the sleep alone gave a starved writer
+        // no time, and too little progress fails the test below.
+        common::wait_until("the writers commit between kills", || acks() > kill);
         // Lock-free readers see whole values only.
         let seen = file.read().unwrap();
         if !seen.is_empty() {
@@ -104,6 +109,9 @@ fn torture(format: Format) {
         );
         writers[victim] = spawn();
     }
+    common::wait_until("the writers commit after the last kill", || {
+        acks() > kills as u64
+    });
     shm.slot(STOP).store(1, Ordering::SeqCst);
     for w in &mut writers {
         assert_eq!(w.wait(), 0, "a writer failed at the end");

@@ -8,7 +8,6 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::process::Command;
-use std::time::Duration;
 
 use common::{hear_from_parent, increment_file, role, role_command, tell_parent, RoleChild};
 use interlock::{Error, Kind, Lock, RLock, SegmentFault};
@@ -103,7 +102,7 @@ fn spawned_holder_killed_is_reported_to_the_parent() {
     assert_eq!(holder.pid, child.pid());
     child.kill();
     let guard = lock
-        .lock_timeout(Duration::from_secs(1))
+        .lock_timeout(common::PATIENCE)
         .expect("recover the killed program's lock");
     assert!(
         guard.previous_owner_died(),

@@ -4,7 +4,6 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use common::{bump, channel, fork, in_private_namespace, Forked, SharedMem};
 use interlock::{Error, Kind, Lock, LockTable};
@@ -61,10 +60,9 @@ fn a_killed_holder_of_one_element_is_recovered_and_the_others_are_untouched() {
     });
     rx.expect("held");
     assert!(table[5].try_lock().unwrap().is_none());
-    let started = Instant::now();
     holder.kill(libc::SIGKILL);
-    let guard = table[5].lock().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // A liveness bound: how fast is the benchmark's business.
+    let guard = table[5].lock_timeout(common::PATIENCE).unwrap();
     assert!(guard.previous_owner_died());
     drop(guard);
     holder.join_killed_by(libc::SIGKILL);

@@ -934,10 +934,15 @@ mod tests {
 
     #[test]
     fn deadline_is_in_the_future() {
-        let now = clock_gettime(ClockId::Monotonic);
-        let d = deadline_after(Duration::from_millis(1500));
-        let diff = (d.0.tv_sec - now.tv_sec) as f64 + (d.0.tv_nsec - now.tv_nsec) as f64 / 1e9;
-        assert!((1.4..1.6).contains(&diff), "{diff}");
+        // Between the clock read before and the one after, whatever the scheduler did between.
+        let ns = |t: Timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
+        let before = ns(clock_gettime(ClockId::Monotonic));
+        let d = ns(deadline_after(Duration::from_millis(1500)).0);
+        let after = ns(clock_gettime(ClockId::Monotonic));
+        assert!(
+            (before + 1_500_000_000..=after + 1_500_000_000).contains(&d),
+            "{before} {d} {after}"
+        );
         let far = deadline_after(Duration::MAX);
         assert_eq!(far.0.tv_sec, i64::MAX);
     }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The test suite under load: ci/test.sh's nextest runs (debug, then the multi-process tests in
+# release), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs running beside
+# them. Fails at the first failing round. Not part of ci/all.sh: on the 2-core CI machine a
+# round takes several minutes.
+#
+#   bash ci/stress.sh            # 3 rounds beside 2 hogs
+#   bash ci/stress.sh 10 4       # 10 rounds beside 4 hogs
+#
+# A test whose verdict depends on how fast the machine is fails here: tests use start gates,
+# handshakes and generous liveness bounds (tests/common PATIENCE), never sleeps or speed limits.
+set -euo pipefail
+cd "$(dirname "$0")"/..
+
+rounds="${1:-3}"
+cpus="${2:-2}"
+
+if ! command -v stress-ng >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng
+  else
+    echo "ci/stress.sh: stress-ng is missing and we are not root: apt-get install stress-ng" >&2
+    exit 1
+  fi
+fi
+cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+# Build first, unloaded: the hogs are for the tests, not the compiler.
+set -x
+cargo nextest run --workspace --profile ci --no-run
+cargo nextest run --workspace --profile ci --release -E 'kind(test)' --no-run
+set +x
+
+# The hogs end with this script (and on their own after a day, should it be SIGKILLed).
+stress-ng --cpu "$cpus" --timeout 1d --quiet &
+hogs=$!
+trap 'kill "$hogs" 2>/dev/null || true; wait "$hogs" 2>/dev/null || true' EXIT
+
+for round in $(seq 1 "$rounds"); do
+  kill -0 "$hogs" 2>/dev/null || { echo "ci/stress.sh: stress-ng is not running" >&2; exit 1; }
+  echo "=== ci/stress.sh: round $round of $rounds, beside stress-ng --cpu $cpus (load: $(cut -d' ' -f1-3 /proc/loadavg)) ==="
+  set -x
+  cargo nextest run --workspace --profile ci
+  cargo nextest run --workspace --profile ci --release -E 'kind(test)'
+  set +x
+done
+echo "=== ci/stress.sh: $rounds rounds passed beside stress-ng --cpu $cpus ==="
