@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite under load: ci/test.sh's nextest runs (debug, then the multi-process tests in
-# release), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs running beside
+# The test suite under load: ci/test.sh's nextest runs (debug, the library's again with TMPDIR
+# on tmpfs, then the multi-process tests in release), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs running beside
 # them. Fails at the first failing round. Not part of ci/all.sh: on the 2-core CI machine a
 # round takes several minutes.
 #
@@ -42,6 +42,7 @@ for round in $(seq 1 "$rounds"); do
   echo "=== ci/stress.sh: round $round of $rounds, beside stress-ng --cpu $cpus (load: $(cut -d' ' -f1-3 /proc/loadavg)) ==="
   set -x
   cargo nextest run --workspace --profile ci
+  TMPDIR=/dev/shm cargo nextest run -p interlock --profile ci -E 'kind(test)'
   cargo nextest run --workspace --profile ci --release -E 'kind(test)'
   set +x
 done
