@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite under load: ci/test.sh's nextest runs (debug, the library's again with TMPDIR
-# on tmpfs, then the multi-process tests in release), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs running beside
+# on tmpfs, then the multi-process tests in release), ROUNDS times in a row, while
+# `stress-ng --cpu CPUS` keeps CPU hogs running beside
 # them. Fails at the first failing round. Not part of ci/all.sh: on the 2-core CI machine a
 # round takes several minutes.
 #
