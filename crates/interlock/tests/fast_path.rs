@@ -8,48 +8,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::robust::{list_is_empty, nothing_pending, robust_head, Head};
 use interlock::{Error, Lock, RLock};
-
-/// glibc's `struct robust_list_head`, as the kernel returns it.
-#[repr(C)]
-struct Head {
-    list: *mut u8,
-    futex_offset: isize,
-    pending: *mut u8,
-}
-
-/// The calling thread's registered robust list head (null if it has none). A raw system call in
-/// a test: it checks the library against the kernel's own view, and neither rustix nor libc
-/// wraps the robust-list calls.
-#[allow(clippy::disallowed_methods)]
-fn robust_head() -> *mut Head {
-    let mut head: *mut Head = std::ptr::null_mut();
-    let mut len: libc::size_t = 0;
-    // SAFETY: get_robust_list(0, …) writes the calling thread's head and its size into two
-    // valid, writable locals of the right types.
-    let rc = unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &mut head, &mut len) };
-    assert_eq!(
-        rc,
-        0,
-        "get_robust_list: {}",
-        std::io::Error::last_os_error()
-    );
-    head
-}
-
-/// Whether the calling thread's robust list is empty (its head points at itself).
-fn list_is_empty() -> bool {
-    let h = robust_head();
-    // SAFETY: glibc registered `h` for this thread and keeps it valid for the thread's life;
-    // only this thread edits it, and we only read.
-    unsafe { (*h).list == h.cast() }
-}
-
-/// Whether the calling thread's `list_op_pending` is clear.
-fn nothing_pending() -> bool {
-    // SAFETY: as in `list_is_empty`.
-    unsafe { (*robust_head()).pending.is_null() }
-}
 
 /// A lock file other users may write (0666) never goes on the robust list, through either path;
 /// a trusted lock goes on it while held and comes off with `list_op_pending` cleared.

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::robust::list_len;
 use common::{
     fork, gettid, have_root, hear_from_parent, role, role_command, tell_parent, wait_until,
     RoleChild, SharedMem, PATIENCE,
@@ -24,102 +25,13 @@ use interlock::{Error, Lock, LockTable, RLock};
 // The kernel's view of our robust list
 // ---------------------------------------------------------------------------------------------
 
-/// glibc's `struct robust_list_head`, as the kernel returns it.
-#[repr(C)]
-struct Head {
-    list: *mut u8,
-    futex_offset: isize,
-    pending: *mut u8,
-}
-
-/// The calling thread's registered robust list head: a raw system call, so that the test checks
-/// the library against the kernel's own view.
-#[allow(clippy::disallowed_methods)]
-fn robust_head() -> *mut Head {
-    let mut head: *mut Head = std::ptr::null_mut();
-    let mut len: libc::size_t = 0;
-    // SAFETY: get_robust_list(0, …) writes the calling thread's head and its size into two
-    // valid, writable locals of the right types.
-    let rc = unsafe { libc::syscall(libc::SYS_get_robust_list, 0, &mut head, &mut len) };
-    assert_eq!(
-        rc,
-        0,
-        "get_robust_list: {}",
-        std::io::Error::last_os_error()
-    );
-    head
-}
-
-/// How many entries the calling thread's robust list has (bounded, in case it is corrupt).
-fn list_len() -> usize {
-    let h = robust_head();
-    // Every entry is the address of a `next` pointer; the list is circular through the head.
-    // SAFETY: glibc registered `h` for this thread and keeps it valid for the thread's life;
-    // only this thread edits the list, and we only read it.
-    let mut e = unsafe { (*h).list };
-    let mut n = 0;
-    while e != h.cast() && n < 100_000 {
-        n += 1;
-        // SAFETY: as above: `e` is an entry of this thread's list (a live node area or one of
-        // glibc's mutexes), whose first pointer-sized field is `next`.
-        e = unsafe { *(e.cast::<*mut u8>()) };
-    }
-    n
-}
-
 // ---------------------------------------------------------------------------------------------
 // A second user
 // ---------------------------------------------------------------------------------------------
 
-/// An unprivileged user made for these tests (created on first use, kept: creating one per run
-/// would fill /etc/passwd with leftovers when a run is killed); its uid and gid. Needs root.
-fn test_user(name: &str) -> (u32, u32) {
-    let id = |flag: &str| {
-        let out = Command::new("id")
-            .args([flag, name])
-            .output()
-            .expect("run id");
-        out.status.success().then(|| {
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse::<u32>()
-                .unwrap()
-        })
-    };
-    if id("-u").is_none() {
-        let status = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ])
-            .status()
-            .expect("run useradd");
-        assert!(
-            status.success() || id("-u").is_some(),
-            "useradd {name}: {status}"
-        );
-    }
-    (id("-u").unwrap(), id("-g").unwrap())
-}
-
-/// Runs `sh -c script` as `user` (setpriv: real and effective ids, no supplementary groups).
-fn as_user(user: (u32, u32), script: &str) {
-    let status = Command::new("setpriv")
-        .args([
-            &format!("--reuid={}", user.0),
-            &format!("--regid={}", user.1),
-            "--clear-groups",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
-        .status()
-        .expect("run setpriv");
-    assert!(status.success(), "as uid {}: {script}: {status}", user.0);
+/// Runs `sh -c script` as the hostile user (setpriv: real and effective ids, no groups).
+fn as_user(user: common::hostile::User, script: &str) {
+    user.run("sh", ["-c", script]);
 }
 
 /// A path under /dev/shm (tmpfs) that no other test or run uses, removed when dropped.
@@ -160,7 +72,7 @@ fn another_users_tmpfs_lock_file_is_never_linked() {
     if !have_root("plants a file as a second user") {
         return;
     }
-    let b = test_user("interlock-t-b");
+    let b = common::hostile::user();
     let seed = ShmPath::new("seed");
     let planted = ShmPath::new("planted.lock");
     assert!(on_tmpfs(&planted.0), "/dev/shm must be tmpfs for this test");

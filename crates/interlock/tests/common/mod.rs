@@ -10,6 +10,7 @@
 //! - [`SharedMem`], [`bump`]: a counter in `MAP_SHARED` memory, incremented non-atomically.
 //! - [`have_root`], [`loud_skip`]: root-only tests fail in CI and say SKIPPED loudly elsewhere.
 //! - [`hostile`]: a second, unprivileged user and sticky directories, for hostile-neighbour tests.
+//! - [`robust`]: the calling thread's robust list as the kernel sees it.
 //!
 //! Forked children run in a copy of a multi-threaded process (the test harness), so they do the
 //! minimum: take locks, touch shared memory, write to a pipe, `_exit`.
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use interlock::Lock;
 
 pub(crate) mod hostile;
+pub(crate) mod robust;
 
 /// How long a test waits for a child's message or exit before calling it stuck. Generous: these
 /// are liveness bounds, not performance claims.
