@@ -46,7 +46,10 @@ fn completions_for_each_shell_name_every_subcommand() {
         for sub in SUBCOMMANDS {
             assert!(script.contains(sub), "{shell} completions lack {sub}");
         }
-        assert!(script.contains("--wait"), "{shell} completions lack run's --wait");
+        assert!(
+            script.contains("--wait"),
+            "{shell} completions lack run's --wait"
+        );
         assert!(
             !script.contains("demo-worker"),
             "{shell} completions offer the internal demo-worker"
@@ -66,20 +69,30 @@ fn man_page_covers_every_subcommand_and_groff_reads_it() {
     let out = ns.run(&["man"]);
     assert!(out.status.success(), "{}", describe(&out));
     let page = stdout(&out);
-    assert!(page.starts_with(".TH interlock 1"), "{}", &page[..200.min(page.len())]);
+    assert!(
+        page.lines().any(|l| l.starts_with(".TH interlock 1")),
+        "no title line in {}",
+        &page[..300.min(page.len())]
+    );
     for sub in SUBCOMMANDS {
         assert!(
             page.contains(&format!("interlock {sub}")),
             "the page has no section for {sub}"
         );
     }
-    for option in ["\\-\\-wait", "\\-\\-no\\-wait", "\\-\\-path", "\\-\\-verbose"] {
+    for option in [
+        "\\-\\-wait",
+        "\\-\\-no\\-wait",
+        "\\-\\-path",
+        "\\-\\-verbose",
+    ] {
         assert!(page.contains(option), "the page lacks {option}");
     }
     assert!(!page.contains("demo-worker") && !page.contains("demo\\-worker"));
 
-    // groff parses it without a warning (-ww: all warnings; -z: no output).
-    match pipe("groff", &["-man", "-Tutf8", "-ww", "-z"], &page) {
+    // groff parses it without a warning (-k: UTF-8 input through preconv, as man does; -ww:
+    // all warnings; -z: no output).
+    match pipe("groff", &["-k", "-man", "-Tutf8", "-ww", "-z"], &page) {
         Some(out) => {
             assert!(out.status.success(), "groff: {}", describe(&out));
             assert!(out.stderr.is_empty(), "groff warns: {}", describe(&out));
@@ -92,7 +105,10 @@ fn man_page_covers_every_subcommand_and_groff_reads_it() {
             assert!(out.status.success(), "man -l: {}", describe(&out));
             let text = stdout(&out);
             assert!(text.contains("interlock run"), "{text}");
-            assert!(text.contains("EXIT STATUS") || text.contains("Exit codes"), "{text}");
+            assert!(
+                text.contains("EXIT STATUS") || text.contains("Exit codes"),
+                "{text}"
+            );
         }
         None => loud_skip("man renders the man page", "man is not installed"),
     }

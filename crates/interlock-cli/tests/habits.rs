@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::util::{describe, stderr, stdout, timed, Ns};
 
 /// `interlock run NAME cmd args` runs `cmd args` as flock's `flock FILE cmd args` does:
-/// everything from COMMAND on is COMMAND's, words that look like options (interlock's own or
-/// `--`) included. `--` still works, with interlock's options before it, and so does `--path`
-/// with and without `--`.
+/// everything after NAME is COMMAND's, words that look like options (interlock's own, `-c`
+/// past COMMAND, `--`) included. `--` right after NAME still works, and so does `--path` with
+/// and without `--`.
 #[test]
 fn run_without_dashdash_gives_the_command_its_own_args() {
     let ns = Ns::new();
@@ -21,11 +21,10 @@ fn run_without_dashdash_gives_the_command_its_own_args() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "-n|--wait|5|-c|x|--|y|", "{}", describe(&out));
 
-    // interlock's options still go before COMMAND: before NAME, or between NAME and COMMAND.
     for args in [
         &["run", "--wait", "5", "c", "printf", "%s|", "a", "-b"][..],
-        &["run", "c", "--wait", "5", "printf", "%s|", "a", "-b"],
-        &["run", "c", "--wait", "5", "--", "printf", "%s|", "a", "-b"],
+        &["run", "--wait", "5", "c", "--", "printf", "%s|", "a", "-b"],
+        &["run", "c", "--", "printf", "%s|", "a", "-b"],
     ] {
         let out = ns.run(args);
         assert!(out.status.success(), "{args:?}: {}", describe(&out));
@@ -35,22 +34,61 @@ fn run_without_dashdash_gives_the_command_its_own_args() {
     let file = ns.dir.path().join("p.lock");
     let file = file.to_str().unwrap();
     for args in [
-        &["run", "--path", file, "printf", "%s|", "a", "--path"][..],
-        &["run", "--path", file, "--", "printf", "%s|", "a", "--path"],
+        &[
+            "run", "--path", file, "printf", "%s|", "a", "--path", "-c", "--", "-n",
+        ][..],
+        &[
+            "run", "--path", file, "--", "printf", "%s|", "a", "--path", "-c", "--", "-n",
+        ],
+        &[
+            "run", "-n", "--path", file, "printf", "%s|", "a", "--path", "-c", "--", "-n",
+        ],
     ] {
         let out = ns.run(args);
         assert!(out.status.success(), "{args:?}: {}", describe(&out));
-        assert_eq!(stdout(&out), "a|--path|", "{args:?}: {}", describe(&out));
+        assert_eq!(
+            stdout(&out),
+            "a|--path|-c|--|-n|",
+            "{args:?}: {}",
+            describe(&out)
+        );
     }
 }
 
-/// An option interlock does not know, before COMMAND, is a usage error, not a program to run.
+/// Between NAME and COMMAND there is no room for options (they go before NAME, as with
+/// flock): an option word there is a usage error that says so, not a program to run; so is an
+/// option interlock does not know before NAME (not a lock name).
 #[test]
-fn unknown_option_before_the_command_is_a_usage_error() {
+fn options_after_the_name_or_unknown_ones_are_usage_errors() {
     let ns = Ns::new();
-    let out = ns.run(&["run", "c", "--frobnicate", "true"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(stderr(&out).contains("--frobnicate"), "{}", describe(&out));
+    for (args, want) in [
+        (
+            &["run", "c", "--wait", "5", "true"][..],
+            "'--wait' after the lock name",
+        ),
+        (
+            &["run", "c", "--wait", "5", "--", "true"],
+            "'--wait' after the lock name",
+        ),
+        (
+            &["run", "c", "--frobnicate", "true"],
+            "'--frobnicate' after the lock name",
+        ),
+        (
+            &["run", "--frobnicate", "c", "true"],
+            "unexpected argument '--frobnicate'",
+        ),
+        (&["run", "-x", "c", "true"], "unexpected argument '-x'"),
+        (
+            &["run", "--path", "/tmp/f", "-x", "true"],
+            "unexpected argument '-x'",
+        ),
+    ] {
+        let out = ns.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", describe(&out));
+        assert!(!ns.ns_dir().join("--frobnicate").exists());
+    }
 }
 
 /// `-c 'shell command'` runs it with `sh -c`, as `flock FILE -c 'shell command'` does; with
@@ -75,10 +113,32 @@ fn dash_c_runs_a_shell_command() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "via path\n", "{}", describe(&out));
 
-    let out = ns.run(&["run", "c", "-c", "echo x", "extra"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let out = ns.run(&["run", "c", "-c"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    // -c before NAME works too.
+    let out = ns.run(&["run", "-c", "echo before", "c"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(stdout(&out), "before\n", "{}", describe(&out));
+
+    for args in [
+        &["run", "c", "-c", "echo x", "extra"][..],
+        &["run", "c", "-c"],
+        &["run", "-c", "echo x", "c", "extra"],
+        &[
+            "run",
+            "--path",
+            file.to_str().unwrap(),
+            "-c",
+            "echo x",
+            "extra",
+        ],
+    ] {
+        let out = ns.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert!(
+            stdout(&out).is_empty(),
+            "{args:?} ran something: {}",
+            describe(&out)
+        );
+    }
 }
 
 /// `--verbose` says on stderr how long getting the lock took, as flock --verbose does; COMMAND's
@@ -124,8 +184,14 @@ fn wait_in_milliseconds_times_out_after_that_many_milliseconds() {
     let mut holder = ns.hold("c", 3600.0);
     let (out, took) = timed(|| ns.run(&["run", "-w", "300ms", "c", "true"]));
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(took >= Duration::from_millis(300), "gave up early: {took:?}");
-    assert!(took < Duration::from_secs(60), "300ms read as more: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "gave up early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "300ms read as more: {took:?}"
+    );
     let err = stderr(&out);
     assert!(err.contains("timed out after 0.3"), "{err}");
     assert!(err.contains(&format!("pid {}", holder.id())), "{err}");
@@ -138,7 +204,18 @@ fn wait_in_milliseconds_times_out_after_that_many_milliseconds() {
 fn bad_wait_values_are_one_line_usage_errors_naming_the_value() {
     let ns = Ns::new();
     for bad in [
-        "soon", "5x", "-1", "", "1.2.3", "ms", "nan", "1e3", "inf5", "5 s", "-inf", "+5",
+        "soon",
+        "5x",
+        "-1",
+        "",
+        "1.2.3",
+        "ms",
+        "nan",
+        "1e3",
+        "inf5",
+        "5 s",
+        "-inf",
+        "+5",
         "99999999999999999999d",
     ] {
         let out = ns.run(&["run", &format!("--wait={bad}"), "c", "true"]);
@@ -179,7 +256,10 @@ fn a_wait_past_a_second_says_once_who_holds_the_lock() {
         let mut err = BufReader::new(waiter.stderr.take().unwrap());
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
-        let want = format!("interlock: waiting for lock \"c\", held by pid {} ", holder.id());
+        let want = format!(
+            "interlock: waiting for lock \"c\", held by pid {} ",
+            holder.id()
+        );
         assert!(line.starts_with(&want), "--wait {wait}: {line:?}");
         assert!(
             line.contains("sleep 3600") || line.contains("interlock run c"),
@@ -210,7 +290,11 @@ fn a_short_wait_says_nothing_about_waiting() {
     let mut holder = ns.hold("c", 3600.0);
     let out = ns.run(&["run", "--verbose", "--wait", "0.2", "c", "true"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(!stderr(&out).contains("waiting for"), "{}", describe(&out));
+    assert!(
+        !stderr(&out).contains("interlock: waiting for"),
+        "{}",
+        describe(&out)
+    );
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
