@@ -2,7 +2,7 @@
 //! `--verbose`, `--wait` with units, and the line about who holds the lock when a wait goes past
 //! a second.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -181,7 +181,7 @@ fn wait_accepts_seconds_units_and_inf() {
 #[test]
 fn wait_in_milliseconds_times_out_after_that_many_milliseconds() {
     let ns = Ns::new();
-    let mut holder = ns.hold("c", 3600.0);
+    let holder = hold_until_released(&ns, "c");
     let (out, took) = timed(|| ns.run(&["run", "-w", "300ms", "c", "true"]));
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
@@ -195,8 +195,7 @@ fn wait_in_milliseconds_times_out_after_that_many_milliseconds() {
     let err = stderr(&out);
     assert!(err.contains("timed out after 0.3"), "{err}");
     assert!(err.contains(&format!("pid {}", holder.id())), "{err}");
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    release(holder);
 }
 
 /// A bad `--wait` is a usage error: exit 2, one line that names the bad value.
@@ -233,6 +232,34 @@ fn bad_wait_values_are_one_line_usage_errors_naming_the_value() {
     assert!(stderr(&out).contains("'-1'"), "{}", describe(&out));
 }
 
+/// Starts `interlock run NAME -- sh -c 'echo held; read line'` and returns once it holds the
+/// lock; it holds it until [`release`] writes a line to it, and then exits 0 (no signal: how a
+/// killed holder's command is cleaned up is not what these tests are about).
+fn hold_until_released(ns: &Ns, name: &str) -> Child {
+    let mut holder = ns
+        .cmd()
+        .args(["run", name, "--", "sh", "-c", "echo held; read line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "held\n", "the holder did not start");
+    holder
+}
+
+fn release(mut holder: Child) {
+    let mut stdin = holder.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let status = holder.wait().unwrap();
+    assert!(status.success(), "the holder: {status:?}");
+}
+
 /// Starts `interlock run ARGS` with stdout and stderr piped.
 fn spawn(ns: &Ns, args: &[&str]) -> Child {
     ns.cmd()
@@ -245,13 +272,13 @@ fn spawn(ns: &Ns, args: &[&str]) -> Child {
 
 /// A wait that goes past a second says so once on stderr, naming the holder: its pid, its
 /// command and how long it has held the lock. The line itself is the handshake: the holder
-/// holds until it is killed, and is killed only once the waiter has said it waits; then the
-/// waiter gets the lock and runs its command. Both long spellings (`2m`, `inf`) wait.
+/// holds until it is told to let go, and is told only once the waiter has said it waits; then
+/// the waiter gets the lock and runs its command. Both long spellings (`2m`, `inf`) wait.
 #[test]
 fn a_wait_past_a_second_says_once_who_holds_the_lock() {
     let ns = Ns::new();
     for wait in ["2m", "inf"] {
-        let mut holder = ns.hold("c", 3600.0);
+        let holder = hold_until_released(&ns, "c");
         let mut waiter = spawn(&ns, &["run", "--wait", wait, "c", "echo", "ran"]);
         let mut err = BufReader::new(waiter.stderr.take().unwrap());
         let mut line = String::new();
@@ -262,7 +289,7 @@ fn a_wait_past_a_second_says_once_who_holds_the_lock() {
         );
         assert!(line.starts_with(&want), "--wait {wait}: {line:?}");
         assert!(
-            line.contains("sleep 3600") || line.contains("interlock run c"),
+            line.contains("interlock run c -- sh -c echo held; read line`"),
             "no command in {line:?}"
         );
         let held_for = line
@@ -272,8 +299,7 @@ fn a_wait_past_a_second_says_once_who_holds_the_lock() {
             .and_then(|s| s.parse::<f64>().ok());
         assert!(held_for.is_some_and(|s| s >= 1.0), "{line:?}");
 
-        holder.kill().unwrap();
-        holder.wait().unwrap();
+        release(holder);
         let mut rest = String::new();
         err.read_to_string(&mut rest).unwrap();
         let out = waiter.wait_with_output().unwrap();
@@ -287,7 +313,7 @@ fn a_wait_past_a_second_says_once_who_holds_the_lock() {
 #[test]
 fn a_short_wait_says_nothing_about_waiting() {
     let ns = Ns::new();
-    let mut holder = ns.hold("c", 3600.0);
+    let holder = hold_until_released(&ns, "c");
     let out = ns.run(&["run", "--verbose", "--wait", "0.2", "c", "true"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
@@ -295,6 +321,5 @@ fn a_short_wait_says_nothing_about_waiting() {
         "{}",
         describe(&out)
     );
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    release(holder);
 }
