@@ -35,7 +35,7 @@ out_cli="$(cargo run -p interlock-bench --release --bin cli -- --smoke)"
 echo "$out_cli"
 grep -E '^\| `interlock run NAME -- true` \| [0-9]+ \|' <<<"$out_cli"
 
-# The shared resources (SharedFile, Value) against the seed's cycle and Python: tables must come
+# The shared resources (SharedFile, Value) against the counter example's cycle and Python: tables must come
 # out; every run there asserts its final count.
 out_res="$(cargo run -p interlock-bench --release --bin resources -- --smoke)"
 echo "$out_res"

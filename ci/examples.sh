@@ -30,7 +30,7 @@ out=$(cargo run -q --release -p interlock-cli -- demo counter)
 echo "$out"
 grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
 
-# The seed's counter on a crash-safe SharedFile.
+# The multiprocessing counter example on a crash-safe SharedFile.
 for flag in "" --slots; do
     out=$(cargo run -q --release -p interlock --example shared_counter -- $flag)
     echo "$out"
@@ -38,7 +38,7 @@ for flag in "" --slots; do
     grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
 done
 
-# The seed's counter as a shared Value.
+# The multiprocessing counter example as a shared Value.
 out=$(cargo run -q --release -p interlock --example value_counter -- --procs 4 --loops 1000)
 echo "$out"
 grep -qx 'Final Result: 4000' <<<"$out"

@@ -20,3 +20,5 @@ cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 # util-linux's flock(1) and python3 are the benchmark harness's peers.
 command -v flock >/dev/null || apt_install util-linux
 command -v python3 >/dev/null || apt_install python3
+# groff and man read the generated man page in the CLI tests (`interlock man`).
+command -v groff >/dev/null && command -v man >/dev/null || apt_install groff-base man-db

@@ -1,7 +1,8 @@
-//! `resources`: interlock's resource types on the seed's workloads — the seed's counter file
-//! (10,000 increments split over P forked processes) kept by `SharedFile` (crash-safe, with and
-//! without `fsync`), by the seed's own open/read/write cycle under an `interlock::Lock`, and by
-//! the seed's Python program itself; then `Value<u64>` against a bare atomic and a bare lock.
+//! `resources`: interlock's resource types on the multiprocessing counter example's workload —
+//! its counter file (10,000 increments split over P forked processes) kept by `SharedFile`
+//! (crash-safe, with and without `fsync`), by the example's own open/read/write cycle under an
+//! `interlock::Lock`, and by the Python example itself; then `Value<u64>` against a bare atomic
+//! and a bare lock.
 //! Printed as Markdown tables with ratios measured side by side in one run. `resources --help`
 //! lists the arguments.
 
@@ -26,10 +27,10 @@ use rustix::process::Pid;
 const USAGE: &str = "\
 usage: resources [options]
 
-The seed's counter file (a text file holding a number, incremented under a lock by P forked
-processes, INCREMENTS in total) kept six ways, then Value<u64> against a bare AtomicU64 and a
-bare interlock::Lock. Every run checks the final count. Markdown tables on stdout, progress on
-stderr.
+The multiprocessing counter example's file (a text file holding a number, incremented under
+a lock by P forked processes, INCREMENTS in total) kept six ways, then Value<u64> against a
+bare AtomicU64 and a bare interlock::Lock. Every run checks the final count. Markdown tables
+on stdout, progress on stderr.
 
 options:
   --procs LIST               process counts of the contended runs            [2,8]
@@ -202,7 +203,7 @@ fn share(total: u64, procs: usize, i: usize) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 1: the seed's counter file
+// Part 1: the multiprocessing counter example's file
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FileRow {
@@ -214,9 +215,10 @@ enum FileRow {
     Slots,
     /// The same with `.durable(true)`.
     SlotsDurable,
-    /// The seed's cycle in Rust: `read_to_string`, then `std::fs::write`, under a `Lock`.
+    /// The counter example's cycle in Rust: `read_to_string`, then `std::fs::write`, under a
+    /// `Lock`.
     Naive,
-    /// The seed's Python program without its sleeps.
+    /// The Python counter example without its sleeps.
     Python,
 }
 
@@ -238,8 +240,10 @@ impl FileRow {
             FileRow::SlotsDurable => {
                 "interlock SharedFile::update_parsed, Format::Slots, .durable(true)"
             }
-            FileRow::Naive => "seed cycle (read_to_string + fs::write) under interlock::Lock",
-            FileRow::Python => "seed's Python: multiprocessing.Lock + open/read/write",
+            FileRow::Naive => {
+                "counter example's cycle (read_to_string + fs::write) under interlock::Lock"
+            }
+            FileRow::Python => "the Python counter example: multiprocessing.Lock + open/read/write",
         }
     }
 
@@ -292,7 +296,7 @@ impl FileRun {
     }
 }
 
-/// The counter's value as the seed reads it: `int(text) if text else 0`.
+/// The counter's value as the example reads it: `int(text) if text else 0`.
 fn parse_counter(text: &str) -> u64 {
     let text = text.trim();
     if text.is_empty() {
@@ -307,7 +311,7 @@ fn read_counter(path: &Path) -> u64 {
     parse_counter(&std::fs::read_to_string(path).expect("read the counter file"))
 }
 
-/// The seed's increment: read the file, add one, write it back (`open(…, "w")` truncates).
+/// The example's increment: read the file, add one, write it back (`open(…, "w")` truncates).
 fn naive_increment(path: &Path) {
     let n = parse_counter(&std::fs::read_to_string(path).expect("read"));
     std::fs::write(path, (n + 1).to_string()).expect("write");
@@ -357,11 +361,11 @@ fn run_rust_file(row: FileRow, procs: usize, total: u64, path: &Path) -> io::Res
     })
 }
 
-/// The seed's program (`init_data`, `read_data`, `write_data`, `increment_process` as
+/// The Python counter example (`init_data`, `read_data`, `write_data`, `increment_process` as
 /// published) without its two `time.sleep`s, P processes instead of two, and a barrier so that
 /// the clock starts with every process running: `python3 -c SCRIPT FILE PROCS TOTAL`. Prints
 /// `wall_ns=N final=N`.
-const PYTHON_SEED: &str = r#"
+const PYTHON_COUNTER: &str = r#"
 import multiprocessing
 import sys
 import time
@@ -409,11 +413,11 @@ wall = time.perf_counter_ns() - t0
 print("wall_ns=%d final=%d" % (wall, read_data()))
 "#;
 
-/// Runs the seed's Python program; `Ok(None)` when `python3` is absent.
+/// Runs the Python counter example; `Ok(None)` when `python3` is absent.
 fn run_python_file(procs: usize, total: u64, path: &Path) -> io::Result<Option<FileRun>> {
     let t0 = Instant::now();
     let out = match Command::new("python3")
-        .args(["-c", PYTHON_SEED])
+        .args(["-c", PYTHON_COUNTER])
         .arg(path)
         .arg(procs.to_string())
         .arg(total.to_string())
@@ -481,7 +485,7 @@ fn file_table(by_procs: &[(usize, FileRows)], args: &Args) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "## 1. The seed's counter file: {} increments in total split over P processes, no \
+        "## 1. The counter example's file: {} increments in total split over P processes, no \
          sleeps ({} run{} each{}; lower is better)\n",
         args.increments,
         args.reps,
@@ -543,7 +547,7 @@ fn file_table(by_procs: &[(usize, FileRows)], args: &Args) -> String {
     let _ = writeln!(
         t,
         "\nGoal: a crash-safe SharedFile (no fsync) at least {GOAL_SPEEDUP_VS_PYTHON}× faster \
-         than the seed's Python program. Format::Slots is the row the goal is for; the plain \
+         than the Python counter example. Format::Slots is the row the goal is for; the plain \
          format (a rename per commit) is shown against the same bar:\n"
     );
     for (procs, row, speedup) in goals {
@@ -584,7 +588,8 @@ fn file_table(by_procs: &[(usize, FileRows)], args: &Args) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Where the time goes: SharedFile's update and the seed's cycle, step by step, in one process
+// Where the time goes: SharedFile's update and the counter example's cycle, step by step, in
+// one process
 
 /// Per step, the microseconds of every iteration.
 #[derive(Debug, Default)]
@@ -668,7 +673,7 @@ fn timed_shared_update(steps: &mut Steps, lock: &Lock, path: &Path, durable: boo
     steps.time("unlock", || drop(guard));
 }
 
-/// One increment of the seed's cycle, each system call timed on its own.
+/// One increment of the counter example's cycle, each system call timed on its own.
 fn timed_naive_update(steps: &mut Steps, lock: &Lock, path: &Path) {
     let guard = steps.time("lock", || lock.lock().expect("lock"));
     let text = steps.time("open + read + close", || {
@@ -712,7 +717,7 @@ fn breakdown(dir: &Path, args: &Args) -> String {
             FileRow::Durable,
         ),
         (
-            "seed cycle (read_to_string + fs::write)",
+            "counter example's cycle (read_to_string + fs::write)",
             naive,
             FileRow::Naive,
         ),
@@ -1157,7 +1162,7 @@ fn main() -> ExitCode {
     let dir = tmp.path();
     let fs = machine::filesystem(dir);
 
-    println!("# interlock resources benchmark: the seed's counter file, SharedFile, Value\n");
+    println!("# interlock resources benchmark: the counter example's file, SharedFile, Value\n");
     println!("machine: {}  ", Machine::read());
     println!(
         "command: `{}`  ",

@@ -1,9 +1,12 @@
 //! The command line, as clap derive types: doc comments are the long help.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueHint};
 
 /// Process locks that survive crashed holders.
 ///
@@ -31,6 +34,8 @@ pub(crate) enum Command {
     Rm(RmArgs),
     #[command(subcommand)]
     Demo(Demo),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
     /// One worker of `demo counter` (internal).
     #[command(hide = true)]
     DemoWorker(DemoWorkerArgs),
@@ -38,9 +43,15 @@ pub(crate) enum Command {
 
 /// Run COMMAND while holding a lock, like flock(1).
 ///
-/// Waits for the lock (forever, or --wait SECONDS, or not at all with --no-wait), runs COMMAND,
+/// Waits for the lock (forever, or --wait DURATION, or not at all with --no-wait), runs COMMAND,
 /// releases the lock when COMMAND exits, and exits with COMMAND's status. On conflict or
-/// timeout it prints one line naming the holder and exits 1 (or --conflict-exit-code).
+/// timeout it prints one line naming the holder and exits 1 (or --conflict-exit-code). A wait
+/// that goes past a second says so on stderr, once, naming the holder.
+///
+/// Every word after NAME belongs to COMMAND, as with flock(1), words that look like options
+/// included: interlock's own options go before NAME. `--` between NAME and COMMAND is optional.
+/// -c SHELL-COMMAND runs one shell command with `sh -c`, as `flock FILE -c` does. With --path
+/// FILE there is no NAME: COMMAND is the first word after the options.
 ///
 /// If the previous holder died while holding the lock, a line on stderr says so and COMMAND
 /// runs with INTERLOCK_PREVIOUS_OWNER_DIED=1; the lock's poison mark is cleared when COMMAND
@@ -50,25 +61,54 @@ pub(crate) enum Command {
 /// (SIGKILL, via PR_SET_PDEATHSIG) and the kernel releases the lock, marking the owner dead:
 /// the lock is never left wedged, and the next holder never overlaps an orphaned COMMAND.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  interlock run backup -- rsync -a /src/ /dst/
-  interlock run --no-wait nightly -- ./nightly.sh        # exit 1 at once if held
-  interlock run --wait 0.5 --conflict-exit-code 75 db -- ./migrate
-  interlock run --path /srv/shared/deploy.lock --mode 660 -- ./deploy.sh
-  interlock run --fair jobs -- ./job.sh                   # no waiter starves")]
+#[command(
+    override_usage = "interlock run [OPTIONS] NAME [--] COMMAND [ARG]...
+       interlock run [OPTIONS] NAME -c SHELL-COMMAND
+       interlock run [OPTIONS] --path FILE [--] COMMAND [ARG]...
+       interlock run [OPTIONS] --path FILE -c SHELL-COMMAND",
+    after_help = "Examples:
+  interlock run backup rsync -a /src/ /dst/
+  interlock run --no-wait nightly ./nightly.sh          # exit 1 at once if held
+  interlock run --wait 2m --conflict-exit-code 75 db ./migrate
+  interlock run --path /srv/shared/deploy.lock --mode 660 ./deploy.sh
+  interlock run build -c 'make && make install'         # a shell command, as flock -c
+  interlock run --verbose --wait 500ms cache ./refresh  # say how long getting the lock took
+  interlock run --fair jobs ./job.sh                    # no waiter starves
+  interlock run backup -- rsync -a /src/ /dst/          # the same: `--` is optional"
+)]
 pub(crate) struct RunArgs {
-    /// The lock's name ([A-Za-z0-9._-], at most 200 bytes, no leading dot).
-    #[arg(required_unless_present = "path", conflicts_with = "path")]
+    /// NAME: the lock's name ([A-Za-z0-9._-], at most 200 bytes, no leading dot; none with
+    /// --path). COMMAND: the command and its arguments, every word after NAME (after the
+    /// options, with --path).
+    #[arg(
+        value_names = ["NAME", "COMMAND"],
+        required_unless_present = "path",
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    words: Vec<OsString>,
+    /// The lock's name (set by `finish` from the first word, unless --path is given).
+    #[arg(skip)]
     pub(crate) name: Option<String>,
     /// Use the lock file at FILE instead of a name (for sharing between users).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) path: Option<PathBuf>,
     /// Mode (octal) for a lock file that --path creates.
     #[arg(long, value_name = "OCTAL", default_value = "600", requires = "path", value_parser = parse_mode)]
     pub(crate) mode: u32,
-    /// Wait at most SECONDS (fractions allowed) for the lock.
-    #[arg(long, short = 'w', value_name = "SECONDS", conflicts_with = "no_wait", value_parser = parse_seconds)]
-    pub(crate) wait: Option<f64>,
+    /// Wait at most DURATION for the lock: seconds (2, 0.5) or a number with a unit, one of
+    /// ms, s, m, h, d (500ms, 1.5s, 2m); `inf` waits without limit, as without --wait; 0 tries
+    /// once, as --no-wait.
+    #[arg(
+        long,
+        short = 'w',
+        value_name = "DURATION",
+        conflicts_with = "no_wait",
+        allow_negative_numbers = true,
+        value_parser = parse_wait
+    )]
+    pub(crate) wait: Option<WaitLimit>,
     /// Do not wait: fail at once if the lock is held.
     #[arg(long, short = 'n')]
     pub(crate) no_wait: bool,
@@ -80,9 +120,157 @@ pub(crate) struct RunArgs {
     /// Exit code for a conflict or timeout.
     #[arg(long, short = 'E', value_name = "N", default_value_t = 1)]
     pub(crate) conflict_exit_code: u8,
-    /// The command and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// Say on stderr how long getting the lock took (as flock --verbose says on stdout).
+    #[arg(long)]
+    pub(crate) verbose: bool,
+    /// Run SHELL-COMMAND with `sh -c` instead of a COMMAND with arguments (as flock -c).
+    #[arg(short = 'c', long = "command", value_name = "SHELL-COMMAND")]
+    shell: Option<OsString>,
+    /// COMMAND and its arguments (set by `finish` from the words).
+    #[arg(skip)]
     pub(crate) command: Vec<OsString>,
+}
+
+impl RunArgs {
+    /// Settles what clap leaves open. Without --path, the first word is NAME and everything
+    /// after it is COMMAND's, as with flock(1): `--` there is dropped, and flock's `-c
+    /// SHELL-COMMAND` recognised. With --path, the first word is COMMAND. -c becomes `sh -c
+    /// SHELL-COMMAND`; COMMAND is required one way or the other.
+    fn finish(&mut self) -> Result<(), clap::Error> {
+        let mut words = std::mem::take(&mut self.words).into_iter();
+        if let Some(word) = words.as_slice().first().and_then(|w| w.to_str()) {
+            // Only an option interlock does not know gets here (clap parses the known ones).
+            if word.starts_with('-') {
+                let name = if self.path.is_none() {
+                    "; a lock name cannot start with '-'"
+                } else {
+                    ""
+                };
+                return Err(run_error(
+                    ErrorKind::UnknownArgument,
+                    format!("unexpected argument '{word}': not an option of `interlock run`{name}"),
+                ));
+            }
+        }
+        if self.path.is_none() {
+            let name = words.next().expect("clap requires NAME without --path");
+            let name = name.into_string().map_err(|name| {
+                run_error(
+                    ErrorKind::InvalidUtf8,
+                    format!("the lock name {name:?} is not valid UTF-8"),
+                )
+            })?;
+            self.name = Some(name);
+            self.command = words.collect();
+            match self.command.first().and_then(|w| w.to_str()) {
+                Some("--") => {
+                    self.command.remove(0);
+                }
+                Some(c @ ("-c" | "--command")) if self.command.len() != 2 => {
+                    return Err(run_error(
+                        ErrorKind::WrongNumberOfValues,
+                        format!("{c} takes exactly one SHELL-COMMAND (quote it as one word)"),
+                    ));
+                }
+                Some("-c" | "--command") if self.shell.is_some() => {
+                    return Err(run_error(
+                        ErrorKind::ArgumentConflict,
+                        "-c is given twice".into(),
+                    ));
+                }
+                Some("-c" | "--command") => {
+                    self.shell = self.command.pop();
+                    self.command.clear();
+                }
+                Some(word) if word.starts_with('-') => {
+                    return Err(run_error(
+                        ErrorKind::UnknownArgument,
+                        format!(
+                            "'{word}' after the lock name would be COMMAND: interlock's options go before \
+                             NAME (to run a program called '{word}', put -- before it)"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        } else {
+            self.command = words.collect();
+        }
+        match self.shell.take() {
+            Some(shell) if self.command.is_empty() => {
+                self.command = vec!["/bin/sh".into(), "-c".into(), shell];
+            }
+            Some(_) => {
+                return Err(run_error(
+                    ErrorKind::ArgumentConflict,
+                    format!(
+                        "-c takes the whole command as one word: {:?} is one word too many",
+                        self.command[0]
+                    ),
+                ))
+            }
+            None if self.command.is_empty() => {
+                return Err(run_error(
+                    ErrorKind::MissingRequiredArgument,
+                    "no COMMAND to run: give COMMAND [ARG]... or -c SHELL-COMMAND".into(),
+                ))
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// A usage error of `interlock run`, shown with its usage lines.
+fn run_error(kind: ErrorKind, message: String) -> clap::Error {
+    let mut cli = Cli::command();
+    let run = cli.find_subcommand_mut("run").expect("run is a subcommand");
+    clap::Error::raw(kind, message).format(run)
+}
+
+/// Parses the command line, exiting 2 with a message on a usage error; a bad value (say
+/// `--wait soon`) is one line naming it.
+pub(crate) fn parse() -> Cli {
+    let exit = |e: clap::Error| -> ! {
+        if let Some(line) = one_line(&e) {
+            let _ = writeln!(std::io::stderr(), "interlock: {line}");
+            std::process::exit(2);
+        }
+        e.exit()
+    };
+    let mut cli = Cli::try_parse().unwrap_or_else(|e| exit(e));
+    if let Command::Run(args) = &mut cli.command {
+        if let Err(e) = args.finish() {
+            exit(e)
+        }
+    }
+    cli
+}
+
+/// A value our own parser refused, as one line: "invalid value 'soon' for '--wait
+/// <DURATION>': why".
+fn one_line(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != ErrorKind::ValueValidation {
+        return None;
+    }
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) else {
+        return None;
+    };
+    let why = std::error::Error::source(e)?;
+    Some(format!("invalid value '{value}' for '{arg}': {why}"))
+}
+
+/// How long `run --wait` waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitLimit {
+    /// `inf`: as long as it takes.
+    Forever,
+    /// At most this long.
+    AtMost(Duration),
 }
 
 /// Show a named lock: holder (pid, command line, since when), waiters (and who has waited past
@@ -136,11 +324,12 @@ pub(crate) struct RmArgs {
     pub(crate) force: bool,
 }
 
-/// The seed programs, run by interlock's own processes.
+/// Python's multiprocessing examples (the file counter, the recursive lock), run by interlock's
+/// own processes.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Demo {
-    /// The seed's file counter: N processes each add 1 to a number in a file, LOOPS times,
-    /// under one lock; prints the seed's Example Output.
+    /// The multiprocessing counter example: N processes each add 1 to a number in a file,
+    /// LOOPS times, under one lock; prints the example's output.
     ///
     /// With --no-lock the workers really run without the lock, and the race usually loses
     /// updates: the result line then says Failure.
@@ -149,7 +338,7 @@ pub(crate) enum Demo {
   interlock demo counter --procs 8 --loops 50
   interlock demo counter --no-lock      # see the race lose updates")]
     Counter(CounterArgs),
-    /// The seed's recursive lock: a child process takes an RLock three layers deep.
+    /// The multiprocessing RLock example: a child process takes an RLock three layers deep.
     Rlock,
 }
 
@@ -166,6 +355,24 @@ pub(crate) struct CounterArgs {
     pub(crate) no_lock: bool,
 }
 
+/// Print a completion script for SHELL on stdout.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  interlock completions bash > ~/.local/share/bash-completion/completions/interlock
+  interlock completions zsh > ~/.zfunc/_interlock      # a directory in $fpath
+  interlock completions fish > ~/.config/fish/completions/interlock.fish")]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// Print the manual page (roff) on stdout: every subcommand, its options and examples.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  interlock man > interlock.1 && man -l interlock.1
+  interlock man | gzip > /usr/local/share/man/man1/interlock.1.gz")]
+pub(crate) struct ManArgs {}
+
 #[derive(Debug, Args)]
 pub(crate) struct DemoWorkerArgs {
     /// "counter" or "rlock".
@@ -177,24 +384,54 @@ pub(crate) struct DemoWorkerArgs {
     pub(crate) no_lock: bool,
 }
 
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..1e9).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds (e.g. 2 or 0.5)")),
+/// What `--wait` accepts, for error messages.
+const DURATIONS: &str =
+    "expected seconds (2, 0.5), a number with a unit (500ms, 1.5s, 2m, 1h, 1d) or inf";
+
+/// Parses a `--wait` DURATION: seconds (`2`, `0.5`, `.5`), a number with a unit (`ms`, `s`,
+/// `m`, `h`, `d`: `500ms`, `1.5s`, `2m`), or `inf`/`infinity` (no limit).
+fn parse_wait(s: &str) -> Result<WaitLimit, String> {
+    if matches!(s, "inf" | "infinity") {
+        return Ok(WaitLimit::Forever);
     }
+    let (number, unit) = s.split_at(
+        s.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len()),
+    );
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    let dots = number.len() - digits;
+    if s.starts_with('-') {
+        return Err("a wait cannot be negative".into());
+    }
+    if digits == 0 || dots > 1 {
+        return Err(DURATIONS.into());
+    }
+    let nanos_per_unit: f64 = match unit {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "m" => 60e9,
+        "h" => 3600e9,
+        "d" => 86400e9,
+        _ => return Err(format!("unknown unit '{unit}' (use ms, s, m, h or d)")),
+    };
+    let value: f64 = number.parse().map_err(|_| DURATIONS.to_owned())?;
+    let nanos = (value * nanos_per_unit).round();
+    if nanos >= u64::MAX as f64 {
+        return Err("too long (over 500 years): use inf to wait without limit".into());
+    }
+    Ok(WaitLimit::AtMost(Duration::from_nanos(nanos as u64)))
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("{s:?} is not an octal file mode (e.g. 600 or 660)"))
+        .ok_or_else(|| "not an octal file mode (e.g. 600 or 660)".to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -202,11 +439,56 @@ mod tests {
     }
 
     #[test]
-    fn seconds_and_modes_are_checked() {
-        assert_eq!(parse_seconds("0.5"), Ok(0.5));
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
+    fn modes_are_checked() {
         assert_eq!(parse_mode("660"), Ok(0o660));
         assert!(parse_mode("999").is_err());
+    }
+
+    #[test]
+    fn wait_takes_seconds_units_and_inf() {
+        let at_most = |d| Ok(WaitLimit::AtMost(d));
+        for (s, want) in [
+            ("0", at_most(Duration::ZERO)),
+            ("2", at_most(Duration::from_secs(2))),
+            ("0.5", at_most(Duration::from_millis(500))),
+            (".5", at_most(Duration::from_millis(500))),
+            ("5.", at_most(Duration::from_secs(5))),
+            ("0.3", at_most(Duration::from_millis(300))),
+            ("1.5s", at_most(Duration::from_millis(1500))),
+            ("500ms", at_most(Duration::from_millis(500))),
+            ("300ms", at_most(Duration::from_millis(300))),
+            ("0.5ms", at_most(Duration::from_micros(500))),
+            ("2m", at_most(Duration::from_secs(120))),
+            ("1.5h", at_most(Duration::from_secs(5400))),
+            ("1d", at_most(Duration::from_secs(86400))),
+            ("inf", Ok(WaitLimit::Forever)),
+            ("infinity", Ok(WaitLimit::Forever)),
+        ] {
+            assert_eq!(parse_wait(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn bad_waits_say_what_is_wrong() {
+        for (s, why) in [
+            ("", "expected seconds"),
+            ("soon", "expected seconds"),
+            ("ms", "expected seconds"),
+            (".", "expected seconds"),
+            ("1.2.3", "expected seconds"),
+            ("nan", "expected seconds"),
+            ("+5", "expected seconds"),
+            ("-1", "negative"),
+            ("-inf", "negative"),
+            ("5x", "unknown unit 'x'"),
+            ("5 s", "unknown unit ' s'"),
+            ("1e3", "unknown unit 'e3'"),
+            ("5sec", "unknown unit 'sec'"),
+            ("inf5", "expected seconds"),
+            ("99999999999999999999d", "too long"),
+        ] {
+            let err = parse_wait(s).expect_err(s);
+            assert!(err.contains(why), "{s:?}: {err}");
+        }
     }
 }

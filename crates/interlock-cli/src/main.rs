@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 mod cli;
 mod cmd;
 mod exit;
@@ -13,7 +11,7 @@ mod exit;
 use exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match cmd::dispatch(cli) {
         Ok(code) => code.into(),
         Err(err) => {

@@ -1,7 +1,7 @@
 use crate::util::{describe, stdout, Ns};
 
 #[test]
-fn demo_counter_prints_the_seed_output() {
+fn demo_counter_prints_the_multiprocessing_example_output() {
     let ns = Ns::new();
     let out = ns.run(&["demo", "counter"]);
     assert!(out.status.success(), "{}", describe(&out));

@@ -9,8 +9,14 @@ mod run;
 // `interlock status`, `list`, `rm` and their JSON.
 mod status;
 
-// `interlock demo`: the seed's programs.
+// `interlock demo`: the multiprocessing examples, run by interlock.
 mod demo;
 
 // Usage errors and bad input.
 mod errors;
+
+// flock(1) users' habits: no `--`, `-c`, `--verbose`, `--wait` units, who holds it (issue 12).
+mod habits;
+
+// Shell completions and the man page, from the clap definition (issue 12).
+mod generated;

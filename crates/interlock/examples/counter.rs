@@ -1,6 +1,6 @@
-//! The seed's file counter, on interlock: two processes each add 1 to a number in a file, ten
-//! times, and every read-modify-write runs under one lock created by the parent and handed to the
-//! children. Prints the seed's Example Output and exits non-zero if a count was lost.
+//! Python's multiprocessing counter example, on interlock: two processes each add 1 to a number
+//! in a file, ten times, and every read-modify-write runs under one lock created by the parent
+//! and handed to the children. Prints the example's output and exits non-zero if a count was lost.
 //!
 //! ```text
 //! cargo run --release -p interlock --example counter [-- --procs N --loops N]

@@ -1,7 +1,7 @@
-//! The seed's advice, "use a separate lock for logging": workers update a shared file under a
-//! data lock and report each update as a three-line block on stdout through a `LogWriter` with
-//! its own *log* lock, so no block is ever split by another process's lines — and logging never
-//! holds up the data.
+//! The multiprocessing example's advice, "use a separate lock for logging": workers update a
+//! shared file under a data lock and report each update as a three-line block on stdout through
+//! a `LogWriter` with its own *log* lock, so no block is ever split by another process's lines —
+//! and logging never holds up the data.
 //!
 //! ```text
 //! cargo run --release -p interlock --example logging [-- --procs N --loops N]

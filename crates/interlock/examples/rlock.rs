@@ -1,5 +1,5 @@
-//! The seed's recursive lock: a child process takes an `RLock` three times over, once per layer
-//! of recursion, without deadlocking itself.
+//! The multiprocessing RLock example: a child process takes an `RLock` three times over, once per
+//! layer of recursion, without deadlocking itself.
 //!
 //! ```text
 //! cargo run --release -p interlock --example rlock

@@ -1,9 +1,9 @@
-//! The seed's file counter on a `SharedFile`: the same two processes × ten increments, but each
-//! read-modify-write is committed by rename, so a worker killed at any instant leaves the old
-//! count or the new one — never the empty file that the seed's truncate-then-write leaves, which
-//! reads as 0 and silently restarts the count. With `--slots`, the file keeps two checksummed
-//! slots and commits in place (`Format::Slots`): as safe, tens of times faster, but read through
-//! `SharedFile::read` rather than `cat`.
+//! The multiprocessing counter example on a `SharedFile`: the same two processes × ten
+//! increments, but each read-modify-write is committed by rename, so a worker killed at any
+//! instant leaves the old count or the new one — never the empty file that the example's
+//! truncate-then-write leaves, which reads as 0 and silently restarts the count. With
+//! `--slots`, the file keeps two checksummed slots and commits in place (`Format::Slots`): as
+//! safe, tens of times faster, but read through `SharedFile::read` rather than `cat`.
 //!
 //! ```text
 //! cargo run --release -p interlock --example shared_counter [-- --procs N --loops N --slots]
@@ -26,7 +26,8 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         let counter = SharedFile::open(path)?.format(format_named(format));
         for _ in 0..loops.parse::<u32>()? {
             counter.update_parsed(|n: u64| {
-                sleep(Duration::from_millis(10)); // the seed's "processing time", inside the section
+                // The example's "processing time", inside the section.
+                sleep(Duration::from_millis(10));
                 n + 1
             })?;
             sleep(Duration::from_millis(1));

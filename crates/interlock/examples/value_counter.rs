@@ -1,6 +1,6 @@
-//! The seed's counter as a shared `Value` (Python's `multiprocessing.Value`): the count lives in
-//! shared memory beside its lock, handed to the children like a lock, and every
-//! read-modify-write is one `update`.
+//! The multiprocessing counter example as a shared `Value` (Python's `multiprocessing.Value`):
+//! the count lives in shared memory beside its lock, handed to the children like a lock, and
+//! every read-modify-write is one `update`.
 //!
 //! ```text
 //! cargo run --release -p interlock --example value_counter [-- --procs N --loops N]

@@ -48,13 +48,14 @@ pub enum Format {
 /// A file whose every update is a read-modify-write under a [`Lock`], committed by writing the
 /// new content to a temporary file in the same directory and renaming it over the old one — so
 /// readers and the next writer see either the old content or the new, whatever happens to the
-/// writer in between (the seed's `open(…, "w")` truncates first: a writer killed there leaves
-/// an empty file that reads as 0). With [`SharedFile::durable`], the new content and the rename
-/// are also flushed to disk (`fsync` of the file and of its directory) before the update returns.
+/// writer in between (Python's multiprocessing counter example, `open(…, "w")`, truncates
+/// first: a writer killed there leaves an empty file that reads as 0). With
+/// [`SharedFile::durable`], the new content and the rename are also flushed to disk (`fsync` of
+/// the file and of its directory) before the update returns.
 ///
 /// # Examples
 ///
-/// The seed's counter (a missing or empty file counts as 0):
+/// The multiprocessing counter example's counter (a missing or empty file counts as 0):
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();

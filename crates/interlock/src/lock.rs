@@ -144,9 +144,9 @@ impl Lock {
     /// A new anonymous *fair* lock: a release while others sleep hands the lock straight to
     /// the sleeper at the head of the kernel's futex queue (first-in, first-out), so no process
     /// starves and a process that releases and comes straight back queues behind the others —
-    /// no need for the seed's "sleep outside the lock to give others a turn". The price is
-    /// throughput under contention: every hand-over waits for the sleeper to wake. Uncontended,
-    /// it costs what [`Lock::new`] costs.
+    /// no need for the multiprocessing example's "sleep outside the lock to give others a
+    /// turn". The price is throughput under contention: every hand-over waits for the sleeper to
+    /// wake. Uncontended, it costs what [`Lock::new`] costs.
     ///
     /// The order is arrival order while waits are short. A waiter re-enters the queue when one
     /// of its wait slices ends (at most 100 ms; 25 ms once past the deadlock timeout), so under

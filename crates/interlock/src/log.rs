@@ -1,5 +1,5 @@
-//! Layer 5: a writer that never interleaves lines between processes — the seed's "separate lock
-//! for logging".
+//! Layer 5: a writer that never interleaves lines between processes — the multiprocessing
+//! example's "separate lock for logging".
 
 use std::fmt;
 use std::fs::File;
@@ -20,7 +20,8 @@ enum Target {
 
 /// A line-safe writer: whole lines from many processes (and threads) to stdout, stderr or a
 /// file, never interleaved, each batch written under its own [`Lock`] — separate from the lock
-/// that protects your data, as the seed advises, so logging never holds up the data.
+/// that protects your data, as Python's multiprocessing example advises, so logging never
+/// holds up the data.
 ///
 /// Bytes are buffered in the writer until a newline completes a line; every complete line then
 /// goes out under the lock in one piece. What remains of an unfinished line goes out when the

@@ -205,7 +205,8 @@ fn log_records_from_several_processes_arrive_as_whole_lines() {
 }
 
 /// One `writeln!` of several lines is one record: its lines arrive together, never with
-/// another process's lines between them (the seed's "begin / counter is / end" group).
+/// another process's lines between them (the multiprocessing example's "begin / counter is /
+/// end" group).
 #[test]
 fn a_multi_line_writeln_stays_together() {
     use std::io::Write;

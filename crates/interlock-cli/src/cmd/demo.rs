@@ -1,4 +1,5 @@
-//! `interlock demo`: the seed's programs, run by interlock's own processes.
+//! `interlock demo`: Python's multiprocessing examples (the file counter, the recursive lock),
+//! run by interlock's own processes.
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! One file per subcommand, each a few lines over library calls.
 
+mod acquire;
 mod demo;
+mod generate;
 mod rm;
 mod run;
 mod status;
@@ -16,5 +18,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rm(args) => rm::rm(args),
         Command::Demo(demo) => demo::demo(demo),
         Command::DemoWorker(args) => demo::worker(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     }
 }

@@ -3,7 +3,6 @@
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::Context;
 use interlock::Lock;
@@ -23,33 +22,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
     };
     // `status` shows how long the holder has held it: worth the clock read here.
     lock.set_timestamps(true);
-    let conflict = |message: String| anyhow::Error::new(Coded(conflict_code(&args), message));
-    let guard = if args.no_wait {
-        match lock.try_lock()? {
-            Some(guard) => guard,
-            None => {
-                let holder = lock.status().holder;
-                return Err(conflict(match holder {
-                    Some(h) => format!("{label} is held by {h}"),
-                    None => format!("{label} is held"),
-                }));
-            }
-        }
-    } else if let Some(secs) = args.wait {
-        match lock.lock_timeout(Duration::from_secs_f64(secs)) {
-            Ok(guard) => guard,
-            Err(e @ (interlock::Error::Timeout { .. } | interlock::Error::Deadlock { .. })) => {
-                return Err(conflict(e.to_string()))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        match lock.lock() {
-            Ok(guard) => guard,
-            Err(e @ interlock::Error::Deadlock { .. }) => return Err(conflict(e.to_string())),
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let guard = super::acquire::acquire(&lock, &args, &label)?;
     if guard.previous_owner_died() {
         eprintln!("interlock: the previous holder of {label} died while holding it; running COMMAND anyway");
     }
@@ -92,11 +65,4 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
         (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),
         (None, None) => Exit::System,
     })
-}
-
-fn conflict_code(args: &RunArgs) -> Exit {
-    match args.conflict_exit_code {
-        1 => Exit::Conflict,
-        n => Exit::Command(n),
-    }
 }
