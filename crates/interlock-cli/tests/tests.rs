@@ -14,3 +14,6 @@ mod demo;
 
 // Usage errors and bad input.
 mod errors;
+
+// `run --path` on any file, side by side with flock(1).
+mod flock;

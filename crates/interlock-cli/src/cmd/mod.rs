@@ -3,7 +3,8 @@
 mod demo;
 mod rm;
 mod run;
-mod status;
+pub(crate) mod status;
+mod target;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;

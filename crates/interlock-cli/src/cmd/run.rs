@@ -1,52 +1,60 @@
 //! `interlock run`: COMMAND under a lock, flock(1)-style.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use interlock::Lock;
 
 use crate::cli::RunArgs;
+use crate::cmd::target::Target;
 use crate::exit::{Coded, Exit};
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
-    let (lock, label) = match (&args.name, &args.path) {
-        (Some(name), _) if args.fair => (Lock::open_fair(name)?, format!("lock {name:?}")),
-        (Some(name), _) => (Lock::open(name)?, format!("lock {name:?}")),
-        (None, Some(path)) => (
-            Lock::open_path(path, args.mode)?,
-            format!("lock at {}", path.display()),
-        ),
-        (None, None) => unreachable!("clap requires a name or --path"),
-    };
+    // A name, or any file at --path (with flock(2) on it too: `interlock::FileLock`).
+    let target = Target::open(&args)?;
+    let label = target.label();
     // `status` shows how long the holder has held it: worth the clock read here.
-    lock.set_timestamps(true);
-    let conflict = |message: String| anyhow::Error::new(Coded(conflict_code(&args), message));
+    target.lock().set_timestamps(true);
+    let started = Instant::now();
+    let conflict = |reason: &str, message: String| {
+        if args.json {
+            print_conflict(&target, reason, &message, started);
+        }
+        anyhow::Error::new(Coded(conflict_code(&args), message))
+    };
     let guard = if args.no_wait {
-        match lock.try_lock()? {
+        match target.try_lock()? {
             Some(guard) => guard,
             None => {
-                let holder = lock.status().holder;
-                return Err(conflict(match holder {
-                    Some(h) => format!("{label} is held by {h}"),
-                    None => format!("{label} is held"),
-                }));
+                let holder = target.holder();
+                return Err(conflict(
+                    "held",
+                    match holder {
+                        Some(h) => format!("{label} is held by {h}"),
+                        None => format!("{label} is held"),
+                    },
+                ));
             }
         }
     } else if let Some(secs) = args.wait {
-        match lock.lock_timeout(Duration::from_secs_f64(secs)) {
+        match target.lock_timeout(Duration::from_secs_f64(secs)) {
             Ok(guard) => guard,
-            Err(e @ (interlock::Error::Timeout { .. } | interlock::Error::Deadlock { .. })) => {
-                return Err(conflict(e.to_string()))
+            Err(e @ interlock::Error::Timeout { .. }) => {
+                return Err(conflict("timeout", e.to_string()))
+            }
+            Err(e @ interlock::Error::Deadlock { .. }) => {
+                return Err(conflict("deadlock", e.to_string()))
             }
             Err(e) => return Err(e.into()),
         }
     } else {
-        match lock.lock() {
+        match target.acquire() {
             Ok(guard) => guard,
-            Err(e @ interlock::Error::Deadlock { .. }) => return Err(conflict(e.to_string())),
+            Err(e @ interlock::Error::Deadlock { .. }) => {
+                return Err(conflict("deadlock", e.to_string()))
+            }
             Err(e) => return Err(e.into()),
         }
     };
@@ -92,6 +100,27 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
         (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),
         (None, None) => Exit::System,
     })
+}
+
+/// `run --json`'s conflict object on stdout (documented in `run --help`). Best effort: the
+/// exit code and the stderr line say it all already.
+fn print_conflict(target: &Target, reason: &str, message: &str, started: Instant) {
+    #[derive(serde::Serialize)]
+    struct Conflict<'a> {
+        reason: &'a str,
+        message: &'a str,
+        waited_ms: u64,
+        lock: Option<crate::cmd::status::Report>,
+    }
+    let value = Conflict {
+        reason,
+        message,
+        waited_ms: started.elapsed().as_millis() as u64,
+        lock: target.report().ok(),
+    };
+    if let Ok(text) = serde_json::to_string_pretty(&value) {
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }
 }
 
 fn conflict_code(args: &RunArgs) -> Exit {
