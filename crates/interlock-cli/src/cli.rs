@@ -51,9 +51,9 @@ pub(crate) enum Command {
 /// the lock is never left wedged, and the next holder never overlaps an orphaned COMMAND.
 ///
 /// --path FILE works on any file, as flock(1) does: an interlock lock file (created with
-/// --mode if FILE does not exist), or a file made by `touch`, a data file, a directory. Such
-/// a file is opened read-only and never written; interlock keeps its record of it (holder,
-/// deaths, tokens) in this user's namespace. Either way `run` also takes flock(2) on FILE,
+/// --mode if FILE does not exist), or a file made by `touch`, a data file, a directory. A
+/// file that is not an interlock lock file is opened read-only and never written; interlock
+/// keeps its record of it (holder, deaths, tokens) in this user's namespace. Either way `run` also takes flock(2) on FILE,
 /// after the interlock lock, so `flock FILE ...` users of the same file and `interlock run
 /// --path FILE` exclude each other. Like `flock -o`, COMMAND does not inherit that lock.
 ///
@@ -153,7 +153,7 @@ pub(crate) struct ListArgs {
     pub(crate) json: bool,
 }
 
-/// Remove a named lock. Refused while it is held, unless --force.
+/// Remove a lock (a name, or --path FILE). Refused while it is held, unless --force.
 ///
 /// Without --force the lock is taken (without waiting) and the file removed while it is held,
 /// so nobody holds it at that moment (exit 1, naming the holder, if somebody does).
