@@ -26,7 +26,9 @@ a Markdown table.
   true                                the process-spawn floor
   flock FILE true                     util-linux flock(1): the reference
   interlock run NAME -- true          the goal: at most 1.2 times flock FILE true
-  interlock run --path FILE -- true
+  interlock run --path FILE -- true   FILE an interlock lock file: its lock, then flock(2) on it
+  interlock run --path TOUCHED -- true
+                                      TOUCHED made by `touch`: a sidecar lock, then flock(2)
   interlock --version                 startup without any locking work
   flock --version
   LC_ALL=C flock FILE true            flock without loading the locale's files (setlocale)
@@ -354,6 +356,12 @@ fn main() -> ExitCode {
     }
     let flock_file: OsString = dir.path().join("flock.lock").into();
     let path_file: OsString = dir.path().join("path.lock").into();
+    let touched = dir.path().join("touched.lock");
+    if let Err(e) = std::fs::File::create(&touched) {
+        eprintln!("cli: cannot create {}: {e}", touched.display());
+        return ExitCode::FAILURE;
+    }
+    let touched: OsString = touched.into();
     let os = |s: &'static str| OsStr::new(s);
     let (library_path, dropped) = library_path_without_cargo();
     let env = &Env {
@@ -373,6 +381,12 @@ fn main() -> ExitCode {
             "interlock run --path FILE -- true",
             &interlock,
             &[os("run"), os("--path"), &path_file, os("--"), os("true")],
+            env,
+        ),
+        Competitor::new(
+            "interlock run --path TOUCHED -- true",
+            &interlock,
+            &[os("run"), os("--path"), &touched, os("--"), os("true")],
             env,
         ),
         Competitor::new("interlock --version", &interlock, &[os("--version")], env),

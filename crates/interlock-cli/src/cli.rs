@@ -60,6 +60,17 @@ pub(crate) enum Command {
 /// If the interlock process itself is killed while COMMAND runs, COMMAND is killed too
 /// (SIGKILL, via PR_SET_PDEATHSIG) and the kernel releases the lock, marking the owner dead:
 /// the lock is never left wedged, and the next holder never overlaps an orphaned COMMAND.
+///
+/// --path FILE works on any file, as flock(1) does: an interlock lock file (created with
+/// --mode if FILE does not exist), or a file made by `touch`, a data file, a directory. A
+/// file that is not an interlock lock file is opened read-only and never written; interlock
+/// keeps its record of it (holder, deaths, tokens) in this user's namespace. Either way `run` also takes flock(2) on FILE,
+/// after the interlock lock, so `flock FILE ...` users of the same file and `interlock run
+/// --path FILE` exclude each other. Like `flock -o`, COMMAND does not inherit that lock.
+///
+/// With --json, a conflict or timeout also prints one JSON object on stdout (COMMAND did not
+/// run): {"reason": "held" | "timeout" | "deadlock", "message": the stderr line, "waited_ms",
+/// "lock": the lock as `status --json` shows it}. When COMMAND runs, stdout is COMMAND's alone.
 #[derive(Debug, Args)]
 #[command(
     override_usage = "interlock run [OPTIONS] NAME [--] COMMAND [ARG]...
@@ -71,6 +82,8 @@ pub(crate) enum Command {
   interlock run --no-wait nightly ./nightly.sh          # exit 1 at once if held
   interlock run --wait 2m --conflict-exit-code 75 db ./migrate
   interlock run --path /srv/shared/deploy.lock --mode 660 ./deploy.sh
+  interlock run --path /var/lock/backup.lock ./backup.sh  # also excludes `flock /var/lock/backup.lock`
+  interlock run --json -n nightly ./nightly.sh > result.json
   interlock run build -c 'make && make install'         # a shell command, as flock -c
   interlock run --verbose --wait 500ms cache ./refresh  # say how long getting the lock took
   interlock run --fair jobs ./job.sh                    # no waiter starves
@@ -91,7 +104,8 @@ pub(crate) struct RunArgs {
     /// The lock's name (set by `finish` from the first word, unless --path is given).
     #[arg(skip)]
     pub(crate) name: Option<String>,
-    /// Use the lock file at FILE instead of a name (for sharing between users).
+    /// Lock FILE instead of a name: any file or directory, shared with flock(1) users of it
+    /// (see above), or between users.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub(crate) path: Option<PathBuf>,
     /// Mode (octal) for a lock file that --path creates.
@@ -126,6 +140,9 @@ pub(crate) struct RunArgs {
     /// Run SHELL-COMMAND with `sh -c` instead of a COMMAND with arguments (as flock -c).
     #[arg(short = 'c', long = "command", value_name = "SHELL-COMMAND")]
     shell: Option<OsString>,
+    /// On a conflict or timeout, also print a JSON object on stdout (see above).
+    #[arg(long)]
+    pub(crate) json: bool,
     /// COMMAND and its arguments (set by `finish` from the words).
     #[arg(skip)]
     pub(crate) command: Vec<OsString>,
@@ -273,38 +290,58 @@ pub(crate) enum WaitLimit {
     AtMost(Duration),
 }
 
-/// Show a named lock: holder (pid, command line, since when), waiters (and who has waited past
-/// the deadlock timeout), acquisitions, owner deaths, poison. With --deadlocks, print the
-/// lock-order cycles present among this user's waiters instead (exit 1 if there is one).
+/// Show a lock: holder (pid, command line, since when), waiters (and who has waited past
+/// the deadlock timeout), acquisitions, owner deaths, poison; for --path FILE also the flock(2)
+/// locks on FILE (flock(1) users, as lslocks shows them) and where interlock's record of FILE
+/// is. With --deadlocks, print the lock-order cycles present among this user's waiters instead
+/// (exit 1 if there is one).
+///
+/// JSON (stable field names; new ones may be added), the same object in `status --json`, in
+/// `list --json` and as "lock" in `run --json` and `rm --json`: {"name" (null for --path),
+/// "path" (null for a name), "record" (the file holding interlock's record), "held" (by an
+/// interlock holder or a flock(2) lock), "kind", "holder": null or {"pid", "tid", "command",
+/// "since_unix_ms", "held_for_ms", "token", "alive"} (interlock's holder), "waiters",
+/// "acquisitions", "owner_deaths", "owner_died_unclaimed", "poisoned", "depth", "file_locks":
+/// [{"pid", "command", "exclusive", "waiting"}], "wait_for": [{"pid", "tid", "waits_for",
+/// "held_by_tid", "waited_ms"}]}.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock status backup
   interlock status --json backup | jq .holder.pid
+  interlock status --path /var/lock/backup.lock       # also who holds it with flock(1)
   interlock status --deadlocks")]
 pub(crate) struct StatusArgs {
     /// The lock's name.
-    #[arg(required_unless_present = "deadlocks")]
+    #[arg(required_unless_present_any = ["deadlocks", "path"])]
     pub(crate) name: Option<String>,
+    /// The lock at FILE (as `run --path FILE` takes it), instead of a name.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "deadlocks"])]
+    pub(crate) path: Option<PathBuf>,
     /// Print any deadlock cycle among this user's waiting processes (exit 1 if one is found).
     #[arg(long, conflicts_with = "name")]
     pub(crate) deadlocks: bool,
-    /// Print JSON (stable field names) instead of text.
+    /// Print JSON (see above) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
-/// List this user's named locks and who holds them.
+/// List this user's named locks and who holds them; with --path, the locks at those files
+/// instead.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock list
-  interlock list --json")]
+  interlock list --json
+  interlock list --path /var/lock/backup.lock --path /var/lock/sync.lock")]
 pub(crate) struct ListArgs {
-    /// Print JSON (an array of `status --json` objects).
+    /// List the lock at FILE (repeatable) instead of the named locks.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) path: Vec<PathBuf>,
+    /// Print JSON: an array of `status --json` objects (the same fields).
     #[arg(long)]
     pub(crate) json: bool,
 }
 
-/// Remove a named lock. Refused while it is held, unless --force.
+/// Remove a lock (a name, or --path FILE). Refused while it is held, unless --force.
 ///
 /// Without --force the lock is taken (without waiting) and the file removed while it is held,
 /// so nobody holds it at that moment (exit 1, naming the holder, if somebody does).
@@ -312,16 +349,31 @@ pub(crate) struct ListArgs {
 /// Processes that still have the lock open keep the old one: one of them may take it after the
 /// removal while the next `run` of the name creates and takes a new lock, and both then run at
 /// once. Remove only locks that are no longer in use.
+///
+/// With --path FILE: an interlock lock file is removed the same way (taken, flock(2) too, and
+/// unlinked while held). Any other file is never removed: only interlock's record of it is.
+///
+/// With --json, one object on stdout: {"removed": true | false, "file": the file removed
+/// (null if none), "lock": the lock before the removal, as `status --json` shows it}; also on
+/// a refusal (exit 1), where "lock" names the holder.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock rm old-job
-  interlock rm --force stuck-job")]
+  interlock rm --force stuck-job
+  interlock rm --path /var/lock/backup.lock     # a plain file stays; its record goes")]
 pub(crate) struct RmArgs {
     /// The lock's name.
-    pub(crate) name: String,
+    #[arg(required_unless_present = "path")]
+    pub(crate) name: Option<String>,
+    /// The lock at FILE (as `run --path FILE` takes it), instead of a name.
+    #[arg(long, value_name = "FILE", conflicts_with = "name")]
+    pub(crate) path: Option<PathBuf>,
     /// Remove even while the lock is held.
     #[arg(long)]
     pub(crate) force: bool,
+    /// Print what was removed as JSON (see above).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Python's multiprocessing examples (the file counter, the recursive lock), run by interlock's

@@ -8,7 +8,8 @@ pub(crate) enum Exit {
     /// 0: success.
     Success,
     /// 1: the lock was held (`--no-wait`), the wait timed out, or waiting would deadlock; also
-    /// `status`/`rm` of a lock that does not exist, and `status --deadlocks` finding a cycle.
+    /// `status`/`rm` of a lock that does not exist (a name, or a `--path` with nothing there),
+    /// and `status --deadlocks` finding a cycle.
     /// `run --conflict-exit-code N` replaces this for conflicts.
     Conflict,
     /// 2: usage error or bad input (bad name, relative `INTERLOCK_DIR`, unsafe or corrupt lock
@@ -53,6 +54,7 @@ pub(crate) fn for_error(err: &anyhow::Error) -> Exit {
         Some(
             interlock::Error::Timeout { .. }
             | interlock::Error::NotFound { .. }
+            | interlock::Error::NoLockAt { .. }
             | interlock::Error::InUse { .. }
             | interlock::Error::Deadlock { .. },
         ) => Exit::Conflict,

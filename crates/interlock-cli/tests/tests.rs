@@ -20,3 +20,6 @@ mod habits;
 
 // Shell completions and the man page, from the clap definition (issue 12).
 mod generated;
+
+// `run --path` on any file, side by side with flock(1).
+mod flock;

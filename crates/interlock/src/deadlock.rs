@@ -96,6 +96,7 @@ pub fn deadlock_timeout() -> Duration {
 
 /// One thread in a deadlock cycle: who it is, the lock it waits for, who holds that lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CycleMember {
     /// The waiting process.
     pub pid: u32,
@@ -105,6 +106,7 @@ pub struct CycleMember {
     /// `dev:inode[index]`.
     pub waits_for: String,
     /// The thread holding that lock (the next member of the cycle).
+    #[cfg_attr(feature = "serde", serde(rename = "held_by_tid"))]
     pub held_by: u32,
 }
 
@@ -393,6 +395,7 @@ pub(crate) fn now_ns() -> u64 {
 /// lock it waits for and the thread holding it (as the waiter last saw it, within 25 ms).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct WaitEdge {
     /// The waiting process.
     pub pid: u32,
@@ -401,8 +404,13 @@ pub struct WaitEdge {
     /// The lock it waits for (a name, or `dev:inode[index]`; see [`CycleMember::waits_for`]).
     pub waits_for: String,
     /// The thread holding that lock (0: being handed over).
+    #[cfg_attr(feature = "serde", serde(rename = "held_by_tid"))]
     pub held_by: u32,
     /// How long it has waited.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "waited_ms", serialize_with = "crate::ser::millis")
+    )]
     pub waited: Duration,
 }
 
@@ -439,6 +447,23 @@ pub fn wait_graph() -> Result<Vec<WaitEdge>, Error> {
             waited: Duration::from_nanos(now.saturating_sub(e.since)),
         })
         .collect())
+}
+
+/// The edges of [`wait_graph`] whose waiter waits for a lock of the file `dev`/`ino`.
+pub(crate) fn wait_edges_for(dev: u64, ino: u64) -> Vec<WaitEdge> {
+    let now = now_ns();
+    snapshot()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.key.dev == dev && e.key.ino == ino)
+        .map(|e| WaitEdge {
+            pid: e.pid,
+            tid: e.tid,
+            waits_for: describe(e.key),
+            held_by: e.holder,
+            waited: Duration::from_nanos(now.saturating_sub(e.since)),
+        })
+        .collect()
 }
 
 /// The deadlock cycles present in this user's namespace now, each from its youngest waiter (the

@@ -185,6 +185,25 @@ pub enum Error {
         /// The namespace directory searched.
         dir: PathBuf,
     },
+    /// No lock at that path (from operations that do not create: [`status_path`],
+    /// [`remove_path`](crate::remove_path)): nothing is there, or the file is not an interlock
+    /// lock file and this user has no interlock record of it.
+    ///
+    /// [`status_path`]: crate::status_path
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = interlock::status_path("/no/such/dir/job.lock").unwrap_err();
+    /// assert!(matches!(err, interlock::Error::NoLockAt { .. }), "{err}");
+    /// ```
+    #[error("no lock at {}: {reason}", .path.display())]
+    NoLockAt {
+        /// The path as given.
+        path: PathBuf,
+        /// Why there is none.
+        reason: &'static str,
+    },
     /// A lock handed to a child through the environment could not be adopted.
     #[error("cannot adopt inherited lock from ${var}: {reason}")]
     Inherit {

@@ -36,7 +36,10 @@
 //!   [`Lock::from_env`] for spawned programs.
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
 //!   users, explicitly); [`list`], [`status()`], [`remove_unheld`], [`remove`] for the namespace.
-//! - Hold: [`LockGuard`], [`RLockGuard`], [`ValueGuard`]; inspect: [`LockStatus`], [`Holder`].
+//! - Lock any file, side by side with flock(1) users of it: [`FileLock`] (a `touch`ed lock
+//!   file, a data file, a directory; never written); [`status_path`], [`remove_path_unheld`].
+//! - Hold: [`LockGuard`], [`RLockGuard`], [`ValueGuard`], [`FileLockGuard`]; inspect:
+//!   [`LockStatus`], [`Holder`], [`PathStatus`], [`FlockEntry`].
 //! - Share resources: [`Value`] (plain data in shared memory beside its lock), [`SharedFile`]
 //!   (crash-safe read-modify-write of a file), [`LogWriter`]
 //!   (whole lines from many processes, never interleaved).
@@ -58,6 +61,8 @@ mod error;
 #[cfg(not(all(test, loom)))]
 mod file;
 #[cfg(not(all(test, loom)))]
+mod file_lock;
+#[cfg(not(all(test, loom)))]
 mod guard;
 #[cfg(not(all(test, loom)))]
 mod inherit;
@@ -75,6 +80,8 @@ mod registry;
 mod rlock;
 #[cfg(not(all(test, loom)))]
 mod segment;
+#[cfg(all(feature = "serde", not(all(test, loom))))]
+mod ser;
 #[cfg(not(all(test, loom)))]
 mod status;
 mod sync;
@@ -93,6 +100,10 @@ pub use crate::{
     },
     error::{Error, NamespaceFault, Owner, SegmentFault},
     file::{Format, SharedFile, Update},
+    file_lock::{
+        remove_path, remove_path_unheld, status_path, FileLock, FileLockGuard, FlockEntry,
+        PathStatus,
+    },
     lock::{Lock, LockGuard},
     log::LogWriter,
     name::{namespace_dir, validate_name, MAX_NAME_LEN},

@@ -297,22 +297,40 @@ impl Namespace {
     /// The device and inode that `NAME.lock` names now (without following a symlink), or
     /// `None` when nothing is there.
     pub(crate) fn identity_of(&self, name: &str) -> Result<Option<(u64, u64)>, Error> {
-        let file = Self::file_name(name);
-        match rustix::fs::statat(&self.dirfd, file.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        self.identity_of_file(&Self::file_name(name))
+    }
+
+    /// [`Namespace::identity_of`] for a file name of interlock's own (not a lock name).
+    pub(crate) fn identity_of_file(&self, file: &str) -> Result<Option<(u64, u64)>, Error> {
+        match rustix::fs::statat(&self.dirfd, file, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some((st.st_dev, st.st_ino))),
             Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(Error::io("stat", self.path_of(name).display(), e)),
+            Err(e) => Err(Error::io("stat", self.dir.join(file).display(), e)),
         }
     }
 
     /// Unlinks `NAME.lock`, whatever it is (the caller has checked it).
     pub(crate) fn unlink(&self, name: &str) -> Result<(), Error> {
-        unlinkat(
-            &self.dirfd,
-            Self::file_name(name).as_str(),
-            AtFlags::empty(),
-        )
-        .map_err(|e| Error::io("remove", self.path_of(name).display(), e))
+        self.unlink_file(&Self::file_name(name))
+    }
+
+    /// [`Namespace::unlink`] for a file name of interlock's own (not a lock name).
+    pub(crate) fn unlink_file(&self, file: &str) -> Result<(), Error> {
+        unlinkat(&self.dirfd, file, AtFlags::empty())
+            .map_err(|e| Error::io("remove", self.dir.join(file).display(), e))
+    }
+
+    /// The segment in file `file` (a file name of interlock's own), checked as a lock file of
+    /// the namespace is, or `None` when there is none; never creates it.
+    pub(crate) fn find_file(&self, file: &str) -> Result<Option<Segment>, Error> {
+        let path = self.dir.join(file);
+        match self.open_existing_file(file, &path) {
+            Ok(fd) => Ok(Some(
+                Segment::map(fd, &path.display().to_string())?.close_fd(&path)?,
+            )),
+            Err(OpenFault::Missing) => Ok(None),
+            Err(OpenFault::Error(e)) => Err(e),
+        }
     }
 
     /// Names of the lock files in the namespace, sorted.
@@ -438,22 +456,8 @@ pub(crate) fn open_path(
     payload: &[u8],
 ) -> Result<Segment, Error> {
     let what = path.display().to_string();
-    let file = path.file_name().ok_or_else(|| Error::UnsafePath {
-        path: path.to_owned(),
-        reason: "the path has no file name".into(),
-    })?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dirfd = openat(
-        CWD,
-        parent,
-        OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::io("open directory", parent.display(), e))?;
-    let file = file_str(file, path)?;
+    let (dirfd, file) = parent_of(path)?;
+    let file = file_str(&file, path)?;
     loop {
         match openat(&dirfd, file, OPEN_FLAGS, Mode::empty()) {
             Ok(fd) => {
@@ -474,6 +478,130 @@ pub(crate) fn open_path(
             return Segment::map(fd, &what);
         }
     }
+}
+
+/// The directory holding `path`'s last component, opened, and that component.
+fn parent_of(path: &Path) -> Result<(OwnedFd, std::ffi::OsString), Error> {
+    let file = path.file_name().ok_or_else(|| Error::UnsafePath {
+        path: path.to_owned(),
+        reason: "the path has no file name".into(),
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dirfd = openat(
+        CWD,
+        parent,
+        OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open directory", parent.display(), e))?;
+    Ok((dirfd, file.to_owned()))
+}
+
+/// What [`open_any`] found at a path.
+pub(crate) enum AtPath {
+    /// An interlock segment (created just now if nothing was there), mapped, with its
+    /// descriptor still open.
+    Segment(Segment),
+    /// Any other regular file, or a directory: opened read-only, never mapped, never written.
+    Other(OwnedFd),
+}
+
+/// How [`open_any`] first looks at a path: read-only (so a data file is never even opened for
+/// writing), never through a symlink, never kept across `exec`, without blocking on a FIFO and
+/// without making a terminal our controlling one.
+const PEEK_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOCTTY);
+
+/// Opens whatever is at `path` for a [`FileLock`](crate::FileLock): an interlock segment
+/// (one that starts with interlock's magic; reopened read-write and mapped), any other regular
+/// file or a directory (read-only, untouched), or — when nothing is there and `create` gives a
+/// mode — a new segment of `kind` created with exactly that mode, as [`open_path`] does.
+/// Symlinks (the last component), FIFOs, devices and sockets are refused.
+pub(crate) fn open_any(path: &Path, create: Option<u32>, kind: Kind) -> Result<AtPath, Error> {
+    let what = path.display().to_string();
+    let (dirfd, file) = match parent_of(path) {
+        Err(Error::Io { source, .. })
+            if create.is_none() && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(Error::NoLockAt {
+                path: path.to_owned(),
+                reason: "no such directory",
+            })
+        }
+        other => other?,
+    };
+    let file = file_str(&file, path)?;
+    let symlink = || Error::UnsafePath {
+        path: path.to_owned(),
+        reason: "it is a symbolic link".into(),
+    };
+    loop {
+        match openat(&dirfd, file, PEEK_FLAGS, Mode::empty()) {
+            Ok(fd) => {
+                let st = fstat(&fd).map_err(|e| Error::io("fstat", &what, e))?;
+                match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Directory => return Ok(AtPath::Other(fd)),
+                    FileType::RegularFile => {}
+                    _ => {
+                        return Err(Error::UnsafePath {
+                            path: path.to_owned(),
+                            reason: "not a regular file or a directory".into(),
+                        })
+                    }
+                }
+                let mut magic = [0u8; 8];
+                let n = rustix::io::pread(&fd, &mut magic, 0)
+                    .map_err(|e| Error::io("read", &what, e))?;
+                if n < magic.len() || magic != crate::segment::MAGIC {
+                    return Ok(AtPath::Other(fd));
+                }
+                // Ours: reopened for writing, and still the same file (not replaced meanwhile).
+                let rw = match openat(&dirfd, file, OPEN_FLAGS, Mode::empty()) {
+                    Ok(rw) => rw,
+                    Err(Errno::NOENT) => continue,
+                    Err(Errno::LOOP) => return Err(symlink()),
+                    Err(e) => return Err(Error::io("open", &what, e)),
+                };
+                let now = fstat(&rw).map_err(|e| Error::io("fstat", &what, e))?;
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+                    continue;
+                }
+                return Segment::map(rw, &what).map(AtPath::Segment);
+            }
+            Err(Errno::LOOP) => return Err(symlink()),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(Error::io("open", &what, e)),
+        }
+        let Some(mode) = create else {
+            return Err(Error::NoLockAt {
+                path: path.to_owned(),
+                reason: "no such file",
+            });
+        };
+        if let Some(fd) = create_then_publish(&dirfd, path, file, mode & 0o7777, kind, &[])? {
+            return Segment::map(fd, &what).map(AtPath::Segment);
+        }
+    }
+}
+
+/// Unlinks `path` if it still names the file `identity` (device, inode), without following a
+/// symlink; false (nothing removed) if it names another file or nothing.
+pub(crate) fn unlink_if_same(path: &Path, identity: (u64, u64)) -> Result<bool, Error> {
+    let (dirfd, file) = parent_of(path)?;
+    match rustix::fs::statat(&dirfd, &file, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if (st.st_dev, st.st_ino) == identity => {}
+        Ok(_) | Err(Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(Error::io("stat", path.display(), e)),
+    }
+    unlinkat(&dirfd, &file, AtFlags::empty())
+        .map_err(|e| Error::io("remove", path.display(), e))?;
+    Ok(true)
 }
 
 fn file_str<'a>(file: &'a OsStr, path: &Path) -> Result<&'a str, Error> {

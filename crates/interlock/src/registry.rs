@@ -140,53 +140,87 @@ pub fn remove(name: &str) -> Result<(), Error> {
 /// ```
 pub fn remove_unheld(name: &str) -> Result<(), Error> {
     let ns = Namespace::open()?;
-    let me = sys::me();
     loop {
         let seg = ns.open_existing(name)?;
         let identity = seg.identity();
-        let kind = seg.header().kind;
-        // Every record: a table's locks each, any other kind's one. Trusted as `Lock::open`
-        // trusts it: `open_existing` checked that the file is ours and private.
-        let locks = Raw::from_segment(seg, format!("lock {name:?}"), kind, true)?.table_elements();
-        let mut taken = Vec::with_capacity(locks.len());
-        let mut outcome = Ok(());
-        for raw in &locks {
-            // An RLock this thread holds would let us in again: that is a hold too.
-            let got = if raw.held_by(&me) {
-                Ok(None)
-            } else {
-                raw.acquire(&me, Wait::Never)
-            };
-            match got {
-                Ok(Some(acq)) => taken.push((raw, acq.token)),
-                Ok(None) => {
-                    outcome = Err(Error::InUse {
-                        lock: raw.label(),
-                        holder: raw.holder(),
-                    });
-                    break;
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+        // Trusted as `Lock::open` trusts it: `open_existing` checked that the file is ours and
+        // private.
+        let removed = remove_while_held(seg, format!("lock {name:?}"), true, None, || {
+            // Unless the name was removed and re-created meanwhile (then what we hold is no
+            // longer the named lock: start again with the new one).
+            match ns.identity_of(name)? {
+                Some(now) if now == identity => ns.unlink(name).map(|()| true),
+                _ => Ok(false),
             }
-        }
-        // Holding all of it: unlink, unless the name was removed and re-created meanwhile
-        // (then what we hold is no longer the named lock: start again with the new one).
-        let removed = outcome.and_then(|()| match ns.identity_of(name)? {
-            Some(now) if now == identity => ns.unlink(name).map(|()| true),
-            _ => Ok(false),
-        });
-        for (raw, token) in taken {
-            // Ours since just now; a failure would mean the record was rewritten under us,
-            // and there is nothing better to do than leave it to the kernel at our death.
-            let _ = raw.release(&me, Some(token));
-        }
-        if removed? {
+        })?;
+        if removed {
             return Ok(());
         }
     }
+}
+
+/// Takes every lock of `seg` — a table's locks each, any other kind's one — without waiting
+/// and, with `file`, the flock(2) lock on that descriptor too; runs `unlink` while holding all
+/// of it; lets go. [`Error::InUse`] naming the holder (the file is left) when anything is held.
+/// Returns what `unlink` returned.
+pub(crate) fn remove_while_held(
+    seg: crate::segment::Segment,
+    label: String,
+    trusted: bool,
+    file: Option<std::os::fd::BorrowedFd<'_>>,
+    unlink: impl FnOnce() -> Result<bool, Error>,
+) -> Result<bool, Error> {
+    let me = sys::me();
+    let kind = seg.header().kind;
+    let locks = Raw::from_segment(seg, label, kind, trusted)?.table_elements();
+    let mut taken = Vec::with_capacity(locks.len());
+    let mut outcome = Ok(());
+    for raw in &locks {
+        // An RLock this thread holds would let us in again: that is a hold too.
+        let got = if raw.held_by(&me) {
+            Ok(None)
+        } else {
+            raw.acquire(&me, Wait::Never)
+        };
+        match got {
+            Ok(Some(acq)) => taken.push((raw, acq.token)),
+            Ok(None) => {
+                outcome = Err(Error::InUse {
+                    lock: raw.label(),
+                    holder: raw.holder(),
+                });
+                break;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    let mut flocked = false;
+    if let (Ok(()), Some(fd)) = (&outcome, file) {
+        match crate::file_lock::try_flock(fd, &locks[0].label()) {
+            Ok(true) => flocked = true,
+            Ok(false) => {
+                outcome = Err(Error::InUse {
+                    lock: locks[0].label(),
+                    holder: crate::file_lock::flock_holder(fd).map(Box::new),
+                })
+            }
+            Err(e) => outcome = Err(e),
+        }
+    }
+    // Holding all of it: unlink.
+    let removed = outcome.and_then(|()| unlink());
+    if let (true, Some(fd)) = (flocked, file) {
+        let _ = rustix::fs::flock(fd, rustix::fs::FlockOperation::Unlock);
+    }
+    for (raw, token) in taken {
+        // Ours since just now; a failure would mean the record was rewritten under us,
+        // and there is nothing better to do than leave it to the kernel at our death.
+        let _ = raw.release(&me, Some(token));
+    }
+    removed
 }
 
 /// The name of the named lock whose file is `dev`/`ino`, if it is one of this namespace's.

@@ -32,7 +32,8 @@ pub struct Holder {
     /// handle records times ([`Lock::set_timestamps`](crate::Lock::set_timestamps); the
     /// `interlock run` command does).
     pub since: Option<SystemTime>,
-    /// The fencing token of this hold.
+    /// The fencing token of this hold; 0 for a holder known only by its flock(2) lock on a
+    /// [`FileLock`](crate::FileLock)'s file (a flock(1) user: [`PathStatus::holder`](crate::PathStatus::holder)).
     pub token: u64,
     /// Whether that thread may still run: false only on proof of its end (checked against the
     /// process's boot-unique identity, so a reused pid does not count as alive).
@@ -79,6 +80,7 @@ impl fmt::Display for Holder {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LockStatus {
     /// Lock or RLock.
     pub kind: Kind,
@@ -99,6 +101,21 @@ pub struct LockStatus {
 }
 
 impl LockStatus {
+    /// The status of a lock nobody has taken yet (a [`FileLock`](crate::FileLock)'s sidecar
+    /// that does not exist yet).
+    pub(crate) fn never_taken() -> LockStatus {
+        LockStatus {
+            kind: Kind::Lock,
+            holder: None,
+            waiters: 0,
+            acquisitions: 0,
+            owner_deaths: 0,
+            poisoned: false,
+            owner_died_unclaimed: false,
+            depth: 0,
+        }
+    }
+
     pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         let word = rec.word.load(Ordering::Acquire);
         // A fair lock being handed over belongs to nobody yet (the woken sleeper takes it).
@@ -151,7 +168,7 @@ impl LockStatus {
 }
 
 /// `/proc/PID/cmdline` with NULs as spaces, if readable.
-fn command_line(pid: u32) -> Option<String> {
+pub(crate) fn command_line(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let text: Vec<String> = raw
         .split(|&b| b == 0)

@@ -1,27 +1,34 @@
 //! Getting the lock for `interlock run`: `--no-wait`, `--wait`, the line naming the holder once
-//! a wait goes past a second, `--verbose`.
+//! a wait goes past a second, `--verbose`, and `--json`'s object on a conflict.
 
 use std::io::Write;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use interlock::{Holder, Lock, LockGuard};
+use interlock::Holder;
 
 use crate::cli::{RunArgs, WaitLimit};
+use crate::cmd::target::{Held, Target};
 use crate::exit::{Coded, Exit};
 
 /// How long a wait goes on before a line on stderr says who holds the lock.
 const NOTICE_AFTER: Duration = Duration::from_secs(1);
 
 /// Takes `lock` as `args` ask; a conflict, timeout or deadlock is a [`Coded`] error with
-/// `--conflict-exit-code`. `label` names the lock in messages (`lock "x"`).
+/// `--conflict-exit-code` (and, with `--json`, an object on stdout). `label` names the lock in
+/// messages (`lock "x"`).
 pub(crate) fn acquire<'l>(
-    lock: &'l Lock,
+    lock: &'l Target,
     args: &RunArgs,
     label: &str,
-) -> anyhow::Result<LockGuard<'l>> {
+) -> anyhow::Result<Held<'l>> {
     let started = Instant::now();
-    let conflict = |message: String| anyhow::Error::new(Coded(conflict_code(args), message));
+    let conflict = |reason: &str, message: String| {
+        if args.json {
+            print_conflict(lock, reason, &message, started);
+        }
+        anyhow::Error::new(Coded(conflict_code(args), message))
+    };
     let limit = match args.wait {
         _ if args.no_wait => Some(Duration::ZERO),
         Some(WaitLimit::AtMost(limit)) => Some(limit),
@@ -30,15 +37,21 @@ pub(crate) fn acquire<'l>(
     let guard = match lock.try_lock()? {
         Some(guard) => guard,
         None if args.no_wait => {
-            return Err(conflict(match lock.status().holder {
-                Some(h) => format!("{label} is held by {h}"),
-                None => format!("{label} is held"),
-            }))
+            return Err(conflict(
+                "held",
+                match lock.holder() {
+                    Some(h) => format!("{label} is held by {h}"),
+                    None => format!("{label} is held"),
+                },
+            ))
         }
         None => match wait_saying_who_holds(lock, limit, label) {
             Ok(guard) => guard,
-            Err(e @ (interlock::Error::Timeout { .. } | interlock::Error::Deadlock { .. })) => {
-                return Err(conflict(e.to_string()))
+            Err(e @ interlock::Error::Timeout { .. }) => {
+                return Err(conflict("timeout", e.to_string()))
+            }
+            Err(e @ interlock::Error::Deadlock { .. }) => {
+                return Err(conflict("deadlock", e.to_string()))
             }
             Err(e) => return Err(e.into()),
         },
@@ -58,13 +71,13 @@ pub(crate) fn acquire<'l>(
 /// stderr, once, naming the holder. The wait itself is one library call (deadlock detection
 /// and the timeout see one waiter from start to end); a second thread watches the clock.
 fn wait_saying_who_holds<'l>(
-    lock: &'l Lock,
+    lock: &'l Target,
     limit: Option<Duration>,
     label: &str,
-) -> Result<LockGuard<'l>, interlock::Error> {
+) -> Result<Held<'l>, interlock::Error> {
     let wait = || match limit {
         Some(limit) => lock.lock_timeout(limit),
-        None => lock.lock(),
+        None => lock.acquire(),
     };
     if limit.is_some_and(|limit| limit <= NOTICE_AFTER) {
         return wait();
@@ -73,7 +86,7 @@ fn wait_saying_who_holds<'l>(
         let (done, told) = mpsc::channel::<()>();
         let watcher = std::thread::Builder::new().spawn_scoped(s, move || {
             if told.recv_timeout(NOTICE_AFTER) == Err(RecvTimeoutError::Timeout) {
-                let line = notice(label, lock.status().holder.as_ref());
+                let line = notice(label, lock.holder().as_ref());
                 let _ = writeln!(std::io::stderr(), "{line}");
             }
         });
@@ -104,6 +117,27 @@ fn notice(label: &str, holder: Option<&Holder>) -> String {
         }
     }
     line
+}
+
+/// `run --json`'s conflict object on stdout (documented in `run --help`). Best effort: the
+/// exit code and the stderr line say it all already.
+fn print_conflict(target: &Target, reason: &str, message: &str, started: Instant) {
+    #[derive(serde::Serialize)]
+    struct Conflict<'a> {
+        reason: &'a str,
+        message: &'a str,
+        waited_ms: u64,
+        lock: Option<crate::cmd::status::Report>,
+    }
+    let value = Conflict {
+        reason,
+        message,
+        waited_ms: started.elapsed().as_millis() as u64,
+        lock: target.report().ok(),
+    };
+    if let Ok(text) = serde_json::to_string_pretty(&value) {
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }
 }
 
 fn conflict_code(args: &RunArgs) -> Exit {

@@ -5,7 +5,8 @@ mod demo;
 mod generate;
 mod rm;
 mod run;
-mod status;
+pub(crate) mod status;
+mod target;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;

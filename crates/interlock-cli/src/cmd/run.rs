@@ -5,24 +5,18 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 use anyhow::Context;
-use interlock::Lock;
 
 use crate::cli::RunArgs;
+use crate::cmd::target::Target;
 use crate::exit::{Coded, Exit};
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
-    let (lock, label) = match (&args.name, &args.path) {
-        (Some(name), _) if args.fair => (Lock::open_fair(name)?, format!("lock {name:?}")),
-        (Some(name), _) => (Lock::open(name)?, format!("lock {name:?}")),
-        (None, Some(path)) => (
-            Lock::open_path(path, args.mode)?,
-            format!("lock at {}", path.display()),
-        ),
-        (None, None) => unreachable!("clap requires a name or --path"),
-    };
+    // A name, or any file at --path (with flock(2) on it too: `interlock::FileLock`).
+    let target = Target::open(&args)?;
+    let label = target.label();
     // `status` shows how long the holder has held it: worth the clock read here.
-    lock.set_timestamps(true);
-    let guard = super::acquire::acquire(&lock, &args, &label)?;
+    target.lock().set_timestamps(true);
+    let guard = super::acquire::acquire(&target, &args, &label)?;
     if guard.previous_owner_died() {
         eprintln!("interlock: the previous holder of {label} died while holding it; running COMMAND anyway");
     }

@@ -1,60 +1,112 @@
 //! `interlock status` and `interlock list`.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
 
-use interlock::{Holder, NamedLock, WaitEdge};
-use serde_json::{json, Value};
+use interlock::{FlockEntry, Holder, LockStatus, NamedLock, PathStatus, WaitEdge};
+use serde::Serialize;
 
 use crate::cli::{ListArgs, StatusArgs};
 use crate::exit::Exit;
 
 pub(crate) fn status(args: StatusArgs) -> anyhow::Result<Exit> {
-    let Some(name) = args.name else {
-        return deadlocks(args.json);
+    let report = match (&args.name, &args.path) {
+        (Some(name), _) => Report::named(name)?,
+        (None, Some(path)) => Report::path(interlock::status_path(path)?),
+        (None, None) => return deadlocks(args.json),
     };
-    let lock = interlock::status(&name)?;
-    let edges = edges_of(&name)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut value = to_json(&lock);
-        value["wait_for"] = edges_json(&edges);
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        write_text(&mut out, &lock)?;
-        for e in &edges {
-            writeln!(
-                out,
-                "  waiting:       pid {} (tid {}) for {} ms",
-                e.pid,
-                e.tid,
-                e.waited.as_millis()
-            )?;
-        }
+        write_text(&mut out, &report)?;
     }
     Ok(Exit::Success)
 }
 
-/// The registered waiters (past the deadlock timeout) on the named lock `name`.
-fn edges_of(name: &str) -> anyhow::Result<Vec<WaitEdge>> {
-    let quoted = format!("{name:?}");
-    Ok(interlock::wait_graph()?
-        .into_iter()
-        .filter(|e| e.waits_for == quoted)
-        .collect())
+/// One lock as `status --json` shows it — also each element of `list --json` and the "lock"
+/// of `run --json` and `rm --json`: the library's status types (feature `serde`) with where
+/// the lock is and who waits for it. The fields are listed in `status --help`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    name: Option<String>,
+    path: Option<PathBuf>,
+    record: PathBuf,
+    held: bool,
+    #[serde(flatten)]
+    status: LockStatus,
+    file_locks: Vec<FlockEntry>,
+    wait_for: Vec<WaitEdge>,
+    /// Who is inside, for text: for a path, a flock(1) user counts.
+    #[serde(skip)]
+    inside: Option<Holder>,
+    #[serde(skip)]
+    sidecar: bool,
 }
 
-fn edges_json(edges: &[WaitEdge]) -> Value {
-    edges
-        .iter()
-        .map(|e| {
-            json!({
-                "pid": e.pid,
-                "tid": e.tid,
-                "held_by_tid": e.held_by,
-                "waited_ms": e.waited.as_millis() as u64,
-            })
+impl Report {
+    /// The named lock `name` now.
+    pub(crate) fn named(name: &str) -> anyhow::Result<Report> {
+        let lock = interlock::status(name)?;
+        let edges = edges_of(name, &interlock::wait_graph()?);
+        Report::of_named(lock, edges)
+    }
+
+    fn of_named(lock: NamedLock, wait_for: Vec<WaitEdge>) -> anyhow::Result<Report> {
+        Ok(Report {
+            record: interlock::namespace_dir()?.join(format!("{}.lock", lock.name)),
+            name: Some(lock.name),
+            path: None,
+            held: lock.status.holder.is_some(),
+            inside: lock.status.holder.clone(),
+            status: lock.status,
+            file_locks: Vec::new(),
+            wait_for,
+            sidecar: false,
         })
+    }
+
+    /// The lock at a path, from its status.
+    pub(crate) fn path(s: PathStatus) -> Report {
+        Report {
+            name: None,
+            held: s.is_held(),
+            inside: s.holder(),
+            path: Some(s.path),
+            record: s.record,
+            status: s.status,
+            file_locks: s.file_locks,
+            wait_for: s.wait_for,
+            sidecar: s.sidecar,
+        }
+    }
+
+    /// "lock \"name\"" or "lock at PATH".
+    fn label(&self) -> String {
+        match (&self.name, &self.path) {
+            (Some(name), _) => format!("lock {name:?}"),
+            (None, Some(path)) => format!("lock at {}", path.display()),
+            (None, None) => "lock".into(),
+        }
+    }
+
+    /// The name, or the path, for the NAME column of `list`.
+    fn shown(&self) -> String {
+        match (&self.name, &self.path) {
+            (Some(name), _) => name.clone(),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The registered waiters (past the deadlock timeout) on the named lock `name`.
+fn edges_of(name: &str, graph: &[WaitEdge]) -> Vec<WaitEdge> {
+    let quoted = format!("{name:?}");
+    graph
+        .iter()
+        .filter(|e| e.waits_for == quoted)
+        .cloned()
         .collect()
 }
 
@@ -63,22 +115,8 @@ fn deadlocks(json: bool) -> anyhow::Result<Exit> {
     let cycles = interlock::deadlocks()?;
     let mut out = std::io::stdout().lock();
     if json {
-        let all: Vec<Value> = cycles
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .map(|m| {
-                        json!({
-                            "pid": m.pid,
-                            "tid": m.tid,
-                            "waits_for": m.waits_for,
-                            "held_by_tid": m.held_by,
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        // The library's shape (feature `serde`): {pid, tid, waits_for, held_by_tid}.
+        writeln!(out, "{}", serde_json::to_string_pretty(&cycles)?)?;
     } else if cycles.is_empty() {
         writeln!(out, "no deadlock")?;
     } else {
@@ -103,11 +141,24 @@ fn deadlocks(json: bool) -> anyhow::Result<Exit> {
 }
 
 pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
-    let locks = interlock::list()?;
+    let graph = interlock::wait_graph()?;
+    let reports: Vec<Report> = if args.path.is_empty() {
+        interlock::list()?
+            .into_iter()
+            .map(|lock| {
+                let edges = edges_of(&lock.name, &graph);
+                Report::of_named(lock, edges)
+            })
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        args.path
+            .iter()
+            .map(|p| Ok(Report::path(interlock::status_path(p)?)))
+            .collect::<anyhow::Result<_>>()?
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let all: Vec<Value> = locks.iter().map(to_json).collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
         return Ok(Exit::Success);
     }
     writeln!(
@@ -115,15 +166,15 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
         "{:<24} {:<5} {:<8} {:>8} {:>7} {:>6} {:>8}  HOLDER",
         "NAME", "KIND", "STATE", "ACQUIRED", "WAITERS", "DEATHS", "POISONED"
     )?;
-    for lock in &locks {
-        let s = &lock.status;
-        let state = if s.holder.is_some() { "held" } else { "free" };
-        let holder = s.holder.as_ref().map(Holder::to_string).unwrap_or_default();
+    for r in &reports {
+        let s = &r.status;
+        let state = if r.held { "held" } else { "free" };
+        let holder = r.inside.as_ref().map(Holder::to_string).unwrap_or_default();
         writeln!(
             out,
             "{:<24} {:<5} {:<8} {:>8} {:>7} {:>6} {:>8}  {}",
-            lock.name,
-            lock.kind.to_string(),
+            r.shown(),
+            s.kind.to_string(),
             state,
             s.acquisitions,
             s.waiters,
@@ -132,7 +183,11 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
             holder
         )?;
     }
-    let edges = interlock::wait_graph()?;
+    let edges: Vec<&WaitEdge> = if args.path.is_empty() {
+        graph.iter().collect()
+    } else {
+        reports.iter().flat_map(|r| &r.wait_for).collect()
+    };
     if !edges.is_empty() {
         writeln!(out, "\nwaiting past the deadlock timeout:")?;
         for e in edges {
@@ -150,19 +205,33 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn write_text(out: &mut impl Write, lock: &NamedLock) -> std::io::Result<()> {
-    let s = &lock.status;
-    writeln!(out, "lock {:?} ({})", lock.name, lock.kind)?;
-    match &s.holder {
-        Some(h) => {
+fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
+    let s = &r.status;
+    writeln!(out, "{} ({})", r.label(), s.kind)?;
+    if r.sidecar {
+        writeln!(
+            out,
+            "  record:        {} (not an interlock lock file: interlock's record of it)",
+            r.record.display()
+        )?;
+    }
+    match (&r.inside, &s.holder) {
+        (Some(h), Some(_)) => {
             writeln!(out, "  held by:       {h}")?;
             writeln!(out, "  token:         {}", h.token)?;
         }
-        None if s.owner_died_unclaimed => writeln!(
+        (Some(h), None) => writeln!(
+            out,
+            "  held by:       {h} (a flock(2) lock only: not an interlock holder)"
+        )?,
+        (None, _) if s.owner_died_unclaimed => writeln!(
             out,
             "  held by:       nobody (the last holder died holding it)"
         )?,
-        None => writeln!(out, "  held by:       nobody")?,
+        (None, _) => writeln!(out, "  held by:       nobody")?,
+    }
+    for f in &r.file_locks {
+        writeln!(out, "  file lock:     {f}")?;
     }
     writeln!(out, "  waiters:       {}", s.waiters)?;
     writeln!(out, "  acquisitions:  {}", s.acquisitions)?;
@@ -172,43 +241,14 @@ fn write_text(out: &mut impl Write, lock: &NamedLock) -> std::io::Result<()> {
         "  poisoned:      {}",
         if s.poisoned { "yes" } else { "no" }
     )?;
+    for e in &r.wait_for {
+        writeln!(
+            out,
+            "  waiting:       pid {} (tid {}) for {} ms",
+            e.pid,
+            e.tid,
+            e.waited.as_millis()
+        )?;
+    }
     Ok(())
-}
-
-/// The JSON shape scripts rely on. Field names are stable; new fields may be added.
-pub(crate) fn to_json(lock: &NamedLock) -> Value {
-    let s = &lock.status;
-    let holder = s.holder.as_ref().map(|h| {
-        let since_ms = h
-            .since
-            .and_then(|s| s.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64);
-        let held_for_ms = h.since.map(|s| {
-            SystemTime::now()
-                .duration_since(s)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0)
-        });
-        json!({
-            "pid": h.pid,
-            "tid": h.tid,
-            "command": h.command,
-            "since_unix_ms": since_ms,
-            "held_for_ms": held_for_ms,
-            "token": h.token,
-            "alive": h.alive,
-        })
-    });
-    json!({
-        "name": lock.name,
-        "kind": lock.kind.to_string(),
-        "held": s.holder.is_some(),
-        "holder": holder,
-        "waiters": s.waiters,
-        "acquisitions": s.acquisitions,
-        "owner_deaths": s.owner_deaths,
-        "owner_died_unclaimed": s.owner_died_unclaimed,
-        "poisoned": s.poisoned,
-        "depth": s.depth,
-    })
 }
