@@ -163,7 +163,10 @@ pub(crate) const LINK_LIMIT: u32 = 1024;
 /// a glibc mutex's bytes there (its `__kind` and `__spins`) never read as one. No count to
 /// keep per thread, nothing to undo at release: a node's depth is fixed when it is linked,
 /// and counts entries unlinked out of order since (so it errs high, never low), except that
-/// it restarts from 1 above a glibc robust mutex.
+/// it restarts from 1 above a glibc robust mutex. A node linked on an empty list (depth 1)
+/// writes no depth: whatever its slot holds reads as at least 1 (an untagged value as 1, a
+/// tagged one left by an earlier hold as that, which errs high), so the lone lock of the
+/// common case pays one load and one compare.
 const DEPTH_TAG: u64 = 0x1A7E_0C4B << 32;
 const DEPTH_AT: usize = 2 * PTR;
 
@@ -425,9 +428,10 @@ impl Me {
         // (whose `__kind`/`__spins` sit there), either mapped while linked; we only read.
         let v = unsafe { load(first.wrapping_sub(DEPTH_AT)) } as u64;
         if v & !0xffff_ffff == DEPTH_TAG {
-            v as u32
+            (v as u32).max(1)
         } else {
-            0
+            // A node at depth 1 (whose depth is never written) or a glibc mutex.
+            1
         }
     }
 
@@ -502,13 +506,6 @@ impl Me {
         // thread edits. Unaligned, because musl's entry sits at word + 28.
         // SAFETY: see above; `list` is the head's aligned first field.
         let first = unsafe { load(list) };
-        // SAFETY: see above; `node - 16` is the node area's first slot (checked below).
-        unsafe {
-            store(
-                node.wrapping_sub(DEPTH_AT),
-                (DEPTH_TAG | u64::from(depth)) as *mut c_void,
-            )
-        };
         // SAFETY: see above; `node` is in the word's node area.
         unsafe { store(node, first) };
         // SAFETY: see above; `node - 8` is in the node area too (checked at registration).
@@ -517,6 +514,16 @@ impl Me {
         if first_entry != list {
             // SAFETY: see above; `first_entry` is on this thread's list.
             unsafe { store(first_entry.wrapping_sub(PTR), node.cast()) };
+            // The depth, only in front of another entry: a node alone on the list has depth 1,
+            // which is what an unwritten depth slot reads as (see `DEPTH_TAG`); the lone lock
+            // of the common case writes nothing more.
+            // SAFETY: see above; `node - 16` is the node area's first slot (checked below).
+            unsafe {
+                store(
+                    node.wrapping_sub(DEPTH_AT),
+                    (DEPTH_TAG | u64::from(depth)) as *mut c_void,
+                )
+            };
         }
         // The entry's own links are written before the head points at it (glibc: an
         // `asm("" ::: "memory")` at the same place).
