@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::deadlock::{self, CycleMember, LockKey, Registration};
 use crate::error::Error;
 use crate::name::{self, Namespace};
-use crate::segment::{Kind, Record, RecordRef, Segment};
+use crate::segment::{Kind, Record, RecordRef, Segment, Took};
 use crate::status::{Holder, LockStatus};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
@@ -224,11 +224,16 @@ impl Raw {
         // A thread with a list head is known (the head is null until `sys::me` has run, and
         // again in a forked child): one test for both.
         let me = sys::me_or_nobody();
-        let depth = me.link_depth()?;
-        if !self.record().try_acquire_linked(&me, depth) {
+        if !me.may_link() {
             return None;
         }
-        Some(self.record_holder_linked(&me))
+        match self.record().try_acquire_linked(&me) {
+            Took::Linked => Some(self.record_holder_linked(&me)),
+            // Past the thread's link limit: the liveness record (with its token) as for any
+            // UNREPORTED holder.
+            Took::Unreported => Some(self.record_holder(&me)),
+            Took::No => None,
+        }
     }
 
     /// The uncontended release of a hold as leaf code, for a guard's drop: false, changing

@@ -385,29 +385,44 @@ impl Record {
     pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> bool {
         // The two cases apart, each straight-line (`owner_bits` would pick the bits first and
         // then branch on them again).
-        match me.link_depth() {
-            Some(depth) if link => self.try_acquire_linked(me, depth),
-            _ => word::try_lock_fast(&self.word, me.tid | UNREPORTED),
+        if link && me.may_link() {
+            self.try_acquire_linked(me) != Took::No
+        } else {
+            word::try_lock_fast(&self.word, me.tid | UNREPORTED)
         }
     }
 
-    /// [`Record::try_acquire_fast`] for a trusted segment and a thread that may link (`depth`
-    /// from `me.link_depth()`): the word is linked on the list once taken.
+    /// [`Record::try_acquire_fast`] for a trusted segment and a thread that may link
+    /// (`me.may_link()`, checked by the caller): the word is linked on the list once taken —
+    /// unless the thread already has [`sys::LINK_LIMIT`] words there, when it keeps the word
+    /// UNREPORTED instead.
     #[inline(always)]
-    pub(crate) fn try_acquire_linked(&self, me: &Me, depth: u32) -> bool {
+    pub(crate) fn try_acquire_linked(&self, me: &Me) -> Took {
         // SAFETY: `self.word` is followed by this record's node area, which only the word's
         // owner touches; the record stays mapped while `&self` lives, and `me` is the calling
         // thread (it is !Send and only made by `sys::me()`).
         unsafe { me.set_pending(self.word_ptr()) };
-        if word::try_lock_fast(&self.word, me.tid) {
-            // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
-            // succeeded), so it was not ours, hence not linked, before.
-            unsafe { me.enqueue(self.word_ptr(), depth) };
-            true
-        } else {
+        if !word::try_lock_fast(&self.word, me.tid) {
             me.clear_pending();
-            false
+            return Took::No;
         }
+        // SAFETY: as for `set_pending`; the word is ours now (the exchange from UNLOCKED
+        // succeeded), so it was not ours, hence not linked, before.
+        if unsafe { me.enqueue(self.word_ptr()) } {
+            Took::Linked
+        } else {
+            self.keep_unreported(me);
+            Took::Unreported
+        }
+    }
+
+    /// The word, ours and named in `list_op_pending` but not linked (the thread's list is at
+    /// its limit), becomes UNREPORTED: a death from here on is for waiters to find, and until
+    /// the flag is set the kernel still finds the word through `list_op_pending`.
+    #[cold]
+    fn keep_unreported(&self, me: &Me) {
+        self.word.fetch_or(UNREPORTED, Ordering::Relaxed);
+        me.clear_pending();
     }
 
     /// Slow path: `slow` waits for the word (given it and the owner bits); whatever it returns,
@@ -448,7 +463,9 @@ impl Record {
             if linked {
                 // SAFETY: as in `try_acquire_fast`; the word is ours (just checked) and was not
                 // before (checked on entry), so it is not linked yet.
-                unsafe { me.enqueue(self.word_ptr(), me.depth_now()) };
+                if !unsafe { me.enqueue(self.word_ptr()) } {
+                    self.keep_unreported(me);
+                }
             }
         } else if linked {
             me.clear_pending();
@@ -600,6 +617,17 @@ impl Record {
 // is an atomic except `node`, which only the thread that owns `word` accesses (a protocol
 // enforced by `Me::enqueue`/`dequeue`'s contracts).
 unsafe impl Sync for Record {}
+
+/// How [`Record::try_acquire_linked`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Took {
+    /// The word was not free.
+    No,
+    /// Taken and linked on the thread's robust list.
+    Linked,
+    /// Taken UNREPORTED: the thread's list is at its limit.
+    Unreported,
+}
 
 /// One record of a segment, resolved once (the fast path reads it without going through the
 /// `Arc`), with the segment kept alive for as long as the record is reachable.

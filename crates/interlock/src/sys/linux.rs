@@ -378,35 +378,12 @@ impl Me {
     }
 
     /// Whether a word this thread takes now may go on its robust list, so that the kernel
-    /// reports its death: the thread has a list, has fewer than [`LINK_LIMIT`] words on it,
-    /// and is not in the middle of a list operation — which only a signal handler that locks
+    /// reports its death: the thread has a list and is not in the middle of a list operation — which only a signal handler that locks
     /// can find (`list_op_pending` is set for exactly the span of each operation), and which it
     /// must not interleave with. A word that may not be linked is taken UNREPORTED.
     #[inline(always)]
     pub(crate) fn may_link(&self) -> bool {
-        self.link_depth().is_some()
-    }
-
-    /// [`Me::may_link`], with the depth the word's node would have on the list: pass it to
-    /// [`Me::enqueue`].
-    #[inline(always)]
-    pub(crate) fn link_depth(&self) -> Option<u32> {
-        if self.head.is_null() || !self.nothing_pending() {
-            return None;
-        }
-        // SAFETY: `head` is non-null (checked above), so the thread's registered head.
-        let depth = unsafe { self.depth_of_first() } + 1;
-        (depth <= LINK_LIMIT).then_some(depth)
-    }
-
-    /// The depth a node linked now would have (for [`Me::enqueue`] after a wait; 1 without a
-    /// list).
-    pub(crate) fn depth_now(&self) -> u32 {
-        if self.head.is_null() {
-            return 1;
-        }
-        // SAFETY: `head` is non-null (checked above).
-        (unsafe { self.depth_of_first() }) + 1
+        !self.head.is_null() && self.nothing_pending()
     }
 
     /// The depth of the first entry of the thread's list (0 when the list is empty or the first
@@ -487,16 +464,22 @@ impl Me {
     }
 
     /// Links the word (which this thread now owns) at the front of the thread's robust list,
-    /// recording `depth` ([`Me::link_depth`]) in its node, then clears `list_op_pending`.
+    /// recording its depth in its node, then clears `list_op_pending`. False, linking nothing
+    /// and leaving `list_op_pending` set, when the list already holds [`LINK_LIMIT`] of our
+    /// words: the caller then marks the word UNREPORTED (which no dying thread's number
+    /// matches) and clears `list_op_pending` itself. The limit is checked here, after the word
+    /// became ours, where the lone lock of the common case finds an empty list with the load
+    /// it needs anyway.
     ///
     /// # Safety
     ///
     /// As [`Me::set_pending`]; additionally the calling thread owns `word` and the word is not
     /// already linked.
     #[inline]
-    pub(crate) unsafe fn enqueue(&self, word: *const AtomicU32, depth: u32) {
+    #[must_use]
+    pub(crate) unsafe fn enqueue(&self, word: *const AtomicU32) -> bool {
         if self.head.is_null() {
-            return;
+            return false;
         }
         let node = self.node(word);
         let list = self.head_field(LIST);
@@ -506,11 +489,19 @@ impl Me {
         // thread edits. Unaligned, because musl's entry sits at word + 28.
         // SAFETY: see above; `list` is the head's aligned first field.
         let first = unsafe { load(list) };
+        let first_entry = (first as usize & !1) as *mut u8;
+        let mut depth = 1;
+        if first_entry != list {
+            // SAFETY: the head is non-null (checked above).
+            depth += unsafe { self.depth_of_first() };
+            if depth > LINK_LIMIT {
+                return false;
+            }
+        }
         // SAFETY: see above; `node` is in the word's node area.
         unsafe { store(node, first) };
         // SAFETY: see above; `node - 8` is in the node area too (checked at registration).
         unsafe { store(node.wrapping_sub(PTR), list.cast()) };
-        let first_entry = (first as usize & !1) as *mut u8;
         if first_entry != list {
             // SAFETY: see above; `first_entry` is on this thread's list.
             unsafe { store(first_entry.wrapping_sub(PTR), node.cast()) };
@@ -531,6 +522,7 @@ impl Me {
         // SAFETY: see above.
         unsafe { store(list, node.cast()) };
         self.clear_pending();
+        true
     }
 
     /// Unlinks the word from the thread's robust list and leaves it named in `list_op_pending`
