@@ -82,6 +82,26 @@ fn shell_loop(lock_cmd: &str, counter: &Path, runs: u32) -> Command {
     cmd
 }
 
+/// `pairs` loops of `flock LOCK` beside as many of `interlock run --path LOCK`, each
+/// incrementing `counter` `rounds` times; asserts every loop succeeded.
+fn race_flock_and_interlock(ns: &Ns, lock: &Path, counter: &Path, pairs: usize, rounds: u32) {
+    let bin = env!("CARGO_BIN_EXE_interlock");
+    let flock_cmd = format!("flock \"{}\"", lock.display());
+    let interlock_cmd = format!("\"{bin}\" run --path \"{}\" --", lock.display());
+    let mut loops = Vec::new();
+    for _ in 0..pairs {
+        for lock_cmd in [&flock_cmd, &interlock_cmd] {
+            let mut cmd = shell_loop(lock_cmd, counter, rounds);
+            cmd.env("INTERLOCK_DIR", ns.ns_dir()).stderr(Stdio::piped());
+            loops.push(cmd.spawn().unwrap());
+        }
+    }
+    for l in loops {
+        let out = l.wait_with_output().unwrap();
+        assert!(out.status.success(), "a loop failed: {}", describe(&out));
+    }
+}
+
 /// Four loops of `flock FILE` and four of `interlock run --path FILE`, 50 read-increment-writes
 /// each, on a lock file made by `touch`: exactly 400. Before issue 12 every interlock run was
 /// refused ("truncated").
@@ -92,21 +112,7 @@ fn flock_and_interlock_loops_on_one_touched_file_count_exactly_400() {
     std::fs::File::create(&lock).unwrap();
     let counter = ns.dir.path().join("count");
     std::fs::write(&counter, "0").unwrap();
-    let bin = env!("CARGO_BIN_EXE_interlock");
-    let flock_cmd = format!("flock \"{}\"", lock.display());
-    let interlock_cmd = format!("\"{bin}\" run --path \"{}\" --", lock.display());
-    let mut loops = Vec::new();
-    for _ in 0..4 {
-        for lock_cmd in [&flock_cmd, &interlock_cmd] {
-            let mut cmd = shell_loop(lock_cmd, &counter, 50);
-            cmd.env("INTERLOCK_DIR", ns.ns_dir()).stderr(Stdio::piped());
-            loops.push(cmd.spawn().unwrap());
-        }
-    }
-    for l in loops {
-        let out = l.wait_with_output().unwrap();
-        assert!(out.status.success(), "a loop failed: {}", describe(&out));
-    }
+    race_flock_and_interlock(&ns, &lock, &counter, 4, 50);
     assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "400");
     assert_eq!(
         std::fs::metadata(&lock).unwrap().len(),
@@ -122,21 +128,7 @@ fn the_data_file_itself_can_be_the_lock_of_both() {
     let ns = Ns::new();
     let counter = ns.dir.path().join("count");
     std::fs::write(&counter, "0").unwrap();
-    let bin = env!("CARGO_BIN_EXE_interlock");
-    let flock_cmd = format!("flock \"{}\"", counter.display());
-    let interlock_cmd = format!("\"{bin}\" run --path \"{}\" --", counter.display());
-    let mut loops = Vec::new();
-    for _ in 0..2 {
-        for lock_cmd in [&flock_cmd, &interlock_cmd] {
-            let mut cmd = shell_loop(lock_cmd, &counter, 25);
-            cmd.env("INTERLOCK_DIR", ns.ns_dir()).stderr(Stdio::piped());
-            loops.push(cmd.spawn().unwrap());
-        }
-    }
-    for l in loops {
-        let out = l.wait_with_output().unwrap();
-        assert!(out.status.success(), "a loop failed: {}", describe(&out));
-    }
+    race_flock_and_interlock(&ns, &counter, &counter, 2, 25);
     assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "100");
 }
 
