@@ -82,6 +82,16 @@ fn shell_loop(lock_cmd: &str, counter: &Path, runs: u32) -> Command {
     cmd
 }
 
+/// `flock -n LOCK true`: whether flock(1) gets in at once.
+fn flock_n(lock: &Path) -> std::process::Output {
+    Command::new("flock")
+        .arg("-n")
+        .arg(lock)
+        .arg("true")
+        .output()
+        .unwrap()
+}
+
 /// `pairs` loops of `flock LOCK` beside as many of `interlock run --path LOCK`, each
 /// incrementing `counter` `rounds` times; asserts every loop succeeded.
 fn race_flock_and_interlock(ns: &Ns, lock: &Path, counter: &Path, pairs: usize, rounds: u32) {
@@ -280,12 +290,7 @@ fn flock_and_interlock_holders_keep_each_other_out_and_are_named() {
     flock.release();
 
     let held = Holder::interlock(&ns, &lock);
-    let out = Command::new("flock")
-        .args(["-n"])
-        .arg(&lock)
-        .arg("true")
-        .output()
-        .unwrap();
+    let out = flock_n(&lock);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -293,12 +298,7 @@ fn flock_and_interlock_holders_keep_each_other_out_and_are_named() {
         describe(&out)
     );
     held.release();
-    let out = Command::new("flock")
-        .args(["-n"])
-        .arg(&lock)
-        .arg("true")
-        .output()
-        .unwrap();
+    let out = flock_n(&lock);
     assert!(out.status.success(), "{}", describe(&out));
 }
 
@@ -321,12 +321,7 @@ fn a_segment_file_at_path_also_keeps_flock_users_out() {
         "no segment was created"
     );
     let held = Holder::interlock(&ns, &lock);
-    let out = Command::new("flock")
-        .args(["-n"])
-        .arg(&lock)
-        .arg("true")
-        .output()
-        .unwrap();
+    let out = flock_n(&lock);
     assert_eq!(
         out.status.code(),
         Some(1),

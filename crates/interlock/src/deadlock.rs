@@ -435,27 +435,16 @@ fn snapshot() -> Option<Vec<Entry>> {
 /// # Ok::<(), interlock::Error>(())
 /// ```
 pub fn wait_graph() -> Result<Vec<WaitEdge>, Error> {
-    let now = now_ns();
-    Ok(snapshot()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| WaitEdge {
-            pid: e.pid,
-            tid: e.tid,
-            waits_for: describe(e.key),
-            held_by: e.holder,
-            waited: Duration::from_nanos(now.saturating_sub(e.since)),
-        })
-        .collect())
+    Ok(edges(|_| true))
 }
 
-/// The edges of [`wait_graph`] whose waiter waits for a lock of the file `dev`/`ino`.
-pub(crate) fn wait_edges_for(dev: u64, ino: u64) -> Vec<WaitEdge> {
+/// The registry's entries that `keep` accepts, as wait-for edges.
+fn edges(keep: impl Fn(&Entry) -> bool) -> Vec<WaitEdge> {
     let now = now_ns();
     snapshot()
         .unwrap_or_default()
         .into_iter()
-        .filter(|e| e.key.dev == dev && e.key.ino == ino)
+        .filter(|e| keep(e))
         .map(|e| WaitEdge {
             pid: e.pid,
             tid: e.tid,
@@ -464,6 +453,11 @@ pub(crate) fn wait_edges_for(dev: u64, ino: u64) -> Vec<WaitEdge> {
             waited: Duration::from_nanos(now.saturating_sub(e.since)),
         })
         .collect()
+}
+
+/// The edges of [`wait_graph`] whose waiter waits for a lock of the file `dev`/`ino`.
+pub(crate) fn wait_edges_for(dev: u64, ino: u64) -> Vec<WaitEdge> {
+    edges(|e| e.key.dev == dev && e.key.ino == ino)
 }
 
 /// The deadlock cycles present in this user's namespace now, each from its youngest waiter (the
