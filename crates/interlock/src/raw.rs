@@ -198,11 +198,11 @@ impl Raw {
     /// Takes the lock if it is free, without a system call: the whole uncontended path.
     #[inline(always)]
     pub(crate) fn try_acquire_fast(&self, me: &Me) -> Option<Acquisition> {
-        let rec = self.record();
-        if !rec.try_acquire_fast(me, self.trusted) {
-            return None;
-        }
-        let token = self.record_holder(me);
+        let token = match self.record().try_acquire_fast(me, self.trusted) {
+            Took::Linked => self.record_holder_linked(me),
+            Took::Unreported => self.record_holder(me),
+            Took::No => return None,
+        };
         if self.off_path.load(Ordering::Relaxed) & STAMPED != 0 {
             self.stamp(token);
         }
@@ -259,7 +259,13 @@ impl Raw {
         });
         match got {
             Ok(how) => {
-                let token = self.record_holder(me);
+                // Ours now, so the word's UNREPORTED bit is what we wrote: whether the word
+                // went on our list (in a segment we trust, where nobody else writes it).
+                let token = if self.trusted && rec.word.load(Ordering::Relaxed) & UNREPORTED == 0 {
+                    self.record_holder_linked(me)
+                } else {
+                    self.record_holder(me)
+                };
                 if self.off_path.load(Ordering::Relaxed) & STAMPED != 0 {
                     self.stamp(token);
                 }
@@ -504,7 +510,9 @@ impl Raw {
     /// [`Raw::record_holder`] less `owner_token`, for a hold linked on the robust list: only
     /// the liveness check of UNREPORTED holders reads `owner_token` (`reap_dead_holder`), and
     /// the kernel reports a linked holder's death itself. (The token stays older than any
-    /// acquisition that follows, so it never vouches for a record it does not describe.)
+    /// acquisition that follows, so it never vouches for a record it does not describe; and
+    /// `owner_token != acquisitions` is how the uncontended release knows, without a look at
+    /// the word, that the hold is linked: `Record::release_hold_fast`.)
     #[inline(always)]
     fn record_holder_linked(&self, me: &Me) -> u64 {
         let rec = self.record();
@@ -515,7 +523,9 @@ impl Raw {
         let token = (rec.acquisitions.load(Ordering::Relaxed) + 1) & TOKEN_BITS;
         rec.acquisitions.store(token, Ordering::Relaxed);
         rec.owner_ids.store(me.ids, Ordering::Relaxed);
-        rec.owner_identity.store(me.start_time, Ordering::Relaxed);
+        // Release, after the count: a thread of this process that still has a guard of an
+        // earlier hold and sees this identity sees the new count too (`release_hold_fast`).
+        rec.owner_identity.store(me.start_time, Ordering::Release);
         token
     }
 

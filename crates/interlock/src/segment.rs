@@ -47,7 +47,7 @@ use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 use crate::error::{Error, SegmentFault};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Me};
-use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED, WAITERS};
+use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
 
 /// `b"INTRLOCK"`: the first eight bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"INTRLOCK";
@@ -382,13 +382,15 @@ impl Record {
     /// right — the word is named in `list_op_pending` before it can become ours and linked on the
     /// thread's list once it is, so a death at any instant in between is still seen.
     #[inline(always)]
-    pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> bool {
+    pub(crate) fn try_acquire_fast(&self, me: &Me, link: bool) -> Took {
         // The two cases apart, each straight-line (`owner_bits` would pick the bits first and
         // then branch on them again).
         if link && me.may_link() {
-            self.try_acquire_linked(me) != Took::No
+            self.try_acquire_linked(me)
+        } else if word::try_lock_fast(&self.word, me.tid | UNREPORTED) {
+            Took::Unreported
         } else {
-            word::try_lock_fast(&self.word, me.tid | UNREPORTED)
+            Took::No
         }
     }
 
@@ -519,12 +521,27 @@ impl Record {
     }
 
     /// The uncontended release of a hold, as leaf code (no call unless a sleeper announced
-    /// itself meanwhile): false, changing nothing, unless this thread's identity is known, it
-    /// owns the word with no sleeper announced, and `hold` is the current acquisition number
-    /// (a guard passes its token with its flag bits, so a flagged hold takes the full path).
-    /// The caller then takes its full path, which says what was wrong. `reentrant` (an RLock):
-    /// a depth above 1 is decremented instead. `fair` is read only when a sleeper appeared
-    /// (by reference, so the common path does not load it).
+    /// itself meanwhile): false, changing nothing, unless the calling thread's list is known,
+    /// `hold` is the current acquisition number (a guard passes its token with its flag bits,
+    /// so a flagged hold takes the full path), this process recorded itself for it and has not
+    /// released since, and the hold was recorded as linked. The caller then takes its full
+    /// path, which says what was wrong. `reentrant` (an RLock): a depth above 1 is decremented
+    /// instead. `fair` is read only when a sleeper appeared (by reference, so the common path
+    /// does not load it).
+    ///
+    /// It decides from the record's owner line alone, never from the word: under contention
+    /// other processes keep reading the word, and a look at it before the exchange that
+    /// releases it would fetch its cache line twice, once to read and once to own (decision
+    /// 0018). The owner line tells as much:
+    /// - `acquisitions == hold`: nobody took the word since this hold began;
+    /// - `owner_identity` is this process's: nobody released it since, since every release
+    ///   forgets the identity first (and every later acquisition, which would write the
+    ///   identity again, changes `acquisitions` first, before its Release store of the
+    ///   identity, which our Acquire load pairs with). Guards are `!Send`, so the thread
+    ///   releasing is the one that took it;
+    /// - `owner_token != hold`: the hold was recorded by `Raw::record_holder_linked`, which
+    ///   leaves `owner_token` older than the hold, for a word linked on this thread's list;
+    ///   holds the kernel will not report record their token there (`Raw::record_holder`).
     #[inline(always)]
     pub(crate) fn release_hold_fast(
         &self,
@@ -533,15 +550,14 @@ impl Record {
         fair: &bool,
         reentrant: bool,
     ) -> bool {
-        // A thread not known yet is `NOBODY`, which no word names: it fails the check below.
+        // A thread not known yet, or a forked child (whose thread-local is a copy of its
+        // parent's, list head aside), has no list head: it fails the first test.
         let me = sys::me_or_nobody();
-        let state = self.word.load(Ordering::Relaxed);
-        // Ours, linked (a trusted segment, no UNREPORTED: holders the kernel will not report
-        // take the full path), with no sleeper announced (a fair lock's hand-over, a wake: the
-        // full path too).
         if !link
-            || state & (OWNER_TID | UNREPORTED | WAITERS) != me.tid
+            || !me.robust()
+            || self.owner_identity.load(Ordering::Acquire) != me.start_time
             || self.acquisitions.load(Ordering::Relaxed) != hold
+            || self.owner_token.load(Ordering::Relaxed) == hold
         {
             return false;
         }
@@ -554,12 +570,13 @@ impl Record {
             }
         }
         self.forget_owner();
-        // SAFETY: the word is ours (checked above) and, being free of UNREPORTED in a trusted
-        // segment, was linked by `try_acquire_fast`/`acquire_contended` on this thread (a
-        // thread without a list takes words only with UNREPORTED); node area and mapping as
-        // there.
+        // SAFETY: the word is this thread's and was linked by it (the owner line says so, see
+        // above: taken by this thread for this hold, recorded as linked, not released since);
+        // node area and mapping as in `try_acquire_fast`.
         let pending = unsafe { me.dequeue(self.word_ptr()) };
-        word::unlock_seen(&self.word, state, fair);
+        // The word is `tid`, or `tid | WAITERS` if a sleeper announced itself: one exchange
+        // in the first case, the full unlock (and a wake) in the second.
+        word::unlock_seen(&self.word, me.tid, fair);
         pending.clear();
         true
     }
@@ -618,14 +635,15 @@ impl Record {
 // enforced by `Me::enqueue`/`dequeue`'s contracts).
 unsafe impl Sync for Record {}
 
-/// How [`Record::try_acquire_linked`] went.
+/// How [`Record::try_acquire_linked`] or [`Record::try_acquire_fast`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Took {
     /// The word was not free.
     No,
     /// Taken and linked on the thread's robust list.
     Linked,
-    /// Taken UNREPORTED: the thread's list is at its limit.
+    /// Taken UNREPORTED: the segment is one others can write, the thread has no usable list,
+    /// or its list is at its limit.
     Unreported,
 }
 
