@@ -10,9 +10,13 @@ plot="$(mktemp --suffix=.svg)"
 trap 'rm -f "$out" "$plot"' EXIT
 cargo run -p interlock-bench --release --bin mp -- --smoke --plot "$plot" | tee "$out"
 
-# One known row of each table.
+# One known row of each table (the three contended workloads each have a P = 2 row: three
+# matches), and the back-to-back floor, which mp itself enforces (exit status 1 below 0.3x the
+# bare futex at P = 2: the collapse of issue 13, a shape, not a timing goal).
 grep -E '^\| interlock \| [0-9.]+ \|' "$out"
-grep -E '^\| 2 \| interlock \| [0-9.]+ \|' "$out"
+test "$(grep -cE '^\| 2 \| interlock \| [0-9.]+ \|' "$out")" -eq 3
+grep -E '^## Contended, back-to-back:' "$out"
+grep -E '^back-to-back at P = 2: [0-9.]+x the bare futex \(floor 0.3x\)$' "$out"
 grep -E '^\| interlock-liveness \| [0-9.]+ \|' "$out"
 grep -E '^\| 2 \| interlock-fair \| [0-9.]+ \|' "$out"
 # Ping-pong, the named-lock table, the goals, and the plot with a line per competitor.

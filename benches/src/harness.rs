@@ -207,6 +207,10 @@ impl Run {
 #[repr(C, align(128))]
 struct Line<T>(T);
 
+/// On a page of its own: the back-to-back counter shares nothing with the control block.
+#[repr(C, align(4096))]
+struct Page<T>(T);
+
 /// The control block shared by the parent and its children.
 #[repr(C)]
 struct Control {
@@ -228,10 +232,15 @@ struct Control {
     wait_p99_ns: [AtomicU64; MAX_PROCS],
     /// Ping-pong: when the last hand-over was given (CLOCK_MONOTONIC ns, inside the section).
     handed_ns: AtomicU64,
+    /// The back-to-back shape's counter: read, then written, under the lock.
+    page_counter: Page<AtomicU64>,
 }
 
 // SAFETY: all fields are atomics (zero is a valid value of each) and padding.
 unsafe impl ShmSafe for Control {}
+
+// SAFETY: a `Line` is its field and padding; zero is valid for it when it is for the field.
+unsafe impl<T: ShmSafe> ShmSafe for Line<T> {}
 
 impl Control {
     /// Child side: says it is ready, then sleeps until the parent starts the run.
@@ -359,9 +368,30 @@ fn reap_within(pid: Pid, limit: Duration, what: &str, why: &str) {
     }
 }
 
+/// The loop a contended process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One acquisition per turn of a loop that reads the stop flag (and, one turn in
+    /// [`WAIT_SAMPLE_EVERY`], the clock) between a release and the next acquisition, with
+    /// `Params::inside` / `Params::outside` work: work between sections, however little.
+    Paced,
+    /// Batches of [`BATCH`] acquisitions with nothing at all between a release and the next
+    /// acquisition (the stop flag is read once a batch), the section a read-then-write of a
+    /// counter on a page of its own: a tight loop over a shared structure.
+    BackToBack,
+}
+
+/// Acquisitions per batch of [`Shape::BackToBack`].
+pub const BATCH: u64 = 64;
+
 /// Runs `procs` processes of competitor `C` for `p.duration`; `contended` adds the shared
 /// counter increment inside the section and checks it afterwards.
-fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Result<Run> {
+fn run_loop<C: Competitor>(
+    procs: usize,
+    p: &Params,
+    contended: bool,
+    shape: Shape,
+) -> io::Result<Run> {
     assert!(
         (1..=MAX_PROCS).contains(&procs),
         "1..={MAX_PROCS} processes"
@@ -375,7 +405,9 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         children.push(fork_child(move || {
             comp.attach().expect("attach");
             ctl.ready_then_wait_for_start();
-            if contended {
+            if shape == Shape::BackToBack {
+                back_to_back_loop(&*comp, ctl, i);
+            } else if contended {
                 measure_loop::<C, true>(&*comp, ctl, p, i);
             } else {
                 measure_loop::<C, false>(&*comp, ctl, p, i);
@@ -403,7 +435,10 @@ fn run_loop<C: Competitor>(procs: usize, p: &Params, contended: bool) -> io::Res
         },
     };
     if contended {
-        let counter = ctl.counter.0.load(Ordering::Relaxed);
+        let counter = match shape {
+            Shape::Paced => ctl.counter.0.load(Ordering::Relaxed),
+            Shape::BackToBack => ctl.page_counter.0.load(Ordering::Relaxed),
+        };
         assert!(
             counter == run.total(),
             "{}: the shared counter is {counter} but the processes counted {} operations \
@@ -458,6 +493,28 @@ fn measure_loop<C: Competitor, const CONTENDED: bool>(
     }
     ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     ctl.wait_p99_ns[i].store(percentile(&mut waits, 0.99), Ordering::Relaxed);
+    ctl.ops.0[i].store(n, Ordering::Release);
+}
+
+/// One process's loop of [`Shape::BackToBack`]; a function of its own for the reasons given at
+/// [`measure_loop`].
+#[inline(never)]
+fn back_to_back_loop<C: Competitor>(comp: &C, ctl: &Control, i: usize) {
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    // Relaxed: the flag only has to be seen eventually; it orders nothing.
+    while ctl.stop.load(Ordering::Relaxed) == 0 {
+        for _ in 0..BATCH {
+            comp.lock(|| {
+                // Relaxed: the lock orders the section; a load and a separate store, so a lock
+                // that admits two processes at once loses increments.
+                let c = ctl.page_counter.0.load(Ordering::Relaxed);
+                ctl.page_counter.0.store(c + 1, Ordering::Relaxed);
+            });
+        }
+        n += BATCH;
+    }
+    ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     ctl.ops.0[i].store(n, Ordering::Release);
 }
 
@@ -573,7 +630,7 @@ pub fn uncontended(peer: Peer, p: &Params) -> io::Result<Option<Run>> {
     if peer == Peer::Python {
         return python::run(python::Mode::Uncontended, 1, p);
     }
-    dispatch!(peer, run_loop(1, p, false)).map(Some)
+    dispatch!(peer, run_loop(1, p, false, Shape::Paced)).map(Some)
 }
 
 /// Contended: `procs` processes each incrementing the shared counter under the lock for
@@ -582,11 +639,52 @@ pub fn uncontended(peer: Peer, p: &Params) -> io::Result<Option<Run>> {
 /// # Errors
 ///
 /// As [`uncontended`].
-pub fn contended(peer: Peer, procs: usize, p: &Params) -> io::Result<Option<Run>> {
+pub fn contended(peer: Peer, procs: usize, p: &Params, shape: Shape) -> io::Result<Option<Run>> {
     if peer == Peer::Python {
+        if shape == Shape::BackToBack {
+            return Ok(None);
+        }
         return python::run(python::Mode::Contended, procs, p);
     }
-    dispatch!(peer, run_loop(procs, p, true)).map(Some)
+    dispatch!(peer, run_loop(procs, p, true, shape)).map(Some)
+}
+
+/// A core-to-core round trip: this process and a forked child pass a number back and forth
+/// through one cache line, spinning; the median over 9 batches of 2000 round trips (after a
+/// warm-up batch), in ns. It moves with where the host puts the two vCPUs (about 50 to 450 ns
+/// on the 2-core machines of this project), and every contended figure moves with it: the
+/// reports print it beside each row so that a reader can tell a placement from a regression.
+///
+/// # Errors
+///
+/// Creating the shared memory failed.
+pub fn round_trip_ns() -> io::Result<f64> {
+    const ROUNDS: u64 = 2000;
+    const BATCHES: u64 = 10;
+    let line = Shared::<Line<AtomicU64>>::new()?;
+    let l = &line;
+    let child = fork_child(move || {
+        for i in 0..ROUNDS * BATCHES {
+            while l.0.load(Ordering::Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            l.0.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    let mut ns = Vec::with_capacity(BATCHES as usize);
+    for b in 0..BATCHES {
+        let t = Instant::now();
+        for i in b * ROUNDS..(b + 1) * ROUNDS {
+            l.0.store(2 * i + 1, Ordering::Release);
+            while l.0.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        ns.push(t.elapsed().as_nanos() as u64 / ROUNDS);
+    }
+    reap_ok(child, "round trip");
+    // The first batch warms up (the child may not have been running yet).
+    Ok(percentile(&mut ns[1..], 0.5) as f64)
 }
 
 /// What the recovery workload measured.

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::harness::{Peer, Recovery, Run};
+use crate::harness::{Peer, Recovery, Run, Shape};
 use crate::stats::Summary;
 
 /// Per competitor, the measurements of every repetition.
@@ -66,41 +66,77 @@ pub fn uncontended(rows: &Rows<f64>, reps: usize, duration: Duration) -> String 
     t
 }
 
-/// Contended rows for every process count: per competitor, the runs of each repetition.
-pub fn contended(
-    by_procs: &[(usize, Rows<Run>)],
-    reps: usize,
-    duration: Duration,
-    inside: u32,
-    outside: u32,
-) -> String {
+/// One contended workload: per process count, per competitor, the runs of each repetition,
+/// and the core-to-core round trips measured before and after that count's rows.
+#[derive(Debug, Clone)]
+pub struct Contended {
+    /// The workload's name (`contended`, `back-to-back`, `work-outside`).
+    pub name: &'static str,
+    /// The loop its processes ran.
+    pub shape: Shape,
+    /// Per process count, the rows.
+    pub by_procs: Vec<(usize, Rows<Run>)>,
+    /// Per process count (in the order of `by_procs`), the round trip before and after, ns.
+    pub round_trips: Vec<(f64, f64)>,
+}
+
+impl Contended {
+    /// `a`'s throughput over `b`'s within each repetition at `procs` processes, if both ran.
+    pub fn ratios(&self, procs: usize, a: Peer, b: Peer) -> Option<Vec<f64>> {
+        let (_, rows) = self.by_procs.iter().find(|(p, _)| *p == procs)?;
+        let runs = |peer: Peer| rows.iter().find(|(p, _)| *p == peer).map(|(_, r)| r);
+        let (ra, rb) = (runs(a)?, runs(b)?);
+        let v: Vec<f64> = ra
+            .iter()
+            .zip(rb)
+            .map(|(x, y)| x.ops_per_sec() / y.ops_per_sec())
+            .collect();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
+/// Contended rows for every process count: per competitor, the median of the repetitions,
+/// their spread (min–max), and ratios of medians against the reference rows.
+pub fn contended(load: &Contended, reps: usize, p: &crate::harness::Params) -> String {
     let mut t = String::new();
+    let what = match load.shape {
+        Shape::Paced => format!(
+            "a loop reading the stop flag between sections, work inside {}, outside {}",
+            p.inside, p.outside
+        ),
+        Shape::BackToBack => format!(
+            "batches of {} acquisitions with nothing between them",
+            crate::harness::BATCH
+        ),
+    };
     let _ = writeln!(
         t,
-        "## Contended: shared counter incremented under the lock (work inside {inside}, outside \
-         {outside}; {reps} × {:.2} s; higher is better)\n",
-        duration.as_secs_f64()
+        "## Contended, {}: shared counter incremented under the lock ({what}; {reps} × {:.2} s; \
+         higher is better)\n",
+        load.name,
+        p.duration.as_secs_f64()
     );
     t.push_str(
-        "| P | lock | median Mops/s | std.dev | share max / min | max ÷ min | p99 wait µs | \
-         vs futex | vs pthread-robust | vs flock |\n",
+        "| P | lock | median Mops/s | min–max | share max / min | max ÷ min | p99 wait µs | \
+         vs futex | vs pthread-robust | vs flock | round trip ns before / after |\n",
     );
-    t.push_str("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    for (procs, rows) in by_procs {
+    t.push_str("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for ((procs, rows), (before, after)) in load.by_procs.iter().zip(&load.round_trips) {
         let reference = |peer: Peer| {
             rows.iter()
                 .find(|(p, _)| *p == peer)
                 .map(|(_, runs)| median_run(runs).1.median)
         };
-        for (peer, runs) in rows {
+        for (i, (peer, runs)) in rows.iter().enumerate() {
             let (run, s) = median_run(runs);
             let (max, min) = run.shares();
             let _ = writeln!(
                 t,
-                "| {procs} | {} | {} | {} | {:.0}% / {:.0}% | {} | {} | {} | {} | {} |",
+                "| {procs} | {} | {} | {}–{} | {:.0}% / {:.0}% | {} | {} | {} | {} | {} | {} |",
                 peer.name(),
                 sig3(s.median / 1e6),
-                sig3(s.std_dev / 1e6),
+                sig3(s.min / 1e6),
+                sig3(s.max / 1e6),
                 max,
                 min,
                 sig3(run.share_ratio()),
@@ -109,6 +145,11 @@ pub fn contended(
                 ratio(s.median, reference(Peer::Futex)),
                 ratio(s.median, reference(Peer::PthreadRobust)),
                 ratio(s.median, reference(Peer::Flock)),
+                if i == 0 {
+                    format!("{:.0} / {:.0}", before, after)
+                } else {
+                    String::new()
+                },
             );
         }
     }
@@ -116,7 +157,10 @@ pub fn contended(
         t,
         "\nshare max / min: the busiest and the idlest process's part of all operations in the \
          median repetition (100/P each is fair); max ÷ min their ratio. p99 wait: the worst \
-         process's 99th percentile of the time `lock` took, one acquisition in {} timed.",
+         process's 99th percentile of the time `lock` took, one acquisition in {} timed \
+         (the contended and work-outside loops only). Round trip: two processes passing a \
+         number through one cache line, before and after the row's runs; the host's placement \
+         of the vCPUs moves it (and every contended figure) between runs.",
         crate::harness::WAIT_SAMPLE_EVERY
     );
     t
