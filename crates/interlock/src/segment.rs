@@ -551,10 +551,11 @@ impl Record {
         reentrant: bool,
     ) -> bool {
         // A thread not known yet, or a forked child (whose thread-local is a copy of its
-        // parent's, list head aside), has no list head: it fails the first test.
+        // parent's, list head aside), has no list head; a signal handler that interrupted a
+        // list operation of its thread finds `list_op_pending` set: both fail `may_link`.
         let me = sys::me_or_nobody();
         if !link
-            || !me.robust()
+            || !me.may_link()
             || self.owner_identity.load(Ordering::Acquire) != me.start_time
             || self.acquisitions.load(Ordering::Relaxed) != hold
             || self.owner_token.load(Ordering::Relaxed) == hold
@@ -572,8 +573,9 @@ impl Record {
         self.forget_owner();
         // SAFETY: the word is this thread's and was linked by it (the owner line says so, see
         // above: taken by this thread for this hold, recorded as linked, not released since);
-        // node area and mapping as in `try_acquire_fast`.
-        let pending = unsafe { me.dequeue(self.word_ptr()) };
+        // node area and mapping as in `try_acquire_fast`; `list_op_pending` is clear
+        // (`may_link`, above).
+        let pending = unsafe { me.dequeue_idle(self.word_ptr()) };
         // The word is `tid`, or `tid | WAITERS` if a sleeper announced itself: one exchange
         // in the first case, the full unlock (and a wake) in the second.
         word::unlock_seen(&self.word, me.tid, fair);

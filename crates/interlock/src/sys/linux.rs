@@ -543,6 +543,21 @@ impl Me {
             // its waiters. Neither is acceptable (see `Lock`'s "Signal handlers" section).
             interleaved_list_operation();
         }
+        // SAFETY: the caller's contract, and `list_op_pending` is clear (just checked).
+        unsafe { self.dequeue_idle(word) }
+    }
+
+    /// [`Me::dequeue`] for a caller that has just seen `list_op_pending` clear
+    /// ([`Me::may_link`]): the uncontended release, which leaves every unusual case, this one
+    /// included, to its full path, and so has no call in it that would keep it from being
+    /// inlined.
+    ///
+    /// # Safety
+    ///
+    /// As [`Me::dequeue`]; additionally `list_op_pending` is null (no list operation of this
+    /// thread is under way).
+    #[inline(always)]
+    pub(crate) unsafe fn dequeue_idle(&self, word: *const AtomicU32) -> Pending {
         // SAFETY: `head` is this thread's registered head (non-null: the word was linked on
         // it), `list_op_pending` an aligned pointer field of it.
         unsafe { store_aligned(self.head_field(PENDING), self.node(word)) };
