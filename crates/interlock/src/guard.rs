@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 
 use crate::error::Error;
 use crate::raw::{Acquisition, Raw};
+use crate::segment::FastRelease;
 use crate::sync::Ordering;
 use crate::sys;
 
@@ -89,7 +90,24 @@ impl<'a> Hold<'a> {
     pub(crate) fn drop_hold(&self, reentrant: bool) {
         // The bits whole: a flagged hold (previous owner died, taken while panicking) fails
         // the fast path's comparison with the acquisition count and takes the full path.
-        if std::thread::panicking() || !self.raw.release_fast(self.bits, reentrant) {
+        let how = if std::thread::panicking() {
+            FastRelease::Refused
+        } else {
+            self.raw.release_fast(self.bits, reentrant)
+        };
+        // One cold call for both unusual ends: each call in the drop counts against its
+        // being inlined into the caller (decision 0008).
+        if how != FastRelease::Done {
+            self.drop_slow(how, reentrant);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&self, how: FastRelease, reentrant: bool) {
+        if how == FastRelease::Raced {
+            self.raw.finish_raced_release();
+        } else {
             self.end_quietly(reentrant);
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::deadlock::{self, CycleMember, LockKey, Registration};
 use crate::error::Error;
 use crate::name::{self, Namespace};
-use crate::segment::{Kind, Record, RecordRef, Segment, Took};
+use crate::segment::{FastRelease, Kind, Record, RecordRef, Segment, Took};
 use crate::status::{Holder, LockStatus};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
@@ -236,13 +236,20 @@ impl Raw {
         }
     }
 
-    /// The uncontended release of a hold as leaf code, for a guard's drop: false, changing
+    /// The uncontended release of a hold as leaf code, for a guard's drop: `Refused`, changing
     /// nothing, whenever anything is unusual (see `Record::release_hold_fast`; `hold` is the
-    /// guard's token, with any flag bits).
+    /// guard's token, with any flag bits); `Raced` when a sleeper appeared, for
+    /// [`Raw::finish_raced_release`].
     #[inline(always)]
-    pub(crate) fn release_fast(&self, hold: u64, reentrant: bool) -> bool {
+    pub(crate) fn release_fast(&self, hold: u64, reentrant: bool) -> FastRelease {
         self.record()
-            .release_hold_fast(hold, self.trusted, &self.fair, reentrant)
+            .release_hold_fast(hold, self.trusted, reentrant)
+    }
+
+    /// Completes a release that [`Raw::release_fast`] left `Raced`.
+    #[cold]
+    pub(crate) fn finish_raced_release(&self) {
+        self.record().finish_raced_release(self.fair);
     }
 
     /// Takes the lock for the calling thread after the fast path failed (or for `Wait::Never`,

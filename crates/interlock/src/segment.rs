@@ -543,13 +543,7 @@ impl Record {
     ///   leaves `owner_token` older than the hold, for a word linked on this thread's list;
     ///   holds the kernel will not report record their token there (`Raw::record_holder`).
     #[inline(always)]
-    pub(crate) fn release_hold_fast(
-        &self,
-        hold: u64,
-        link: bool,
-        fair: &bool,
-        reentrant: bool,
-    ) -> bool {
+    pub(crate) fn release_hold_fast(&self, hold: u64, link: bool, reentrant: bool) -> FastRelease {
         // A thread not known yet, or a forked child (whose thread-local is a copy of its
         // parent's, list head aside), has no list head; a signal handler that interrupted a
         // list operation of its thread finds `list_op_pending` set: both fail `may_link`.
@@ -560,14 +554,14 @@ impl Record {
             || self.acquisitions.load(Ordering::Relaxed) != hold
             || self.owner_token.load(Ordering::Relaxed) == hold
         {
-            return false;
+            return FastRelease::Refused;
         }
         if reentrant {
             // An RLock: only the outermost level releases the word.
             let depth = self.depth.load(Ordering::Relaxed);
             if depth > 1 {
                 self.depth.store(depth - 1, Ordering::Relaxed);
-                return true;
+                return FastRelease::Done;
             }
         }
         self.forget_owner();
@@ -577,10 +571,25 @@ impl Record {
         // (`may_link`, above).
         let pending = unsafe { me.dequeue_idle(self.word_ptr()) };
         // The word is `tid`, or `tid | WAITERS` if a sleeper announced itself: one exchange
-        // in the first case, the full unlock (and a wake) in the second.
-        word::unlock_seen(&self.word, me.tid, fair);
-        pending.clear();
-        true
+        // in the first case; in the second, `finish_raced_release` out of line, through the
+        // caller's one cold call (each call in a guard's drop counts against its inlining).
+        if word::try_unlock_seen(&self.word, me.tid) {
+            pending.clear();
+            FastRelease::Done
+        } else {
+            pending.keep();
+            FastRelease::Raced
+        }
+    }
+
+    /// Completes a [`Record::release_hold_fast`] that returned [`FastRelease::Raced`]: the
+    /// word, still ours with `WAITERS`, is released (waking a sleeper, or handing it over on
+    /// a fair lock), then `list_op_pending` cleared.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn finish_raced_release(&self, fair: bool) {
+        word::unlock_raced(&self.word, fair);
+        sys::me_or_nobody().clear_pending();
     }
 
     /// Releases the word, unlinking it from the thread's robust list first when it was linked.
@@ -636,6 +645,19 @@ impl Record {
 // is an atomic except `node`, which only the thread that owns `word` accesses (a protocol
 // enforced by `Me::enqueue`/`dequeue`'s contracts).
 unsafe impl Sync for Record {}
+
+/// How [`Record::release_hold_fast`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastRelease {
+    /// Released (or, for an RLock, one level of it).
+    Done,
+    /// Nothing changed: the full path decides (and says what was wrong).
+    Refused,
+    /// The hold's word is unlinked and its owner forgotten, but a sleeper announced itself
+    /// before the exchange: the word is still ours (with `WAITERS`) and `list_op_pending`
+    /// names it; [`Record::finish_raced_release`] completes the release.
+    Raced,
+}
 
 /// How [`Record::try_acquire_linked`] or [`Record::try_acquire_fast`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

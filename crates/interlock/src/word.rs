@@ -257,26 +257,23 @@ pub(crate) fn unlock(word: &AtomicU32) -> u32 {
     prev
 }
 
-/// Releases a word its owner has just read as `seen`, with no `WAITERS`: one compare-exchange
-/// in the common case. If a waiter announced itself since, the exchange fails and the word, still
-/// ours, goes through [`unlock`] or [`unlock_fair`] out of line. `fair` is taken by reference so
-/// that an inlined caller loads it only on that path.
+/// Releases a word its owner knows to be `seen` (its owner bits, no `WAITERS`) with one
+/// compare-exchange: false, changing nothing, if a waiter announced itself meanwhile (the
+/// word, still ours, then goes through [`unlock_raced`]).
 #[inline(always)]
-pub(crate) fn unlock_seen(word: &AtomicU32, seen: u32, fair: &bool) {
+pub(crate) fn try_unlock_seen(word: &AtomicU32, seen: u32) -> bool {
     debug_assert_eq!(seen & WAITERS, 0);
     // Release: our critical section happens-before the next owner's Acquire.
-    if word
-        .compare_exchange(seen, UNLOCKED, Ordering::Release, Ordering::Relaxed)
-        .is_err()
-    {
-        unlock_raced(word, fair);
-    }
+    word.compare_exchange(seen, UNLOCKED, Ordering::Release, Ordering::Relaxed)
+        .is_ok()
 }
 
+/// The release of a word whose [`try_unlock_seen`] lost to a waiter that announced itself:
+/// [`unlock`] or [`unlock_fair`], out of line.
 #[cold]
 #[inline(never)]
-fn unlock_raced(word: &AtomicU32, fair: &bool) {
-    if *fair {
+pub(crate) fn unlock_raced(word: &AtomicU32, fair: bool) {
+    if fair {
         unlock_fair(word);
     } else {
         unlock(word);

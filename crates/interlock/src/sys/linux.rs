@@ -593,6 +593,11 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// Leaves `list_op_pending` set: the word is not released yet, and the caller clears it
+    /// (with [`Me::clear_pending`]) once it is.
+    #[inline(always)]
+    pub(crate) fn keep(self) {}
+
     /// Clears `list_op_pending`, after the word was released.
     #[inline(always)]
     pub(crate) fn clear(self) {

@@ -10,7 +10,7 @@
 //! concurrent writes (both mutations tried when these models were written). The fair model
 //! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
 //! a woken sleeper may not take a handed-over word; the guard-release model without
-//! `unlock_seen`'s fallback.
+//! `try_unlock_seen`'s fallback.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -122,7 +122,7 @@ fn model_try_lock_never_blocks_and_respects_the_holder() {
 }
 
 /// A guard's release: the owner reads the word and, seeing no waiter, releases it with one
-/// compare-exchange (`unlock_seen`). A waiter that announces itself between that read and the
+/// compare-exchange (`try_unlock_seen`). A waiter that announces itself between that read and the
 /// exchange must still be woken: the exchange fails and the release falls back to `unlock`.
 /// (With the fallback removed, loom reports the stranded waiter as a deadlock.)
 #[test]
@@ -135,7 +135,9 @@ fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
             bump(&s, 10);
             let seen = s.word.load(Ordering::Relaxed);
             if seen & WAITERS == 0 {
-                unlock_seen(&s.word, seen, &fair);
+                if !try_unlock_seen(&s.word, seen) {
+                    unlock_raced(&s.word, fair);
+                }
             } else if fair {
                 unlock_fair(&s.word);
             } else {
