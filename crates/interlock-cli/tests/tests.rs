@@ -14,3 +14,6 @@ mod demo;
 
 // Usage errors and bad input.
 mod errors;
+
+// `interlock run` and COMMAND's process tree: orphans, signals, error messages (issue 12).
+mod run_tree;

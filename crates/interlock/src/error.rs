@@ -203,7 +203,25 @@ pub enum Error {
         reason: String,
     },
     /// An operating-system call failed.
-    #[error("{op} {what}: {source}")]
+    ///
+    /// The message names the operation and its object; the OS error is the error's
+    /// [`source`](std::error::Error::source), not repeated in the message (a chain printed
+    /// whole, as `anyhow`'s `{:#}` does, would say it twice). Print the chain to see both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let err = interlock::Lock::open_path(dir.path().join("nodir/x.lock"), 0o600).unwrap_err();
+    /// assert!(matches!(err, interlock::Error::Io { .. }));
+    /// let os = err.source().expect("the OS error").to_string();
+    /// assert!(os.contains("No such file or directory"));
+    /// assert!(!err.to_string().contains(&os), "said once, by the source: {err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[error("{op} {what}")]
     Io {
         /// What was being done ("open", "mmap", …).
         op: &'static str,

@@ -206,7 +206,8 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,200}` or starting with `.`;
+    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,200}` or starting with `.`
+    /// (a path is not a name: open a lock file with [`Lock::open_path`]);
     /// [`Error::UnsafePath`] if the namespace directory or the lock file is a symlink, another
     /// user's, or accessible to others; [`Error::BadSegment`] if the file is not a valid lock;
     /// [`Error::KindMismatch`] if `name` is an [`RLock`](crate::RLock).

@@ -87,7 +87,7 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
         return bad("starts with '.' (hidden, or a path component like '..')");
     }
     if name.contains('/') {
-        return bad("contains '/': a name is not a path (use open_path for a path)");
+        return bad("contains '/': a name is not a path");
     }
     if name.contains('\0') {
         return bad("contains a NUL byte");

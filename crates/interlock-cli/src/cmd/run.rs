@@ -13,8 +13,7 @@ use crate::exit::{Coded, Exit};
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let (lock, label) = match (&args.name, &args.path) {
-        (Some(name), _) if args.fair => (Lock::open_fair(name)?, format!("lock {name:?}")),
-        (Some(name), _) => (Lock::open(name)?, format!("lock {name:?}")),
+        (Some(name), _) => (open_named(name, args.fair)?, format!("lock {name:?}")),
         (None, Some(path)) => (
             Lock::open_path(path, args.mode)?,
             format!("lock at {}", path.display()),
@@ -91,6 +90,23 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
         (Some(code), _) => Exit::Command(code as u8),
         (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),
         (None, None) => Exit::System,
+    })
+}
+
+/// Opens the named lock; a bad name is told in the CLI's words (a name with a slash was
+/// probably meant as a lock file: that is `--path`).
+fn open_named(name: &str, fair: bool) -> anyhow::Result<Lock> {
+    let opened = if fair {
+        Lock::open_fair(name)
+    } else {
+        Lock::open(name)
+    };
+    opened.map_err(|e| match e {
+        interlock::Error::InvalidName { .. } if name.contains('/') => anyhow::Error::new(Coded(
+            Exit::Usage,
+            format!("{e}; to use a lock file, give its path with --path"),
+        )),
+        e => e.into(),
     })
 }
 
