@@ -204,9 +204,10 @@ pub enum Error {
     },
     /// An operating-system call failed.
     ///
-    /// The message names the operation and its object; the OS error is the error's
-    /// [`source`](std::error::Error::source), not repeated in the message (a chain printed
-    /// whole, as `anyhow`'s `{:#}` does, would say it twice). Print the chain to see both.
+    /// The message names the operation, its object and the OS error, whole: printed with
+    /// `{}`, it says what went wrong. So the OS error is not also the error's
+    /// [`source`](std::error::Error::source) — a chain printed whole, as `anyhow`'s `{:#}`
+    /// does, would say it twice. Match the variant to inspect it (`error.kind()`).
     ///
     /// # Examples
     ///
@@ -215,21 +216,20 @@ pub enum Error {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let err = interlock::Lock::open_path(dir.path().join("nodir/x.lock"), 0o600).unwrap_err();
-    /// assert!(matches!(err, interlock::Error::Io { .. }));
-    /// let os = err.source().expect("the OS error").to_string();
-    /// assert!(os.contains("No such file or directory"));
-    /// assert!(!err.to_string().contains(&os), "said once, by the source: {err}");
+    /// let interlock::Error::Io { error, .. } = &err else { panic!("{err:?}") };
+    /// assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    /// assert_eq!(err.to_string().matches("No such file or directory").count(), 1);
+    /// assert!(err.source().is_none(), "not said a second time by the chain");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[error("{op} {what}")]
+    #[error("{op} {what}: {error}")]
     Io {
         /// What was being done ("open", "mmap", …).
         op: &'static str,
         /// To what.
         what: String,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -242,7 +242,7 @@ impl Error {
         Error::Io {
             op,
             what: what.to_string(),
-            source: e.into(),
+            error: e.into(),
         }
     }
 }
