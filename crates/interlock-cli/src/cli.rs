@@ -46,9 +46,23 @@ pub(crate) enum Command {
 /// runs with INTERLOCK_PREVIOUS_OWNER_DIED=1; the lock's poison mark is cleared when COMMAND
 /// then exits 0. COMMAND also gets INTERLOCK_TOKEN, the fencing token of this hold.
 ///
-/// If the interlock process itself is killed while COMMAND runs, COMMAND is killed too
-/// (SIGKILL, via PR_SET_PDEATHSIG) and the kernel releases the lock, marking the owner dead:
-/// the lock is never left wedged, and the next holder never overlaps an orphaned COMMAND.
+/// COMMAND runs as a process group of its own, which the lock's record names. The lock is
+/// held until every process of that group has exited: what COMMAND leaves running in the
+/// background keeps it (a line on stderr says so). INT, TERM, HUP, QUIT, USR1 and USR2 sent to
+/// interlock are passed on to the group, so COMMAND's handlers run to the end with the lock
+/// still held. With a terminal, the group is a job: it gets the terminal, and Ctrl-C and Ctrl-Z
+/// reach it.
+///
+/// If the interlock process itself is killed, the kernel releases the lock, marking the owner
+/// dead (the lock is never left wedged), and COMMAND gets SIGKILL — but what COMMAND started,
+/// or a COMMAND that changed its credentials (sudo, su, setpriv, a setuid program), may live
+/// on. The next holder then waits until that process group has exited (or kills it, with
+/// --kill-orphans), saying so on stderr, before its COMMAND runs: the next holder never
+/// overlaps the previous one's processes.
+///
+/// What leaves the process group escapes both: a daemon that calls setsid, a job that a shell
+/// with job control (sh -m, an interactive shell) puts in a group of its own, a nested
+/// `interlock run` (which holds its own lock over its own group).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock run backup -- rsync -a /src/ /dst/
@@ -77,6 +91,10 @@ pub(crate) struct RunArgs {
     /// an existing unfair one. Every later `run` of the name is fair.
     #[arg(long, conflicts_with = "path")]
     pub(crate) fair: bool,
+    /// If a holder died leaving processes of its COMMAND running, kill them (SIGKILL) instead
+    /// of waiting for them to exit.
+    #[arg(long)]
+    pub(crate) kill_orphans: bool,
     /// Exit code for a conflict or timeout.
     #[arg(long, short = 'E', value_name = "N", default_value_t = 1)]
     pub(crate) conflict_exit_code: u8,

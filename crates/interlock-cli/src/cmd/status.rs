@@ -164,6 +164,14 @@ fn write_text(out: &mut impl Write, lock: &NamedLock) -> std::io::Result<()> {
         )?,
         None => writeln!(out, "  held by:       nobody")?,
     }
+    if let Some(g) = s.leftover_group {
+        let state = match g.state() {
+            interlock::GroupState::Running => "still running",
+            interlock::GroupState::Gone => "gone",
+            _ => "cannot be checked from here",
+        };
+        writeln!(out, "  left running:  {g} by a holder that died ({state})")?;
+    }
     writeln!(out, "  waiters:       {}", s.waiters)?;
     writeln!(out, "  acquisitions:  {}", s.acquisitions)?;
     writeln!(out, "  owner deaths:  {}", s.owner_deaths)?;
@@ -197,6 +205,14 @@ pub(crate) fn to_json(lock: &NamedLock) -> Value {
             "held_for_ms": held_for_ms,
             "token": h.token,
             "alive": h.alive,
+            "process_group": h.process_group,
+        })
+    });
+    let leftover = s.leftover_group.map(|g| {
+        json!({
+            "pgid": g.pgid,
+            "token": g.token,
+            "running": g.state() == interlock::GroupState::Running,
         })
     });
     json!({
@@ -210,5 +226,6 @@ pub(crate) fn to_json(lock: &NamedLock) -> Value {
         "owner_died_unclaimed": s.owner_died_unclaimed,
         "poisoned": s.poisoned,
         "depth": s.depth,
+        "leftover_group": leftover,
     })
 }
