@@ -160,10 +160,14 @@ fn have_root(what: &str) -> bool {
     false
 }
 
-/// Runs `script` under lock `c` in a runner, waits until what it started is inside, SIGKILLs
-/// the runner and returns the pid of the process inside.
-fn kill_runner_while_inside(scene: &Scene, script: &str) -> Stray {
-    let mut runner = scene.spawn(&["run", "c", "--", "sh", "-c", script]);
+/// Lock `c` by name: the lock words of `run` (before `--`) and the label messages give it.
+const NAMED: (&[&str], &str) = (&["c"], "lock \"c\"");
+
+/// Runs `script` under `lock` (`run`'s words for the lock) in a runner, waits until what it
+/// started is inside, SIGKILLs the runner and returns the pid of the process inside.
+fn kill_runner_while_inside(scene: &Scene, lock: &[&str], script: &str) -> Stray {
+    let args = [&["run"], lock, &["--", "sh", "-c", script]].concat();
+    let mut runner = scene.spawn(&args);
     let out = Lines::stdout(&mut runner);
     let inside = Stray(Some(pid_from_held(&out.next("from the process inside"))));
     runner.kill().unwrap(); // SIGKILL
@@ -179,10 +183,12 @@ fn kill_runner_while_inside(scene: &Scene, script: &str) -> Stray {
     inside
 }
 
-/// Starts the next holder, which must wait for what the dead runner left inside: its one
-/// stderr line says so (naming the process group), and its COMMAND then finds nobody inside.
-fn next_holder_waits_for(scene: &Scene, mut inside: Stray) {
-    let mut next = scene.spawn(&["run", "c", "--", "sh", "-c", CHECK]);
+/// Starts the next holder of `lock` (`(words, label)`), which must wait for what the dead
+/// runner left inside: its one stderr line says so (naming the process group), and its COMMAND
+/// then finds nobody inside.
+fn next_holder_waits_for(scene: &Scene, (lock, label): (&[&str], &str), mut inside: Stray) {
+    let args = [&["run"], lock, &["--", "sh", "-c", CHECK]].concat();
+    let mut next = scene.spawn(&args);
     let err = Lines::stderr(&mut next);
     let said = err.next("from the next holder on stderr");
     // Let the process inside finish only once the next holder says it waits for it; one that
@@ -205,7 +211,7 @@ fn next_holder_waits_for(scene: &Scene, mut inside: Stray) {
     );
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        said.contains("previous holder of lock \"c\" died")
+        said.contains(&format!("previous holder of {label} died"))
             && said.contains("waiting")
             && said.contains("process group"),
         "one line saying it waits for the dead holder's process group: {said}"
@@ -219,8 +225,27 @@ fn next_holder_waits_for(scene: &Scene, mut inside: Stray) {
 fn grandchild_of_a_killed_runner_never_overlaps_the_next_holder() {
     let scene = Scene::new();
     let script = format!("sh -c '{}' & wait", INSIDE.replace('\'', r"'\''"));
-    let inside = kill_runner_while_inside(&scene, &script);
-    next_holder_waits_for(&scene, inside);
+    let inside = kill_runner_while_inside(&scene, NAMED.0, &script);
+    next_holder_waits_for(&scene, NAMED, inside);
+}
+
+/// The same with `--path` on a file made by `touch` (not an interlock lock file: interlock's
+/// record of it is a sidecar in the namespace), which names the group as a name's record does.
+#[test]
+fn grandchild_of_a_killed_runner_never_overlaps_the_next_holder_of_a_path() {
+    let scene = Scene::new();
+    let file = scene.path("touched.lock");
+    std::fs::File::create(&file).unwrap();
+    let file = file.to_str().unwrap();
+    let lock: &[&str] = &["--path", file];
+    let script = format!("sh -c '{}' & wait", INSIDE.replace('\'', r"'\''"));
+    let inside = kill_runner_while_inside(&scene, lock, &script);
+    next_holder_waits_for(&scene, (lock, &format!("lock at {file}")), inside);
+    assert_eq!(
+        std::fs::metadata(file).unwrap().len(),
+        0,
+        "the file was written"
+    );
 }
 
 /// Issue 12, item 1: the kernel clears PDEATHSIG when COMMAND changes its credentials
@@ -236,8 +261,8 @@ fn setpriv_command_of_a_killed_runner_never_overlaps_the_next_holder() {
         "exec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c '{}'",
         INSIDE.replace('\'', r"'\''")
     );
-    let inside = kill_runner_while_inside(&scene, &script);
-    next_holder_waits_for(&scene, inside);
+    let inside = kill_runner_while_inside(&scene, NAMED.0, &script);
+    next_holder_waits_for(&scene, NAMED, inside);
 }
 
 /// `--kill-orphans`: the next holder kills what the dead runner left running instead of
@@ -246,8 +271,18 @@ fn setpriv_command_of_a_killed_runner_never_overlaps_the_next_holder() {
 fn kill_orphans_kills_what_a_dead_holder_left_running() {
     let scene = Scene::new();
     let script = format!("sh -c '{}' & wait", INSIDE.replace('\'', r"'\''"));
-    let inside = kill_runner_while_inside(&scene, &script);
+    let inside = kill_runner_while_inside(&scene, NAMED.0, &script);
     let pid = inside.0.unwrap();
+    // `status` names what the dead holder left running, before anyone takes the lock again.
+    let json = scene.output(&["status", "--json", "c"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["leftover_group"]["pgid"], group_of(pid), "{v}");
+    assert_eq!(v["leftover_group"]["running"], true, "{v}");
+    let text = stdout(&scene.output(&["status", "c"]));
+    assert!(
+        text.contains("left running:") && text.contains("still running"),
+        "{text}"
+    );
     let check = format!(
         "if grep -qs '^{pid} ([^)]*) [^ZX]' /proc/{pid}/stat; then echo ALIVE; else echo dead; fi"
     );
@@ -261,6 +296,20 @@ fn kill_orphans_kills_what_a_dead_holder_left_running() {
         "{err}"
     );
     assert!(!running(pid));
+    let json = scene.output(&["status", "--json", "c"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["leftover_group"], serde_json::Value::Null, "{v}");
+}
+
+/// The process group `pid` is in (`/proc/PID/stat`'s pgrp).
+fn group_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let close = stat.rfind(')').unwrap();
+    stat[close + 1..]
+        .split_whitespace()
+        .nth(2)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("no pgrp in {stat:?}"))
 }
 
 /// What COMMAND leaves running in its process group (a background job) keeps the lock: the
