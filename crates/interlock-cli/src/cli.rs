@@ -44,9 +44,10 @@ pub(crate) enum Command {
 /// Run COMMAND while holding a lock, like flock(1).
 ///
 /// Waits for the lock (forever, or --wait DURATION, or not at all with --no-wait), runs COMMAND,
-/// releases the lock when COMMAND exits, and exits with COMMAND's status. On conflict or
-/// timeout it prints one line naming the holder and exits 1 (or --conflict-exit-code). A wait
-/// that goes past a second says so on stderr, once, naming the holder.
+/// releases the lock when COMMAND and what it left running in its process group have exited,
+/// and exits with COMMAND's status. On conflict or timeout it prints one line naming the holder
+/// and exits 1 (or --conflict-exit-code). A wait that goes past a second says so on stderr,
+/// once, naming the holder.
 ///
 /// Every word after NAME belongs to COMMAND, as with flock(1), words that look like options
 /// included: interlock's own options go before NAME. `--` between NAME and COMMAND is optional.
@@ -69,11 +70,12 @@ pub(crate) enum Command {
 /// or a COMMAND that changed its credentials (sudo, su, setpriv, a setuid program), may live
 /// on. The next holder then waits until that process group has exited (or kills it, with
 /// --kill-orphans), saying so on stderr, before its COMMAND runs: the next holder never
-/// overlaps the previous one's processes.
+/// overlaps the previous one's processes. --wait and --no-wait bound that wait too.
 ///
 /// What leaves the process group escapes both: a daemon that calls setsid, a job that a shell
 /// with job control (sh -m, an interactive shell) puts in a group of its own, a nested
-/// `interlock run` (which holds its own lock over its own group).
+/// `interlock run` (which holds its own lock over its own group). flock(1) users of a --path
+/// FILE know nothing of the group: they are kept out only while interlock itself lives.
 ///
 /// --path FILE works on any file, as flock(1) does: an interlock lock file (created with
 /// --mode if FILE does not exist), or a file made by `touch`, a data file, a directory. A
@@ -102,6 +104,7 @@ pub(crate) enum Command {
   interlock run build -c 'make && make install'         # a shell command, as flock -c
   interlock run --verbose --wait 500ms cache ./refresh  # say how long getting the lock took
   interlock run --fair jobs ./job.sh                    # no waiter starves
+  interlock run --kill-orphans backup ./backup.sh       # kill what a killed holder left running
   interlock run backup -- rsync -a /src/ /dst/          # the same: `--` is optional"
 )]
 pub(crate) struct RunArgs {
@@ -146,8 +149,8 @@ pub(crate) struct RunArgs {
     /// an existing unfair one. Every later `run` of the name is fair.
     #[arg(long, conflicts_with = "path")]
     pub(crate) fair: bool,
-    /// If a holder died leaving processes of its COMMAND running, kill them (SIGKILL) instead
-    /// of waiting for them to exit.
+    /// If a holder died leaving processes of its COMMAND's process group running, kill them
+    /// (SIGKILL) instead of waiting for them to exit.
     #[arg(long)]
     pub(crate) kill_orphans: bool,
     /// Exit code for a conflict or timeout.
