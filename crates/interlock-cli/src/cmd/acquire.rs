@@ -169,7 +169,12 @@ fn wait_saying_who_holds<'l>(
         // Without a thread (none could be made), the wait goes on without the line.
         let got = wait();
         drop(done);
-        drop(watcher);
+        // Joined here, not left to the scope, which only waits for the closure to return: a
+        // thread still on its way out, without the signals blocked, would take the SIGCHLD
+        // (or a TERM) meant for COMMAND's runner (`spawn_group` blocks them in this thread).
+        if let Ok(watcher) = watcher {
+            let _ = watcher.join();
+        }
         got
     })
 }
