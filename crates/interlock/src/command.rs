@@ -230,6 +230,11 @@ fn libc_echild() -> i32 {
 /// The longest pause between two looks at a group that is not ours to reap.
 const POLL_MAX: Duration = Duration::from_millis(50);
 
+/// How often [`GroupChild::wait`] looks for the command's end without a `SIGCHLD`: the signal
+/// goes to another thread of the process when that thread does not block it and the waiting
+/// thread is not in `sigtimedwait` at that instant (then it is lost to us).
+const CHILD_LOOK: Duration = Duration::from_millis(200);
+
 impl fmt::Display for ProcessGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "process group {}", self.pgid)
@@ -416,14 +421,16 @@ impl GroupChild {
                 return Ok(status);
             }
             // The signals were blocked before the command was spawned: its end leaves a
-            // SIGCHLD pending, so there is nothing to reap before one comes.
-            match self.relay.next(None) {
+            // SIGCHLD pending — unless another thread of this process, one that does not block
+            // it, took it first (the kernel gives a process's signal to any thread that wants
+            // it, and the default action drops it). So look every CHILD_LOOK all the same.
+            match self.relay.next(Some(CHILD_LOOK)) {
                 Some(Received::Child) => {
                     self.drained = false;
                     self.reap()?;
                 }
                 Some(sig) => self.on_signal(sig),
-                None => {}
+                None => self.reap()?,
             }
         }
     }

@@ -618,9 +618,12 @@ impl LockGuard<'_> {
     /// - With a controlling terminal, the group is run as a job: see [`GroupChild::wait`].
     ///
     /// Pipes set up on `cmd` are closed on our side: give the command inherited descriptors or
-    /// files. `cmd` keeps the hooks this adds: spawn it once. Meant for a thread that runs one command at a time in a program that blocks or
-    /// ignores these signals in its other threads (a signal sent to the process may be taken
-    /// by any thread that does not block it).
+    /// files. `cmd` keeps the hooks this adds: spawn it once. Meant for a thread that runs one
+    /// command at a time. A signal sent to the process may be taken by any thread that does
+    /// not block it: block the passed-on signals in the program's other threads (or join them
+    /// before spawning) to have each one reach the group. A `SIGCHLD` another thread takes
+    /// only delays [`GroupChild::wait`] (which looks for the command's end every 200 ms
+    /// without one).
     ///
     /// Escapes: a process that leaves the group (`setsid`, as daemons do; a shell with job
     /// control giving its jobs groups of their own) is neither waited for nor signalled.
