@@ -44,9 +44,10 @@ pub(crate) enum Command {
 /// Run COMMAND while holding a lock, like flock(1).
 ///
 /// Waits for the lock (forever, or --wait DURATION, or not at all with --no-wait), runs COMMAND,
-/// releases the lock when COMMAND exits, and exits with COMMAND's status. On conflict or
-/// timeout it prints one line naming the holder and exits 1 (or --conflict-exit-code). A wait
-/// that goes past a second says so on stderr, once, naming the holder.
+/// releases the lock when COMMAND and what it left running in its process group have exited,
+/// and exits with COMMAND's status. On conflict or timeout it prints one line naming the holder
+/// and exits 1 (or --conflict-exit-code). A wait that goes past a second says so on stderr,
+/// once, naming the holder.
 ///
 /// Every word after NAME belongs to COMMAND, as with flock(1), words that look like options
 /// included: interlock's own options go before NAME. `--` between NAME and COMMAND is optional.
@@ -57,16 +58,32 @@ pub(crate) enum Command {
 /// runs with INTERLOCK_PREVIOUS_OWNER_DIED=1; the lock's poison mark is cleared when COMMAND
 /// then exits 0. COMMAND also gets INTERLOCK_TOKEN, the fencing token of this hold.
 ///
-/// If the interlock process itself is killed while COMMAND runs, COMMAND is killed too
-/// (SIGKILL, via PR_SET_PDEATHSIG) and the kernel releases the lock, marking the owner dead:
-/// the lock is never left wedged, and the next holder never overlaps an orphaned COMMAND.
+/// COMMAND runs as a process group of its own, which the lock's record names. The lock is
+/// held until every process of that group has exited: what COMMAND leaves running in the
+/// background keeps it (a line on stderr says so). INT, TERM, HUP, QUIT, USR1 and USR2 sent to
+/// interlock are passed on to the group, so COMMAND's handlers run to the end with the lock
+/// still held. With a terminal, the group is a job: it gets the terminal, and Ctrl-C and Ctrl-Z
+/// reach it.
+///
+/// If the interlock process itself is killed, the kernel releases the lock, marking the owner
+/// dead (the lock is never left wedged), and COMMAND gets SIGKILL — but what COMMAND started,
+/// or a COMMAND that changed its credentials (sudo, su, setpriv, a setuid program), may live
+/// on. The next holder then waits until that process group has exited (or kills it, with
+/// --kill-orphans), saying so on stderr, before its COMMAND runs: the next holder never
+/// overlaps the previous one's processes. --wait and --no-wait bound that wait too.
+///
+/// What leaves the process group escapes both: a daemon that calls setsid, a job that a shell
+/// with job control (sh -m, an interactive shell) puts in a group of its own, a nested
+/// `interlock run` (which holds its own lock over its own group). flock(1) users of a --path
+/// FILE know nothing of the group: they are kept out only while interlock itself lives.
 ///
 /// --path FILE works on any file, as flock(1) does: an interlock lock file (created with
 /// --mode if FILE does not exist), or a file made by `touch`, a data file, a directory. A
 /// file that is not an interlock lock file is opened read-only and never written; interlock
-/// keeps its record of it (holder, deaths, tokens) in this user's namespace. Either way `run` also takes flock(2) on FILE,
-/// after the interlock lock, so `flock FILE ...` users of the same file and `interlock run
-/// --path FILE` exclude each other. Like `flock -o`, COMMAND does not inherit that lock.
+/// keeps its record of it (holder, deaths, tokens, COMMAND's process group) in this user's
+/// namespace. Either way `run` also takes flock(2) on FILE, after the interlock lock, so
+/// `flock FILE ...` users of the same file and `interlock run --path FILE` exclude each other.
+/// Like `flock -o`, COMMAND does not inherit that lock.
 ///
 /// With --json, a conflict or timeout also prints one JSON object on stdout (COMMAND did not
 /// run): {"reason": "held" | "timeout" | "deadlock", "message": the stderr line, "waited_ms",
@@ -87,6 +104,7 @@ pub(crate) enum Command {
   interlock run build -c 'make && make install'         # a shell command, as flock -c
   interlock run --verbose --wait 500ms cache ./refresh  # say how long getting the lock took
   interlock run --fair jobs ./job.sh                    # no waiter starves
+  interlock run --kill-orphans backup ./backup.sh       # kill what a killed holder left running
   interlock run backup -- rsync -a /src/ /dst/          # the same: `--` is optional"
 )]
 pub(crate) struct RunArgs {
@@ -131,6 +149,10 @@ pub(crate) struct RunArgs {
     /// an existing unfair one. Every later `run` of the name is fair.
     #[arg(long, conflicts_with = "path")]
     pub(crate) fair: bool,
+    /// If a holder died leaving processes of its COMMAND's process group running, kill them
+    /// (SIGKILL) instead of waiting for them to exit.
+    #[arg(long)]
+    pub(crate) kill_orphans: bool,
     /// Exit code for a conflict or timeout.
     #[arg(long, short = 'E', value_name = "N", default_value_t = 1)]
     pub(crate) conflict_exit_code: u8,
@@ -300,10 +322,12 @@ pub(crate) enum WaitLimit {
 /// `list --json` and as "lock" in `run --json` and `rm --json`: {"name" (null for --path),
 /// "path" (null for a name), "record" (the file holding interlock's record), "held" (by an
 /// interlock holder or a flock(2) lock), "kind", "holder": null or {"pid", "tid", "command",
-/// "since_unix_ms", "held_for_ms", "token", "alive"} (interlock's holder), "waiters",
-/// "acquisitions", "owner_deaths", "owner_died_unclaimed", "poisoned", "depth", "file_locks":
-/// [{"pid", "command", "exclusive", "waiting"}], "wait_for": [{"pid", "tid", "waits_for",
-/// "held_by_tid", "waited_ms"}]}.
+/// "since_unix_ms", "held_for_ms", "token", "alive", "process_group" (the group `run` runs
+/// COMMAND in, or null)} (interlock's holder), "waiters", "acquisitions", "owner_deaths",
+/// "owner_died_unclaimed", "poisoned", "depth", "leftover_group": null or {"pgid", "token",
+/// "running" (null: cannot be checked from here)} (what a holder that died left running),
+/// "file_locks": [{"pid", "command", "exclusive", "waiting"}], "wait_for": [{"pid", "tid",
+/// "waits_for", "held_by_tid", "waited_ms"}]}.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock status backup

@@ -31,6 +31,9 @@ fn status_json_describes_a_held_lock() {
     }
     assert_eq!(v["acquisitions"], 1);
     assert_eq!(v["owner_deaths"], 0);
+    // The holder's COMMAND (`sh`, which execs `sleep`) leads the process group it runs in.
+    assert!(v["holder"]["process_group"].as_u64().is_some(), "{v}");
+    assert_eq!(v["leftover_group"], serde_json::Value::Null, "{v}");
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
@@ -157,7 +160,7 @@ fn rm_refuses_a_table_with_any_lock_held() {
 
 /// The keys every lock object has, in `status --json`, each element of `list --json`, and the
 /// `lock` of `run --json` and `rm --json` (issue 12: one shape).
-const LOCK_KEYS: [&str; 14] = [
+const LOCK_KEYS: [&str; 15] = [
     "name",
     "path",
     "held",
@@ -169,6 +172,7 @@ const LOCK_KEYS: [&str; 14] = [
     "owner_died_unclaimed",
     "poisoned",
     "depth",
+    "leftover_group",
     "record",
     "file_locks",
     "wait_for",

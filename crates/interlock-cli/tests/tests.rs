@@ -23,3 +23,6 @@ mod generated;
 
 // `run --path` on any file, side by side with flock(1).
 mod flock;
+
+// `interlock run` and COMMAND's process tree: orphans, signals, error messages (issue 12).
+mod run_tree;

@@ -222,15 +222,33 @@ pub enum Error {
         reason: String,
     },
     /// An operating-system call failed.
-    #[error("{op} {what}: {source}")]
+    ///
+    /// The message names the operation, its object and the OS error, whole: printed with
+    /// `{}`, it says what went wrong. So the OS error is not also the error's
+    /// [`source`](std::error::Error::source) — a chain printed whole, as `anyhow`'s `{:#}`
+    /// does, would say it twice. Match the variant to inspect it (`error.kind()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let err = interlock::Lock::open_path(dir.path().join("nodir/x.lock"), 0o600).unwrap_err();
+    /// let interlock::Error::Io { error, .. } = &err else { panic!("{err:?}") };
+    /// assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    /// assert_eq!(err.to_string().matches("No such file or directory").count(), 1);
+    /// assert!(err.source().is_none(), "not said a second time by the chain");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[error("{op} {what}: {error}")]
     Io {
         /// What was being done ("open", "mmap", …).
         op: &'static str,
         /// To what.
         what: String,
         /// The OS error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -243,7 +261,7 @@ impl Error {
         Error::Io {
             op,
             what: what.to_string(),
-            source: e.into(),
+            error: e.into(),
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 
+use crate::command::{GroupChild, ProcessGroup};
 use crate::deadlock::WaitEdge;
 use crate::error::Error;
 use crate::guard::Hold;
@@ -472,6 +473,48 @@ impl FileLockGuard<'_> {
         self.hold.raw.clear_poison()
     }
 
+    /// Spawns `cmd` as a process group of its own, named in the record as this hold's, with
+    /// signals passed on to it: [`LockGuard::spawn_group`](crate::LockGuard::spawn_group),
+    /// which says what it arranges. The command does not inherit the flock(2) lock (as with
+    /// `flock -o`): this guard keeps it until released.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the program cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let lock = interlock::FileLock::open(dir.path().join("a.lock"), 0o600)?;
+    /// let guard = lock.lock()?;
+    /// let mut child = guard.spawn_group(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// assert_eq!(lock.status().status.holder.unwrap().process_group, Some(child.id()));
+    /// assert_eq!(child.wait()?.code(), Some(3));
+    /// child.wait_group()?;
+    /// drop(child);
+    /// guard.unlock()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_group(&self, cmd: &mut std::process::Command) -> Result<GroupChild, Error> {
+        crate::command::spawn_group(self.hold.raw, self.token(), cmd)
+    }
+
+    /// The process group an earlier interlock hold ran its command in and did not see end
+    /// (its holder died): [`LockGuard::leftover_group`](crate::LockGuard::leftover_group).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let lock = interlock::FileLock::open(dir.path().join("a.lock"), 0o600)?;
+    /// assert_eq!(lock.lock()?.leftover_group(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn leftover_group(&self) -> Option<ProcessGroup> {
+        crate::command::leftover_group(self.hold.raw, self.token())
+    }
+
     /// Releases both locks now, reporting what `drop` would silently ignore.
     ///
     /// # Errors
@@ -613,6 +656,7 @@ impl FlockEntry {
             token: 0,
             alive: true,
             command: self.command.clone(),
+            process_group: None,
         }
     }
 }

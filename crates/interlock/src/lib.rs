@@ -94,7 +94,7 @@ mod word;
 
 #[cfg(not(all(test, loom)))]
 pub use crate::{
-    command::kill_with_parent,
+    command::{kill_with_parent, GroupChild, GroupState, ProcessGroup},
     deadlock::{
         deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph, CycleMember, WaitEdge,
     },

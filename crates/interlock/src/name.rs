@@ -87,7 +87,7 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
         return bad("starts with '.' (hidden, or a path component like '..')");
     }
     if name.contains('/') {
-        return bad("contains '/': a name is not a path (use open_path for a path)");
+        return bad("contains '/': a name is not a path");
     }
     if name.contains('\0') {
         return bad("contains a NUL byte");
@@ -526,8 +526,8 @@ const PEEK_FLAGS: OFlags = OFlags::RDONLY
 pub(crate) fn open_any(path: &Path, create: Option<u32>, kind: Kind) -> Result<AtPath, Error> {
     let what = path.display().to_string();
     let (dirfd, file) = match parent_of(path) {
-        Err(Error::Io { source, .. })
-            if create.is_none() && source.kind() == std::io::ErrorKind::NotFound =>
+        Err(Error::Io { error, .. })
+            if create.is_none() && error.kind() == std::io::ErrorKind::NotFound =>
         {
             return Err(Error::NoLockAt {
                 path: path.to_owned(),

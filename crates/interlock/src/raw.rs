@@ -195,6 +195,12 @@ impl Raw {
         self.at.get()
     }
 
+    /// This lock's record with its segment, for what must outlive a borrow of the handle (a
+    /// spawned child's hook, a [`GroupChild`](crate::GroupChild)).
+    pub(crate) fn record_ref(&self) -> &RecordRef {
+        &self.at
+    }
+
     /// Takes the lock if it is free, without a system call: the whole uncontended path.
     #[inline(always)]
     pub(crate) fn try_acquire_fast(&self, me: &Me) -> Option<Acquisition> {

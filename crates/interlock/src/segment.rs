@@ -319,10 +319,20 @@ pub(crate) struct Record {
     /// Which acquisition `acquired_at_ns` belongs to: the current hold has a time only if this
     /// equals `acquisitions` (acquisitions record none unless their handle asks to).
     pub(crate) stamp_token: AtomicU64,
-    _reserved0: [AtomicU32; 4],
+    /// The process group a hold runs its command in (`LockGuard::spawn_group`), as
+    /// `sys::Ids` packed with the group id as pid and tid: what the next holder waits for if
+    /// this one dies. Meaningful only while `group_token` is not 0.
+    pub(crate) group_ids: AtomicU64,
+    /// The process identity (`sys::process_identity`) of the group's leader, so that a
+    /// group id reused after the group has gone is not taken for it; 0 while not known.
+    pub(crate) group_identity: AtomicU64,
     /// The robust futex word; see `word.rs` for its states.
     pub(crate) word: AtomicU32,
-    _reserved1: [AtomicU32; 3],
+    _reserved1: AtomicU32,
+    /// The hold (fencing token) whose group `group_ids` names; 0: no group recorded. Written
+    /// last (Release) and cleared first: a reader that finds it unchanged around its reads of
+    /// `group_ids` and `group_identity` read one group's fields (a seqlock, as `owner_token`).
+    pub(crate) group_token: AtomicU64,
     // ---- line 1: owner-only ----
     /// Bytes word+16..word+40: where the owner's robust-list entry goes (`word - futex_offset`:
     /// glibc's `prev`/`next` at +24..+40, with the node's tagged depth on the list at +16..+24
@@ -354,8 +364,73 @@ const _: () = assert!(
     std::mem::offset_of!(Record, node) == 64,
     "owner-only data starts line 1"
 );
+const _: () = assert!(
+    std::mem::offset_of!(Record, group_ids) == 32
+        && std::mem::offset_of!(Record, group_token) == 56,
+    "the process group fields take the bytes format 1 reserved (zero: no group)"
+);
+
+/// A process group as a lock record names it ([`Record::group`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupRecord {
+    /// The group id, with the tag of the pid namespace it is numbered in.
+    pub(crate) ids: sys::Ids,
+    /// The leader's process identity (0: not known).
+    pub(crate) identity: u64,
+    /// The hold that started it.
+    pub(crate) token: u64,
+}
 
 impl Record {
+    /// Names process group `pgid` (numbered in pid namespace `ns`) as hold `token`'s: the write
+    /// side of the group seqlock (see `group_token`). Only the holder writes it (or, for it,
+    /// the child it is spawning, between fork and exec): an atomic store each, nothing else,
+    /// so that it is safe in a just-forked child.
+    pub(crate) fn set_group(&self, pgid: u32, ns: u32, token: u64) {
+        self.group_token.store(0, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        let ids = sys::Ids {
+            pid: pgid,
+            tid: pgid,
+            ns,
+        };
+        self.group_ids.store(ids.pack(), Ordering::Relaxed);
+        self.group_identity.store(0, Ordering::Relaxed);
+        self.group_token.store(token, Ordering::Release);
+    }
+
+    /// Records the identity of the leader of hold `token`'s group, if the record still names
+    /// that hold's group.
+    pub(crate) fn set_group_identity(&self, token: u64, identity: u64) {
+        if self.group_token.load(Ordering::Relaxed) == token {
+            self.group_identity.store(identity, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets hold `token`'s group (it is gone), unless the record names another's by now.
+    pub(crate) fn clear_group(&self, token: u64) {
+        let _ = self
+            .group_token
+            .compare_exchange(token, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The process group the record names, if any: a seqlock read (the token, the fields, the
+    /// token again), so that fields of two holds' groups are never mixed.
+    pub(crate) fn group(&self) -> Option<GroupRecord> {
+        let token = self.group_token.load(Ordering::Acquire);
+        if token == 0 {
+            return None;
+        }
+        let ids = sys::Ids::unpack(self.group_ids.load(Ordering::Relaxed));
+        let identity = self.group_identity.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        (self.group_token.load(Ordering::Relaxed) == token && ids.pid != 0).then_some(GroupRecord {
+            ids,
+            identity,
+            token,
+        })
+    }
+
     /// The word's address, derived from the whole record so that it may be offset into the
     /// node area (a pointer made from `&self.word` is only good for the word's 4 bytes).
     #[inline(always)]
@@ -687,7 +762,37 @@ unsafe impl Send for RecordRef {}
 // SAFETY: as for Send.
 unsafe impl Sync for RecordRef {}
 
+impl Clone for RecordRef {
+    fn clone(&self) -> RecordRef {
+        RecordRef {
+            seg: std::sync::Arc::clone(&self.seg),
+            rec: self.rec,
+            index: self.index,
+        }
+    }
+}
+
 impl RecordRef {
+    /// Makes each child that `cmd` spawns name itself in this record, between fork and exec,
+    /// as the leader of hold `token`'s process group ([`Record::set_group`]; `ns`: the pid
+    /// namespace tag to record with it): the record names the group before the child runs a
+    /// single instruction of the program, so a holder killed at any instant leaves nothing
+    /// unnamed. The child must lead its own group by then (`CommandExt::process_group(0)`,
+    /// which std applies before `pre_exec` hooks).
+    pub(crate) fn name_group_at_spawn(&self, cmd: &mut std::process::Command, token: u64, ns: u32) {
+        use std::os::unix::process::CommandExt;
+        let at = self.clone();
+        let hook = move || {
+            let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+            at.get().set_group(pid, ns, token);
+            Ok(())
+        };
+        // SAFETY: the hook makes one system call (getpid) and stores to atomics in the
+        // mapping, which the `Arc<Segment>` it owns keeps mapped in the child; it allocates
+        // nothing and takes no locks, as `pre_exec` requires of code between fork and exec.
+        unsafe { cmd.pre_exec(hook) };
+    }
+
     /// Record `index` of `seg` (panics if out of range, like [`Segment::record_at`]).
     pub(crate) fn new(seg: std::sync::Arc<Segment>, index: usize) -> RecordRef {
         let rec = NonNull::from(seg.record_at(index)).cast::<u8>();

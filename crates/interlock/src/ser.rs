@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
+use crate::command::{GroupState, ProcessGroup};
 use crate::segment::Kind;
 use crate::status::Holder;
 
@@ -16,9 +17,10 @@ impl Serialize for Kind {
     }
 }
 
-/// `{pid, tid, command, since_unix_ms, held_for_ms, token, alive}`: times in milliseconds,
-/// `since_unix_ms` and `held_for_ms` null when the holder records no time, `held_for_ms` as of
-/// serialization.
+/// `{pid, tid, command, since_unix_ms, held_for_ms, token, alive, process_group}`: times in
+/// milliseconds, `since_unix_ms` and `held_for_ms` null when the holder records no time,
+/// `held_for_ms` as of serialization; `process_group` null when the hold runs no command as a
+/// group.
 impl Serialize for Holder {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let since_ms = self
@@ -31,7 +33,7 @@ impl Serialize for Holder {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0)
         });
-        let mut h = s.serialize_struct("Holder", 7)?;
+        let mut h = s.serialize_struct("Holder", 8)?;
         h.serialize_field("pid", &self.pid)?;
         h.serialize_field("tid", &self.tid)?;
         h.serialize_field("command", &self.command)?;
@@ -39,7 +41,26 @@ impl Serialize for Holder {
         h.serialize_field("held_for_ms", &held_for_ms)?;
         h.serialize_field("token", &self.token)?;
         h.serialize_field("alive", &self.alive)?;
+        h.serialize_field("process_group", &self.process_group)?;
         h.end()
+    }
+}
+
+/// `{pgid, token, running}`: `running` as of serialization ([`ProcessGroup::state`]), null
+/// when it cannot be told here (another pid namespace). The leader's identity and the
+/// namespace tag, which only serve that check, are not shown.
+impl Serialize for ProcessGroup {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let running = match self.state() {
+            GroupState::Running => Some(true),
+            GroupState::Gone => Some(false),
+            GroupState::Unknown => None,
+        };
+        let mut g = s.serialize_struct("ProcessGroup", 3)?;
+        g.serialize_field("pgid", &self.pgid)?;
+        g.serialize_field("token", &self.token)?;
+        g.serialize_field("running", &running)?;
+        g.end()
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::command::ProcessGroup;
 use crate::segment::{Kind, Record};
 use crate::sync::Ordering;
 use crate::sys;
@@ -40,6 +41,9 @@ pub struct Holder {
     pub alive: bool,
     /// The holder's command line, when `/proc` shows it.
     pub command: Option<String>,
+    /// The process group the holder runs its command in
+    /// ([`LockGuard::spawn_group`](crate::LockGuard::spawn_group), as `interlock run` does).
+    pub process_group: Option<u32>,
 }
 
 impl fmt::Display for Holder {
@@ -56,6 +60,9 @@ impl fmt::Display for Holder {
                 Ok(held) => write!(f, ", held for {:.1}s", held.as_secs_f64())?,
                 Err(_) => write!(f, ", held since just now")?,
             }
+        }
+        if let Some(group) = self.process_group {
+            write!(f, ", running process group {group}")?;
         }
         if !self.alive {
             write!(f, ", holder no longer running")?;
@@ -98,6 +105,10 @@ pub struct LockStatus {
     pub owner_died_unclaimed: bool,
     /// RLock recursion depth of the current hold (0 when free; 1 for a held Lock).
     pub depth: u32,
+    /// A process group an earlier hold ran its command in and did not see end (its holder
+    /// died): see [`LockGuard::leftover_group`](crate::LockGuard::leftover_group). It may
+    /// have ended since; ask [`ProcessGroup::state`].
+    pub leftover_group: Option<ProcessGroup>,
 }
 
 impl LockStatus {
@@ -113,6 +124,7 @@ impl LockStatus {
             poisoned: false,
             owner_died_unclaimed: false,
             depth: 0,
+            leftover_group: None,
         }
     }
 
@@ -125,6 +137,7 @@ impl LockStatus {
         };
         let token = rec.acquisitions.load(Ordering::Relaxed);
         let me = sys::me();
+        let group = rec.group();
         let holder = (tid != 0).then(|| {
             let ids = rec.owner_ids();
             let pid = ids.pid;
@@ -138,8 +151,12 @@ impl LockStatus {
                 token,
                 alive: sys::holder_liveness(&me, ids, start) != sys::Liveness::Dead,
                 command: command_line(pid),
+                process_group: group.filter(|g| g.token == token).map(|g| g.ids.pid),
             }
         });
+        let leftover_group = group
+            .filter(|g| holder.is_none() || g.token != token)
+            .map(ProcessGroup::from_record);
         let died_unclaimed = word & crate::word::TID_MASK == 0 && word & OWNER_DIED != 0;
         LockStatus {
             kind,
@@ -163,6 +180,7 @@ impl LockStatus {
             owner_deaths: rec.owner_deaths.load(Ordering::Relaxed) + u32::from(died_unclaimed),
             poisoned: rec.poisoned.load(Ordering::Relaxed) != 0 || died_unclaimed,
             owner_died_unclaimed: died_unclaimed,
+            leftover_group,
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Getting the lock for `interlock run`: `--no-wait`, `--wait`, the line naming the holder once
-//! a wait goes past a second, `--verbose`, and `--json`'s object on a conflict.
+//! a wait goes past a second, what a dead holder left running (waited for, or killed with
+//! `--kill-orphans`), `--verbose`, and `--json`'s object on a conflict.
 
 use std::io::Write;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use interlock::Holder;
+use interlock::{GroupState, Holder};
 
 use crate::cli::{RunArgs, WaitLimit};
 use crate::cmd::target::{Held, Target};
@@ -14,9 +15,10 @@ use crate::exit::{Coded, Exit};
 /// How long a wait goes on before a line on stderr says who holds the lock.
 const NOTICE_AFTER: Duration = Duration::from_secs(1);
 
-/// Takes `lock` as `args` ask; a conflict, timeout or deadlock is a [`Coded`] error with
-/// `--conflict-exit-code` (and, with `--json`, an object on stdout). `label` names the lock in
-/// messages (`lock "x"`).
+/// Takes `lock` as `args` ask, then outlives what a dead holder left running
+/// ([`outlive_leftovers`], within the same `--wait`); a conflict, timeout or deadlock is a
+/// [`Coded`] error with `--conflict-exit-code` (and, with `--json`, an object on stdout).
+/// `label` names the lock in messages (`lock "x"`).
 pub(crate) fn acquire<'l>(
     lock: &'l Target,
     args: &RunArgs,
@@ -56,6 +58,12 @@ pub(crate) fn acquire<'l>(
             Err(e) => return Err(e.into()),
         },
     };
+    let deadline = limit.and_then(|limit| started.checked_add(limit));
+    if let Err(message) = outlive_leftovers(&guard, label, args.kill_orphans, deadline) {
+        drop(guard);
+        let reason = if args.no_wait { "held" } else { "timeout" };
+        return Err(conflict(reason, message));
+    }
     if args.verbose {
         // As flock --verbose words it (which prints it on stdout, mixed into COMMAND's output).
         let took = started.elapsed().as_secs_f64();
@@ -65,6 +73,74 @@ pub(crate) fn acquire<'l>(
         );
     }
     Ok(guard)
+}
+
+/// Once the lock is ours: if a holder died (or an earlier one did, and what it left running was
+/// never seen to end), waits until what it left running in its process group has exited, or
+/// kills it (`kill`: `--kill-orphans`), saying so in one line. `Err` (the conflict's message) if
+/// it still runs at `deadline`.
+fn outlive_leftovers(
+    guard: &Held<'_>,
+    label: &str,
+    kill: bool,
+    deadline: Option<Instant>,
+) -> Result<(), String> {
+    let died = guard.previous_owner_died();
+    let cause = if died {
+        format!("the previous holder of {label} died while holding it")
+    } else {
+        format!("an earlier holder of {label} died while holding it")
+    };
+    let Some(group) = guard.leftover_group() else {
+        if died {
+            eprintln!("interlock: {cause}; running COMMAND anyway");
+        }
+        return Ok(());
+    };
+    match group.state() {
+        GroupState::Running => {}
+        GroupState::Unknown => {
+            eprintln!(
+                "interlock: {cause}; it ran its COMMAND as {group} of another pid namespace, \
+                 which cannot be checked from here; running COMMAND anyway"
+            );
+            return Ok(());
+        }
+        _ => {
+            if died {
+                eprintln!("interlock: {cause}; running COMMAND anyway");
+            }
+            return Ok(());
+        }
+    }
+    let killed = kill.then(|| group.kill());
+    match &killed {
+        Some(Ok(())) => {
+            eprintln!(
+                "interlock: {cause}; killed what it left running ({group}) before running COMMAND"
+            )
+        }
+        Some(Err(e)) => eprintln!(
+            "interlock: {cause}; cannot kill what it left running ({group}: {}); waiting for it \
+             to exit before running COMMAND",
+            match e {
+                interlock::Error::Io { error, .. } => error.to_string(),
+                e => e.to_string(),
+            }
+        ),
+        None => eprintln!(
+            "interlock: {cause}; waiting for what it left running ({group}) to exit before \
+             running COMMAND"
+        ),
+    }
+    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    match group.wait_gone(timeout) {
+        GroupState::Running => Err(format!(
+            "gave up waiting for what a dead holder of {label} left running ({group}): it still \
+             runs"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Waits for the lock (at most `limit`); a wait that goes past [`NOTICE_AFTER`] says so on
@@ -93,7 +169,12 @@ fn wait_saying_who_holds<'l>(
         // Without a thread (none could be made), the wait goes on without the line.
         let got = wait();
         drop(done);
-        drop(watcher);
+        // Joined here, not left to the scope, which only waits for the closure to return: a
+        // thread still on its way out, without the signals blocked, would take the SIGCHLD
+        // (or a TERM) meant for COMMAND's runner (`spawn_group` blocks them in this thread).
+        if let Ok(watcher) = watcher {
+            let _ = watcher.join();
+        }
         got
     })
 }

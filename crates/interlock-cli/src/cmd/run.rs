@@ -17,9 +17,6 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
     // `status` shows how long the holder has held it: worth the clock read here.
     target.lock().set_timestamps(true);
     let guard = super::acquire::acquire(&target, &args, &label)?;
-    if guard.previous_owner_died() {
-        eprintln!("interlock: the previous holder of {label} died while holding it; running COMMAND anyway");
-    }
 
     let (program, rest) = args.command.split_first().expect("clap requires COMMAND");
     let mut cmd = Command::new(program);
@@ -33,27 +30,38 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
                 "0"
             },
         );
-    interlock::kill_with_parent(&mut cmd);
-    let status = match cmd.status() {
-        Ok(status) => status,
-        Err(e) => {
-            let code = match e.kind() {
+    let mut child = match guard.spawn_group(&mut cmd) {
+        Ok(child) => child,
+        Err(interlock::Error::Io { error, .. }) => {
+            let code = match error.kind() {
                 ErrorKind::NotFound => Exit::NotFound,
                 _ => Exit::CannotExecute,
             };
             let shown = program.to_string_lossy();
             return Err(anyhow::Error::new(Coded(
                 code,
-                format!("cannot run {shown:?}: {e}"),
+                format!("cannot run {shown:?}: {error}"),
             )));
         }
+        Err(e) => return Err(e.into()),
     };
+    let status = child.wait()?;
+    if child.group_running()? {
+        eprintln!(
+            "interlock: COMMAND exited; holding {label} until what it left running in its \
+             process group ({}) exits",
+            child.id()
+        );
+    }
+    child.wait_group()?;
     if status.success() && guard.is_poisoned() {
         guard.clear_poison();
     }
     guard
         .unlock()
         .with_context(|| format!("releasing {label}"))?;
+    // Signals are ours again (one that came after the group ended acts now).
+    drop(child);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Command(code as u8),
         (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),

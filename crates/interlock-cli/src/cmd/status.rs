@@ -233,6 +233,14 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     for f in &r.file_locks {
         writeln!(out, "  file lock:     {f}")?;
     }
+    if let Some(g) = s.leftover_group {
+        let state = match g.state() {
+            interlock::GroupState::Running => "still running",
+            interlock::GroupState::Gone => "gone",
+            _ => "cannot be checked from here",
+        };
+        writeln!(out, "  left running:  {g} by a holder that died ({state})")?;
+    }
     writeln!(out, "  waiters:       {}", s.waiters)?;
     writeln!(out, "  acquisitions:  {}", s.acquisitions)?;
     writeln!(out, "  owner deaths:  {}", s.owner_deaths)?;

@@ -1,12 +1,14 @@
 //! What `run` locks: a named lock, or the lock at a path (any file, with flock(1) users:
 //! `interlock::FileLock`), behind one set of calls.
 
+use std::process::Command;
 use std::time::Duration;
 
-use interlock::{FileLock, FileLockGuard, Holder, Lock, LockGuard};
+use interlock::{FileLock, FileLockGuard, GroupChild, Holder, Lock, LockGuard, ProcessGroup};
 
 use crate::cli::RunArgs;
 use crate::cmd::status::Report;
+use crate::exit::{Coded, Exit};
 
 pub(crate) enum Target {
     Named(Lock, String),
@@ -19,10 +21,9 @@ pub(crate) enum Held<'a> {
 }
 
 impl Target {
-    pub(crate) fn open(args: &RunArgs) -> Result<Target, interlock::Error> {
+    pub(crate) fn open(args: &RunArgs) -> anyhow::Result<Target> {
         Ok(match (&args.name, &args.path) {
-            (Some(name), _) if args.fair => Target::Named(Lock::open_fair(name)?, name.clone()),
-            (Some(name), _) => Target::Named(Lock::open(name)?, name.clone()),
+            (Some(name), _) => Target::Named(open_named(name, args.fair)?, name.clone()),
             (None, Some(path)) => Target::Path(FileLock::open(path, args.mode)?),
             (None, None) => unreachable!("clap requires a name or --path"),
         })
@@ -82,6 +83,23 @@ impl Target {
     }
 }
 
+/// Opens the named lock; a bad name is told in the CLI's words (a name with a slash was
+/// probably meant as a lock file: that is `--path`).
+fn open_named(name: &str, fair: bool) -> anyhow::Result<Lock> {
+    let opened = if fair {
+        Lock::open_fair(name)
+    } else {
+        Lock::open(name)
+    };
+    opened.map_err(|e| match e {
+        interlock::Error::InvalidName { .. } if name.contains('/') => anyhow::Error::new(Coded(
+            Exit::Usage,
+            format!("{e}; to use a lock file, give its path with --path"),
+        )),
+        e => e.into(),
+    })
+}
+
 impl Held<'_> {
     pub(crate) fn token(&self) -> u64 {
         match self {
@@ -108,6 +126,22 @@ impl Held<'_> {
         match self {
             Held::Named(g) => g.clear_poison(),
             Held::Path(g) => g.clear_poison(),
+        }
+    }
+
+    /// Runs `cmd` as a process group of its own that the lock's record names.
+    pub(crate) fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, interlock::Error> {
+        match self {
+            Held::Named(g) => g.spawn_group(cmd),
+            Held::Path(g) => g.spawn_group(cmd),
+        }
+    }
+
+    /// What an earlier holder that died left running in its process group, if anything.
+    pub(crate) fn leftover_group(&self) -> Option<ProcessGroup> {
+        match self {
+            Held::Named(g) => g.leftover_group(),
+            Held::Path(g) => g.leftover_group(),
         }
     }
 

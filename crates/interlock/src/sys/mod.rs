@@ -26,6 +26,11 @@ mod linux;
 #[cfg(all(not(all(test, loom)), target_os = "linux"))]
 pub(crate) use linux::*;
 
+#[cfg(all(not(all(test, loom)), target_os = "linux"))]
+mod group;
+#[cfg(all(not(all(test, loom)), target_os = "linux"))]
+pub(crate) use group::*;
+
 #[cfg(not(all(test, loom)))]
 mod user;
 #[cfg(not(all(test, loom)))]
