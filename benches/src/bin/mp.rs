@@ -21,7 +21,7 @@ options:
   --inside N                work iterations inside the critical section  [0]
   --outside N               work iterations between sections             [0]
   --work-outside N          the work-outside workload's iterations between sections [200]
-  --seconds S               seconds per contended run                    [1]
+  --seconds S               seconds per contended run                    [0.5]
   --uncontended-seconds S   seconds per uncontended run                  [0.5]
   --reps N                  repetitions of every run (uncontended: 3 N)   [5]
   --rounds N                SIGKILL rounds of the recovery workload      [20]
@@ -85,7 +85,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         inside: 0,
         outside: 0,
         work_outside: 200,
-        seconds: if smoke { 0.05 } else { 1.0 },
+        seconds: if smoke { 0.05 } else { 0.5 },
         uncontended_seconds: if smoke { 0.05 } else { 0.5 },
         reps: if smoke { 3 } else { 5 },
         rounds: if smoke { 3 } else { 20 },
