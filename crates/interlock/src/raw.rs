@@ -328,9 +328,18 @@ impl Raw {
         cycle_out: &mut Option<Vec<CycleMember>>,
     ) -> Result<Acquired, Blocked> {
         let waiters = &self.record().waiters;
+        if matches!(wait, Wait::Never) {
+            return self.try_once(me, w, bits, arm);
+        }
+        // A spin first, before any clock is read: most contended acquisitions end here, and
+        // the clock reads and deadlines of the sleeping path below cost several times a
+        // hand-over (decision 0019).
+        if let Ok(how) = word::spin_then_try(w, bits, arm) {
+            return Ok(how);
+        }
+        let mut spun = true;
         let user_end = match wait {
-            Wait::Never => return self.try_once(me, w, bits, arm),
-            Wait::Forever => None,
+            Wait::Never | Wait::Forever => None,
             // A timeout too far to represent is no timeout.
             Wait::For(d) => Instant::now().checked_add(d),
         };
@@ -364,7 +373,9 @@ impl Raw {
                 wake = wake.min(end);
             }
             let slice = sys::deadline_after(wake.saturating_duration_since(now));
-            match word::lock_contended(w, bits, Some(&slice), !unreported, arm, waiters) {
+            let got = word::lock_contended(w, bits, Some(&slice), !unreported, arm, waiters, spun);
+            spun = false;
+            match got {
                 Err(Blocked::Unreported) => {
                     unreported = true;
                     continue;

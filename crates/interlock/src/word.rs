@@ -139,6 +139,29 @@ pub(crate) fn take_stranded_handoff(word: &AtomicU32, tid: u32, a: Arm<'_>) -> b
     .is_ok()
 }
 
+/// The contended path's first phase, before the caller reads any clock: spins while the word
+/// is held with nobody asleep ([`spin`]), then takes it if it came free. `Err` (the word not
+/// taken) sends the caller on to [`lock_contended`] with `spun` set. `a` is told before the
+/// exchange ([`Arm`]); a caller that gets `Err` leaves the disarming to `lock_contended`, which
+/// disarms before it sleeps.
+#[cold]
+pub(crate) fn spin_then_try(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Acquired, ()> {
+    let state = spin(word);
+    if state & TID_MASK != 0 {
+        return Err(());
+    }
+    // Free or owner died: as `lock_contended` takes it before it has slept.
+    arm(a, true);
+    word.compare_exchange(
+        state,
+        tid | (state & WAITERS),
+        Ordering::Acquire,
+        Ordering::Relaxed,
+    )
+    .map(|_| acquired_from(state))
+    .map_err(|_| ())
+}
+
 /// Contended path: spin briefly, then sleep in the kernel until the word is free or `deadline`
 /// passes. `tid` is the caller's owner bits; the caller has checked that it does not hold the
 /// word (a word with the same number belongs to a thread of another pid namespace and is
@@ -148,7 +171,8 @@ pub(crate) fn take_stranded_handoff(word: &AtomicU32, tid: u32, a: Arm<'_>) -> b
 /// takes its wake-up with it, and if the word was meanwhile taken without `WAITERS` nobody else
 /// would wake the remaining sleepers (the kernel only re-wakes for a dead waiter when the word
 /// is free). `a` is told around attempts to take the word ([`Arm`]). `waiters` counts sleepers
-/// for observers only; the protocol does not depend on it.
+/// for observers only; the protocol does not depend on it. `spun`: the caller has just spun
+/// ([`spin_then_try`]), so this starts from one look at the word instead of another spin.
 #[cold]
 pub(crate) fn lock_contended(
     word: &AtomicU32,
@@ -157,8 +181,13 @@ pub(crate) fn lock_contended(
     stop_on_unreported: bool,
     a: Arm<'_>,
     waiters: &AtomicU32,
+    spun: bool,
 ) -> Result<Acquired, Blocked> {
-    let mut state = spin(word);
+    let mut state = if spun {
+        word.load(Ordering::Relaxed)
+    } else {
+        spin(word)
+    };
     let mut counted = false;
     // Whether a wait of ours ever ended by a wake-up or a timeout. A wait that found the word
     // already changed (the holder released between our WAITERS and the futex call) never
@@ -427,7 +456,7 @@ mod tests {
         let arm = |on: bool| log.borrow_mut().push(on);
         let deadline = sys::deadline_after(std::time::Duration::from_millis(5));
         assert_eq!(
-            lock_contended(&w, 5, Some(&deadline), false, Some(&arm), &waiters),
+            lock_contended(&w, 5, Some(&deadline), false, Some(&arm), &waiters, false),
             Err(Blocked::TimedOut)
         );
         assert_eq!(w.load(Ordering::Relaxed), 5 | WAITERS);
@@ -439,7 +468,7 @@ mod tests {
         w.store(UNLOCKED, Ordering::Relaxed);
         log.borrow_mut().clear();
         assert_eq!(
-            lock_contended(&w, 6, None, false, Some(&arm), &waiters),
+            lock_contended(&w, 6, None, false, Some(&arm), &waiters, false),
             Ok(Acquired::Clean)
         );
         assert_eq!(*log.borrow(), [true], "armed just before the take");
@@ -460,7 +489,7 @@ mod tests {
         let waiters = AtomicU32::new(0);
         let deadline = sys::deadline_after(std::time::Duration::from_millis(20));
         assert_eq!(
-            lock_contended(&w, 6, Some(&deadline), false, None, &waiters),
+            lock_contended(&w, 6, Some(&deadline), false, None, &waiters, false),
             Err(Blocked::TimedOut)
         );
         assert_eq!(
@@ -480,7 +509,7 @@ mod tests {
         let w = AtomicU32::new(5 | UNREPORTED);
         let waiters = AtomicU32::new(0);
         assert_eq!(
-            lock_contended(&w, 6, None, true, None, &waiters),
+            lock_contended(&w, 6, None, true, None, &waiters, false),
             Err(Blocked::Unreported)
         );
     }

@@ -49,7 +49,7 @@ fn lock(s: &Shared, tid: u32) -> Acquired {
     if try_lock_fast(&s.word, tid) {
         return Acquired::Clean;
     }
-    lock_contended(&s.word, tid, None, false, None, &s.waiters)
+    lock_contended(&s.word, tid, None, false, None, &s.waiters, false)
         .expect("untimed lock of a foreign word")
 }
 
