@@ -595,19 +595,19 @@ impl Record {
         true
     }
 
-    /// The uncontended release of a hold, as leaf code (no call unless a sleeper announced
-    /// itself meanwhile): false, changing nothing, unless the calling thread's list is known,
-    /// `hold` is the current acquisition number (a guard passes its token with its flag bits,
-    /// so a flagged hold takes the full path), this process recorded itself for it and has not
-    /// released since, and the hold was recorded as linked. The caller then takes its full
-    /// path, which says what was wrong. `reentrant` (an RLock): a depth above 1 is decremented
-    /// instead. `fair` is read only when a sleeper appeared (by reference, so the common path
-    /// does not load it).
+    /// The uncontended release of a hold, as leaf code (no call in it): `Refused`, changing
+    /// nothing, unless the calling thread's list is known, `hold` is the current acquisition
+    /// number (a guard passes its token with its flag bits, so a flagged hold takes the full
+    /// path), this process recorded itself for it and has not released since, and the hold
+    /// was recorded as linked. The caller then takes its full path, which says what was wrong.
+    /// `Raced` when a sleeper announced itself: the caller completes the release with
+    /// [`Record::finish_raced_release`]. `reentrant` (an RLock): a depth above 1 is
+    /// decremented instead.
     ///
     /// It decides from the record's owner line alone, never from the word: under contention
     /// other processes keep reading the word, and a look at it before the exchange that
     /// releases it would fetch its cache line twice, once to read and once to own (decision
-    /// 0018). The owner line tells as much:
+    /// 0019). The owner line tells as much:
     /// - `acquisitions == hold`: nobody took the word since this hold began;
     /// - `owner_identity` is this process's: nobody released it since, since every release
     ///   forgets the identity first (and every later acquisition, which would write the

@@ -139,27 +139,13 @@ pub(crate) fn take_stranded_handoff(word: &AtomicU32, tid: u32, a: Arm<'_>) -> b
     .is_ok()
 }
 
-/// The contended path's first phase, before the caller reads any clock: spins while the word
-/// is held with nobody asleep ([`spin`]), then takes it if it came free. `Err` (the word not
-/// taken) sends the caller on to [`lock_contended`] with `spun` set. `a` is told before the
-/// exchange ([`Arm`]); a caller that gets `Err` leaves the disarming to `lock_contended`, which
-/// disarms before it sleeps.
+/// The contended path's first phase, before the caller reads any clock: [`spin`], then one
+/// [`try_lock_slow`]. `Err` (the word still held) sends the caller on to [`lock_contended`]
+/// with `spun` set; `a`, if armed for a lost exchange, is disarmed there before any sleep.
 #[cold]
-pub(crate) fn spin_then_try(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Acquired, ()> {
-    let state = spin(word);
-    if state & TID_MASK != 0 {
-        return Err(());
-    }
-    // Free or owner died: as `lock_contended` takes it before it has slept.
-    arm(a, true);
-    word.compare_exchange(
-        state,
-        tid | (state & WAITERS),
-        Ordering::Acquire,
-        Ordering::Relaxed,
-    )
-    .map(|_| acquired_from(state))
-    .map_err(|_| ())
+pub(crate) fn spin_then_try(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Acquired, Blocked> {
+    spin(word);
+    try_lock_slow(word, tid, a)
 }
 
 /// Contended path: spin briefly, then sleep in the kernel until the word is free or `deadline`
@@ -472,6 +458,28 @@ mod tests {
             Ok(Acquired::Clean)
         );
         assert_eq!(*log.borrow(), [true], "armed just before the take");
+    }
+
+    #[test]
+    fn the_first_spin_takes_a_free_or_dead_word_and_leaves_a_held_one() {
+        let w = AtomicU32::new(UNLOCKED);
+        assert_eq!(spin_then_try(&w, 7, None), Ok(Acquired::Clean));
+        assert_eq!(w.load(Ordering::Relaxed), 7);
+        assert_eq!(spin_then_try(&w, 8, None), Err(Blocked::Held));
+        assert_eq!(w.load(Ordering::Relaxed), 7, "a held word is left as it is");
+        let w = AtomicU32::new(OWNER_DIED | WAITERS);
+        assert_eq!(spin_then_try(&w, 8, None), Ok(Acquired::OwnerDied));
+        assert_eq!(
+            w.load(Ordering::Relaxed),
+            8 | WAITERS,
+            "sleepers stay announced"
+        );
+        let w = AtomicU32::new(HANDOFF | WAITERS);
+        assert_eq!(
+            spin_then_try(&w, 8, None),
+            Err(Blocked::Held),
+            "a hand-over is for a woken sleeper"
+        );
     }
 
     #[test]
