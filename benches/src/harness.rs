@@ -18,8 +18,8 @@ use rustix::thread::futex;
 use rustix::time::{clock_gettime, ClockId};
 
 use crate::peers::{
-    Competitor, Flock, Futex, Interlock, InterlockFair, InterlockLiveness, Ofd, Pthread,
-    PthreadRobust, Sem,
+    Competitor, Flock, Futex, FutexRobust, Interlock, InterlockFair, InterlockLiveness, Ofd,
+    Pthread, PthreadRobust, Sem,
 };
 use crate::python;
 use crate::shm::{Shared, ShmSafe};
@@ -33,6 +33,8 @@ pub const MAX_PROCS: usize = 64;
 pub enum Peer {
     /// [`Futex`]: the lower bound.
     Futex,
+    /// [`FutexRobust`]: the lower bound for a robust lock.
+    FutexRobust,
     /// [`Pthread`].
     Pthread,
     /// [`PthreadRobust`]: the reference for recovery.
@@ -55,8 +57,9 @@ pub enum Peer {
 
 impl Peer {
     /// Every competitor, in table order.
-    pub const ALL: [Peer; 10] = [
+    pub const ALL: [Peer; 11] = [
         Peer::Futex,
+        Peer::FutexRobust,
         Peer::Pthread,
         Peer::PthreadRobust,
         Peer::Sem,
@@ -72,6 +75,7 @@ impl Peer {
     pub fn name(self) -> &'static str {
         match self {
             Peer::Futex => Futex::NAME,
+            Peer::FutexRobust => FutexRobust::NAME,
             Peer::Pthread => Pthread::NAME,
             Peer::PthreadRobust => PthreadRobust::NAME,
             Peer::Sem => Sem::NAME,
@@ -93,6 +97,7 @@ impl Peer {
     pub fn robust(self) -> bool {
         match self {
             Peer::Futex => Futex::ROBUST,
+            Peer::FutexRobust => FutexRobust::ROBUST,
             Peer::Pthread => Pthread::ROBUST,
             Peer::PthreadRobust => PthreadRobust::ROBUST,
             Peer::Sem => Sem::ROBUST,
@@ -117,6 +122,7 @@ macro_rules! dispatch {
     ($peer:expr, $f:ident($($arg:expr),*)) => {
         match $peer {
             Peer::Futex => $f::<Futex>($($arg),*),
+            Peer::FutexRobust => $f::<FutexRobust>($($arg),*),
             Peer::Pthread => $f::<Pthread>($($arg),*),
             Peer::PthreadRobust => $f::<PthreadRobust>($($arg),*),
             Peer::Sem => $f::<Sem>($($arg),*),

@@ -26,6 +26,7 @@ pub mod peers;
 pub mod plot;
 pub mod python;
 pub mod report;
+pub mod robust_futex;
 pub mod shm;
 pub mod stats;
 

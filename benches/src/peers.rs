@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::io::Errno;
 
 use crate::futex::FutexMutex;
+use crate::robust_futex::{RobustFutexMutex, Thread};
 use crate::shm::{Shared, ShmSafe};
 
 /// A lock under test, shared by forked processes: parking_lot's benchmark `Mutex` trait, for
@@ -86,6 +87,44 @@ impl Competitor for Futex {
         let r = f();
         self.0.unlock();
         r
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// SAFETY: all-zero bytes are a free, unlinked `RobustFutexMutex`; every field is an atomic (or
+// padding).
+unsafe impl ShmSafe for RobustFutexMutex {}
+
+/// `futex-robust`: the bare futex made robust with the kernel's robust list and nothing else —
+/// the floor for any robust lock (see [`crate::robust_futex`]).
+#[derive(Debug)]
+pub struct FutexRobust {
+    mutex: Shared<RobustFutexMutex>,
+    me: Thread,
+}
+
+impl Competitor for FutexRobust {
+    const NAME: &'static str = "futex-robust";
+    const ROBUST: bool = true;
+    fn create() -> io::Result<Self> {
+        Ok(FutexRobust {
+            mutex: Shared::new()?,
+            me: Thread::default(),
+        })
+    }
+    fn attach(&mut self) -> io::Result<()> {
+        self.me.attach()
+    }
+    #[inline]
+    fn lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.mutex.lock(&self.me);
+        let r = f();
+        self.mutex.unlock(&self.me);
+        r
+    }
+    fn deaths_reported(&self) -> Option<u64> {
+        Some(self.mutex.deaths())
     }
 }
 
@@ -460,6 +499,7 @@ mod tests {
     #[test]
     fn every_competitor_locks_and_unlocks() {
         locks_and_unlocks::<Futex>();
+        locks_and_unlocks::<FutexRobust>();
         locks_and_unlocks::<Pthread>();
         locks_and_unlocks::<PthreadRobust>();
         locks_and_unlocks::<Sem>();

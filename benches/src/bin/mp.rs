@@ -211,6 +211,12 @@ fn main() -> ExitCode {
             let ratios: Vec<f64> = il.iter().zip(fx).map(|(i, f)| i / f).collect();
             let median = |v: &[f64]| interlock_bench::stats::Summary::of(v).median;
             goals.uncontended = Some((median(il), median(fx), ratios));
+            if let Some(fr) = runs(Peer::FutexRobust) {
+                goals.robust_floor = Some((
+                    fr.iter().zip(fx).map(|(r, f)| r / f).collect(),
+                    il.iter().zip(fr).map(|(i, r)| i / r).collect(),
+                ));
+            }
         }
     }
 
@@ -382,6 +388,9 @@ fn contended_load(
 struct Goals {
     /// Uncontended median ns of interlock and futex, and their ratio within each repetition.
     uncontended: Option<(f64, f64, Vec<f64>)>,
+    /// Uncontended ratios within each repetition of futex-robust (the floor for a robust lock)
+    /// to futex, and of interlock to futex-robust.
+    robust_floor: Option<(Vec<f64>, Vec<f64>)>,
     /// The contended workloads that ran.
     contended: Vec<report::Contended>,
     /// Ping-pong hand-overs per second of interlock and pthread-robust.
@@ -548,6 +557,20 @@ impl Goals {
             "\nRatios are taken within each repetition (the two ran moments apart): their \
              median, their range, and the repetitions in which the goal did not hold.\n",
         );
+        if let Some((floor, over)) = &self.robust_floor {
+            let cell = |r: &[f64]| {
+                let s = interlock_bench::stats::Summary::of(r);
+                format!("{}× ({}–{})", sig3(s.median), sig3(s.min), sig3(s.max))
+            };
+            let _ = writeln!(
+                t,
+                "\nThe price of robustness itself, uncontended: futex-robust (the bare futex with \
+                 the kernel's robust list, nothing else) is {} the bare futex; interlock is {} \
+                 futex-robust.",
+                cell(floor),
+                cell(over)
+            );
+        }
         t
     }
 }
