@@ -372,7 +372,7 @@ impl Raw {
             if let Some(end) = user_end {
                 wake = wake.min(end);
             }
-            let slice = sys::deadline_after(wake.saturating_duration_since(now));
+            let slice = sys::futex::deadline_after(wake.saturating_duration_since(now));
             let got = word::lock_contended(w, bits, Some(&slice), !unreported, arm, waiters, spun);
             spun = false;
             match got {

@@ -26,11 +26,11 @@
 //! tid, plus `UNREPORTED` when it does not link the word.
 //!
 //! This module knows nothing of processes, memory maps or robust lists: it uses only the atomics of
-//! `sync` and the `sys::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
+//! `sync` and the `sys::futex::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
 
 use crate::sync::{spin_hint, AtomicU32, Ordering};
 
-use crate::sys::{self, Deadline, WaitOutcome};
+use crate::sys::futex::{self, Deadline, WaitOutcome};
 
 /// Bits holding the owner (`FUTEX_TID_MASK`): its thread id and our `UNREPORTED` flag.
 pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
@@ -240,7 +240,7 @@ pub(crate) fn lock_contended(
             counted = true;
         }
         arm(a, false);
-        let outcome = sys::wait(word, state, deadline);
+        let outcome = futex::wait(word, state, deadline);
         woken = outcome != WaitOutcome::Changed;
         slept |= woken;
         if outcome == WaitOutcome::TimedOut {
@@ -321,7 +321,7 @@ pub(crate) fn unlock_fair(word: &AtomicU32) -> u32 {
 
 #[cold]
 fn hand_over(word: &AtomicU32) {
-    if sys::wake_one(word) {
+    if futex::wake_one(word) {
         return;
     }
     // Nobody was asleep (WAITERS outlived its sleepers): take the hand-over back, unless a
@@ -337,13 +337,13 @@ fn hand_over(word: &AtomicU32) {
         )
         .is_ok()
     {
-        sys::wake_one(word);
+        futex::wake_one(word);
     }
 }
 
 #[cold]
 fn wake(word: &AtomicU32) {
-    sys::wake_one(word);
+    futex::wake_one(word);
 }
 
 /// Spins while the word is held with nobody sleeping, like std's `futex::Mutex::spin`:
@@ -440,7 +440,7 @@ mod tests {
         let waiters = AtomicU32::new(0);
         let log = std::cell::RefCell::new(Vec::new());
         let arm = |on: bool| log.borrow_mut().push(on);
-        let deadline = sys::deadline_after(std::time::Duration::from_millis(5));
+        let deadline = futex::deadline_after(std::time::Duration::from_millis(5));
         assert_eq!(
             lock_contended(&w, 5, Some(&deadline), false, Some(&arm), &waiters, false),
             Err(Blocked::TimedOut)
@@ -495,7 +495,7 @@ mod tests {
     fn contended_lock_times_out_on_a_held_word() {
         let w = AtomicU32::new(5);
         let waiters = AtomicU32::new(0);
-        let deadline = sys::deadline_after(std::time::Duration::from_millis(20));
+        let deadline = futex::deadline_after(std::time::Duration::from_millis(20));
         assert_eq!(
             lock_contended(&w, 6, Some(&deadline), false, None, &waiters, false),
             Err(Blocked::TimedOut)

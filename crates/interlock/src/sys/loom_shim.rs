@@ -1,9 +1,10 @@
-//! The wait/wake seam as loom sees it: no kernel, so a futex is emulated the way the kernel
-//! implements one — a bucket lock, a value check under it, and a condition variable.
+//! The wait/wake seam (`sys/futex.rs`) as loom sees it: no kernel, so a futex is emulated the
+//! way the kernel implements one — a bucket lock, a value check under it, and a condition
+//! variable.
 
 use loom::sync::{Condvar, Mutex};
 
-use super::WaitOutcome;
+use super::futex::WaitOutcome;
 use crate::sync::{AtomicU32, Ordering};
 
 /// Loom models no clock: a deadline never passes.

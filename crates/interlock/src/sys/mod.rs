@@ -1,25 +1,14 @@
 //! Layer 2: the platform. One `cfg` ladder picks the implementation; every branch offers the same
 //! functions, so the layers above never name an OS.
 //!
-//! The seam the lock word uses is three items, like std's `futex_wait(futex, expected, timeout)`:
-//! [`wait`], [`wake_one`] and the absolute [`Deadline`] they share.
+//! The lock word (layer 1) uses only the wait/wake seam, [`futex`]: `wait`, `wake_one` and the
+//! absolute `Deadline` they share. Everything else here — thread identity, the robust list,
+//! liveness, spawn hooks, process groups, user names — is for layers 3 and up.
 
-/// Why a [`wait`] returned. Spurious wake-ups are reported as `Woken`: callers always re-check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitOutcome {
-    /// Woken by a wake-up (or spuriously).
-    Woken,
-    /// Never slept (the word had already changed) or interrupted by a signal: not chosen by
-    /// any wake-up.
-    Changed,
-    /// The deadline passed.
-    TimedOut,
-}
+pub(crate) mod futex;
 
 #[cfg(all(test, loom))]
 mod loom_shim;
-#[cfg(all(test, loom))]
-pub(crate) use loom_shim::*;
 
 #[cfg(all(not(all(test, loom)), target_os = "linux"))]
 mod linux;

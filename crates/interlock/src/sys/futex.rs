@@ -1,0 +1,23 @@
+//! The seam between the lock word (layer 1) and the platform: the only part of `sys` that
+//! `word.rs` uses. Three items on `&AtomicU32`, like std's `futex_wait(futex, expected,
+//! timeout)`: [`wait`], [`wake_one`] and the absolute [`Deadline`] they share — the kernel's
+//! futex (`sys/linux/futex.rs`), or under loom an emulation (`sys/loom_shim.rs`), so that
+//! `word/model.rs` checks the word's protocol with loom.
+
+/// Why a [`wait`] returned. Spurious wake-ups are reported as `Woken`: callers always re-check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitOutcome {
+    /// Woken by a wake-up (or spuriously).
+    Woken,
+    /// Never slept (the word had already changed) or interrupted by a signal: not chosen by
+    /// any wake-up.
+    Changed,
+    /// The deadline passed.
+    TimedOut,
+}
+
+#[cfg(all(test, loom))]
+pub(crate) use super::loom_shim::{deadline_after, wait, wake_one, Deadline};
+
+#[cfg(all(not(all(test, loom)), target_os = "linux"))]
+pub(crate) use super::linux::futex::{deadline_after, wait, wake_one, Deadline};
