@@ -9,10 +9,10 @@ use std::process::{Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
 use crate::raw::Raw;
 use crate::segment::{GroupRecord, RecordRef};
 use crate::sys::{self, Probe, Reaped, Received};
+use crate::types::{Error, GroupState, ProcessGroup};
 
 /// Arranges for every program `cmd` spawns to be killed (`SIGKILL`) when the thread that spawns
 /// it ends — for any reason, `SIGKILL` included.
@@ -45,83 +45,9 @@ pub fn kill_with_parent(cmd: &mut Command) {
     crate::sys::kill_on_parent_death(cmd);
 }
 
-/// A process group that a hold of a lock ran its command in ([`LockGuard::spawn_group`]), as
-/// the lock's record names it: what a holder that died may have left running
-/// ([`LockGuard::leftover_group`], [`LockStatus::leftover_group`](crate::LockStatus)).
-///
-/// It remembers the identity of the group's first process, so that a group id the kernel has
-/// given out again (only possible once every process of the old group is gone) is not taken
-/// for it.
-///
-/// [`LockGuard::spawn_group`]: crate::LockGuard::spawn_group
-/// [`LockGuard::leftover_group`]: crate::LockGuard::leftover_group
-///
-/// # Examples
-///
-/// ```
-/// use std::process::Command;
-/// use std::os::unix::process::ExitStatusExt;
-/// use interlock::GroupState;
-///
-/// let lock = interlock::Lock::new()?;
-/// let guard = lock.lock()?;
-/// let mut child = guard.spawn_group(Command::new("sleep").arg("60"))?;
-/// let group = child.group();
-/// assert_eq!(group.state(), GroupState::Running);
-/// group.kill()?;
-/// assert_eq!(child.wait()?.signal(), Some(9));
-/// child.wait_group()?;
-/// assert_eq!(group.state(), GroupState::Gone);
-/// # Ok::<(), interlock::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProcessGroup {
-    /// The process group id: the pid of the command it was made for.
-    pub pgid: u32,
-    /// The fencing token of the hold that ran it.
-    pub token: u64,
-    /// The process identity of the group's first process (0: not known).
-    identity: u64,
-    /// The tag of the pid namespace `pgid` is numbered in.
-    ns: u32,
-}
-
-/// Whether the processes of a [`ProcessGroup`] still run.
-///
-/// # Examples
-///
-/// ```
-/// use interlock::GroupState;
-///
-/// let lock = interlock::Lock::new()?;
-/// let guard = lock.lock()?;
-/// let mut child = guard.spawn_group(&mut std::process::Command::new("true"))?;
-/// child.wait_group()?;
-/// assert_eq!(child.group().state(), GroupState::Gone);
-/// # Ok::<(), interlock::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum GroupState {
-    /// A process of the group runs (or may: one exists that this process may not see).
-    Running,
-    /// No process of the group runs: none is left (or only zombies, which do nothing).
-    Gone,
-    /// Cannot be told here: the group is numbered in another pid namespace.
-    Unknown,
-}
-
+/// What a [`ProcessGroup`] (public data, `types/status.rs`) can do: look at the group's
+/// processes, kill them, wait for their end.
 impl ProcessGroup {
-    pub(crate) fn from_record(g: GroupRecord) -> ProcessGroup {
-        ProcessGroup {
-            pgid: g.ids.pid,
-            token: g.token,
-            identity: g.identity,
-            ns: g.ids.ns,
-        }
-    }
-
     /// Whether any process of the group still runs (`kill(-pgid, 0)`, the first process's
     /// identity, and `/proc` for zombies).
     ///
@@ -235,12 +161,6 @@ const POLL_MAX: Duration = Duration::from_millis(50);
 /// thread is not in `sigtimedwait` at that instant (then it is lost to us).
 const CHILD_LOOK: Duration = Duration::from_millis(200);
 
-impl fmt::Display for ProcessGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "process group {}", self.pgid)
-    }
-}
-
 /// A command running as a process group of its own while a lock is held
 /// ([`LockGuard::spawn_group`](crate::LockGuard::spawn_group)).
 ///
@@ -303,7 +223,7 @@ pub(crate) fn leftover_group(raw: &Raw, token: u64) -> Option<ProcessGroup> {
     raw.record()
         .group()
         .filter(|g| g.token != token)
-        .map(ProcessGroup::from_record)
+        .map(GroupRecord::process_group)
 }
 
 /// [`LockGuard::spawn_group`](crate::LockGuard::spawn_group) and
@@ -604,5 +524,25 @@ impl Drop for GroupChild {
         if !self.gone && self.status.is_some() && self.probe() != Probe::Running {
             self.finish();
         }
+    }
+}
+
+/// `{pgid, token, running}`: `running` as of serialization ([`ProcessGroup::state`]), null
+/// when it cannot be told here (another pid namespace). The leader's identity and the
+/// namespace tag, which only serve that check, are not shown.
+#[cfg(feature = "serde")]
+impl serde::Serialize for ProcessGroup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let running = match self.state() {
+            GroupState::Running => Some(true),
+            GroupState::Gone => Some(false),
+            GroupState::Unknown => None,
+        };
+        let mut g = s.serialize_struct("ProcessGroup", 3)?;
+        g.serialize_field("pgid", &self.pgid)?;
+        g.serialize_field("token", &self.token)?;
+        g.serialize_field("running", &running)?;
+        g.end()
     }
 }

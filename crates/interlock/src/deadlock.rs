@@ -20,10 +20,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::error::Error;
 use crate::name::Namespace;
-use crate::segment::{Kind, Segment, WAIT_SLOT_LEN};
+use crate::segment::{Segment, WAIT_SLOT_LEN};
 use crate::sys::{self, Me};
+use crate::types::{CycleMember, Error, Kind, WaitEdge};
 
 /// How often a registered waiter refreshes its entry and looks for a cycle.
 pub(crate) const PERIOD: Duration = Duration::from_millis(25);
@@ -92,22 +92,6 @@ pub fn set_deadlock_timeout(timeout: Duration) {
 /// ```
 pub fn deadlock_timeout() -> Duration {
     Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
-}
-
-/// One thread in a deadlock cycle: who it is, the lock it waits for, who holds that lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct CycleMember {
-    /// The waiting process.
-    pub pid: u32,
-    /// The waiting thread.
-    pub tid: u32,
-    /// The lock it waits for: a lock name when it is a named lock of this namespace, else
-    /// `dev:inode[index]`.
-    pub waits_for: String,
-    /// The thread holding that lock (the next member of the cycle).
-    #[cfg_attr(feature = "serde", serde(rename = "held_by_tid"))]
-    pub held_by: u32,
 }
 
 /// Which lock a waiter waits for, as every process names it.
@@ -389,29 +373,6 @@ fn describe(key: LockKey) -> String {
 pub(crate) fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// One edge of the wait-for graph: a thread blocked longer than the deadlock timeout, the
-/// lock it waits for and the thread holding it (as the waiter last saw it, within 25 ms).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct WaitEdge {
-    /// The waiting process.
-    pub pid: u32,
-    /// The waiting thread.
-    pub tid: u32,
-    /// The lock it waits for (a name, or `dev:inode[index]`; see [`CycleMember::waits_for`]).
-    pub waits_for: String,
-    /// The thread holding that lock (0: being handed over).
-    #[cfg_attr(feature = "serde", serde(rename = "held_by_tid"))]
-    pub held_by: u32,
-    /// How long it has waited.
-    #[cfg_attr(
-        feature = "serde",
-        serde(rename = "waited_ms", serialize_with = "crate::ser::millis")
-    )]
-    pub waited: Duration,
 }
 
 fn snapshot() -> Option<Vec<Entry>> {

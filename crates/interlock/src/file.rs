@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use crate::error::Error;
 use crate::lock::{Lock, LockGuard};
+use crate::types::Error;
 
 mod slots;
 

@@ -20,16 +20,15 @@ use std::time::{Duration, Instant};
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 
-use crate::command::{GroupChild, ProcessGroup};
-use crate::deadlock::WaitEdge;
-use crate::error::Error;
+use crate::command::GroupChild;
 use crate::guard::Hold;
 use crate::lock::Lock;
 use crate::name::{self, AtPath, Namespace};
 use crate::raw::{trusted_file, Raw, Wait};
-use crate::segment::{Kind, Segment};
-use crate::status::{Holder, LockStatus};
+use crate::segment::Segment;
+use crate::status;
 use crate::sys;
+use crate::types::{Error, Holder, Kind, LockStatus, ProcessGroup, WaitEdge};
 
 /// The longest pause between two non-blocking `flock` attempts of a timed wait.
 const FLOCK_POLL_MAX: Duration = Duration::from_millis(16);
@@ -697,7 +696,7 @@ fn flocks_of(fd: BorrowedFd<'_>) -> Vec<FlockEntry> {
     .into_iter()
     .map(|(pid, exclusive, waiting)| FlockEntry {
         pid,
-        command: crate::status::command_line(pid),
+        command: sys::command_line(pid),
         exclusive,
         waiting,
     })
@@ -852,7 +851,7 @@ pub fn status_path(path: impl AsRef<Path>) -> Result<PathStatus, Error> {
             let (dev, ino) = seg.identity();
             let kind = seg.header().kind;
             (
-                LockStatus::read(seg.record(), kind),
+                status::read(seg.record(), kind),
                 crate::deadlock::wait_edges_for(dev, ino),
             )
         }

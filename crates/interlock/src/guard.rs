@@ -2,11 +2,11 @@
 
 use std::marker::PhantomData;
 
-use crate::error::Error;
 use crate::raw::{Acquisition, Raw};
 use crate::segment::FastRelease;
 use crate::sync::Ordering;
 use crate::sys;
+use crate::types::Error;
 
 /// `Hold::bits`: the previous owner died holding the lock.
 const OWNER_DIED: u64 = 1 << 63;

@@ -12,9 +12,9 @@ use std::process::Command;
 
 use rustix::fs::{fstat, openat, Mode, OFlags, CWD};
 
-use crate::error::Error;
 use crate::raw::Raw;
-use crate::segment::{Kind, Segment};
+use crate::segment::Segment;
+use crate::types::{Error, Kind};
 
 const PREFIX: &str = "interlock:v1:";
 

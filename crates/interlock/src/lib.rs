@@ -57,8 +57,6 @@ mod command;
 #[cfg(not(all(test, loom)))]
 mod deadlock;
 #[cfg(not(all(test, loom)))]
-mod error;
-#[cfg(not(all(test, loom)))]
 mod file;
 #[cfg(not(all(test, loom)))]
 mod file_lock;
@@ -80,8 +78,6 @@ mod registry;
 mod rlock;
 #[cfg(not(all(test, loom)))]
 mod segment;
-#[cfg(all(feature = "serde", not(all(test, loom))))]
-mod ser;
 #[cfg(not(all(test, loom)))]
 mod status;
 mod sync;
@@ -89,16 +85,15 @@ mod sys;
 #[cfg(not(all(test, loom)))]
 mod table;
 #[cfg(not(all(test, loom)))]
+mod types;
+#[cfg(not(all(test, loom)))]
 mod value;
 mod word;
 
 #[cfg(not(all(test, loom)))]
 pub use crate::{
-    command::{kill_with_parent, GroupChild, GroupState, ProcessGroup},
-    deadlock::{
-        deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph, CycleMember, WaitEdge,
-    },
-    error::{Error, NamespaceFault, Owner, SegmentFault},
+    command::{kill_with_parent, GroupChild},
+    deadlock::{deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph},
     file::{Format, SharedFile, Update},
     file_lock::{
         remove_path, remove_path_unheld, status_path, FileLock, FileLockGuard, FlockEntry,
@@ -109,8 +104,10 @@ pub use crate::{
     name::{namespace_dir, validate_name, MAX_NAME_LEN},
     registry::{list, remove, remove_unheld, status, NamedLock},
     rlock::{RLock, RLockGuard},
-    segment::Kind,
-    status::{Holder, LockStatus},
     table::LockTable,
+    types::{
+        CycleMember, Error, GroupState, Holder, Kind, LockStatus, NamespaceFault, Owner,
+        ProcessGroup, SegmentFault, WaitEdge,
+    },
     value::{Value, ValueGuard, MAX_VALUE_SIZE},
 };

@@ -5,14 +5,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::command::{GroupChild, ProcessGroup};
-use crate::error::Error;
+use crate::command::GroupChild;
 use crate::guard::Hold;
 use crate::inherit;
 use crate::raw::{Raw, Wait};
-use crate::segment::Kind;
-use crate::status::LockStatus;
 use crate::sys;
+use crate::types::{Error, Kind, LockStatus, ProcessGroup};
 
 /// A mutual-exclusion lock between processes — and between the threads inside them — that a
 /// crashed holder cannot wedge.

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::Error;
 use crate::lock::Lock;
+use crate::types::Error;
 
 /// Where a [`LogWriter`] writes.
 #[derive(Debug, Clone)]

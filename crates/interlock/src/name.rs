@@ -49,8 +49,9 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use crate::error::{Error, NamespaceFault, Owner};
-use crate::segment::{Kind, Segment};
+use crate::segment::Segment;
+use crate::sys;
+use crate::types::{Error, Kind, NamespaceFault, Owner};
 
 /// The longest lock name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
@@ -172,19 +173,19 @@ impl Namespace {
         let me = rustix::process::geteuid().as_raw();
         let fault = match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory if st.st_uid != me => Some(NamespaceFault::ForeignOwner {
-                owner: Owner::of(st.st_uid),
+                owner: owner(st.st_uid),
                 me,
             }),
             FileType::Directory if st.st_mode & 0o077 != 0 => Some(NamespaceFault::OpenToOthers {
-                owner: Owner::of(st.st_uid),
+                owner: owner(st.st_uid),
                 mode: st.st_mode & 0o7777,
             }),
             FileType::Directory => None,
             FileType::Symlink => Some(NamespaceFault::Symlink {
-                owner: Owner::of(st.st_uid),
+                owner: owner(st.st_uid),
             }),
             _ => Some(NamespaceFault::NotADirectory {
-                owner: Owner::of(st.st_uid),
+                owner: owner(st.st_uid),
             }),
         };
         if let Some(fault) = fault {
@@ -347,6 +348,14 @@ impl Namespace {
             .collect();
         names.sort();
         Ok(names)
+    }
+}
+
+/// The owner `uid`, with its user name when the system has one: for messages.
+fn owner(uid: u32) -> Owner {
+    Owner {
+        uid,
+        name: sys::user_name(uid),
     }
 }
 

@@ -7,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::deadlock::{self, CycleMember, LockKey, Registration};
-use crate::error::Error;
+use crate::deadlock::{self, LockKey, Registration};
 use crate::name::{self, Namespace};
-use crate::segment::{FastRelease, Kind, Record, RecordRef, Segment, Took};
-use crate::status::{Holder, LockStatus};
+use crate::segment::{FastRelease, Record, RecordRef, Segment, Took};
+use crate::status;
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
+use crate::types::{CycleMember, Error, Holder, Kind, LockStatus};
 use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
 use std::sync::atomic::AtomicU8;
 
@@ -621,7 +621,7 @@ impl Raw {
     }
 
     pub(crate) fn status(&self) -> LockStatus {
-        LockStatus::read(self.record(), self.kind)
+        status::read(self.record(), self.kind)
     }
 
     /// Poisoned by a panic or a death not yet cleared — including a death nobody has claimed

@@ -1,11 +1,10 @@
 //! Layer 5: the named locks of this user's namespace, as a whole — list, inspect, remove.
 
-use crate::error::Error;
 use crate::name::Namespace;
 use crate::raw::{Raw, Wait};
-use crate::segment::Kind;
-use crate::status::LockStatus;
+use crate::status::read as read_status;
 use crate::sys;
+use crate::types::{Error, Kind, LockStatus};
 
 /// A named lock found in the namespace.
 ///
@@ -76,7 +75,7 @@ fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
     Ok(NamedLock {
         name: name.to_owned(),
         kind,
-        status: LockStatus::read(seg.record(), kind),
+        status: read_status(seg.record(), kind),
     })
 }
 

@@ -5,14 +5,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::error::Error;
 use crate::guard::Hold;
 use crate::inherit;
 use crate::raw::{Acquisition, Raw, Wait};
-use crate::segment::Kind;
-use crate::status::LockStatus;
 use crate::sync::Ordering;
 use crate::sys;
+use crate::types::{Error, Kind, LockStatus};
 
 /// A recursive lock between processes: the thread holding it may take it again (Python's
 /// `multiprocessing.RLock`); it is free when every hold has ended.

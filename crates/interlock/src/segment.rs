@@ -44,9 +44,9 @@ use rustix::fs::{fstat, ftruncate};
 use rustix::io::{pread, pwrite};
 use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 
-use crate::error::{Error, SegmentFault};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Me};
+use crate::types::{Error, Kind, ProcessGroup, SegmentFault};
 use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
 
 /// `b"INTRLOCK"`: the first eight bytes of every segment.
@@ -97,24 +97,6 @@ pub(crate) const fn segment_len(value_size: usize) -> usize {
     SEGMENT_LEN + payload_len(value_size).div_ceil(64) * 64
 }
 
-/// What a segment holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A non-recursive [`Lock`](crate::Lock).
-    Lock,
-    /// A recursive [`RLock`](crate::RLock).
-    RLock,
-    /// A [`Value`](crate::Value) in shared memory with its lock.
-    Value,
-    /// A fair [`Lock`](crate::Lock) ([`Lock::new_fair`](crate::Lock::new_fair)): a release
-    /// with sleepers hands the lock to the longest sleeper.
-    FairLock,
-    /// A [`LockTable`](crate::LockTable): many locks, one 128-byte record each, in one segment.
-    LockTable,
-    /// The namespace's registry of blocked waiters, for deadlock detection (not a lock).
-    WaitRegistry,
-}
-
 impl Kind {
     fn code(self) -> u32 {
         match self {
@@ -136,19 +118,6 @@ impl Kind {
             6 => Some(Kind::WaitRegistry),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Lock => "Lock",
-            Kind::RLock => "RLock",
-            Kind::Value => "Value",
-            Kind::FairLock => "FairLock",
-            Kind::LockTable => "LockTable",
-            Kind::WaitRegistry => "WaitRegistry",
-        })
     }
 }
 
@@ -379,6 +348,18 @@ pub(crate) struct GroupRecord {
     pub(crate) identity: u64,
     /// The hold that started it.
     pub(crate) token: u64,
+}
+
+impl GroupRecord {
+    /// The group as the public [`ProcessGroup`] shows it.
+    pub(crate) fn process_group(self) -> ProcessGroup {
+        ProcessGroup {
+            pgid: self.ids.pid,
+            token: self.token,
+            identity: self.identity,
+            ns: self.ids.ns,
+        }
+    }
 }
 
 impl Record {

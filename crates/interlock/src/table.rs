@@ -6,11 +6,11 @@ use std::ops::Index;
 use std::path::Path;
 use std::process::Command;
 
-use crate::error::Error;
 use crate::inherit;
 use crate::lock::Lock;
 use crate::raw::Raw;
-use crate::segment::{table_payload, Kind, MAX_TABLE};
+use crate::segment::{table_payload, MAX_TABLE};
+use crate::types::{Error, Kind};
 
 /// A fixed number of [`Lock`]s sharing one segment: a 64-byte header, then one 128-byte record
 /// per lock. Each element is a full `Lock` — guards, timeouts, owner-death recovery, poison,

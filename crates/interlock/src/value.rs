@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::error::Error;
 use crate::guard::Hold;
 use crate::inherit;
 use crate::raw::{Acquisition, Raw, Wait};
-use crate::segment::{Kind, MAX_VALUE};
-use crate::status::LockStatus;
+use crate::segment::MAX_VALUE;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;
+use crate::types::{Error, Kind, LockStatus};
 
 /// The largest type a [`Value`] holds, in bytes: 1 MiB. A larger type (or a zero-sized one) is
 /// refused with [`Error::ValueTypeSize`] before anything is created.

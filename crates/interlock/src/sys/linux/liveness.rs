@@ -169,6 +169,17 @@ pub(crate) fn is_own_thread(tid: u32) -> bool {
     rc == 0
 }
 
+/// `/proc/PID/cmdline` with NULs as spaces, if readable.
+pub(crate) fn command_line(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    (!text.is_empty()).then(|| text.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,13 @@
 //! `serde::Serialize` for the status types whose JSON is not their fields as they are (feature
-//! `serde`): the shape of `interlock status --json`, defined here once. Field names are stable;
-//! new fields may be added.
+//! `serde`): the shape of `interlock status --json`, defined here once — except
+//! [`ProcessGroup`](super::ProcessGroup)'s, which reports its state and so sits beside
+//! `ProcessGroup::state` (`handles/command.rs`). Field names are stable; new fields may be added.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-use crate::command::{GroupState, ProcessGroup};
-use crate::segment::Kind;
-use crate::status::Holder;
+use super::{Holder, Kind};
 
 /// `"Lock"`, `"RLock"`, `"FairLock"`, … as `Display` writes it.
 impl Serialize for Kind {
@@ -43,24 +42,6 @@ impl Serialize for Holder {
         h.serialize_field("alive", &self.alive)?;
         h.serialize_field("process_group", &self.process_group)?;
         h.end()
-    }
-}
-
-/// `{pgid, token, running}`: `running` as of serialization ([`ProcessGroup::state`]), null
-/// when it cannot be told here (another pid namespace). The leader's identity and the
-/// namespace tag, which only serve that check, are not shown.
-impl Serialize for ProcessGroup {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let running = match self.state() {
-            GroupState::Running => Some(true),
-            GroupState::Gone => Some(false),
-            GroupState::Unknown => None,
-        };
-        let mut g = s.serialize_struct("ProcessGroup", 3)?;
-        g.serialize_field("pgid", &self.pgid)?;
-        g.serialize_field("token", &self.token)?;
-        g.serialize_field("running", &running)?;
-        g.end()
     }
 }
 

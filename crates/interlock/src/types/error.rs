@@ -3,8 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::segment::Kind;
-use crate::status::Holder;
+use super::{CycleMember, Holder, Kind};
 
 /// Everything that can go wrong in interlock.
 ///
@@ -97,7 +96,7 @@ pub enum Error {
         /// The lock this thread was waiting for.
         lock: String,
         /// The threads of the cycle, from this one: each waits for a lock the next one holds.
-        cycle: Vec<crate::deadlock::CycleMember>,
+        cycle: Vec<CycleMember>,
     },
     /// A [`LockTable`](crate::LockTable) of an impossible size, or one that exists with another
     /// size than asked for.
@@ -122,9 +121,9 @@ pub enum Error {
         /// The path or name.
         what: String,
         /// The kind asked for.
-        expected: crate::Kind,
+        expected: Kind,
         /// The kind found.
-        found: crate::Kind,
+        found: Kind,
     },
     /// A path was refused for safety: a symlink, a non-regular file, another user's file, or a
     /// directory others can write.
@@ -273,7 +272,7 @@ fn with_article(kind: &Kind) -> String {
     }
 }
 
-fn cycle_text(cycle: &[crate::deadlock::CycleMember]) -> String {
+fn cycle_text(cycle: &[CycleMember]) -> String {
     cycle
         .iter()
         .map(|m| {
@@ -339,15 +338,6 @@ pub struct Owner {
     pub uid: u32,
     /// The user name of `uid` (`getpwuid_r`), when it has one.
     pub name: Option<String>,
-}
-
-impl Owner {
-    pub(crate) fn of(uid: u32) -> Owner {
-        Owner {
-            uid,
-            name: crate::sys::user_name(uid),
-        }
-    }
 }
 
 impl fmt::Display for Owner {

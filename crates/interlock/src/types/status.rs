@@ -1,0 +1,200 @@
+//! What observers learn about a lock without taking it: its holder, a snapshot of its record,
+//! and the process group a hold ran its command in.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use super::Kind;
+
+/// Who holds a lock, as recorded in its shared record.
+///
+/// # Examples
+///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// let holder = lock.status().holder.expect("we hold it");
+/// assert_eq!(holder.pid, std::process::id());
+/// assert_eq!(holder.token, guard.token());
+/// assert!(holder.alive);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Holder {
+    /// Process id of the holder.
+    pub pid: u32,
+    /// Kernel thread id of the holding thread.
+    pub tid: u32,
+    /// When it acquired the lock (coarse clock: within a few milliseconds), if the holder's
+    /// handle records times ([`Lock::set_timestamps`](crate::Lock::set_timestamps); the
+    /// `interlock run` command does).
+    pub since: Option<SystemTime>,
+    /// The fencing token of this hold; 0 for a holder known only by its flock(2) lock on a
+    /// [`FileLock`](crate::FileLock)'s file (a flock(1) user: [`PathStatus::holder`](crate::PathStatus::holder)).
+    pub token: u64,
+    /// Whether that thread may still run: false only on proof of its end (checked against the
+    /// process's boot-unique identity, so a reused pid does not count as alive).
+    pub alive: bool,
+    /// The holder's command line, when `/proc` shows it.
+    pub command: Option<String>,
+    /// The process group the holder runs its command in
+    /// ([`LockGuard::spawn_group`](crate::LockGuard::spawn_group), as `interlock run` does).
+    pub process_group: Option<u32>,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {}", self.pid)?;
+        if self.tid != self.pid {
+            write!(f, " thread {}", self.tid)?;
+        }
+        if let Some(cmd) = &self.command {
+            write!(f, " `{cmd}`")?;
+        }
+        if let Some(since) = self.since {
+            match SystemTime::now().duration_since(since) {
+                Ok(held) => write!(f, ", held for {:.1}s", held.as_secs_f64())?,
+                Err(_) => write!(f, ", held since just now")?,
+            }
+        }
+        if let Some(group) = self.process_group {
+            write!(f, ", running process group {group}")?;
+        }
+        if !self.alive {
+            write!(f, ", holder no longer running")?;
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of a lock's shared record. Taking it never blocks and never changes the lock.
+///
+/// # Examples
+///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// drop(lock.lock()?);
+/// let status = lock.status();
+/// assert!(status.holder.is_none());
+/// assert_eq!(status.acquisitions, 1);
+/// assert_eq!(status.owner_deaths, 0);
+/// assert!(!status.poisoned);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct LockStatus {
+    /// Lock or RLock.
+    pub kind: Kind,
+    /// The current holder, if the lock is held.
+    pub holder: Option<Holder>,
+    /// Threads waiting to acquire it.
+    pub waiters: u32,
+    /// Acquisitions since the lock was created (the last fencing token handed out).
+    pub acquisitions: u64,
+    /// How many times an acquirer found the previous owner dead.
+    pub owner_deaths: u32,
+    /// Whether the lock is poisoned (a panic or a death in a section, not yet cleared).
+    pub poisoned: bool,
+    /// The last owner died and nobody has taken the lock since.
+    pub owner_died_unclaimed: bool,
+    /// RLock recursion depth of the current hold (0 when free; 1 for a held Lock).
+    pub depth: u32,
+    /// A process group an earlier hold ran its command in and did not see end (its holder
+    /// died): see [`LockGuard::leftover_group`](crate::LockGuard::leftover_group). It may
+    /// have ended since; ask [`ProcessGroup::state`].
+    pub leftover_group: Option<ProcessGroup>,
+}
+
+impl LockStatus {
+    /// The status of a lock nobody has taken yet (a [`FileLock`](crate::FileLock)'s sidecar
+    /// that does not exist yet).
+    pub(crate) fn never_taken() -> LockStatus {
+        LockStatus {
+            kind: Kind::Lock,
+            holder: None,
+            waiters: 0,
+            acquisitions: 0,
+            owner_deaths: 0,
+            poisoned: false,
+            owner_died_unclaimed: false,
+            depth: 0,
+            leftover_group: None,
+        }
+    }
+}
+
+/// A process group that a hold of a lock ran its command in ([`LockGuard::spawn_group`]), as
+/// the lock's record names it: what a holder that died may have left running
+/// ([`LockGuard::leftover_group`], [`LockStatus::leftover_group`](crate::LockStatus)).
+///
+/// It remembers the identity of the group's first process, so that a group id the kernel has
+/// given out again (only possible once every process of the old group is gone) is not taken
+/// for it.
+///
+/// [`LockGuard::spawn_group`]: crate::LockGuard::spawn_group
+/// [`LockGuard::leftover_group`]: crate::LockGuard::leftover_group
+///
+/// # Examples
+///
+/// ```
+/// use std::process::Command;
+/// use std::os::unix::process::ExitStatusExt;
+/// use interlock::GroupState;
+///
+/// let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// let mut child = guard.spawn_group(Command::new("sleep").arg("60"))?;
+/// let group = child.group();
+/// assert_eq!(group.state(), GroupState::Running);
+/// group.kill()?;
+/// assert_eq!(child.wait()?.signal(), Some(9));
+/// child.wait_group()?;
+/// assert_eq!(group.state(), GroupState::Gone);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessGroup {
+    /// The process group id: the pid of the command it was made for.
+    pub pgid: u32,
+    /// The fencing token of the hold that ran it.
+    pub token: u64,
+    /// The process identity of the group's first process (0: not known).
+    pub(crate) identity: u64,
+    /// The tag of the pid namespace `pgid` is numbered in.
+    pub(crate) ns: u32,
+}
+
+/// Whether the processes of a [`ProcessGroup`] still run.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::GroupState;
+///
+/// let lock = interlock::Lock::new()?;
+/// let guard = lock.lock()?;
+/// let mut child = guard.spawn_group(&mut std::process::Command::new("true"))?;
+/// child.wait_group()?;
+/// assert_eq!(child.group().state(), GroupState::Gone);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// A process of the group runs (or may: one exists that this process may not see).
+    Running,
+    /// No process of the group runs: none is left (or only zombies, which do nothing).
+    Gone,
+    /// Cannot be told here: the group is numbered in another pid namespace.
+    Unknown,
+}
+
+impl fmt::Display for ProcessGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "process group {}", self.pgid)
+    }
+}
