@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::raw::Raw;
-use crate::segment::{GroupRecord, RecordRef};
+use crate::shm::{GroupRecord, RecordRef};
 use crate::sys::{self, Probe, Reaped, Received};
 use crate::types::{Error, GroupState, ProcessGroup};
 

@@ -20,8 +20,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::name::Namespace;
-use crate::segment::{Segment, WAIT_SLOT_LEN};
+use crate::shm::name::Namespace;
+use crate::shm::{Segment, WAIT_SLOT_LEN};
 use crate::sys::{self, Me};
 use crate::types::{CycleMember, Error, Kind, WaitEdge};
 
@@ -361,7 +361,10 @@ fn same_cycle_refreshed(before: &[Entry], now: &[Entry]) -> bool {
 
 /// A lock's name if it is a named lock of this namespace, else `dev:inode[index]`.
 fn describe(key: LockKey) -> String {
-    if let Some(name) = crate::registry::name_of(key.dev, key.ino) {
+    if let Some(name) = Namespace::open()
+        .ok()
+        .and_then(|ns| ns.name_of(key.dev, key.ino))
+    {
         if key.index == 0 {
             return format!("{name:?}");
         }

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use crate::raw::{Acquisition, Raw};
-use crate::segment::FastRelease;
+use crate::shm::FastRelease;
 use crate::sync::Ordering;
 use crate::sys;
 use crate::types::Error;

@@ -13,7 +13,7 @@ use std::process::Command;
 use rustix::fs::{fstat, openat, Mode, OFlags, CWD};
 
 use crate::raw::Raw;
-use crate::segment::Segment;
+use crate::shm::{trusted_file, Segment};
 use crate::types::{Error, Kind};
 
 const PREFIX: &str = "interlock:v1:";
@@ -77,7 +77,7 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
         )));
     }
     let label = format!("inherited lock (${var})");
-    let trusted = crate::raw::trusted_file(&file);
+    let trusted = trusted_file(&file);
     let seg = Segment::map(file, &label)?;
     Raw::from_segment(seg, label, kind, trusted)
 }

@@ -69,15 +69,13 @@ mod lock;
 #[cfg(not(all(test, loom)))]
 mod log;
 #[cfg(not(all(test, loom)))]
-mod name;
-#[cfg(not(all(test, loom)))]
 mod raw;
 #[cfg(not(all(test, loom)))]
 mod registry;
 #[cfg(not(all(test, loom)))]
 mod rlock;
 #[cfg(not(all(test, loom)))]
-mod segment;
+mod shm;
 #[cfg(not(all(test, loom)))]
 mod status;
 mod sync;
@@ -101,9 +99,9 @@ pub use crate::{
     },
     lock::{Lock, LockGuard},
     log::LogWriter,
-    name::{namespace_dir, validate_name, MAX_NAME_LEN},
     registry::{list, remove, remove_unheld, status, NamedLock},
     rlock::{RLock, RLockGuard},
+    shm::name::{namespace_dir, validate_name, MAX_NAME_LEN},
     table::LockTable,
     types::{
         CycleMember, Error, GroupState, Holder, Kind, LockStatus, NamespaceFault, Owner,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::deadlock::{self, LockKey, Registration};
-use crate::name::{self, Namespace};
-use crate::segment::{FastRelease, Record, RecordRef, Segment, Took};
+use crate::shm::name::{self, Namespace};
+use crate::shm::{trusted_file, FastRelease, Record, RecordRef, Segment, Took};
 use crate::status;
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
@@ -641,30 +641,6 @@ impl Raw {
     pub(crate) fn clear_poison(&self) {
         self.record().poisoned.store(0, Ordering::Relaxed);
     }
-}
-
-/// Whether only we can write (or read) the file behind `fd`, so that its node area may go on our
-/// robust list (decision 0010, the trust rule): memory another user can write must never be
-/// linked, because the unlink of a linked node writes wherever its `prev`/`next` point.
-///
-/// The file must be ours (owner = effective uid) and either
-/// - an anonymous lock's memfd: sealed against shrinking and growing and linked in no
-///   directory. Only memfds accept such seals — every other shmem file (`/dev/shm`, `/run`,
-///   a tmpfs `/tmp`) answers `F_GET_SEALS` with `F_SEAL_SEAL` alone — and a memfd is reachable
-///   only through descriptors, which another user can get only from us; or
-/// - a file that group and others can neither write nor read (the node area holds our
-///   process's addresses), on any file system.
-pub(crate) fn trusted_file(fd: impl std::os::fd::AsFd) -> bool {
-    let Ok(st) = rustix::fs::fstat(&fd) else {
-        return false;
-    };
-    if st.st_uid != rustix::process::geteuid().as_raw() {
-        return false;
-    }
-    let sealed = rustix::fs::fcntl_get_seals(&fd).is_ok_and(|seals| {
-        seals.contains(rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW)
-    });
-    (sealed && st.st_nlink == 0) || st.st_mode & 0o077 == 0
 }
 
 impl fmt::Debug for Raw {

@@ -1,7 +1,8 @@
 //! Layer 5: the named locks of this user's namespace, as a whole — list, inspect, remove.
 
-use crate::name::Namespace;
 use crate::raw::{Raw, Wait};
+use crate::shm::name::Namespace;
+use crate::shm::Segment;
 use crate::status::read as read_status;
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus};
@@ -163,7 +164,7 @@ pub fn remove_unheld(name: &str) -> Result<(), Error> {
 /// of it; lets go. [`Error::InUse`] naming the holder (the file is left) when anything is held.
 /// Returns what `unlink` returned.
 pub(crate) fn remove_while_held(
-    seg: crate::segment::Segment,
+    seg: Segment,
     label: String,
     trusted: bool,
     file: Option<std::os::fd::BorrowedFd<'_>>,
@@ -220,13 +221,4 @@ pub(crate) fn remove_while_held(
         let _ = raw.release(&me, Some(token));
     }
     removed
-}
-
-/// The name of the named lock whose file is `dev`/`ino`, if it is one of this namespace's.
-pub(crate) fn name_of(dev: u64, ino: u64) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let ns = Namespace::open().ok()?;
-    ns.names().ok()?.into_iter().find(|name| {
-        std::fs::symlink_metadata(ns.path_of(name)).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
-    })
 }

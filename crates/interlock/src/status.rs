@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::segment::{GroupRecord, Record};
+use crate::shm::{GroupRecord, Record};
 use crate::sync::Ordering;
 use crate::sys;
 use crate::types::{Holder, Kind, LockStatus};

@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::inherit;
 use crate::lock::Lock;
 use crate::raw::Raw;
-use crate::segment::{table_payload, MAX_TABLE};
+use crate::shm::{table_payload, MAX_TABLE};
 use crate::types::{Error, Kind};
 
 /// A fixed number of [`Lock`]s sharing one segment: a 64-byte header, then one 128-byte record

@@ -13,7 +13,7 @@ use bytemuck::Pod;
 use crate::guard::Hold;
 use crate::inherit;
 use crate::raw::{Acquisition, Raw, Wait};
-use crate::segment::MAX_VALUE;
+use crate::shm::MAX_VALUE;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus};
@@ -113,7 +113,7 @@ impl<T: Pod> Value<T> {
     }
 
     fn wrap(raw: Raw) -> Result<Value<T>, Error> {
-        let found = raw.segment().header().value_size as usize;
+        let found = raw.segment().header().value_len();
         if found != std::mem::size_of::<T>() {
             return Err(Error::ValueSize {
                 what: raw.label(),

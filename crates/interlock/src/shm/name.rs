@@ -49,7 +49,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use crate::segment::Segment;
+use super::{Segment, MAGIC};
 use crate::sys;
 use crate::types::{Error, Kind, NamespaceFault, Owner};
 
@@ -334,6 +334,15 @@ impl Namespace {
         }
     }
 
+    /// The name of the named lock whose file is `dev`/`ino`, if it is one of this namespace's.
+    pub(crate) fn name_of(&self, dev: u64, ino: u64) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        self.names().ok()?.into_iter().find(|name| {
+            std::fs::symlink_metadata(self.path_of(name))
+                .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+        })
+    }
+
     /// Names of the lock files in the namespace, sorted.
     pub(crate) fn names(&self) -> Result<Vec<String>, Error> {
         let entries =
@@ -567,7 +576,7 @@ pub(crate) fn open_any(path: &Path, create: Option<u32>, kind: Kind) -> Result<A
                 let mut magic = [0u8; 8];
                 let n = rustix::io::pread(&fd, &mut magic, 0)
                     .map_err(|e| Error::io("read", &what, e))?;
-                if n < magic.len() || magic != crate::segment::MAGIC {
+                if n < magic.len() || magic != MAGIC {
                     return Ok(AtPath::Other(fd));
                 }
                 // Ours: reopened for writing, and still the same file (not replaced meanwhile).

@@ -1,0 +1,19 @@
+//! Layer 3: shared memory and names — the segment format, lock records and the protocol that
+//! takes and releases them, mapping a segment and the life of its descriptor, and the named
+//! files of a user's namespace.
+//!
+//! | file | what |
+//! |---|---|
+//! | `header.rs` | the format: a 64-byte header of our own, validated before anything else |
+//! | `record.rs` | one lock's 128-byte record, and its take/release protocol with the robust list |
+//! | `mapping.rs` | a segment created, validated and mapped; its descriptor; the trust rule |
+//! | `name.rs` | lock names, the per-user namespace directory, opening lock files safely |
+
+mod header;
+mod mapping;
+pub(crate) mod name;
+mod record;
+
+pub(crate) use header::{table_payload, MAGIC, MAX_TABLE, MAX_VALUE, WAIT_SLOT_LEN};
+pub(crate) use mapping::{trusted_file, RecordRef, Segment};
+pub(crate) use record::{FastRelease, GroupRecord, Record, Took};
