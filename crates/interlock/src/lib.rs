@@ -53,59 +53,45 @@
 #![doc(test(no_crate_inject))]
 
 #[cfg(not(all(test, loom)))]
-mod command;
-#[cfg(not(all(test, loom)))]
 mod deadlock;
 #[cfg(not(all(test, loom)))]
-mod file;
+mod handles;
 #[cfg(not(all(test, loom)))]
-mod file_lock;
+mod locks;
 #[cfg(not(all(test, loom)))]
-mod guard;
-#[cfg(not(all(test, loom)))]
-mod inherit;
-#[cfg(not(all(test, loom)))]
-mod lock;
-#[cfg(not(all(test, loom)))]
-mod log;
-#[cfg(not(all(test, loom)))]
-mod raw;
-#[cfg(not(all(test, loom)))]
-mod registry;
-#[cfg(not(all(test, loom)))]
-mod rlock;
+mod resources;
 #[cfg(not(all(test, loom)))]
 mod shm;
-#[cfg(not(all(test, loom)))]
-mod status;
 mod sync;
 mod sys;
 #[cfg(not(all(test, loom)))]
-mod table;
-#[cfg(not(all(test, loom)))]
 mod types;
-#[cfg(not(all(test, loom)))]
-mod value;
 mod word;
 
 #[cfg(not(all(test, loom)))]
 pub use crate::{
-    command::{kill_with_parent, GroupChild},
     deadlock::{deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph},
-    file::{Format, SharedFile, Update},
-    file_lock::{
-        remove_path, remove_path_unheld, status_path, FileLock, FileLockGuard, FlockEntry,
-        PathStatus,
+    handles::{
+        command::{kill_with_parent, GroupChild},
+        file_lock::{
+            remove_path, remove_path_unheld, status_path, FileLock, FileLockGuard, FlockEntry,
+            PathStatus,
+        },
+        namespace::{list, remove, remove_unheld, status, NamedLock},
     },
-    lock::{Lock, LockGuard},
-    log::LogWriter,
-    registry::{list, remove, remove_unheld, status, NamedLock},
-    rlock::{RLock, RLockGuard},
+    locks::{
+        lock::{Lock, LockGuard},
+        rlock::{RLock, RLockGuard},
+        table::LockTable,
+    },
+    resources::{
+        file::{Format, SharedFile, Update},
+        log::LogWriter,
+        value::{Value, ValueGuard, MAX_VALUE_SIZE},
+    },
     shm::name::{namespace_dir, validate_name, MAX_NAME_LEN},
-    table::LockTable,
     types::{
         CycleMember, Error, GroupState, Holder, Kind, LockStatus, NamespaceFault, Owner,
         ProcessGroup, SegmentFault, WaitEdge,
     },
-    value::{Value, ValueGuard, MAX_VALUE_SIZE},
 };

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::deadlock::{self, LockKey, Registration};
+use crate::locks::status;
 use crate::shm::name::{self, Namespace};
 use crate::shm::{trusted_file, FastRelease, Record, RecordRef, Segment, Took};
-use crate::status;
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
 use crate::types::{CycleMember, Error, Holder, Kind, LockStatus};

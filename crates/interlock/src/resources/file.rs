@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use crate::lock::{Lock, LockGuard};
+use crate::locks::lock::{Lock, LockGuard};
 use crate::types::Error;
 
 mod slots;

@@ -6,9 +6,9 @@ use std::ops::Index;
 use std::path::Path;
 use std::process::Command;
 
-use crate::inherit;
-use crate::lock::Lock;
-use crate::raw::Raw;
+use crate::handles::inherit;
+use crate::locks::lock::Lock;
+use crate::locks::raw::Raw;
 use crate::shm::{table_payload, MAX_TABLE};
 use crate::types::{Error, Kind};
 

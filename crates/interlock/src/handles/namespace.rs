@@ -1,9 +1,9 @@
 //! Layer 5: the named locks of this user's namespace, as a whole — list, inspect, remove.
 
-use crate::raw::{Raw, Wait};
+use crate::locks::raw::{Raw, Wait};
+use crate::locks::status::read as read_status;
 use crate::shm::name::Namespace;
 use crate::shm::Segment;
-use crate::status::read as read_status;
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus};
 
@@ -199,12 +199,12 @@ pub(crate) fn remove_while_held(
     }
     let mut flocked = false;
     if let (Ok(()), Some(fd)) = (&outcome, file) {
-        match crate::file_lock::try_flock(fd, &locks[0].label()) {
+        match crate::handles::file_lock::try_flock(fd, &locks[0].label()) {
             Ok(true) => flocked = true,
             Ok(false) => {
                 outcome = Err(Error::InUse {
                     lock: locks[0].label(),
-                    holder: crate::file_lock::flock_holder(fd).map(Box::new),
+                    holder: crate::handles::file_lock::flock_holder(fd).map(Box::new),
                 })
             }
             Err(e) => outcome = Err(e),

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::command::GroupChild;
-use crate::guard::Hold;
-use crate::inherit;
-use crate::raw::{Raw, Wait};
+use crate::handles::command::GroupChild;
+use crate::handles::inherit;
+use crate::locks::guard::Hold;
+use crate::locks::raw::{Raw, Wait};
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus, ProcessGroup};
 
@@ -308,7 +308,7 @@ impl Lock {
     #[inline(always)]
     pub fn lock(&self) -> Result<LockGuard<'_>, Error> {
         match self.raw.lock_fast() {
-            Some(token) => Ok(self.guard(crate::raw::Acquisition {
+            Some(token) => Ok(self.guard(crate::locks::raw::Acquisition {
                 token,
                 owner_died: false,
             })),
@@ -324,7 +324,7 @@ impl Lock {
     }
 
     #[inline(always)]
-    fn guard(&self, acq: crate::raw::Acquisition) -> LockGuard<'_> {
+    fn guard(&self, acq: crate::locks::raw::Acquisition) -> LockGuard<'_> {
         LockGuard {
             hold: Hold::new(&self.raw, acq),
         }
@@ -650,7 +650,7 @@ impl LockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, Error> {
-        crate::command::spawn_group(self.hold.raw, self.token(), cmd)
+        crate::handles::command::spawn_group(self.hold.raw, self.token(), cmd)
     }
 
     /// The process group an earlier hold ran its command in ([`LockGuard::spawn_group`]) and
@@ -672,7 +672,7 @@ impl LockGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn leftover_group(&self) -> Option<ProcessGroup> {
-        crate::command::leftover_group(self.hold.raw, self.token())
+        crate::handles::command::leftover_group(self.hold.raw, self.token())
     }
 
     /// Releases the lock now, reporting what `drop` would silently ignore.

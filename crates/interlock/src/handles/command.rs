@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::raw::Raw;
+use crate::locks::raw::Raw;
 use crate::shm::{GroupRecord, RecordRef};
 use crate::sys::{self, Probe, Reaped, Received};
 use crate::types::{Error, GroupState, ProcessGroup};

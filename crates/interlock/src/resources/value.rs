@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::guard::Hold;
-use crate::inherit;
-use crate::raw::{Acquisition, Raw, Wait};
+use crate::handles::inherit;
+use crate::locks::guard::Hold;
+use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::shm::MAX_VALUE;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;

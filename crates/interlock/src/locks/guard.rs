@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use crate::raw::{Acquisition, Raw};
+use crate::locks::raw::{Acquisition, Raw};
 use crate::shm::FastRelease;
 use crate::sync::Ordering;
 use crate::sys;
@@ -13,7 +13,7 @@ const OWNER_DIED: u64 = 1 << 63;
 /// `Hold::bits`: the thread was already panicking when the hold began.
 const WAS_PANICKING: u64 = 1 << 62;
 /// `Hold::bits`: the fencing token (`raw::record_holder` keeps tokens within these bits).
-const TOKEN: u64 = crate::raw::TOKEN_BITS;
+const TOKEN: u64 = crate::locks::raw::TOKEN_BITS;
 const _: () = assert!(TOKEN == WAS_PANICKING - 1);
 
 /// One acquisition of a lock by the calling thread.

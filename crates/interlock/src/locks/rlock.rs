@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::guard::Hold;
-use crate::inherit;
-use crate::raw::{Acquisition, Raw, Wait};
+use crate::handles::inherit;
+use crate::locks::guard::Hold;
+use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::sync::Ordering;
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus};

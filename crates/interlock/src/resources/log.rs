@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::lock::Lock;
+use crate::locks::lock::Lock;
 use crate::types::Error;
 
 /// Where a [`LogWriter`] writes.

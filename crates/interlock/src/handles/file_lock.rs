@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 
-use crate::command::GroupChild;
-use crate::guard::Hold;
-use crate::lock::Lock;
-use crate::raw::{Raw, Wait};
+use crate::handles::command::GroupChild;
+use crate::locks::guard::Hold;
+use crate::locks::lock::Lock;
+use crate::locks::raw::{Raw, Wait};
+use crate::locks::status;
 use crate::shm::name::{self, AtPath, Namespace};
 use crate::shm::{trusted_file, Segment};
-use crate::status;
 use crate::sys;
 use crate::types::{Error, Holder, Kind, LockStatus, ProcessGroup, WaitEdge};
 
@@ -496,7 +496,7 @@ impl FileLockGuard<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn_group(&self, cmd: &mut std::process::Command) -> Result<GroupChild, Error> {
-        crate::command::spawn_group(self.hold.raw, self.token(), cmd)
+        crate::handles::command::spawn_group(self.hold.raw, self.token(), cmd)
     }
 
     /// The process group an earlier interlock hold ran its command in and did not see end
@@ -511,7 +511,7 @@ impl FileLockGuard<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn leftover_group(&self) -> Option<ProcessGroup> {
-        crate::command::leftover_group(self.hold.raw, self.token())
+        crate::handles::command::leftover_group(self.hold.raw, self.token())
     }
 
     /// Releases both locks now, reporting what `drop` would silently ignore.
@@ -929,7 +929,7 @@ fn remove_at(path: &Path, force: bool) -> Result<PathBuf, Error> {
                 let gone = if force {
                     unlink()?
                 } else {
-                    crate::registry::remove_while_held(
+                    crate::handles::namespace::remove_while_held(
                         seg,
                         label.clone(),
                         trusted,
@@ -957,7 +957,13 @@ fn remove_at(path: &Path, force: bool) -> Result<PathBuf, Error> {
                 let gone = if force {
                     unlink()?
                 } else {
-                    crate::registry::remove_while_held(seg, label.clone(), true, None, unlink)?
+                    crate::handles::namespace::remove_while_held(
+                        seg,
+                        label.clone(),
+                        true,
+                        None,
+                        unlink,
+                    )?
                 };
                 gone.then(|| ns.dir.join(&name))
             }

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use rustix::fs::{fstat, openat, Mode, OFlags, CWD};
 
-use crate::raw::Raw;
+use crate::locks::raw::Raw;
 use crate::shm::{trusted_file, Segment};
 use crate::types::{Error, Kind};
 

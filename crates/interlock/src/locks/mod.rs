@@ -1,0 +1,14 @@
+//! Layer 4: the typed locks — a lock record in a mapped segment with everything every lock
+//! shares (`raw.rs`: acquisition with owner-death detection, the holder record, release with
+//! ownership checks, poison), a hold and how it ends (`guard.rs`), `Lock` and `RLock` and
+//! their guards, `LockTable`, and the status an observer reads.
+//!
+//! How a lock's memory is found or made — anonymous, named, at a path, inherited — is the
+//! handles' business (layer 5, `handles/open.rs`): nothing here creates a segment.
+
+pub(crate) mod guard;
+pub(crate) mod lock;
+pub(crate) mod raw;
+pub(crate) mod rlock;
+pub(crate) mod status;
+pub(crate) mod table;
