@@ -9,6 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::locks::lock::LockGuard;
 use crate::locks::raw::Raw;
 use crate::shm::{GroupRecord, RecordRef};
 use crate::sys::{self, Probe, Reaped, Received};
@@ -214,6 +215,87 @@ impl fmt::Debug for GroupChild {
             .field("status", &self.status)
             .field("gone", &self.gone)
             .finish_non_exhaustive()
+    }
+}
+
+/// Running a command while holding a [`Lock`](crate::Lock).
+impl LockGuard<'_> {
+    /// Spawns `cmd` as a process group of its own, named in the lock's record as this hold's:
+    /// what `interlock run` does with COMMAND. Wait for it with [`GroupChild::wait`] and,
+    /// before releasing the lock, [`GroupChild::wait_group`].
+    ///
+    /// - The child leads a new process group, and names it in the record before it execs
+    ///   (between fork and exec): a holder killed at any instant leaves no process unnamed.
+    ///   If this holder dies, the next one finds the group in
+    ///   [`LockGuard::leftover_group`] and can wait for it (or kill it) — covering what
+    ///   `PR_SET_PDEATHSIG` cannot: the command's own children, and a command that changed
+    ///   its credentials (the kernel then clears PDEATHSIG).
+    /// - The command still gets `SIGKILL` if this thread dies ([`kill_with_parent`]).
+    /// - `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`, `SIGUSR1` and `SIGUSR2` are blocked in this
+    ///   thread from now until the [`GroupChild`] is dropped, and passed on to the group while
+    ///   waiting (the child starts with this thread's previous mask).
+    /// - This process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`, for good): orphans
+    ///   of the group's processes are reparented to it, and reaped while waiting.
+    /// - With a controlling terminal, the group is run as a job: see [`GroupChild::wait`].
+    ///
+    /// Pipes set up on `cmd` are closed on our side: give the command inherited descriptors or
+    /// files. `cmd` keeps the hooks this adds: spawn it once. Meant for a thread that runs one
+    /// command at a time. A signal sent to the process may be taken by any thread that does
+    /// not block it: block the passed-on signals in the program's other threads (or join them
+    /// before spawning) to have each one reach the group. A `SIGCHLD` another thread takes
+    /// only delays [`GroupChild::wait`] (which looks for the command's end every 200 ms
+    /// without one).
+    ///
+    /// Escapes: a process that leaves the group (`setsid`, as daemons do; a shell with job
+    /// control giving its jobs groups of their own) is neither waited for nor signalled.
+    ///
+    /// [`kill_with_parent`]: crate::kill_with_parent
+    /// [`GroupChild`]: crate::GroupChild
+    /// [`GroupChild::wait`]: crate::GroupChild::wait
+    /// [`GroupChild::wait_group`]: crate::GroupChild::wait_group
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the program cannot be spawned (its `error` is the one of
+    /// [`Command::spawn`](std::process::Command::spawn): `NotFound`, `PermissionDenied`, …).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let guard = lock.lock()?;
+    /// let mut child = guard.spawn_group(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// assert_eq!(lock.status().holder.unwrap().process_group, Some(child.id()));
+    /// assert_eq!(child.wait()?.code(), Some(3));
+    /// child.wait_group()?;
+    /// drop(child);
+    /// guard.unlock()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, Error> {
+        spawn_group(self.hold.raw, self.token(), cmd)
+    }
+
+    /// The process group an earlier hold ran its command in ([`LockGuard::spawn_group`]) and
+    /// did not see end: what a holder that died left behind. Check whether it still runs
+    /// ([`ProcessGroup::state`]) and wait for it ([`ProcessGroup::wait_gone`]) or kill it
+    /// ([`ProcessGroup::kill`]) before touching what the lock protects. `None` when the
+    /// earlier holds' groups all ended while they were held (or none ran one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let guard = lock.lock()?;
+    /// let mut child = guard.spawn_group(&mut std::process::Command::new("true"))?;
+    /// child.wait_group()?;
+    /// drop(child);
+    /// guard.unlock()?;
+    /// assert_eq!(lock.lock()?.leftover_group(), None, "the group ended while it was held");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn leftover_group(&self) -> Option<ProcessGroup> {
+        leftover_group(self.hold.raw, self.token())
     }
 }
 

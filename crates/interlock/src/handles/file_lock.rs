@@ -119,7 +119,7 @@ impl FileLock {
         match name::open_any(path, Some(mode), Kind::Lock)? {
             AtPath::Segment(seg) => {
                 let (file, trusted, seg) = keep_descriptor(seg, path)?;
-                let raw = Raw::from_segment(seg, label, Kind::Lock, trusted)?;
+                let raw = Raw::new(seg, label, Kind::Lock, trusted)?;
                 Ok(FileLock {
                     lock: Lock { raw },
                     file,
@@ -133,7 +133,7 @@ impl FileLock {
                 let name = sidecar_file(&file, path)?;
                 let seg = ns.open_or_create_file(&name, Kind::Lock, &[])?;
                 // Trusted as a named lock is: the namespace checked it is ours and private.
-                let raw = Raw::from_segment(seg, label, Kind::Lock, true)?;
+                let raw = Raw::new(seg, label, Kind::Lock, true)?;
                 Ok(FileLock {
                     lock: Lock { raw },
                     file,

@@ -79,7 +79,7 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
     let label = format!("inherited lock (${var})");
     let trusted = trusted_file(&file);
     let seg = Segment::map(file, &label)?;
-    Raw::from_segment(seg, label, kind, trusted)
+    Raw::new(seg, label, kind, trusted)
 }
 
 fn parse(value: &str) -> Option<(i32, u64, u64)> {

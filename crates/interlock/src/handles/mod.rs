@@ -6,3 +6,4 @@ pub(crate) mod command;
 pub(crate) mod file_lock;
 pub(crate) mod inherit;
 pub(crate) mod namespace;
+pub(crate) mod open;

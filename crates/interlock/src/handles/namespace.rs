@@ -172,7 +172,7 @@ pub(crate) fn remove_while_held(
 ) -> Result<bool, Error> {
     let me = sys::me();
     let kind = seg.header().kind;
-    let locks = Raw::from_segment(seg, label, kind, trusted)?.table_elements();
+    let locks = Raw::new(seg, label, kind, trusted)?.table_elements();
     let mut taken = Vec::with_capacity(locks.len());
     let mut outcome = Ok(());
     for raw in &locks {

@@ -1,16 +1,12 @@
 //! `Lock`: a non-recursive lock shared by processes and the threads inside them.
 
 use std::fmt;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::handles::command::GroupChild;
-use crate::handles::inherit;
 use crate::locks::guard::Hold;
 use crate::locks::raw::{Raw, Wait};
 use crate::sys;
-use crate::types::{Error, Kind, LockStatus, ProcessGroup};
+use crate::types::{Error, LockStatus};
 
 /// A mutual-exclusion lock between processes — and between the threads inside them — that a
 /// crashed holder cannot wedge.
@@ -122,72 +118,6 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Creates an anonymous lock (a sealed `memfd`), to share with children: after `fork` they
-    /// use it as is; spawned programs get it through [`Lock::pass_to`].
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the memory cannot be created or mapped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// drop(lock.lock()?);
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn new() -> Result<Lock, Error> {
-        Raw::anonymous(Kind::Lock, &[]).map(|raw| Lock { raw })
-    }
-
-    /// A new anonymous *fair* lock: a release while others sleep hands the lock straight to
-    /// the sleeper at the head of the kernel's futex queue (first-in, first-out), so no process
-    /// starves and a process that releases and comes straight back queues behind the others —
-    /// no need for the multiprocessing example's "sleep outside the lock to give others a
-    /// turn". The price is throughput under contention: every hand-over waits for the sleeper to
-    /// wake. Uncontended, it costs what [`Lock::new`] costs.
-    ///
-    /// The order is arrival order while waits are short. A waiter re-enters the queue when one
-    /// of its wait slices ends (at most 100 ms; 25 ms once past the deadlock timeout), so under
-    /// holds longer than that, waiters are served roughly, not strictly, in arrival order.
-    ///
-    /// Every handle of the lock is fair: [`Lock::open`], [`Lock::from_env`] and the others take
-    /// a lock as its creator made it.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::new`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new_fair()?;
-    /// assert!(lock.is_fair());
-    /// drop(lock.lock()?);
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn new_fair() -> Result<Lock, Error> {
-        Raw::anonymous(Kind::FairLock, &[]).map(|raw| Lock { raw })
-    }
-
-    /// [`Lock::open`] for a fair lock (see [`Lock::new_fair`]): creates `name` as a fair lock
-    /// if it does not exist.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::open`]; [`Error::KindMismatch`] if `name` exists and is not a fair lock.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let lock = interlock::Lock::open_fair("print-queue")?;
-    /// assert!(lock.is_fair());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open_fair(name: &str) -> Result<Lock, Error> {
-        Raw::named(name, Kind::FairLock, &[]).map(|raw| Lock { raw })
-    }
-
     /// Whether this is a fair lock ([`Lock::new_fair`]).
     ///
     /// # Examples
@@ -198,93 +128,6 @@ impl Lock {
     /// ```
     pub fn is_fair(&self) -> bool {
         self.raw.is_fair()
-    }
-
-    /// Opens the lock called `name` in this user's namespace, creating it if it does not exist.
-    /// Every process of the same user that opens the same name gets the same lock.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidName`] for a name outside `[A-Za-z0-9._-]{1,200}` or starting with `.`
-    /// (a path is not a name: open a lock file with [`Lock::open_path`]);
-    /// [`Error::UnsafePath`] if the namespace directory or the lock file is a symlink, another
-    /// user's, or accessible to others; [`Error::BadSegment`] if the file is not a valid lock;
-    /// [`Error::KindMismatch`] if `name` is an [`RLock`](crate::RLock).
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let lock = interlock::Lock::open("nightly-backup")?;
-    /// let _guard = lock.lock()?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open(name: &str) -> Result<Lock, Error> {
-        Raw::named(name, Kind::Lock, &[]).map(|raw| Lock { raw })
-    }
-
-    /// Opens the lock file at `path`, creating it with exactly `mode` if it does not exist: the
-    /// explicit way to share a lock between users (e.g. `0o660` in a group directory).
-    ///
-    /// The last component must not be a symlink and must be a regular file. A file that users
-    /// other than us can read or write is used without the kernel's robust list (we will not
-    /// put memory they control on our thread's list, nor show them our addresses); a holder's
-    /// death is then found by waiters checking on it, within about 50 ms instead of at once.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::open`], plus [`Error::Io`] when the directory is not accessible.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let lock = interlock::Lock::open_path(dir.path().join("shared.lock"), 0o600)?;
-    /// drop(lock.lock()?);
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open_path(path: impl AsRef<Path>, mode: u32) -> Result<Lock, Error> {
-        Raw::at_path(path.as_ref(), mode, Kind::Lock, &[]).map(|raw| Lock { raw })
-    }
-
-    /// Adopts a lock handed over by a parent's [`Lock::pass_to`] through environment variable
-    /// `var`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Inherit`] when `var` is missing or malformed, or its descriptor is not open or is
-    /// not the file that was passed; [`Error::KindMismatch`] when an `RLock` was passed.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// // In the child program:
-    /// let lock = interlock::Lock::from_env("COUNTER_LOCK")?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn from_env(var: &str) -> Result<Lock, Error> {
-        inherit::adopt(var, Kind::Lock).map(|raw| Lock { raw })
-    }
-
-    /// Hands this lock to the programs `cmd` spawns: their copy of the lock's descriptor survives
-    /// `exec`, and `var` tells them where it is (read it with [`Lock::from_env`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidVarName`] when `var` is not a valid environment variable name.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use std::process::Command;
-    ///
-    /// let lock = interlock::Lock::new()?;
-    /// let mut cmd = Command::new("worker");
-    /// lock.pass_to(&mut cmd, "COUNTER_LOCK")?;
-    /// let status = cmd.status().expect("spawn worker");
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn pass_to(&self, cmd: &mut Command, var: &str) -> Result<(), Error> {
-        inherit::pass(&self.raw, cmd, var)
     }
 
     /// Blocks until the calling thread holds the lock.
@@ -537,7 +380,7 @@ impl fmt::Debug for Lock {
 #[must_use = "if unused the Lock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct LockGuard<'a> {
-    hold: Hold<'a>,
+    pub(crate) hold: Hold<'a>,
 }
 
 impl LockGuard<'_> {
@@ -595,84 +438,6 @@ impl LockGuard<'_> {
     /// ```
     pub fn clear_poison(&self) {
         self.hold.raw.clear_poison()
-    }
-
-    /// Spawns `cmd` as a process group of its own, named in the lock's record as this hold's:
-    /// what `interlock run` does with COMMAND. Wait for it with [`GroupChild::wait`] and,
-    /// before releasing the lock, [`GroupChild::wait_group`].
-    ///
-    /// - The child leads a new process group, and names it in the record before it execs
-    ///   (between fork and exec): a holder killed at any instant leaves no process unnamed.
-    ///   If this holder dies, the next one finds the group in
-    ///   [`LockGuard::leftover_group`] and can wait for it (or kill it) — covering what
-    ///   `PR_SET_PDEATHSIG` cannot: the command's own children, and a command that changed
-    ///   its credentials (the kernel then clears PDEATHSIG).
-    /// - The command still gets `SIGKILL` if this thread dies ([`kill_with_parent`]).
-    /// - `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`, `SIGUSR1` and `SIGUSR2` are blocked in this
-    ///   thread from now until the [`GroupChild`] is dropped, and passed on to the group while
-    ///   waiting (the child starts with this thread's previous mask).
-    /// - This process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`, for good): orphans
-    ///   of the group's processes are reparented to it, and reaped while waiting.
-    /// - With a controlling terminal, the group is run as a job: see [`GroupChild::wait`].
-    ///
-    /// Pipes set up on `cmd` are closed on our side: give the command inherited descriptors or
-    /// files. `cmd` keeps the hooks this adds: spawn it once. Meant for a thread that runs one
-    /// command at a time. A signal sent to the process may be taken by any thread that does
-    /// not block it: block the passed-on signals in the program's other threads (or join them
-    /// before spawning) to have each one reach the group. A `SIGCHLD` another thread takes
-    /// only delays [`GroupChild::wait`] (which looks for the command's end every 200 ms
-    /// without one).
-    ///
-    /// Escapes: a process that leaves the group (`setsid`, as daemons do; a shell with job
-    /// control giving its jobs groups of their own) is neither waited for nor signalled.
-    ///
-    /// [`kill_with_parent`]: crate::kill_with_parent
-    /// [`GroupChild`]: crate::GroupChild
-    /// [`GroupChild::wait`]: crate::GroupChild::wait
-    /// [`GroupChild::wait_group`]: crate::GroupChild::wait_group
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the program cannot be spawned (its `error` is the one of
-    /// [`Command::spawn`](std::process::Command::spawn): `NotFound`, `PermissionDenied`, …).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// let guard = lock.lock()?;
-    /// let mut child = guard.spawn_group(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
-    /// assert_eq!(lock.status().holder.unwrap().process_group, Some(child.id()));
-    /// assert_eq!(child.wait()?.code(), Some(3));
-    /// child.wait_group()?;
-    /// drop(child);
-    /// guard.unlock()?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, Error> {
-        crate::handles::command::spawn_group(self.hold.raw, self.token(), cmd)
-    }
-
-    /// The process group an earlier hold ran its command in ([`LockGuard::spawn_group`]) and
-    /// did not see end: what a holder that died left behind. Check whether it still runs
-    /// ([`ProcessGroup::state`]) and wait for it ([`ProcessGroup::wait_gone`]) or kill it
-    /// ([`ProcessGroup::kill`]) before touching what the lock protects. `None` when the
-    /// earlier holds' groups all ended while they were held (or none ran one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// let guard = lock.lock()?;
-    /// let mut child = guard.spawn_group(&mut std::process::Command::new("true"))?;
-    /// child.wait_group()?;
-    /// drop(child);
-    /// guard.unlock()?;
-    /// assert_eq!(lock.lock()?.leftover_group(), None, "the group ended while it was held");
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn leftover_group(&self) -> Option<ProcessGroup> {
-        crate::handles::command::leftover_group(self.hold.raw, self.token())
     }
 
     /// Releases the lock now, reporting what `drop` would silently ignore.

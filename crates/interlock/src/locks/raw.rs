@@ -3,14 +3,12 @@
 //! checks, poison, status. The typed layer adds guards and (for `RLock`) re-entry.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::deadlock::{self, LockKey, Registration};
 use crate::locks::status;
-use crate::shm::name::{self, Namespace};
-use crate::shm::{trusted_file, FastRelease, Record, RecordRef, Segment, Took};
+use crate::shm::{FastRelease, Record, RecordRef, Segment, Took};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
 use crate::types::{CycleMember, Error, Holder, Kind, LockStatus};
@@ -84,7 +82,15 @@ const UNTRUSTED: u8 = 1;
 const STAMPED: u8 = 2;
 
 impl Raw {
-    fn new(seg: Segment, label: String, kind: Kind, trusted: bool) -> Result<Raw, Error> {
+    /// The lock in record 0 of `seg`, which must be of `kind` (a plain `Lock` also takes a fair
+    /// one); `label` names it in messages; `trusted`: the segment may go on our robust list
+    /// ([`trusted_file`](crate::shm::trusted_file)).
+    pub(crate) fn new(
+        seg: Segment,
+        label: String,
+        kind: Kind,
+        trusted: bool,
+    ) -> Result<Raw, Error> {
         let found = seg.header().kind;
         // A `Lock` takes a lock as its creator made it, fair or not; asking for a fair lock
         // takes only a fair one.
@@ -107,60 +113,12 @@ impl Raw {
         })
     }
 
-    pub(crate) fn anonymous(kind: Kind, payload: &[u8]) -> Result<Raw, Error> {
-        let fd = rustix::fs::memfd_create(
-            "interlock",
-            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(|e| Error::io("memfd_create", "anonymous lock", e))?;
-        Segment::initialize(&fd, kind, payload)
-            .map_err(|e| Error::io("initialise", "anonymous lock", e))?;
-        // A sealed size means no holder of the descriptor can shrink the segment under a mapping
-        // (which would turn every access into SIGBUS).
-        rustix::fs::fcntl_add_seals(
-            &fd,
-            rustix::fs::SealFlags::SHRINK
-                | rustix::fs::SealFlags::GROW
-                | rustix::fs::SealFlags::SEAL,
-        )
-        .map_err(|e| Error::io("seal", "anonymous lock", e))?;
-        let seg = Segment::map(fd, "anonymous lock")?;
-        Raw::new(seg, "anonymous lock".into(), kind, true)
-    }
-
-    pub(crate) fn named(name: &str, kind: Kind, payload: &[u8]) -> Result<Raw, Error> {
-        name::validate_name(name)?;
-        let seg = Namespace::open()?.open_or_create(name, kind, payload)?;
-        Raw::new(seg, format!("lock {name:?}"), kind, true)
-    }
-
-    pub(crate) fn at_path(
-        path: &Path,
-        mode: u32,
-        kind: Kind,
-        payload: &[u8],
-    ) -> Result<Raw, Error> {
-        let seg = name::open_path(path, mode, kind, payload)?;
-        let trusted = seg.fd().is_some_and(trusted_file);
-        let seg = seg.close_fd(path)?;
-        Raw::new(seg, format!("lock at {}", path.display()), kind, trusted)
-    }
-
-    pub(crate) fn from_segment(
-        seg: Segment,
-        label: String,
-        kind: Kind,
-        trusted: bool,
-    ) -> Result<Raw, Error> {
-        Raw::new(seg, label, kind, trusted)
-    }
-
     pub(crate) fn segment(&self) -> &Segment {
         self.at.segment()
     }
 
-    /// The locks of a LockTable segment (`self` from [`Raw::named`] and friends with
-    /// `Kind::LockTable`): one `Raw` per record, sharing the mapping.
+    /// The locks of a LockTable segment (`self` made of a
+    /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping.
     pub(crate) fn table_elements(self) -> Vec<Raw> {
         let n = self.at.segment().header().records();
         (0..n)

@@ -1,16 +1,13 @@
 //! `RLock`: a recursive lock, re-entrant for the thread that holds it.
 
 use std::fmt;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::handles::inherit;
 use crate::locks::guard::Hold;
 use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::types::{Error, Kind, LockStatus};
+use crate::types::{Error, LockStatus};
 
 /// A recursive lock between processes: the thread holding it may take it again (Python's
 /// `multiprocessing.RLock`); it is free when every hold has ended.
@@ -44,94 +41,10 @@ use crate::types::{Error, Kind, LockStatus};
 /// The same rules of ownership; in addition a dead holder never wedges it, and its depth
 /// counter cannot wrap.
 pub struct RLock {
-    raw: Raw,
+    pub(crate) raw: Raw,
 }
 
 impl RLock {
-    /// Creates an anonymous recursive lock to share with children (see [`Lock::new`](crate::Lock::new)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if the memory cannot be created or mapped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rlock = interlock::RLock::new()?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn new() -> Result<RLock, Error> {
-        Raw::anonymous(Kind::RLock, &[]).map(|raw| RLock { raw })
-    }
-
-    /// Opens (or creates) the recursive lock `name` in this user's namespace.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::open`](crate::Lock::open); [`Error::KindMismatch`] if `name` is a `Lock`.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let rlock = interlock::RLock::open("config-tree")?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open(name: &str) -> Result<RLock, Error> {
-        Raw::named(name, Kind::RLock, &[]).map(|raw| RLock { raw })
-    }
-
-    /// Opens (or creates with `mode`) the recursive lock file at `path`
-    /// (see [`Lock::open_path`](crate::Lock::open_path)).
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::open_path`](crate::Lock::open_path).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let rlock = interlock::RLock::open_path(dir.path().join("tree.lock"), 0o600)?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open_path(path: impl AsRef<Path>, mode: u32) -> Result<RLock, Error> {
-        Raw::at_path(path.as_ref(), mode, Kind::RLock, &[]).map(|raw| RLock { raw })
-    }
-
-    /// Adopts a recursive lock handed over by [`RLock::pass_to`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::from_env`](crate::Lock::from_env).
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let rlock = interlock::RLock::from_env("TREE_LOCK")?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn from_env(var: &str) -> Result<RLock, Error> {
-        inherit::adopt(var, Kind::RLock).map(|raw| RLock { raw })
-    }
-
-    /// Hands this lock to the programs `cmd` spawns (see [`Lock::pass_to`](crate::Lock::pass_to)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidVarName`] when `var` is not a valid environment variable name.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let rlock = interlock::RLock::new()?;
-    /// let mut cmd = std::process::Command::new("worker");
-    /// rlock.pass_to(&mut cmd, "TREE_LOCK")?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn pass_to(&self, cmd: &mut Command, var: &str) -> Result<(), Error> {
-        inherit::pass(&self.raw, cmd, var)
-    }
-
     /// Takes the lock, or one more level of it if this thread holds it already.
     ///
     /// # Errors

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use crate::handles::inherit;
+use crate::handles::open::{open_memory, Source};
 use crate::locks::guard::Hold;
 use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::shm::MAX_VALUE;
@@ -147,7 +148,11 @@ impl<T: Pod> Value<T> {
     /// ```
     pub fn new(initial: T) -> Result<Value<T>, Error> {
         Value::<T>::check_size()?;
-        Value::wrap(Raw::anonymous(Kind::Value, bytemuck::bytes_of(&initial))?)
+        Value::wrap(open_memory(
+            Source::Anonymous,
+            Kind::Value,
+            bytemuck::bytes_of(&initial),
+        )?)
     }
 
     /// Opens the named value `name` in this user's namespace, creating it with `initial` if it
@@ -168,7 +173,11 @@ impl<T: Pod> Value<T> {
     /// ```
     pub fn open(name: &str, initial: T) -> Result<Value<T>, Error> {
         Value::<T>::check_size()?;
-        Value::wrap(Raw::named(name, Kind::Value, bytemuck::bytes_of(&initial))?)
+        Value::wrap(open_memory(
+            Source::Named(name),
+            Kind::Value,
+            bytemuck::bytes_of(&initial),
+        )?)
     }
 
     /// Opens (or creates with `mode` and `initial`) the value file at `path`.
@@ -189,7 +198,11 @@ impl<T: Pod> Value<T> {
     pub fn open_path(path: impl AsRef<Path>, mode: u32, initial: T) -> Result<Value<T>, Error> {
         Value::<T>::check_size()?;
         let value = bytemuck::bytes_of(&initial);
-        Value::wrap(Raw::at_path(path.as_ref(), mode, Kind::Value, value)?)
+        Value::wrap(open_memory(
+            Source::Path(path.as_ref(), mode),
+            Kind::Value,
+            value,
+        )?)
     }
 
     /// Adopts a value handed over by [`Value::pass_to`].
@@ -207,7 +220,7 @@ impl<T: Pod> Value<T> {
     /// ```
     pub fn from_env(var: &str) -> Result<Value<T>, Error> {
         Value::<T>::check_size()?;
-        Value::wrap(inherit::adopt(var, Kind::Value)?)
+        Value::wrap(open_memory(Source::Inherited(var), Kind::Value, &[])?)
     }
 
     /// Hands this value to the programs `cmd` spawns (see [`Lock::pass_to`](crate::Lock::pass_to)).
