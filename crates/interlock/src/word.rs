@@ -27,27 +27,107 @@
 //!
 //! This module knows nothing of processes, memory maps or robust lists: it uses only the atomics of
 //! `sync` and the `sys::futex::{wait, wake_one}` seam, so `word/model.rs` can check it with loom.
+//!
+//! The bits are decoded here and nowhere else: the layers above read a word through [`State`]
+//! and make owner bits with [`owner_bits`].
 
 use crate::sync::{spin_hint, AtomicU32, Ordering};
 
 use crate::sys::futex::{self, Deadline, WaitOutcome};
 
 /// Bits holding the owner (`FUTEX_TID_MASK`): its thread id and our `UNREPORTED` flag.
-pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
+const TID_MASK: u32 = 0x3fff_ffff;
 /// The owner's thread id alone.
-pub(crate) const OWNER_TID: u32 = 0x1fff_ffff;
+const OWNER_TID: u32 = 0x1fff_ffff;
 /// The owner's death will not be reported by the kernel: waiters check on it themselves.
-pub(crate) const UNREPORTED: u32 = 0x2000_0000;
+const UNREPORTED: u32 = 0x2000_0000;
 /// Set by the kernel when the owner died holding the word (`FUTEX_OWNER_DIED`).
-pub(crate) const OWNER_DIED: u32 = 0x4000_0000;
+const OWNER_DIED: u32 = 0x4000_0000;
 /// Waiters may be asleep on the word (`FUTEX_WAITERS`).
-pub(crate) const WAITERS: u32 = 0x8000_0000;
+const WAITERS: u32 = 0x8000_0000;
 /// Nobody holds the word and nobody died holding it.
-pub(crate) const UNLOCKED: u32 = 0;
+const UNLOCKED: u32 = 0;
 /// Fair locks: the owner bits of a word being handed to a woken sleeper. All ones in
 /// `OWNER_TID`, above any kernel thread id, so it is nobody's tid (the kernel's robust-list
 /// walk never matches it) and never the caller's own.
-pub(crate) const HANDOFF: u32 = OWNER_TID;
+const HANDOFF: u32 = OWNER_TID;
+
+/// The owner bits a thread with id `tid` stores in a word it takes: the id, plus `UNREPORTED`
+/// unless `reported` (the word goes on the thread's robust list, so the kernel reports its
+/// death).
+#[inline(always)]
+pub(crate) const fn owner_bits(tid: u32, reported: bool) -> u32 {
+    if reported {
+        tid
+    } else {
+        tid | UNREPORTED
+    }
+}
+
+/// Whether owner bits (as [`owner_bits`] made them, or [`State::owner_bits`] read them) say
+/// the kernel reports the owner's death.
+#[inline(always)]
+pub(crate) const fn is_reported(owner_bits: u32) -> bool {
+    owner_bits & UNREPORTED == 0
+}
+
+/// A value of the word, decoded: how the layers above read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct State(u32);
+
+impl State {
+    /// The word's value now.
+    #[inline(always)]
+    pub(crate) fn load(word: &AtomicU32, order: Ordering) -> State {
+        State(word.load(order))
+    }
+
+    /// The owner bits (`FUTEX_TID_MASK`): the owner's id, with `UNREPORTED` if its death will
+    /// not be reported; 0 when nobody owns the word (free, or free after a death).
+    #[inline(always)]
+    pub(crate) fn owner_bits(self) -> u32 {
+        self.0 & TID_MASK
+    }
+
+    /// The owner's thread id (0: nobody; during a fair hand-over, the hand-over's mark, which
+    /// is nobody's id).
+    #[inline(always)]
+    pub(crate) fn owner_tid(self) -> u32 {
+        self.0 & OWNER_TID
+    }
+
+    /// The thread holding the word: its id, or 0 when it is free or being handed over (a fair
+    /// lock's hand-over belongs to nobody until the woken sleeper takes it).
+    pub(crate) fn holder_tid(self) -> u32 {
+        match self.owner_tid() {
+            HANDOFF => 0,
+            tid => tid,
+        }
+    }
+
+    /// Whether the owner's death will not be reported by the kernel (its word is on no robust
+    /// list): waiters check on it themselves.
+    #[inline(always)]
+    pub(crate) fn unreported(self) -> bool {
+        !is_reported(self.0)
+    }
+
+    /// Whether sleepers have announced themselves (`WAITERS`).
+    pub(crate) fn waiters(self) -> bool {
+        self.0 & WAITERS != 0
+    }
+
+    /// Whether the last owner died holding the word and nobody has taken it since.
+    pub(crate) fn died_unclaimed(self) -> bool {
+        self.0 & TID_MASK == 0 && self.0 & OWNER_DIED != 0
+    }
+
+    /// Whether a fair release handed the word to the sleeper it woke, which has not taken it
+    /// yet (`HANDOFF | WAITERS`).
+    pub(crate) fn is_handoff(self) -> bool {
+        self.0 == HANDOFF | WAITERS
+    }
+}
 
 /// How many times the contended path re-reads the word before it sleeps. std's futex mutex uses
 /// 100; with processes on a 2-core machine a holder is often descheduled, so spinning longer
@@ -374,10 +454,10 @@ fn acquired_from(state: u32) -> Acquired {
     }
 }
 
-/// Whether the word says its last owner died and nobody has taken it since.
-pub(crate) fn died_unclaimed(word: &AtomicU32) -> bool {
-    let state = word.load(Ordering::Relaxed);
-    state & TID_MASK == 0 && state & OWNER_DIED != 0
+/// Marks the caller's word `UNREPORTED`: it took the word without linking it, so its death
+/// is for waiters to find.
+pub(crate) fn mark_unreported(word: &AtomicU32) {
+    word.fetch_or(UNREPORTED, Ordering::Relaxed);
 }
 
 /// Marks a word whose owner `tid` is known dead, exactly as the kernel's `handle_futex_death`

@@ -516,9 +516,10 @@ mod tests {
     fn a_flagged_hold_releases_through_the_full_path() {
         let lock = Lock::new().unwrap();
         let rec = lock.raw.record();
-        // Stand-in for the kernel's rewrite of a dead owner's word.
-        rec.word
-            .store(crate::word::OWNER_DIED, crate::sync::Ordering::Relaxed);
+        // Stand-in for a holder's death: a thread (id 12345) takes the word, and the kernel's
+        // rewrite of a dead owner's word follows.
+        assert!(crate::word::try_lock_fast(&rec.word, 12345));
+        assert!(crate::word::mark_owner_dead(&rec.word, 12345));
         let g = lock.lock().unwrap();
         assert!(g.previous_owner_died());
         drop(g);

@@ -12,7 +12,7 @@ use crate::shm::{FastRelease, Record, RecordRef, Segment, Took};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
 use crate::types::{CycleMember, Error, Holder, Kind, LockStatus};
-use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
+use crate::word::{self, Acquired, Blocked, State};
 use std::sync::atomic::AtomicU8;
 
 /// How long to wait.
@@ -232,11 +232,12 @@ impl Raw {
             Ok(how) => {
                 // Ours now, so the word's UNREPORTED bit is what we wrote: whether the word
                 // went on our list (in a segment we trust, where nobody else writes it).
-                let token = if self.trusted && rec.word.load(Ordering::Relaxed) & UNREPORTED == 0 {
-                    self.record_holder_linked(me)
-                } else {
-                    self.record_holder(me)
-                };
+                let token =
+                    if self.trusted && !State::load(&rec.word, Ordering::Relaxed).unreported() {
+                        self.record_holder_linked(me)
+                    } else {
+                        self.record_holder(me)
+                    };
                 if self.off_path.load(Ordering::Relaxed) & STAMPED != 0 {
                     self.stamp(token);
                 }
@@ -354,10 +355,7 @@ impl Raw {
                 self.reap_dead_holder(me, w);
             }
             if check_from.is_some_and(|from| now >= from) {
-                let holder = match w.load(Ordering::Relaxed) & OWNER_TID {
-                    word::HANDOFF => 0,
-                    tid => tid,
-                };
+                let holder = State::load(w, Ordering::Relaxed).holder_tid();
                 let token = self.record().acquisitions.load(Ordering::Relaxed);
                 let key = self.lock_key();
                 match &mut registration {
@@ -401,7 +399,7 @@ impl Raw {
         arm: word::Arm<'_>,
     ) -> Result<Acquired, Blocked> {
         match word::try_lock_slow(w, bits, arm) {
-            Err(Blocked::Held) if w.load(Ordering::Relaxed) & UNREPORTED != 0 => {
+            Err(Blocked::Held) if State::load(w, Ordering::Relaxed).unreported() => {
                 self.reap_dead_holder(me, w);
                 word::try_lock_slow(w, bits, arm)
             }
@@ -422,7 +420,7 @@ impl Raw {
     /// The first sighting only starts the clock.
     #[cold]
     fn handoff_stranded(&self, w: &AtomicU32) -> bool {
-        if w.load(Ordering::Relaxed) != word::HANDOFF | word::WAITERS {
+        if !State::load(w, Ordering::Relaxed).is_handoff() {
             return false;
         }
         // Count + 1, so that 0 means "nothing seen"; two threads of this process may race
@@ -444,8 +442,8 @@ impl Raw {
     #[cold]
     fn reap_dead_holder(&self, me: &Me, w: &AtomicU32) {
         let rec = self.record();
-        let owner = w.load(Ordering::Acquire) & TID_MASK;
-        if owner & UNREPORTED == 0 {
+        let state = State::load(w, Ordering::Acquire);
+        if !state.unreported() {
             return;
         }
         // A seqlock read (see `record_holder`): the token first, then the identity, then the
@@ -457,9 +455,9 @@ impl Raw {
         // The record is the current holder's only if it names the tid in the word and was
         // completed for the current acquisition; a holder between taking the word and
         // recording itself is not evidence of anything.
-        let current = ids.tid == owner & OWNER_TID
+        let current = ids.tid == state.owner_tid()
             && rec.acquisitions.load(Ordering::Relaxed) == token
-            && w.load(Ordering::Relaxed) & TID_MASK == owner;
+            && State::load(w, Ordering::Relaxed).owner_bits() == state.owner_bits();
         if !current {
             return;
         }
@@ -467,7 +465,7 @@ impl Raw {
             // Re-check after the (slow) liveness check: still the same hold?
             && rec.acquisitions.load(Ordering::Acquire) == token
         {
-            word::mark_owner_dead(w, owner);
+            word::mark_owner_dead(w, state.owner_bits());
         }
     }
 
@@ -586,7 +584,8 @@ impl Raw {
     /// yet (the word says the owner died, no one has taken it since).
     pub(crate) fn is_poisoned(&self) -> bool {
         let rec = self.record();
-        rec.poisoned.load(Ordering::Relaxed) != 0 || word::died_unclaimed(&rec.word)
+        rec.poisoned.load(Ordering::Relaxed) != 0
+            || State::load(&rec.word, Ordering::Relaxed).died_unclaimed()
     }
 
     #[cold]

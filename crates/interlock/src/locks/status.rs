@@ -7,16 +7,13 @@ use crate::shm::{GroupRecord, Record};
 use crate::sync::Ordering;
 use crate::sys;
 use crate::types::{Holder, Kind, LockStatus};
-use crate::word::{OWNER_DIED, OWNER_TID};
+use crate::word::State;
 
 /// A snapshot of the lock in `rec` (of kind `kind`), read without taking it.
 pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
-    let word = rec.word.load(Ordering::Acquire);
+    let word = State::load(&rec.word, Ordering::Acquire);
     // A fair lock being handed over belongs to nobody yet (the woken sleeper takes it).
-    let tid = match word & OWNER_TID {
-        crate::word::HANDOFF => 0,
-        tid => tid,
-    };
+    let tid = word.holder_tid();
     let token = rec.acquisitions.load(Ordering::Relaxed);
     let me = sys::me();
     let group = rec.group();
@@ -39,7 +36,7 @@ pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
     let leftover_group = group
         .filter(|g| holder.is_none() || g.token != token)
         .map(GroupRecord::process_group);
-    let died_unclaimed = word & crate::word::TID_MASK == 0 && word & OWNER_DIED != 0;
+    let died_unclaimed = word.died_unclaimed();
     LockStatus {
         kind,
         depth: if tid == 0 {
@@ -51,7 +48,7 @@ pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         // Sleepers announce themselves in the word before they count themselves, and a
         // waiter killed while it slept never uncounts itself: with no announcement in the
         // word nobody sleeps on it, whatever the count says.
-        waiters: if word & crate::word::WAITERS == 0 {
+        waiters: if !word.waiters() {
             0
         } else {
             rec.waiters.load(Ordering::Relaxed)

@@ -30,7 +30,7 @@ use super::record::Record;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;
 use crate::types::{Error, Kind};
-use crate::word::OWNER_TID;
+use crate::word::State;
 
 /// One record of a segment, resolved once (the fast path reads it without going through the
 /// `Arc`), with the segment kept alive for as long as the record is reachable.
@@ -343,7 +343,7 @@ impl Drop for Segment {
         // Unmapping would leave the list pointing at nothing (or at whatever is mapped next), so
         // the mapping is kept: a deliberate leak of one page, only after a leaked guard.
         for i in 0..self.header.records() {
-            let owner = self.record_at(i).word.load(Ordering::Relaxed) & OWNER_TID;
+            let owner = State::load(&self.record_at(i).word, Ordering::Relaxed).owner_tid();
             if owner != 0 && sys::is_own_thread(owner) {
                 return;
             }

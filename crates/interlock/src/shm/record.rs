@@ -17,7 +17,7 @@ use super::header::RECORD_LEN;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Me};
 use crate::types::ProcessGroup;
-use crate::word::{self, Acquired, Blocked, OWNER_TID, TID_MASK, UNREPORTED};
+use crate::word::{self, Acquired, Blocked, State};
 
 /// One lock's shared state: 128 bytes, two cache lines, laid out for hand-offs between
 /// processes.
@@ -185,11 +185,7 @@ impl Record {
     /// thread without a usable robust list).
     #[inline(always)]
     pub(crate) fn owner_bits(me: &Me, link: bool) -> u32 {
-        if link && me.may_link() {
-            me.tid
-        } else {
-            me.tid | UNREPORTED
-        }
+        word::owner_bits(me.tid, link && me.may_link())
     }
 
     /// Fast path: takes a free word in one compare-exchange, with the kernel's robust list kept
@@ -201,7 +197,7 @@ impl Record {
         // then branch on them again).
         if link && me.may_link() {
             self.try_acquire_linked(me)
-        } else if word::try_lock_fast(&self.word, me.tid | UNREPORTED) {
+        } else if word::try_lock_fast(&self.word, word::owner_bits(me.tid, false)) {
             Took::Unreported
         } else {
             Took::No
@@ -237,7 +233,7 @@ impl Record {
     /// the flag is set the kernel still finds the word through `list_op_pending`.
     #[cold]
     fn keep_unreported(&self, me: &Me) {
-        self.word.fetch_or(UNREPORTED, Ordering::Relaxed);
+        word::mark_unreported(&self.word);
         me.clear_pending();
     }
 
@@ -255,7 +251,7 @@ impl Record {
             return Err(Blocked::WouldDeadlock);
         }
         let bits = Record::owner_bits(me, link);
-        let linked = bits & UNREPORTED == 0;
+        let linked = word::is_reported(bits);
         // `list_op_pending` names the word only around the attempts to take it (the word layer
         // arms it just before each exchange that could make the word ours, and disarms it before
         // sleeping): a thread killed while it sleeps must not leave the kernel a pending word,
@@ -272,7 +268,7 @@ impl Record {
         let got = slow(&self.word, bits, if linked { Some(&arm) } else { None });
         if got.is_ok() {
             assert_eq!(
-                self.word.load(Ordering::Relaxed) & TID_MASK,
+                State::load(&self.word, Ordering::Relaxed).owner_bits(),
                 bits,
                 "interlock bug: the slow path reported success without taking the word"
             );
@@ -296,7 +292,7 @@ impl Record {
     /// word that a same-numbered thread elsewhere has just taken.
     #[inline(always)]
     pub(crate) fn held_by(&self, me: &Me) -> bool {
-        self.word.load(Ordering::Relaxed) & OWNER_TID == me.tid
+        State::load(&self.word, Ordering::Relaxed).owner_tid() == me.tid
             && self.owner_identity.load(Ordering::Relaxed) == me.start_time
     }
 
@@ -309,10 +305,10 @@ impl Record {
     /// [`Record::held_by`] decides).
     #[inline(always)]
     pub(crate) fn owner_bits_if_held(&self, me: &Me) -> Option<u32> {
-        let owner = self.word.load(Ordering::Relaxed) & TID_MASK;
-        (owner & OWNER_TID == me.tid
+        let state = State::load(&self.word, Ordering::Relaxed);
+        (state.owner_tid() == me.tid
             && self.owner_identity.load(Ordering::Relaxed) == me.start_time)
-            .then_some(owner)
+            .then_some(state.owner_bits())
     }
 
     /// Forgets the holder's identity, just before the holder releases the word (see
@@ -416,7 +412,7 @@ impl Record {
     unsafe fn release_owned(&self, me: &Me, owner: u32, link: bool, fair: bool) {
         // We wrote `owner` ourselves when we took the word; only a segment we trust (`link`) is
         // believed about it, so memory others can write never steers our list edits.
-        let linked = link && owner & UNREPORTED == 0 && me.robust();
+        let linked = link && word::is_reported(owner) && me.robust();
         self.forget_owner();
         // SAFETY: the word is ours (the caller's contract) and, being free of UNREPORTED in a
         // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
