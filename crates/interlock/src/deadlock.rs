@@ -373,11 +373,6 @@ fn describe(key: LockKey) -> String {
     format!("{}:{}[{}]", key.dev, key.ino, key.index)
 }
 
-pub(crate) fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
 fn snapshot() -> Option<Vec<Entry>> {
     let reg = registry()?;
     Some(live_entries(reg.registry_words()))
@@ -404,7 +399,7 @@ pub fn wait_graph() -> Result<Vec<WaitEdge>, Error> {
 
 /// The registry's entries that `keep` accepts, as wait-for edges.
 fn edges(keep: impl Fn(&Entry) -> bool) -> Vec<WaitEdge> {
-    let now = now_ns();
+    let now = sys::monotonic_ns();
     snapshot()
         .unwrap_or_default()
         .into_iter()

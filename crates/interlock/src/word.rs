@@ -232,8 +232,8 @@ pub(crate) fn spin_then_try(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Ac
 /// passes. `tid` is the caller's owner bits; the caller has checked that it does not hold the
 /// word (a word with the same number belongs to a thread of another pid namespace and is
 /// waited for like any other). With `stop_on_unreported`, returns `Blocked::Unreported`
-/// instead of sleeping on an `UNREPORTED` holder. The caller bounds every sleep with
-/// `deadline` (its safety net): a waiter that was woken and then killed before taking the word
+/// instead of sleeping on an `UNREPORTED` holder. Every sleep is bounded by `deadline`, the
+/// caller's safety net (so there is no unbounded form): a waiter that was woken and then killed before taking the word
 /// takes its wake-up with it, and if the word was meanwhile taken without `WAITERS` nobody else
 /// would wake the remaining sleepers (the kernel only re-wakes for a dead waiter when the word
 /// is free). `a` is told around attempts to take the word ([`Arm`]). `waiters` counts sleepers
@@ -243,7 +243,7 @@ pub(crate) fn spin_then_try(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Ac
 pub(crate) fn lock_contended(
     word: &AtomicU32,
     tid: u32,
-    deadline: Option<&Deadline>,
+    deadline: &Deadline,
     stop_on_unreported: bool,
     a: Arm<'_>,
     waiters: &AtomicU32,
@@ -320,7 +320,7 @@ pub(crate) fn lock_contended(
             counted = true;
         }
         arm(a, false);
-        let outcome = futex::wait(word, state, deadline);
+        let outcome = futex::wait(word, state, Some(deadline));
         woken = outcome != WaitOutcome::Changed;
         slept |= woken;
         if outcome == WaitOutcome::TimedOut {
@@ -489,6 +489,11 @@ mod model;
 mod tests {
     use super::*;
 
+    /// A deadline no test reaches.
+    fn far() -> Deadline {
+        futex::deadline_after(std::time::Duration::from_secs(3600))
+    }
+
     #[test]
     fn fast_path_takes_only_a_free_word() {
         let w = AtomicU32::new(UNLOCKED);
@@ -522,7 +527,7 @@ mod tests {
         let arm = |on: bool| log.borrow_mut().push(on);
         let deadline = futex::deadline_after(std::time::Duration::from_millis(5));
         assert_eq!(
-            lock_contended(&w, 5, Some(&deadline), false, Some(&arm), &waiters, false),
+            lock_contended(&w, 5, &deadline, false, Some(&arm), &waiters, false),
             Err(Blocked::TimedOut)
         );
         assert_eq!(w.load(Ordering::Relaxed), 5 | WAITERS);
@@ -534,7 +539,7 @@ mod tests {
         w.store(UNLOCKED, Ordering::Relaxed);
         log.borrow_mut().clear();
         assert_eq!(
-            lock_contended(&w, 6, None, false, Some(&arm), &waiters, false),
+            lock_contended(&w, 6, &far(), false, Some(&arm), &waiters, false),
             Ok(Acquired::Clean)
         );
         assert_eq!(*log.borrow(), [true], "armed just before the take");
@@ -577,7 +582,7 @@ mod tests {
         let waiters = AtomicU32::new(0);
         let deadline = futex::deadline_after(std::time::Duration::from_millis(20));
         assert_eq!(
-            lock_contended(&w, 6, Some(&deadline), false, None, &waiters, false),
+            lock_contended(&w, 6, &deadline, false, None, &waiters, false),
             Err(Blocked::TimedOut)
         );
         assert_eq!(
@@ -597,7 +602,7 @@ mod tests {
         let w = AtomicU32::new(5 | UNREPORTED);
         let waiters = AtomicU32::new(0);
         assert_eq!(
-            lock_contended(&w, 6, None, true, None, &waiters, false),
+            lock_contended(&w, 6, &far(), true, None, &waiters, false),
             Err(Blocked::Unreported)
         );
     }

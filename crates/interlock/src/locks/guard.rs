@@ -4,7 +4,6 @@ use std::marker::PhantomData;
 
 use crate::locks::raw::{Acquisition, Raw};
 use crate::shm::FastRelease;
-use crate::sync::Ordering;
 use crate::sys;
 use crate::types::Error;
 
@@ -138,15 +137,8 @@ impl<'a> Hold<'a> {
             if self.poisoning() {
                 self.raw.poison();
             }
-            if reentrant {
-                let rec = self.raw.record();
-                let depth = rec.depth.load(Ordering::Relaxed);
-                if depth > 1 {
-                    rec.depth.store(depth - 1, Ordering::Relaxed);
-                    return false;
-                }
-            }
-            true
+            // An RLock's inner level ends alone; the outermost releases.
+            !(reentrant && self.raw.record().leave_inner_level())
         })
     }
 }

@@ -332,7 +332,7 @@ impl Raw {
                 wake = wake.min(end);
             }
             let slice = sys::futex::deadline_after(wake.saturating_duration_since(now));
-            let got = word::lock_contended(w, bits, Some(&slice), !unreported, arm, waiters, spun);
+            let got = word::lock_contended(w, bits, &slice, !unreported, arm, waiters, spun);
             spun = false;
             match got {
                 Err(Blocked::Unreported) => {
@@ -362,7 +362,7 @@ impl Raw {
                     Some(r) => r.publish(key, holder, token),
                     None if register_at.is_none_or(|at| now >= at) => {
                         let since =
-                            deadlock::now_ns().saturating_sub(started.elapsed().as_nanos() as u64);
+                            sys::monotonic_ns().saturating_sub(started.elapsed().as_nanos() as u64);
                         registration = Registration::new(me, since, key, holder, token);
                         if registration.is_none() {
                             register_at = Some(now + REGISTER_RETRY);

@@ -150,7 +150,7 @@ impl RLock {
             return self.reenter().map(Some);
         }
         Ok(self.raw.acquire(&me, wait)?.map(|acq| {
-            self.raw.record().depth.store(1, Ordering::Relaxed);
+            self.raw.record().enter_first_level();
             (acq, 1)
         }))
     }
@@ -166,7 +166,7 @@ impl RLock {
     /// A hold just taken on the fast path: depth 1.
     #[inline(always)]
     fn took(&self, token: u64) -> (Acquisition, u32) {
-        self.raw.record().depth.store(1, Ordering::Relaxed);
+        self.raw.record().enter_first_level();
         let acq = Acquisition {
             token,
             owner_died: false,
@@ -186,16 +186,14 @@ impl RLock {
     #[inline(always)]
     fn reenter(&self) -> Result<(Acquisition, u32), Error> {
         let rec = self.raw.record();
-        let depth = rec.depth.load(Ordering::Relaxed);
-        if depth >= u32::MAX - 1 {
-            return Err(self.overflow(depth));
-        }
-        rec.depth.store(depth + 1, Ordering::Relaxed);
+        let depth = rec
+            .enter_inner_level()
+            .map_err(|depth| self.overflow(depth))?;
         let acq = Acquisition {
             token: rec.acquisitions.load(Ordering::Relaxed),
             owner_died: false,
         };
-        Ok((acq, depth + 1))
+        Ok((acq, depth))
     }
 
     #[cold]
@@ -229,10 +227,7 @@ impl RLock {
         if !self.raw.held_by(&me) {
             return Err(self.raw.not_owner());
         }
-        let rec = self.raw.record();
-        let depth = rec.depth.load(Ordering::Relaxed);
-        if depth > 1 {
-            rec.depth.store(depth - 1, Ordering::Relaxed);
+        if self.raw.record().leave_inner_level() {
             return Ok(());
         }
         self.raw.release(&me, None)

@@ -311,6 +311,38 @@ impl Record {
             .then_some(state.owner_bits())
     }
 
+    /// An RLock's first level, in a hold just taken.
+    #[inline(always)]
+    pub(crate) fn enter_first_level(&self) {
+        self.depth.store(1, Ordering::Relaxed);
+    }
+
+    /// One more level of an RLock hold of the calling thread's: the new depth, or `Err` with
+    /// the depth as it stays when one more would pass `u32::MAX - 1`.
+    #[inline(always)]
+    pub(crate) fn enter_inner_level(&self) -> Result<u32, u32> {
+        let depth = self.depth.load(Ordering::Relaxed);
+        if depth >= u32::MAX - 1 {
+            return Err(depth);
+        }
+        self.depth.store(depth + 1, Ordering::Relaxed);
+        Ok(depth + 1)
+    }
+
+    /// The RLock rule at a release by its holder, written once: an inner level ends alone
+    /// (true: the depth is one less), and only the outermost level's end releases the word
+    /// (false, changing nothing: the caller releases).
+    #[inline(always)]
+    pub(crate) fn leave_inner_level(&self) -> bool {
+        let depth = self.depth.load(Ordering::Relaxed);
+        if depth > 1 {
+            self.depth.store(depth - 1, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Forgets the holder's identity, just before the holder releases the word (see
     /// [`Record::held_by`]). The word's Release orders it before the next owner's record.
     #[inline(always)]
@@ -366,13 +398,8 @@ impl Record {
         {
             return FastRelease::Refused;
         }
-        if reentrant {
-            // An RLock: only the outermost level releases the word.
-            let depth = self.depth.load(Ordering::Relaxed);
-            if depth > 1 {
-                self.depth.store(depth - 1, Ordering::Relaxed);
-                return FastRelease::Done;
-            }
+        if reentrant && self.leave_inner_level() {
+            return FastRelease::Done;
         }
         self.forget_owner();
         // SAFETY: the word is this thread's and was linked by it (the owner line says so, see

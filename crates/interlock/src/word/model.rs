@@ -49,7 +49,9 @@ fn lock(s: &Shared, tid: u32) -> Acquired {
     if try_lock_fast(&s.word, tid) {
         return Acquired::Clean;
     }
-    lock_contended(&s.word, tid, None, false, None, &s.waiters, false)
+    // Loom models no clock: this deadline never passes.
+    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+    lock_contended(&s.word, tid, &never, false, None, &s.waiters, false)
         .expect("untimed lock of a foreign word")
 }
 
