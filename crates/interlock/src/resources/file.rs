@@ -1,4 +1,4 @@
-//! Layer 5: a file updated by read-modify-write under a lock, crash-safe: a holder killed at any
+//! Layer 6: a file updated by read-modify-write under a lock, crash-safe: a holder killed at any
 //! instant leaves the old content or the new, never an empty or partial file.
 
 use std::ffi::{OsStr, OsString};

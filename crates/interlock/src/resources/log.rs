@@ -1,4 +1,4 @@
-//! Layer 5: a writer that never interleaves lines between processes — the multiprocessing
+//! Layer 6: a writer that never interleaves lines between processes — the multiprocessing
 //! example's "separate lock for logging".
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Layer 5: a plain-old-data value in shared memory beside its lock — Python's
+//! Layer 6: a plain-old-data value in shared memory beside its lock — Python's
 //! `multiprocessing.Value`, crash-safe.
 
 use std::fmt;
