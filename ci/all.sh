@@ -8,6 +8,7 @@ bash ci/fmt.sh
 bash ci/clippy.sh
 bash ci/deps.sh
 bash ci/doc.sh
+bash ci/layers.sh
 bash ci/loom.sh
 bash ci/examples.sh
 bash ci/bench-smoke.sh
