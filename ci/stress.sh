@@ -43,7 +43,7 @@ for round in $(seq 1 "$rounds"); do
   echo "=== ci/stress.sh: round $round of $rounds, beside stress-ng --cpu $cpus (load: $(cut -d' ' -f1-3 /proc/loadavg)) ==="
   set -x
   cargo nextest run --workspace --profile ci
-  TMPDIR=/dev/shm cargo nextest run -p interlock --profile ci -E 'kind(test)'
+  TMPDIR=/dev/shm cargo nextest run -p interlock-ipc --profile ci -E 'kind(test)'
   cargo nextest run --workspace --profile ci --release -E 'kind(test)'
   set +x
 done
