@@ -52,6 +52,13 @@
 #![deny(unsafe_code)]
 #![doc(test(no_crate_inject))]
 
+// Linux only: on any other target the build stops here, with one sentence.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "interlock-ipc works on Linux only: its locks are futex words on the kernel's robust futex \
+     list, which only Linux has"
+);
+
 #[cfg(not(all(test, loom)))]
 mod command;
 #[cfg(not(all(test, loom)))]
