@@ -52,54 +52,59 @@
 #![deny(unsafe_code)]
 #![doc(test(no_crate_inject))]
 
-// Linux only: on any other target the build stops here, with one sentence.
+// Linux only: on any other target the build stops here, with one sentence, and every item
+// below is compiled on Linux alone, so that no cascade of errors about missing Linux interfaces
+// follows it.
 #[cfg(not(target_os = "linux"))]
 compile_error!(
     "interlock-ipc works on Linux only: its locks are futex words on the kernel's robust futex \
      list, which only Linux has"
 );
 
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod command;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod deadlock;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod error;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod file;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod file_lock;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod guard;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod inherit;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod lock;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod log;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod name;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod raw;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod registry;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod rlock;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod segment;
-#[cfg(all(feature = "serde", not(all(test, loom))))]
+#[cfg(all(target_os = "linux", feature = "serde", not(all(test, loom))))]
 mod ser;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod status;
+#[cfg(target_os = "linux")]
 mod sync;
+#[cfg(target_os = "linux")]
 mod sys;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod table;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod value;
+#[cfg(target_os = "linux")]
 mod word;
 
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
     command::{kill_with_parent, GroupChild, GroupState, ProcessGroup},
     deadlock::{
