@@ -3,7 +3,7 @@
 //! the main thread, which then ignores it (the default action) — rather than to the spawning
 //! thread waiting for it in `sigtimedwait`. Waiting must end all the same.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::mpsc;

@@ -2,7 +2,7 @@
 //! sleeper, so a holder that releases and comes straight back queues behind them — with real
 //! processes asleep in the kernel, in a known order.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

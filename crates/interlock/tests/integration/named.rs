@@ -4,7 +4,7 @@
 //! Every test of this binary shares one namespace directory (`INTERLOCK_DIR`, set once by
 //! `common::shared_namespace`) and uses its own lock names.
 
-mod common;
+use crate::common;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::PermissionsExt;

@@ -2,7 +2,7 @@
 //! `Error::Deadlock` naming the cycle, the others complete; chains, dead holders and RLock
 //! re-entry are never reported.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -5,8 +5,7 @@
 //! Every test here takes `SERIAL` first: the PID-reuse tests need no other fork or thread start
 //! in this process to take the pid they prepared.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};

@@ -1,8 +1,7 @@
 //! Locks shared through `fork`: mutual exclusion between processes and the threads inside them,
 //! what another process sees while the lock is held, and guards copied into children.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;

@@ -2,7 +2,7 @@
 //! test binary re-run in a child role). The child gets the very same lock, only the programs it
 //! is passed to get its descriptor, and a bad hand-over is a clear `Error::Inherit`.
 
-mod common;
+use crate::common;
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;

@@ -1,6 +1,6 @@
 //! `LogWriter` between real processes: whole lines, never mixed, none lost.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};

@@ -1,10 +1,12 @@
 //! Forking while another thread runs interlock's one-time per-process set-up.
 //!
-//! This binary defines its own `pthread_atfork` (a pass-through to glibc's `__register_atfork`)
-//! so that a test can hold one caller inside it: the only way to freeze a thread at an exact
-//! point of the library's set-up. Keep other tests out of this file.
+//! This module gives the test binary its own `pthread_atfork` (a pass-through to glibc's
+//! `__register_atfork`) so that a test can hold one caller inside it: the only way to freeze a
+//! thread at an exact point of the library's set-up. For every other test of the binary it only
+//! passes the call on; the test that holds a caller runs in a fresh process (a child role) in
+//! which nothing else has used interlock. Keep other tests out of this module.
 
-mod common;
+use crate::common;
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +39,7 @@ static RELEASE: AtomicBool = AtomicBool::new(false);
 ///
 /// As `pthread_atfork(3)`: the handlers must be safe to call around every `fork`.
 #[no_mangle]
-pub unsafe extern "C" fn pthread_atfork(
+pub(crate) unsafe extern "C" fn pthread_atfork(
     prepare: Handler,
     parent: Handler,
     child: Handler,

@@ -1,7 +1,7 @@
 //! `LockTable`: many locks in one segment, 128 bytes each, shared by real processes — each
 //! element excludes on its own, recovers on its own, and the file is as small as promised.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

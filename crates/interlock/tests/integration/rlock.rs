@@ -1,7 +1,7 @@
 //! `RLock` across processes and threads: re-entry by its holder, exclusion of everyone else,
 //! and releases by anyone but the holder refused.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::os::unix::fs::FileExt;

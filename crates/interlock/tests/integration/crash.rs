@@ -5,8 +5,7 @@
 //! `INTERLOCK_CRASH_ROUNDS` sets how many holders are killed per flavour (default 20; raise it
 //! for a stress run).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

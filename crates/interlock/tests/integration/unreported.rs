@@ -2,7 +2,7 @@
 //! find dead ones themselves — also through `try_lock` and through waits shorter than the
 //! liveness period.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! (`common::in_private_namespace`); tests about one file use `open_path` in a temporary
 //! directory.
 
-mod common;
+use crate::common;
 
 use std::fmt::Debug;
 use std::os::unix::fs::{symlink, PermissionsExt};

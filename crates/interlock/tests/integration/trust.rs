@@ -4,8 +4,7 @@
 //! a signal handler that locks mid-operation, a fair hand-over whose sleeper was killed, and
 //! what `status` said after a death. Each test failed on the code before the fix.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,7 @@
 //! stale guards, poisoning, timestamps, and a forked child's own first lock. Written from a
 //! review of the leaf-code lock and release.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

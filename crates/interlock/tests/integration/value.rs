@@ -1,7 +1,7 @@
 //! `Value<T>` between real processes: exact counts, no torn value after SIGKILL, panics that
 //! neither wedge nor commit, sizes refused before anything is created, bounded waits.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `SharedFile` under fire: writers SIGKILLed at random instants never leave a file that fails
 //! to parse, and no acknowledged commit is lost or invented.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
