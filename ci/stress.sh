@@ -9,7 +9,7 @@
 #   bash ci/stress.sh 10 4       # 10 rounds beside 4 hogs
 #
 # A test whose verdict depends on how fast the machine is fails here: tests use start gates,
-# handshakes and generous liveness bounds (tests/integration/common PATIENCE), never sleeps or speed limits.
+# handshakes and generous liveness bounds (PATIENCE in crates/testkit), never sleeps or speed limits.
 set -euo pipefail
 cd "$(dirname "$0")"/..
 
