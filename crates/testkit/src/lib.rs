@@ -4,11 +4,11 @@
 //! - [`process`]: [`fork`] runs a closure in a forked child that ends in `_exit`; the parent
 //!   reaps the [`Forked`] child and asserts how it ended, raw wait status in the message. A
 //!   [`Gang`] of children starts together. `/proc` diagnostics for stuck children.
-//! - [`pipe`]: [`channel`] carries line messages between a parent and its forked children ("I
+//! - [`pipe`](mod@pipe): [`channel`] carries line messages between a parent and its forked children ("I
 //!   hold it", "release it now"); a [`Gate`] holds children at a start line.
 //! - [`shm`]: memory shared with forked children: a typed [`Shared<T>`](Shared) or counter
 //!   slots ([`SharedMem`], [`bump`]).
-//! - [`role`]: the running test binary re-run as a child in a role (rusty-fork's method),
+//! - [`role`](mod@role): the running test binary re-run as a child in a role (rusty-fork's method),
 //!   talking over its stdin and stdout ([`RoleChild`]).
 //! - [`names`]: lock names and directories that no other test (or run) uses.
 //! - [`skip`]: root-only tests fail in CI and say SKIPPED loudly elsewhere.
