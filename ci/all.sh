@@ -6,6 +6,9 @@ export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 bash ci/install.sh
 bash ci/fmt.sh
 bash ci/clippy.sh
+bash ci/msrv.sh
+bash ci/non-linux.sh
+bash ci/package.sh
 bash ci/deps.sh
 bash ci/doc.sh
 bash ci/layers.sh

@@ -2,17 +2,17 @@
 # Every example runs and its output is checked.
 set -euxo pipefail
 cd "$(dirname "$0")"/..
-out=$(cargo run -q --release -p interlock --example counter)
+out=$(cargo run -q --release -p interlock-ipc --example counter)
 echo "$out"
 grep -qx 'Final Result: 20' <<<"$out"
 grep -qx 'Expected Value: 20' <<<"$out"
 grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
 
-out=$(cargo run -q --release -p interlock --example rlock)
+out=$(cargo run -q --release -p interlock-ipc --example rlock)
 echo "$out"
 [ "$out" = $'Layer 3: Holding lock\nLayer 2: Holding lock\nLayer 1: Holding lock' ]
 
-out=$(cargo run -q --release -p interlock --example logging -- --procs 4 --loops 25)
+out=$(cargo run -q --release -p interlock-ipc --example logging -- --procs 4 --loops 25)
 grep -qx 'Final Result: 100' <<<"$out"
 # Each update is a begin/counter/end block of one process: no other line may fall inside it.
 python3 - "$out" <<'PY'
@@ -32,13 +32,13 @@ grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
 
 # The multiprocessing counter example on a crash-safe SharedFile.
 for flag in "" --slots; do
-    out=$(cargo run -q --release -p interlock --example shared_counter -- $flag)
+    out=$(cargo run -q --release -p interlock-ipc --example shared_counter -- $flag)
     echo "$out"
     grep -qx 'Final Result: 20' <<<"$out"
     grep -qx '>> Success: Counted correctly due to exclusive control.' <<<"$out"
 done
 
 # The multiprocessing counter example as a shared Value.
-out=$(cargo run -q --release -p interlock --example value_counter -- --procs 4 --loops 1000)
+out=$(cargo run -q --release -p interlock-ipc --example value_counter -- --procs 4 --loops 1000)
 echo "$out"
 grep -qx 'Final Result: 4000' <<<"$out"

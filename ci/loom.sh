@@ -4,4 +4,4 @@
 set -euxo pipefail
 cd "$(dirname "$0")"/..
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-  cargo test -p interlock --release --lib model
+  cargo test -p interlock-ipc --release --lib model

@@ -9,7 +9,7 @@
 #   bash ci/stress.sh 10 4       # 10 rounds beside 4 hogs
 #
 # A test whose verdict depends on how fast the machine is fails here: tests use start gates,
-# handshakes and generous liveness bounds (tests/common PATIENCE), never sleeps or speed limits.
+# handshakes and generous liveness bounds (PATIENCE in crates/testkit), never sleeps or speed limits.
 set -euo pipefail
 cd "$(dirname "$0")"/..
 
@@ -43,7 +43,7 @@ for round in $(seq 1 "$rounds"); do
   echo "=== ci/stress.sh: round $round of $rounds, beside stress-ng --cpu $cpus (load: $(cut -d' ' -f1-3 /proc/loadavg)) ==="
   set -x
   cargo nextest run --workspace --profile ci
-  TMPDIR=/dev/shm cargo nextest run -p interlock --profile ci -E 'kind(test)'
+  TMPDIR=/dev/shm cargo nextest run -p interlock-ipc --profile ci -E 'kind(test)'
   cargo nextest run --workspace --profile ci --release -E 'kind(test)'
   set +x
 done

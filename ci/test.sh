@@ -9,5 +9,5 @@ cargo test --workspace --doc
 cargo nextest run --workspace --profile ci
 # The library's multi-process tests again with their files on tmpfs, as many systems' /tmp is:
 # trust decisions must not depend on the file system (issue 11: a tmpfs file was once trusted).
-TMPDIR=/dev/shm cargo nextest run -p interlock --profile ci -E 'kind(test)'
+TMPDIR=/dev/shm cargo nextest run -p interlock-ipc --profile ci -E 'kind(test)'
 cargo nextest run --workspace --profile ci --release -E 'kind(test)'

@@ -7,22 +7,22 @@
 
 #![allow(unsafe_code)]
 
-use std::io::{self, Write};
-use std::os::fd::OwnedFd;
-use std::panic::AssertUnwindSafe;
+use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions, WaitStatus};
 use rustix::thread::futex;
 use rustix::time::{clock_gettime, ClockId};
+
+use interlock_testkit::process::threads_in_this_process;
+use interlock_testkit::{channel, Forked, Gang, Shared, ShmSafe};
 
 use crate::peers::{
     Competitor, Flock, Futex, FutexRobust, Interlock, InterlockFair, InterlockLiveness, Ofd,
     Pthread, PthreadRobust, Sem,
 };
 use crate::python;
-use crate::shm::{Shared, ShmSafe};
+use crate::run::{Params, Run, WAIT_SAMPLE_EVERY};
 use crate::work;
 
 /// The most processes one contended run may use.
@@ -136,79 +136,6 @@ macro_rules! dispatch {
     };
 }
 
-/// The knobs of one run.
-#[derive(Debug, Clone, Copy)]
-pub struct Params {
-    /// Iterations of [`work`] inside the critical section.
-    pub inside: u32,
-    /// Iterations of [`work`] between sections.
-    pub outside: u32,
-    /// How long a run lasts.
-    pub duration: Duration,
-}
-
-/// What one run of a loop workload measured.
-#[derive(Debug, Clone)]
-pub struct Run {
-    /// Lock+unlock operations per process.
-    pub ops: Vec<u64>,
-    /// Each process's own time between start and seeing the stop flag.
-    pub elapsed: Vec<Duration>,
-    /// The parent's window between "start" and "stop".
-    pub window: Duration,
-    /// Contended runs: each process's 99th percentile of the time `lock` took to get the lock,
-    /// sampled every [`WAIT_SAMPLE_EVERY`]th acquisition (empty when not measured).
-    pub wait_p99: Vec<Duration>,
-}
-
-/// Contended runs time one acquisition in this many: two clock reads per sample would
-/// otherwise be a visible part of a 25 ns lock+unlock.
-pub const WAIT_SAMPLE_EVERY: u64 = 64;
-
-impl Run {
-    /// All processes' operations.
-    pub fn total(&self) -> u64 {
-        self.ops.iter().sum()
-    }
-
-    /// Nanoseconds per operation of a one-process run, on its own clock.
-    pub fn ns_per_op(&self) -> f64 {
-        self.elapsed[0].as_nanos() as f64 / self.ops[0].max(1) as f64
-    }
-
-    /// Operations per second over the parent's window.
-    pub fn ops_per_sec(&self) -> f64 {
-        self.total() as f64 / self.window.as_secs_f64()
-    }
-
-    /// The worst process's 99th-percentile wait, if measured.
-    pub fn worst_wait_p99(&self) -> Option<Duration> {
-        self.wait_p99.iter().max().copied()
-    }
-
-    /// The busiest process's operations over the idlest's (1 is perfectly fair; infinite when
-    /// a process got nothing).
-    pub fn share_ratio(&self) -> f64 {
-        let max = *self.ops.iter().max().unwrap_or(&0) as f64;
-        let min = *self.ops.iter().min().unwrap_or(&0) as f64;
-        if min == 0.0 {
-            f64::INFINITY
-        } else {
-            max / min
-        }
-    }
-
-    /// The largest and smallest per-process shares of all operations, in percent.
-    pub fn shares(&self) -> (f64, f64) {
-        let total = self.total().max(1) as f64;
-        let pct = |n: u64| 100.0 * n as f64 / total;
-        (
-            pct(*self.ops.iter().max().unwrap_or(&0)),
-            pct(*self.ops.iter().min().unwrap_or(&0)),
-        )
-    }
-}
-
 /// Cache-line-separated so the flags the loop reads are not the line the lock protects.
 #[repr(C, align(128))]
 struct Line<T>(T);
@@ -286,92 +213,37 @@ pub fn now_ns() -> u64 {
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
-fn threads_in_this_process() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
-    line["Threads:".len()..].trim().parse().ok()
-}
-
-/// Forks a child that runs `body` and ends in `_exit`: 0 if `body` returned, 101 if it
-/// panicked (the panic message is printed by the hook first).
+/// Forks a child that runs `body`: the test kit's [`fork`](interlock_testkit::fork) (exit 0 if
+/// `body` returned, 101 with its panic message reported to the parent if it panicked), named
+/// `what` in messages. Its joins wait for as long as it runs.
 ///
 /// # Panics
 ///
-/// If this process has more than one thread, or `fork` fails.
-pub fn fork_child(body: impl FnOnce()) -> Pid {
+/// If this process has more than one thread (a child of a single-threaded process is a whole
+/// copy, in which the competitor's code may run), or `fork` fails.
+pub fn fork_child(what: &str, body: impl FnOnce()) -> Forked {
     assert_eq!(
         threads_in_this_process(),
         Some(1),
         "the harness forks: run it from a single-threaded process"
     );
-    // Buffered output would be written twice, once by each process.
-    let _ = io::stdout().flush();
-    // SAFETY: this process is single-threaded (asserted above), so the child is a complete copy
-    // in which any code may run; the child never returns from this function (it `_exit`s).
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => panic!("fork: {}", io::Error::last_os_error()),
-        0 => {
-            let ok = std::panic::catch_unwind(AssertUnwindSafe(body)).is_ok();
-            let _ = io::stdout().flush();
-            // SAFETY: `_exit` ends the child at once, without running the destructors and atexit
-            // handlers of state copied from the parent (temporary directories, mappings).
-            unsafe { libc::_exit(if ok { 0 } else { 101 }) }
-        }
-        pid => Pid::from_raw(pid).expect("fork returned a positive pid"),
-    }
+    interlock_testkit::fork(body).named(what).patience(None)
 }
 
-fn describe(status: WaitStatus) -> String {
-    if let Some(code) = status.exit_status() {
-        format!("exit status {code}")
-    } else if let Some(sig) = status.terminating_signal() {
-        format!("killed by signal {sig}")
-    } else {
-        format!("wait status {:#x}", status.as_raw())
-    }
-}
-
-/// Waits for `pid` and asserts that it exited with status 0.
-pub fn reap_ok(pid: Pid, what: &str) {
-    let (_, status) = waitpid(Some(pid), WaitOptions::empty())
-        .expect("waitpid")
-        .expect("waitpid without WNOHANG returns a status");
+/// A [`Gang`] of `procs` children that run `body(i)` once [started](Gang::start), for a
+/// single-threaded process as [`fork_child`] is; named `what` in messages, their joins wait for
+/// as long as they run.
+///
+/// # Panics
+///
+/// As [`fork_child`], or when a child does not get ready.
+pub fn fork_gang(what: &str, procs: usize, body: impl Fn(usize)) -> Gang {
     assert_eq!(
-        status.exit_status(),
-        Some(0),
-        "{what} (pid {}) failed: {}",
-        pid.as_raw_nonzero(),
-        describe(status)
+        threads_in_this_process(),
+        Some(1),
+        "the harness forks: run it from a single-threaded process"
     );
-}
-
-/// Waits at most `limit` for `pid`; kills it and panics with `why` if it is still running then.
-fn reap_within(pid: Pid, limit: Duration, what: &str, why: &str) {
-    let end = Instant::now() + limit;
-    loop {
-        match waitpid(Some(pid), WaitOptions::NOHANG).expect("waitpid") {
-            Some((_, status)) => {
-                assert_eq!(
-                    status.exit_status(),
-                    Some(0),
-                    "{what} (pid {}) failed: {}",
-                    pid.as_raw_nonzero(),
-                    describe(status)
-                );
-                return;
-            }
-            None if Instant::now() < end => std::thread::sleep(Duration::from_micros(200)),
-            None => {
-                let _ = kill_process(pid, Signal::KILL);
-                let _ = waitpid(Some(pid), WaitOptions::empty());
-                panic!(
-                    "{what} (pid {}) still running after {limit:?}: {why}",
-                    pid.as_raw_nonzero()
-                );
-            }
-        }
-    }
+    Gang::fork(procs, body).labelled(what, None)
 }
 
 /// The loop a contended process runs.
@@ -408,7 +280,7 @@ fn run_loop<C: Competitor>(
     for i in 0..procs {
         let ctl = &ctl;
         let comp = &mut comp;
-        children.push(fork_child(move || {
+        children.push(fork_child(C::NAME, move || {
             comp.attach().expect("attach");
             ctl.ready_then_wait_for_start();
             if shape == Shape::BackToBack {
@@ -421,8 +293,8 @@ fn run_loop<C: Competitor>(
         }));
     }
     let window = ctl.run_window(procs, p.duration, C::NAME);
-    for pid in children {
-        reap_ok(pid, C::NAME);
+    for child in children {
+        child.join();
     }
     let run = Run {
         ops: (0..procs)
@@ -555,7 +427,7 @@ fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
         let (lat_r, lat_w) = rustix::pipe::pipe()?;
         readers.push(lat_r);
         let (ctl, comp, lat_w) = (&ctl, &mut comp, &lat_w);
-        children.push(fork_child(move || {
+        children.push(fork_child(C::NAME, move || {
             comp.attach().expect("attach");
             ctl.ready_then_wait_for_start();
             let mut lat: Vec<u64> = Vec::new();
@@ -601,8 +473,8 @@ fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
                 .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes"))),
         );
     }
-    for pid in children {
-        reap_ok(pid, C::NAME);
+    for child in children {
+        child.join();
     }
     let handed = ctl.counter.0.load(Ordering::Relaxed);
     Ok(PingPong {
@@ -669,7 +541,7 @@ pub fn round_trip_ns() -> io::Result<f64> {
     const BATCHES: u64 = 10;
     let line = Shared::<Line<AtomicU64>>::new()?;
     let l = &line;
-    let child = fork_child(move || {
+    let child = fork_child("round trip", move || {
         for i in 0..ROUNDS * BATCHES {
             while l.0.load(Ordering::Acquire) != 2 * i + 1 {
                 std::hint::spin_loop();
@@ -688,7 +560,7 @@ pub fn round_trip_ns() -> io::Result<f64> {
         }
         ns.push(t.elapsed().as_nanos() as u64 / ROUNDS);
     }
-    reap_ok(child, "round trip");
+    child.join();
     // The first batch warms up (the child may not have been running yet).
     Ok(percentile(&mut ns[1..], 0.5) as f64)
 }
@@ -709,33 +581,17 @@ fn settle(round: usize, rounds: usize) -> Duration {
 }
 
 /// The state letter of `/proc/PID/stat` ('S': sleeping, 'R': running, ...).
-fn proc_state(pid: Pid) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).ok()?;
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 /// Waits until `pid` sleeps in the kernel (blocked in the lock), at most two seconds.
-fn wait_until_asleep(pid: Pid) {
+fn wait_until_asleep(pid: u32) {
     let end = Instant::now() + Duration::from_secs(2);
     while proc_state(pid) != Some('S') && Instant::now() < end {
         std::thread::sleep(Duration::from_micros(100));
     }
-}
-
-fn read_byte(fd: &OwnedFd, what: &str) {
-    let mut b = [0u8; 1];
-    loop {
-        match rustix::io::read(fd, &mut b) {
-            Ok(1) => return,
-            Ok(_) => panic!("{what}: the child exited before signalling"),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => panic!("{what}: read: {e}"),
-        }
-    }
-}
-
-fn write_byte(fd: &OwnedFd) {
-    rustix::io::write(fd, b"!").expect("write to the parent's pipe");
 }
 
 fn recovery_of<C: Competitor>(rounds: usize) -> io::Result<Recovery> {
@@ -747,57 +603,50 @@ fn recovery_of<C: Competitor>(rounds: usize) -> io::Result<Recovery> {
         ctl.kill_ns.store(0, Ordering::SeqCst);
         ctl.latency_ns.store(0, Ordering::SeqCst);
 
-        let (held_r, held_w) = rustix::pipe::pipe()?;
+        let (held_tx, held_rx) = channel();
         // The children borrow what they use: whatever a child closure owned would be dropped
         // (closed, unmapped) in the parent when `fork_child` returns there.
-        let holder = fork_child(|| {
+        let holder = fork_child(&format!("{}: the holder", C::NAME), || {
             comp.attach().expect("attach");
             comp.lock(|| {
-                write_byte(&held_w);
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
+                held_tx.send("held");
+                interlock_testkit::hold_until_killed()
             })
         });
         // Our copy of the write end closed, a holder that dies early reads as end of file.
-        drop(held_w);
-        read_byte(&held_r, "holder");
+        drop(held_tx);
+        held_rx.expect("held");
 
-        let (ready_r, ready_w) = rustix::pipe::pipe()?;
-        let waiter = fork_child(|| {
-            comp.attach().expect("attach");
-            write_byte(&ready_w);
-            comp.lock(|| {
-                let now = now_ns();
-                let killed = ctl.kill_ns.load(Ordering::SeqCst);
-                // 0: we got the lock although the holder was alive and holding it.
-                let latency = if killed == 0 { u64::MAX } else { now - killed };
-                ctl.latency_ns.store(latency, Ordering::SeqCst);
-            })
-        });
-        drop(ready_w);
-        read_byte(&ready_r, "waiter");
-        wait_until_asleep(waiter);
+        let (ready_tx, ready_rx) = channel();
+        let waiter = fork_child(
+            &format!(
+                "{}: the waiter, due to get the killed holder's lock",
+                C::NAME
+            ),
+            || {
+                comp.attach().expect("attach");
+                ready_tx.send("ready");
+                comp.lock(|| {
+                    let now = now_ns();
+                    let killed = ctl.kill_ns.load(Ordering::SeqCst);
+                    // 0: we got the lock although the holder was alive and holding it.
+                    let latency = if killed == 0 { u64::MAX } else { now - killed };
+                    ctl.latency_ns.store(latency, Ordering::SeqCst);
+                })
+            },
+        );
+        drop(ready_tx);
+        ready_rx.expect("ready");
+        wait_until_asleep(waiter.pid());
         std::thread::sleep(settle(round, rounds));
 
         // SeqCst, before the kill: the waiter can only acquire after the holder died, which is
         // after this store.
         ctl.kill_ns.store(now_ns(), Ordering::SeqCst);
-        kill_process(holder, Signal::KILL)?;
+        holder.kill(libc::SIGKILL);
         // Reap at once, as a supervisor would: a zombie still has its /proc entry.
-        let (_, status) = waitpid(Some(holder), WaitOptions::empty())?.expect("holder status");
-        assert_eq!(
-            status.terminating_signal(),
-            Some(libc::SIGKILL),
-            "holder: {}",
-            describe(status)
-        );
-        reap_within(
-            waiter,
-            Duration::from_secs(10),
-            C::NAME,
-            "the waiter never got the lock of the killed holder",
-        );
+        holder.join_killed_by(libc::SIGKILL);
+        waiter.patience(Some(Duration::from_secs(10))).join();
         let latency = ctl.latency_ns.load(Ordering::SeqCst);
         assert!(
             latency != u64::MAX && latency != 0,

@@ -14,10 +14,11 @@
 //!
 //! # Safety
 //!
-//! `unsafe` here is the OS's: `mmap`/`munmap` of shared memory ([`shm`]), glibc's
-//! `pthread_mutex_*` and `sem_*` on objects in that memory, and `fcntl(F_OFD_SETLKW)` (rustix
-//! wraps only process-associated `F_SETLKW`) ([`peers`]), `fork`/`_exit` ([`harness`]) and
-//! `gnu_get_libc_version` ([`machine`]). Each block carries its `SAFETY:`.
+//! `unsafe` here is the OS's: glibc's `pthread_mutex_*` and `sem_*` on objects in shared
+//! memory, and `fcntl(F_OFD_SETLKW)` (rustix wraps only process-associated `F_SETLKW`)
+//! ([`peers`]), and `gnu_get_libc_version` ([`machine`]). Each block carries its `SAFETY:`.
+//! Forks, pipes and the shared mappings themselves come from the workspace's test kit
+//! (`interlock-testkit`).
 
 pub mod futex;
 pub mod harness;
@@ -27,7 +28,7 @@ pub mod plot;
 pub mod python;
 pub mod report;
 pub mod robust_futex;
-pub mod shm;
+pub mod run;
 pub mod stats;
 
 pub use peers::Competitor;

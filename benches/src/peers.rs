@@ -26,7 +26,7 @@ use rustix::io::Errno;
 
 use crate::futex::FutexMutex;
 use crate::robust_futex::{RobustFutexMutex, Thread};
-use crate::shm::{Shared, ShmSafe};
+use interlock_testkit::{Shared, ShmSafe};
 
 /// A lock under test, shared by forked processes: parking_lot's benchmark `Mutex` trait, for
 /// processes.

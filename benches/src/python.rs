@@ -5,7 +5,7 @@ use std::io;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Params, Run};
+use crate::run::{Params, Run};
 
 /// Which loop the script runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

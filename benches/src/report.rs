@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::harness::{Peer, Recovery, Run, Shape};
+use crate::harness::{Peer, Recovery, Shape};
+use crate::run::{Params, Run, WAIT_SAMPLE_EVERY};
 use crate::stats::Summary;
 
 /// Per competitor, the measurements of every repetition.
@@ -97,7 +98,7 @@ impl Contended {
 
 /// Contended rows for every process count: per competitor, the median of the repetitions,
 /// their spread (min–max), and ratios of medians against the reference rows.
-pub fn contended(load: &Contended, reps: usize, p: &crate::harness::Params) -> String {
+pub fn contended(load: &Contended, reps: usize, p: &Params) -> String {
     let mut t = String::new();
     let what = match load.shape {
         Shape::Paced => format!(
@@ -161,7 +162,7 @@ pub fn contended(load: &Contended, reps: usize, p: &crate::harness::Params) -> S
          (the contended and work-outside loops only). Round trip: two processes passing a \
          number through one cache line, before and after the row's runs; the host's placement \
          of the vCPUs moves it (and every contended figure) between runs.",
-        crate::harness::WAIT_SAMPLE_EVERY
+        WAIT_SAMPLE_EVERY
     );
     t
 }

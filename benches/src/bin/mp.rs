@@ -5,9 +5,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use interlock_bench::harness::{self, Params, Peer, MAX_PROCS};
+use interlock_bench::harness::{self, Peer, MAX_PROCS};
 use interlock_bench::machine::Machine;
 use interlock_bench::report::parse_value;
+use interlock_bench::run::{Params, Run};
 use interlock_bench::{python, report};
 
 const USAGE: &str = "\
@@ -361,7 +362,7 @@ fn contended_load(
     let round_trip = || harness::round_trip_ns().unwrap_or_else(|e| panic!("round trip: {e}"));
     for &procs in &args.procs {
         let before = round_trip();
-        let mut rows: report::Rows<harness::Run> = peers.iter().map(|&p| (p, vec![])).collect();
+        let mut rows: report::Rows<Run> = peers.iter().map(|&p| (p, vec![])).collect();
         for rep in 0..args.reps {
             progress(format_args!(
                 "{name}, {procs} processes, repetition {}/{}",
@@ -576,7 +577,7 @@ impl Goals {
 }
 
 /// Draws the contended throughput of every competitor against P.
-fn plot(by_procs: &[(usize, report::Rows<harness::Run>)], peers: &[Peer], args: &Args) {
+fn plot(by_procs: &[(usize, report::Rows<Run>)], peers: &[Peer], args: &Args) {
     let series: Vec<interlock_bench::plot::Series> = peers
         .iter()
         .map(|&peer| {
@@ -704,15 +705,15 @@ fn deadlock_latency(rounds: usize) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     let mut ms = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let shm = interlock_bench::shm::Shared::<[AtomicU64; 8]>::new().expect("shared memory");
+        let shm = interlock_testkit::Shared::<[AtomicU64; 8]>::new().expect("shared memory");
         let locks = [
             interlock::Lock::new().expect("lock"),
             interlock::Lock::new().expect("lock"),
         ];
-        let pids: Vec<_> = (0..2)
+        let children: Vec<_> = (0..2)
             .map(|i| {
                 let (shm, locks) = (&shm, &locks);
-                harness::fork_child(move || {
+                harness::fork_child("deadlock round", move || {
                     let _first = locks[i].lock().expect("first");
                     shm[0].fetch_add(1, Ordering::SeqCst);
                     while shm[0].load(Ordering::SeqCst) < 2 {
@@ -729,8 +730,8 @@ fn deadlock_latency(rounds: usize) -> String {
                 })
             })
             .collect();
-        for pid in pids {
-            harness::reap_ok(pid, "deadlock round");
+        for child in children {
+            child.join();
         }
         let formed = shm[1]
             .load(Ordering::SeqCst)

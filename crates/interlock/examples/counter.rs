@@ -3,7 +3,7 @@
 //! and handed to the children. Prints the example's output and exits non-zero if a count was lost.
 //!
 //! ```text
-//! cargo run --release -p interlock --example counter [-- --procs N --loops N]
+//! cargo run --release -p interlock-ipc --example counter [-- --procs N --loops N]
 //! ```
 //!
 //! The children are this same program re-run with `worker` as first argument; the lock reaches

@@ -4,7 +4,7 @@
 //! and logging never holds up the data.
 //!
 //! ```text
-//! cargo run --release -p interlock --example logging [-- --procs N --loops N]
+//! cargo run --release -p interlock-ipc --example logging [-- --procs N --loops N]
 //! ```
 
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! layer of recursion, without deadlocking itself.
 //!
 //! ```text
-//! cargo run --release -p interlock --example rlock
+//! cargo run --release -p interlock-ipc --example rlock
 //! ```
 //!
 //! Prints `Layer 3: Holding lock`, `Layer 2: …`, `Layer 1: …` from the child.

@@ -6,7 +6,7 @@
 //! safe, tens of times faster, but read through `SharedFile::read` rather than `cat`.
 //!
 //! ```text
-//! cargo run --release -p interlock --example shared_counter [-- --procs N --loops N --slots]
+//! cargo run --release -p interlock-ipc --example shared_counter [-- --procs N --loops N --slots]
 //! ```
 
 use std::process::{Command, ExitCode};

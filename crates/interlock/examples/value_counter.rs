@@ -3,7 +3,7 @@
 //! every read-modify-write is one `update`.
 //!
 //! ```text
-//! cargo run --release -p interlock --example value_counter [-- --procs N --loops N]
+//! cargo run --release -p interlock-ipc --example value_counter [-- --procs N --loops N]
 //! ```
 
 use std::process::{Command, ExitCode};

@@ -52,23 +52,35 @@
 #![deny(unsafe_code)]
 #![doc(test(no_crate_inject))]
 
-#[cfg(not(all(test, loom)))]
+// Linux only: on any other target the build stops here, with one sentence, and every item
+// below is compiled on Linux alone, so that no cascade of errors about missing Linux interfaces
+// follows it.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "interlock-ipc works on Linux only: its locks are futex words on the kernel's robust futex \
+     list, which only Linux has"
+);
+
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod deadlock;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod handles;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod locks;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod resources;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod shm;
+#[cfg(target_os = "linux")]
 mod sync;
+#[cfg(target_os = "linux")]
 mod sys;
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod types;
+#[cfg(target_os = "linux")]
 mod word;
 
-#[cfg(not(all(test, loom)))]
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
     deadlock::{deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph},
     handles::{

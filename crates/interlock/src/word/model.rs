@@ -3,7 +3,7 @@
 //! which a "kernel" step rewrites it exactly as `handle_futex_death` does.
 //!
 //! Run (release, bounded pre-emptions; the models take well under a second, the build ~20 s):
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock --release --lib model`
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock-ipc --release --lib model`
 //!
 //! They can fail: with `unlock` never waking, loom reports the deadlock; with the contended
 //! path's compare-exchange weakened from Acquire to Relaxed, it reports the two sections'
