@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::shm::name::Namespace;
-use crate::shm::{Segment, WAIT_SLOT_LEN};
+use crate::shm::{Content, Segment, WAIT_SLOT_LEN};
 use crate::sys::{self, Me};
-use crate::types::{CycleMember, Error, Kind, WaitEdge};
+use crate::types::{CycleMember, Error, WaitEdge};
 
 /// How often a registered waiter refreshes its entry and looks for a cycle.
 pub(crate) const PERIOD: Duration = Duration::from_millis(25);
@@ -121,10 +121,10 @@ struct Entry {
 /// the timeout — so no process-wide state is kept that a `fork` could catch half made.
 fn registry() -> Option<Segment> {
     Namespace::open()
-        .and_then(|ns| ns.open_or_create_file(FILE, Kind::WaitRegistry, &SLOTS.to_ne_bytes()))
+        .and_then(|ns| ns.open_or_create_file(FILE, Content::WaitRegistry, &SLOTS.to_ne_bytes()))
         .ok()
         // A file of another kind at that name is not ours to read: no detection.
-        .filter(|seg| seg.header().kind == Kind::WaitRegistry)
+        .filter(|seg| seg.header().content == Content::WaitRegistry)
 }
 
 fn slot(words: &[AtomicU64], i: usize) -> &[AtomicU64] {

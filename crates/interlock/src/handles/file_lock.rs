@@ -849,7 +849,7 @@ pub fn status_path(path: impl AsRef<Path>) -> Result<PathStatus, Error> {
     let (status, wait_for) = match segment {
         Some(seg) => {
             let (dev, ino) = seg.identity();
-            let kind = seg.header().kind;
+            let kind = seg.kind(&path.display().to_string())?;
             (
                 status::read(seg.record(), kind),
                 crate::deadlock::wait_edges_for(dev, ino),

@@ -72,7 +72,7 @@ pub fn status(name: &str) -> Result<NamedLock, Error> {
 
 fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
     let seg = ns.open_existing(name)?;
-    let kind = seg.header().kind;
+    let kind = seg.kind(&format!("lock {name:?}"))?;
     Ok(NamedLock {
         name: name.to_owned(),
         kind,
@@ -171,7 +171,7 @@ pub(crate) fn remove_while_held(
     unlink: impl FnOnce() -> Result<bool, Error>,
 ) -> Result<bool, Error> {
     let me = sys::me();
-    let kind = seg.header().kind;
+    let kind = seg.kind(&label)?;
     let locks = Raw::new(seg, label, kind, trusted)?.table_elements();
     let mut taken = Vec::with_capacity(locks.len());
     let mut outcome = Ok(());

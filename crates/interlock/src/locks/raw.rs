@@ -62,7 +62,7 @@ pub(crate) struct Raw {
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
-    /// A [`Kind::FairLock`]: releases hand over to the longest sleeper.
+    /// A [`Kind::FairLock`] or [`Kind::FairRLock`]: releases hand over to the longest sleeper.
     fair: bool,
     /// What sends acquisitions through this handle off `Lock::lock`'s inlined path:
     /// `UNTRUSTED` (fixed) and `STAMPED` (`set_timestamps`). One atomic, changed by
@@ -91,10 +91,13 @@ impl Raw {
         kind: Kind,
         trusted: bool,
     ) -> Result<Raw, Error> {
-        let found = seg.header().kind;
-        // A `Lock` takes a lock as its creator made it, fair or not; asking for a fair lock
-        // takes only a fair one.
-        if found != kind && !(kind == Kind::Lock && found == Kind::FairLock) {
+        let found = seg.kind(&label)?;
+        // A `Lock` (`RLock`) takes a lock as its creator made it, fair or not; asking for a
+        // fair one takes only a fair one.
+        if found != kind
+            && !(kind == Kind::Lock && found == Kind::FairLock)
+            && !(kind == Kind::RLock && found == Kind::FairRLock)
+        {
             return Err(Error::KindMismatch {
                 what: label,
                 expected: kind,
@@ -106,7 +109,7 @@ impl Raw {
             kind: found,
             label: label.into(),
             trusted,
-            fair: found == Kind::FairLock,
+            fair: matches!(found, Kind::FairLock | Kind::FairRLock),
             off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
             handoff_seen: std::sync::atomic::AtomicU64::new(0),
             handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
@@ -141,7 +144,7 @@ impl Raw {
 
     /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`.
     pub(crate) fn label(&self) -> String {
-        if self.at.segment().header().kind == Kind::LockTable {
+        if self.at.segment().header().kind() == Some(Kind::LockTable) {
             format!("{}[{}]", self.label, self.at.index())
         } else {
             self.label.to_string()

@@ -459,6 +459,9 @@ pub enum SegmentFault {
     },
     /// Right magic, impossible contents.
     Corrupt(&'static str),
+    /// A file interlock keeps for itself (the namespace's wait registry), which no handle
+    /// opens.
+    Internal(&'static str),
 }
 
 impl fmt::Display for SegmentFault {
@@ -479,6 +482,7 @@ impl fmt::Display for SegmentFault {
                 "format version {found} is newer than this build supports ({supported})"
             ),
             SegmentFault::Corrupt(what) => write!(f, "corrupt header: {what}"),
+            SegmentFault::Internal(what) => write!(f, "it is interlock's own {what}, not a lock"),
         }
     }
 }
