@@ -90,9 +90,11 @@ pub use crate::{
             PathStatus,
         },
         namespace::{list, remove, remove_unheld, status, NamedLock},
+        options::Options,
     },
     locks::{
         lock::{Lock, LockGuard},
+        primitive::Primitive,
         rlock::{RLock, RLockGuard},
         table::LockTable,
     },

@@ -7,3 +7,4 @@ pub(crate) mod file_lock;
 pub(crate) mod inherit;
 pub(crate) mod namespace;
 pub(crate) mod open;
+pub(crate) mod options;

@@ -52,7 +52,12 @@ const SAFETY_NET: Duration = Duration::from_millis(100);
 const REGISTER_RETRY: Duration = Duration::from_secs(1);
 
 /// A lock record in a mapped segment.
-pub(crate) struct Raw {
+///
+/// `pub` only in name, in a module the crate does not export: the one trait a primitive
+/// implements (`locks::primitive::Open`) takes and gives a `Raw`, and a `pub(crate)` type in a
+/// trait users can see through [`Primitive`](crate::Primitive) would be a private type in a
+/// public interface. Nothing outside the crate can name it, and its methods stay `pub(crate)`.
+pub struct Raw {
     /// This lock's record (record 0 unless the segment is a LockTable) and its segment.
     at: RecordRef,
     /// The kind this lock reports (a LockTable's locks are each a `Kind::Lock`).
@@ -121,9 +126,11 @@ impl Raw {
     }
 
     /// The locks of a LockTable segment (`self` made of a
-    /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping.
+    /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping, each with
+    /// `self`'s timestamps setting.
     pub(crate) fn table_elements(self) -> Vec<Raw> {
         let n = self.at.segment().header().records();
+        let off_path = self.off_path.load(Ordering::Relaxed);
         (0..n)
             .map(|i| Raw {
                 at: RecordRef::new(Arc::clone(self.at.segment()), i),
@@ -131,7 +138,7 @@ impl Raw {
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
                 fair: false,
-                off_path: AtomicU8::new(if self.trusted { 0 } else { UNTRUSTED }),
+                off_path: AtomicU8::new(off_path),
                 handoff_seen: std::sync::atomic::AtomicU64::new(0),
                 handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
             })
