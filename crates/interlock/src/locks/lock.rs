@@ -150,7 +150,7 @@ impl Lock {
     ///
     /// [`Error::WouldDeadlock`] if this thread holds it already; [`Error::Deadlock`] if the
     /// wait closes a lock-order cycle with other waiters and this one is chosen to give up
-    /// (see [`set_deadlock_timeout`](crate::set_deadlock_timeout)).
+    /// (see [`deadlock::set_timeout`](crate::deadlock::set_timeout)).
     ///
     /// # Examples
     ///

@@ -313,7 +313,7 @@ impl Raw {
             Wait::For(d) => Instant::now().checked_add(d),
         };
         let started = Instant::now();
-        let check_from = started.checked_add(deadlock::deadlock_timeout());
+        let check_from = started.checked_add(deadlock::timeout());
         // Set once the holder turns out to be UNREPORTED: from then on, wait in liveness slices.
         let mut unreported = false;
         let mut registration: Option<Registration> = None;

@@ -54,6 +54,15 @@ use crate::sys;
 use crate::types::{Error, Kind, NamespaceFault, Owner};
 
 /// The longest lock name accepted, in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::namespace::{validate_name, MAX_NAME_LEN};
+///
+/// assert!(validate_name(&"n".repeat(MAX_NAME_LEN)).is_ok());
+/// assert!(validate_name(&"n".repeat(MAX_NAME_LEN + 1)).is_err());
+/// ```
 pub const MAX_NAME_LEN: usize = 200;
 const SUFFIX: &str = ".lock";
 
@@ -66,9 +75,11 @@ const SUFFIX: &str = ".lock";
 /// # Examples
 ///
 /// ```
-/// assert!(interlock::validate_name("nightly-backup_v2.db").is_ok());
+/// use interlock::namespace::validate_name;
+///
+/// assert!(validate_name("nightly-backup_v2.db").is_ok());
 /// for bad in ["", "a/b", "..", ".hidden", "nul\0byte", "space here"] {
-///     assert!(interlock::validate_name(bad).is_err(), "{bad:?}");
+///     assert!(validate_name(bad).is_err(), "{bad:?}");
 /// }
 /// ```
 pub fn validate_name(name: &str) -> Result<(), Error> {
@@ -122,7 +133,7 @@ pub(crate) struct Namespace {
 /// # Examples
 ///
 /// ```
-/// let dir = interlock::namespace_dir()?;
+/// let dir = interlock::namespace::dir()?;
 /// assert!(dir.is_absolute());
 /// # Ok::<(), interlock::Error>(())
 /// ```

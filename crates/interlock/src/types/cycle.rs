@@ -9,7 +9,7 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// for cycle in interlock::deadlocks()? {
+/// for cycle in interlock::deadlock::cycles()? {
 ///     for member in &cycle {
 ///         println!("pid {} waits for {} held by tid {}", member.pid, member.waits_for, member.held_by);
 ///     }

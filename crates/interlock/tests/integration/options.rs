@@ -215,7 +215,7 @@ fn a_spawned_program_adopts_every_handle_through_the_builder() {
 #[test]
 fn the_wait_registry_is_no_handle() {
     in_private_namespace(|dir| {
-        interlock::wait_graph().unwrap();
+        interlock::deadlock::wait_graph().unwrap();
         let registry = dir.join(".wait-registry");
         assert!(registry.exists(), "wait_graph creates the registry");
         let internal = |what: &str, e: Error| match e {
@@ -226,10 +226,10 @@ fn the_wait_registry_is_no_handle() {
             other => panic!("{what}: expected BadSegment(Internal), got {other:?}"),
         };
         internal("Lock", Lock::open_path(&registry, 0o600).unwrap_err());
-        internal("status", interlock::status_path(&registry).unwrap_err());
+        internal("status", interlock::path::status(&registry).unwrap_err());
         internal(
             "remove",
-            interlock::remove_path_unheld(&registry).unwrap_err(),
+            interlock::path::remove_unheld(&registry).unwrap_err(),
         );
         assert!(registry.exists(), "the registry was left");
     });
