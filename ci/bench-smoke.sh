@@ -34,10 +34,51 @@ grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
 cargo bench -p interlock-bench --bench uncontended --no-run
 
 # The CLI's per-invocation overhead against flock(1): the table must come out (the ratio is
-# reported, not asserted: timings on a shared machine are not a test).
+# reported, not asserted: timings on a shared machine are not a test). The harness builds the
+# binary the README installs (static, --target HOST: decision 0020) and the plain dynamic one,
+# and fails if either build fails or the static one comes out dynamically linked.
 out_cli="$(cargo run -p interlock-bench --release --bin cli -- --smoke)"
 echo "$out_cli"
 grep -E '^\| `interlock run NAME -- true` \| [0-9]+ \|' <<<"$out_cli"
+grep -E '^\| `interlock run NAME -- true`, dynamic build \| [0-9]+ \|' <<<"$out_cli"
+grep -E '^binaries: [^ ]+/release/interlock \(statically linked\), ' <<<"$out_cli"
+
+# The static binary works, so that the installed build cannot rot unseen: it runs a command
+# under a lock, and its user-name lookup (/etc/passwd in a static build) names the owner of a
+# namespace directory that is not ours.
+host="$(rustc -vV | sed -n 's/^host: //p')"
+static_cli="${CARGO_TARGET_DIR:-target}/$host/release/interlock"
+ns="$(mktemp -d)"
+trap 'rm -f "$out" "$plot"; rm -rf "$ns"' EXIT
+mkdir -m 700 "$ns/mine"
+INTERLOCK_DIR="$ns/mine" "$static_cli" run static-smoke -- true
+if [ "$(id -u)" = 0 ]; then
+    # Root can give a directory away: to uid 65534 (nobody, or whatever the system calls it).
+    foreign="$ns/foreign"
+    mkdir -m 700 "$foreign"
+    chown 65534 "$foreign"
+    owner="65534 ($(getent passwd 65534 | cut -d: -f1))"
+else
+    foreign=/  # root's
+    owner="0 (root)"
+fi
+if err="$(INTERLOCK_DIR="$foreign" "$static_cli" run static-smoke -- true 2>&1)"; then
+    echo "the static interlock used $foreign as its namespace" >&2
+    exit 1
+fi
+echo "$err"
+grep -F "it is owned by uid $owner, not by us" <<<"$err"
+unknown=3999999999
+if [ "$(id -u)" = 0 ] && ! getent passwd "$unknown"; then
+    # A uid /etc/passwd does not know: a static glibc would hand it to the NSS modules it
+    # dlopens (libnss_systemd crashed it: decision 0020); the error must name the uid, exit 2.
+    chown "$unknown" "$foreign"
+    status=0
+    err="$(INTERLOCK_DIR="$foreign" "$static_cli" run static-smoke -- true 2>&1)" || status=$?
+    echo "$err"
+    [ "$status" = 2 ]
+    grep -F "it is owned by uid $unknown, not by us" <<<"$err"
+fi
 
 # The shared resources (SharedFile, Value) against the counter example's cycle and Python: tables must come
 # out; every run there asserts its final count.

@@ -109,10 +109,15 @@ fn foreign_namespace_directory_is_one_line_naming_its_owner() {
         for want in [
             ns.ns_dir().display().to_string().as_str(),
             "uid 65534 (nobody)",
-            "as root",
             "INTERLOCK_DIR",
         ] {
             assert!(err.contains(want), "{args:?} should say {want:?}: {err}");
         }
+        // A directory INTERLOCK_DIR names may be anything (`/`, a home): never offered for
+        // removal; only the default `interlock-EUID` is.
+        assert!(
+            !err.contains("rm -r"),
+            "{args:?} must not suggest rm -r: {err}"
+        );
     }
 }

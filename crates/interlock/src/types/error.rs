@@ -293,13 +293,22 @@ fn holder_suffix(holder: &Option<Box<Holder>>) -> String {
 }
 
 fn namespace_text(dir: &std::path::Path, fault: &NamespaceFault) -> String {
+    // Removing the directory is advice only for the default namespace's own directory
+    // (`interlock-EUID`, made for nothing else): a directory INTERLOCK_DIR names may be
+    // anything, `/` or somebody's home included.
+    let ours = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("interlock-"));
     let dir = dir.display();
     let elsewhere = "set INTERLOCK_DIR to an absolute private directory of yours (mode 0700)";
     let remove = |owner: &Owner| {
-        if owner.uid == rustix::process::geteuid().as_raw() {
-            format!("remove it (rm -r {dir})")
+        if !ours {
+            String::new()
+        } else if owner.uid == rustix::process::geteuid().as_raw() {
+            format!("remove it (rm -r {dir}) or ")
         } else {
-            format!("remove it as root (rm -r {dir})")
+            format!("remove it as root (rm -r {dir}) or ")
         }
     };
     match fault {
@@ -311,7 +320,7 @@ fn namespace_text(dir: &std::path::Path, fault: &NamespaceFault) -> String {
         NamespaceFault::ForeignOwner { owner, .. }
         | NamespaceFault::Symlink { owner }
         | NamespaceFault::NotADirectory { owner } => format!(
-            "cannot use the namespace directory {dir}: {fault}; {} or {elsewhere}",
+            "cannot use the namespace directory {dir}: {fault}; {}{elsewhere}",
             remove(owner)
         ),
         NamespaceFault::OpenToOthers { .. } => format!(
@@ -488,3 +497,42 @@ impl fmt::Display for SegmentFault {
 }
 
 impl std::error::Error for SegmentFault {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn squatted(dir: &str) -> String {
+        Error::UnusableNamespace {
+            dir: dir.into(),
+            fault: NamespaceFault::ForeignOwner {
+                owner: Owner {
+                    uid: 12345,
+                    name: None,
+                },
+                me: 1000,
+            },
+        }
+        .to_string()
+    }
+
+    /// Removing the directory is advice for the default namespace's own `interlock-EUID`
+    /// only: INTERLOCK_DIR may name `/` (a helper's review of issue 12 found the error telling
+    /// a user to `rm -r /`).
+    #[test]
+    fn only_the_default_namespace_directory_is_offered_for_removal() {
+        let default = squatted("/dev/shm/interlock-1000");
+        assert!(
+            default.contains("remove it as root (rm -r /dev/shm/interlock-1000)"),
+            "{default}"
+        );
+        for dir in ["/", "/home/alice", "/srv/locks"] {
+            let shown = squatted(dir);
+            assert!(!shown.contains("rm -r"), "{dir}: {shown}");
+            assert!(
+                shown.contains("set INTERLOCK_DIR to an absolute private directory"),
+                "{shown}"
+            );
+        }
+    }
+}
