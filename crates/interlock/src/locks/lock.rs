@@ -14,8 +14,9 @@ use crate::types::{Error, Kind};
 ///
 /// Create one with [`Lock::new`] before `fork` (children share it) or hand it to a spawned
 /// program with [`Lock::pass_to`] / [`Lock::from_env`]; or let unrelated processes meet by name
-/// with [`Lock::open`]. Holding it is a [`LockGuard`]: the lock is released when the guard drops,
-/// also while a panic unwinds.
+/// with [`Lock::open`]. These are shortcuts of [`Lock::options`], the builder for every other
+/// setting (fair, timestamps, a lock file's mode). Holding it is a [`LockGuard`]: the lock is
+/// released when the guard drops, also while a panic unwinds.
 ///
 /// # Examples
 ///

@@ -13,7 +13,9 @@ use crate::types::{Error, Kind};
 /// A recursive lock between processes: the thread holding it may take it again (Python's
 /// `multiprocessing.RLock`); it is free when every hold has ended.
 ///
-/// Everything said of [`Lock`](crate::Lock) — sharing, owner death, poisoning — holds here too.
+/// Everything said of [`Lock`](crate::Lock) — sharing, owner death, poisoning — holds here too,
+/// and it is made or found the same ways ([`RLock::options`]; a fair one with
+/// [`Options::fair`](crate::Options::fair)).
 ///
 /// # Examples
 ///

@@ -17,7 +17,8 @@ use crate::types::{Error, Kind};
 ///
 /// Share it like a lock: anonymous and inherited by `fork` ([`LockTable::new`]), handed to a
 /// spawned program ([`LockTable::pass_to`] / [`LockTable::from_env`]), or met by name
-/// ([`LockTable::open`]).
+/// ([`LockTable::open`]) — shortcuts of [`LockTable::options`] with its
+/// [`len`](crate::Options::len).
 ///
 /// # Examples
 ///
