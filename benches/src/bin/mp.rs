@@ -746,7 +746,7 @@ fn deadlock_latency(rounds: usize) -> String {
         t,
         "## Deadlock: time from an A/B cycle closing to the error ({rounds} rounds, deadlock \
          timeout {} ms)\n",
-        interlock::deadlock_timeout().as_millis()
+        interlock::deadlock::timeout().as_millis()
     );
     t.push_str("| median ms | min | p90 | max |\n|--:|--:|--:|--:|\n");
     let _ = writeln!(

@@ -108,7 +108,7 @@ mod tests {
             holder: None,
         });
         assert_eq!(for_error(&timeout), Exit::Conflict);
-        let bad = anyhow::Error::new(interlock::validate_name("a/b").unwrap_err());
+        let bad = anyhow::Error::new(interlock::namespace::validate_name("a/b").unwrap_err());
         assert_eq!(for_error(&bad), Exit::Usage);
         let coded = anyhow::Error::new(Coded(Exit::Command(7), "held".into()));
         assert_eq!(for_error(&coded), Exit::Command(7));

@@ -1,29 +1,47 @@
-//! Layer 3½: the wait-for graph. A thread blocked on a lock longer than the deadlock timeout
-//! registers in its namespace's wait registry — which lock it waits for, which thread holds
-//! it, that lock's acquisition count — refreshes the entry every [`PERIOD`] while it waits, and
-//! walks the graph: waiter → holder → what the holder waits for → … back to itself is a cycle.
+//! Deadlock detection across processes: a thread blocked on a lock longer than the
+//! [`timeout`] (200 ms by default; [`set_timeout`]) registers in its namespace's wait-for
+//! graph, and when its wait closes a cycle — it waits for a lock whose holder waits, directly or
+//! through others, for a lock it holds — exactly one member of the cycle gets
+//! [`Error::Deadlock`] naming the cycle, and the others proceed once
+//! that one drops its guards. [`wait_graph`] and [`cycles`] show the graph and its cycles
+//! from outside (`interlock status --deadlocks`).
 //!
-//! A cycle is acted on only when confirmed: found twice, at least one period apart, with every
-//! entry refreshed in between and unchanged (same lock, same holder, same acquisition count).
-//! An unchanged count across two refreshes means the holder held that lock the whole time (a
-//! release followed by any acquisition changes the count; a release with none lets the waiter
-//! in, which ends its entry), and an entry still there means its thread waited the whole time.
-//! So at the first sighting every edge held at once: a real deadlock, not a stale picture.
-//!
-//! Exactly one participant acts: the one that started waiting last (then the highest tid).
-//! Every participant runs the same check on the same confirmed cycle; the others keep waiting
-//! and are let in when the chosen one's error unwinds its guards.
+//! A cycle is acted on only when confirmed: found twice, at least one refresh period (25 ms)
+//! apart, with every waiter's entry refreshed in between and unchanged (same lock, same holder,
+//! same acquisition count). An unchanged count across two refreshes means the holder held that
+//! lock the whole time, and an entry still there means its thread waited the whole time: at the
+//! first sighting every edge held at once — a real deadlock, not a stale picture. The member
+//! that acts is the one that started waiting last (then the highest thread id): every member
+//! runs the same check on the same confirmed cycle and agrees.
 //!
 //! Uncontended acquisitions never come here; a wait shorter than the timeout never touches the
-//! registry.
+//! graph.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use interlock::deadlock;
+//!
+//! deadlock::set_timeout(Duration::from_millis(500));
+//! assert_eq!(deadlock::timeout(), Duration::from_millis(500));
+//! assert!(deadlock::cycles()?.is_empty(), "nobody waits here");
+//! # Ok::<(), interlock::Error>(())
+//! ```
+
+// Layer 3½: the wait-for graph. A waiter past the timeout registers in the namespace's wait
+// registry (a `Content::WaitRegistry` segment, `.wait-registry`) — which lock it waits for,
+// which thread holds it, that lock's acquisition count — refreshes the entry every [`PERIOD`]
+// while it waits, and walks the graph: waiter → holder → what the holder waits for → … back to
+// itself is a cycle.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::shm::name::Namespace;
-use crate::shm::{Segment, WAIT_SLOT_LEN};
+use crate::shm::{Content, Segment, WAIT_SLOT_LEN};
 use crate::sys::{self, Me};
-use crate::types::{CycleMember, Error, Kind, WaitEdge};
+use crate::types::{CycleMember, Error, WaitEdge};
 
 /// How often a registered waiter refreshes its entry and looks for a cycle.
 pub(crate) const PERIOD: Duration = Duration::from_millis(25);
@@ -66,7 +84,7 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64
 /// # Scope
 ///
 /// Waiters register in the wait registry of their namespace directory (see
-/// [`namespace_dir`](crate::namespace_dir)), and a cycle is found only among waiters of one
+/// [`namespace::dir`](crate::namespace::dir)), and a cycle is found only among waiters of one
 /// registry, numbered in one pid namespace: the same user with the same `INTERLOCK_DIR`, in
 /// one container. That holds for anonymous locks too. A cycle across users, across different
 /// `INTERLOCK_DIR` settings or across pid namespaces is not detected; its waiters wait (or time
@@ -75,22 +93,22 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64
 /// # Examples
 ///
 /// ```
-/// interlock::set_deadlock_timeout(std::time::Duration::from_millis(500));
-/// assert_eq!(interlock::deadlock_timeout(), std::time::Duration::from_millis(500));
+/// interlock::deadlock::set_timeout(std::time::Duration::from_millis(500));
+/// assert_eq!(interlock::deadlock::timeout(), std::time::Duration::from_millis(500));
 /// ```
-pub fn set_deadlock_timeout(timeout: Duration) {
+pub fn set_timeout(timeout: Duration) {
     let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     TIMEOUT_MS.store(ms, Ordering::Relaxed);
 }
 
-/// The deadlock timeout in force (see [`set_deadlock_timeout`]).
+/// The deadlock timeout in force (see [`set_timeout`]).
 ///
 /// # Examples
 ///
 /// ```
-/// assert!(interlock::deadlock_timeout() > std::time::Duration::ZERO);
+/// assert!(interlock::deadlock::timeout() > std::time::Duration::ZERO);
 /// ```
-pub fn deadlock_timeout() -> Duration {
+pub fn timeout() -> Duration {
     Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
@@ -121,10 +139,10 @@ struct Entry {
 /// the timeout — so no process-wide state is kept that a `fork` could catch half made.
 fn registry() -> Option<Segment> {
     Namespace::open()
-        .and_then(|ns| ns.open_or_create_file(FILE, Kind::WaitRegistry, &SLOTS.to_ne_bytes()))
+        .and_then(|ns| ns.open_or_create_file(FILE, Content::WaitRegistry, &SLOTS.to_ne_bytes()))
         .ok()
         // A file of another kind at that name is not ours to read: no detection.
-        .filter(|seg| seg.header().kind == Kind::WaitRegistry)
+        .filter(|seg| seg.header().content == Content::WaitRegistry)
 }
 
 fn slot(words: &[AtomicU64], i: usize) -> &[AtomicU64] {
@@ -388,7 +406,7 @@ fn snapshot() -> Option<Vec<Entry>> {
 /// # Examples
 ///
 /// ```
-/// for e in interlock::wait_graph()? {
+/// for e in interlock::deadlock::wait_graph()? {
 ///     println!("pid {} tid {} waits for {} held by tid {}", e.pid, e.tid, e.waits_for, e.held_by);
 /// }
 /// # Ok::<(), interlock::Error>(())
@@ -430,12 +448,12 @@ pub(crate) fn wait_edges_for(dev: u64, ino: u64) -> Vec<WaitEdge> {
 /// # Examples
 ///
 /// ```
-/// for cycle in interlock::deadlocks()? {
+/// for cycle in interlock::deadlock::cycles()? {
 ///     eprintln!("deadlock: {cycle:?}");
 /// }
 /// # Ok::<(), interlock::Error>(())
 /// ```
-pub fn deadlocks() -> Result<Vec<Vec<CycleMember>>, Error> {
+pub fn cycles() -> Result<Vec<Vec<CycleMember>>, Error> {
     let Some(first) = snapshot() else {
         return Ok(Vec::new());
     };

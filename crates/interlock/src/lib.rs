@@ -32,17 +32,29 @@
 //!
 //! # The types by use
 //!
+//! - Make or find any handle: [`Lock`], [`RLock`], [`LockTable`], [`Value`] — each with one
+//!   builder, [`Options`] (`Lock::options().fair(true).timestamps(true).open("name")`), whose
+//!   [`create`](Options::create) / [`open`](Options::open) / [`open_path`](Options::open_path) /
+//!   [`from_env`](Options::from_env) every handle shares, and the shortcuts for the defaults:
+//!   `new()`, `open(name)`, `open_path(path, mode)`, `from_env(var)`. [`Primitive`] names them
+//!   all in generic code.
 //! - Share with children: [`Lock::new`] / [`RLock::new`], then `fork`, or [`Lock::pass_to`] and
 //!   [`Lock::from_env`] for spawned programs.
 //! - Meet by name: [`Lock::open`] (private to the user), [`Lock::open_path`] (shared between
-//!   users, explicitly); [`list`], [`status()`], [`remove_unheld`], [`remove`] for the namespace.
+//!   users, explicitly); [`namespace`]`::{`[`list`](namespace::list),
+//!   [`status`](namespace::status), [`remove_unheld`](namespace::remove_unheld),
+//!   [`remove`](namespace::remove)`}` for the namespace as a whole.
 //! - Lock any file, side by side with flock(1) users of it: [`FileLock`] (a `touch`ed lock
-//!   file, a data file, a directory; never written); [`status_path`], [`remove_path_unheld`].
+//!   file, a data file, a directory; never written); [`path`]`::{`[`status`](path::status),
+//!   [`remove_unheld`](path::remove_unheld), [`remove`](path::remove)`}`.
 //! - Hold: [`LockGuard`], [`RLockGuard`], [`ValueGuard`], [`FileLockGuard`]; inspect:
-//!   [`LockStatus`], [`Holder`], [`PathStatus`], [`FlockEntry`].
+//!   [`LockStatus`], [`Holder`], [`PathStatus`], [`FlockEntry`], [`Kind`].
 //! - Share resources: [`Value`] (plain data in shared memory beside its lock), [`SharedFile`]
 //!   (crash-safe read-modify-write of a file), [`LogWriter`]
 //!   (whole lines from many processes, never interleaved).
+//! - No silent deadlocks: [`deadlock`]`::{`[`timeout`](deadlock::timeout),
+//!   [`set_timeout`](deadlock::set_timeout), [`wait_graph`](deadlock::wait_graph),
+//!   [`cycles`](deadlock::cycles)`}`; a cycle's chosen waiter gets [`Error::Deadlock`].
 //! - Fail clearly: [`Error`], [`SegmentFault`], [`NamespaceFault`].
 //!
 //! # Platform
@@ -62,7 +74,7 @@ compile_error!(
 );
 
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
-mod deadlock;
+pub mod deadlock;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod handles;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
@@ -81,18 +93,18 @@ mod types;
 mod word;
 
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use crate::handles::{namespace, path};
+
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
-    deadlock::{deadlock_timeout, deadlocks, set_deadlock_timeout, wait_graph},
     handles::{
         command::{kill_with_parent, GroupChild},
-        file_lock::{
-            remove_path, remove_path_unheld, status_path, FileLock, FileLockGuard, FlockEntry,
-            PathStatus,
-        },
-        namespace::{list, remove, remove_unheld, status, NamedLock},
+        file_lock::{FileLock, FileLockGuard, FlockEntry, PathStatus},
+        options::Options,
     },
     locks::{
         lock::{Lock, LockGuard},
+        primitive::Primitive,
         rlock::{RLock, RLockGuard},
         table::LockTable,
     },
@@ -101,7 +113,6 @@ pub use crate::{
         log::LogWriter,
         value::{Value, ValueGuard, MAX_VALUE_SIZE},
     },
-    shm::name::{namespace_dir, validate_name, MAX_NAME_LEN},
     types::{
         CycleMember, Error, GroupState, Holder, Kind, LockStatus, NamespaceFault, Owner,
         ProcessGroup, SegmentFault, WaitEdge,

@@ -21,15 +21,15 @@ pub(crate) fn rm(args: RmArgs) -> anyhow::Result<Exit> {
     // The lock as it was, for --json (read before: after the removal there is nothing to read).
     let before = || match (&args.name, &args.path) {
         (Some(name), _) => Report::named(name).ok(),
-        (None, Some(path)) => interlock::status_path(path).ok().map(Report::path),
+        (None, Some(path)) => interlock::path::status(path).ok().map(Report::path),
         (None, None) => None,
     };
     let lock = if args.json { before() } else { None };
     let outcome = match (&args.name, &args.path, args.force) {
-        (Some(name), _, true) => interlock::remove(name).map(|()| None),
-        (Some(name), _, false) => interlock::remove_unheld(name).map(|()| None),
-        (None, Some(path), true) => interlock::remove_path(path).map(Some),
-        (None, Some(path), false) => interlock::remove_path_unheld(path).map(Some),
+        (Some(name), _, true) => interlock::namespace::remove(name).map(|()| None),
+        (Some(name), _, false) => interlock::namespace::remove_unheld(name).map(|()| None),
+        (None, Some(path), true) => interlock::path::remove(path).map(Some),
+        (None, Some(path), false) => interlock::path::remove_unheld(path).map(Some),
         (None, None, _) => unreachable!("clap requires a name or --path"),
     };
     let print = |removal: &Removal| -> anyhow::Result<()> {
@@ -55,7 +55,7 @@ pub(crate) fn rm(args: RmArgs) -> anyhow::Result<Exit> {
                 }
             }
             let file = match (&args.name, removed) {
-                (Some(name), _) => Some(interlock::namespace_dir()?.join(format!("{name}.lock"))),
+                (Some(name), _) => Some(interlock::namespace::dir()?.join(format!("{name}.lock"))),
                 (None, removed) => removed,
             };
             print(&Removal {

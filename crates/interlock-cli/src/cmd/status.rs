@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use interlock::{FlockEntry, Holder, LockStatus, NamedLock, PathStatus, WaitEdge};
+use interlock::namespace::NamedLock;
+use interlock::{FlockEntry, Holder, LockStatus, PathStatus, WaitEdge};
 use serde::Serialize;
 
 use crate::cli::{ListArgs, StatusArgs};
@@ -12,7 +13,7 @@ use crate::exit::Exit;
 pub(crate) fn status(args: StatusArgs) -> anyhow::Result<Exit> {
     let report = match (&args.name, &args.path) {
         (Some(name), _) => Report::named(name)?,
-        (None, Some(path)) => Report::path(interlock::status_path(path)?),
+        (None, Some(path)) => Report::path(interlock::path::status(path)?),
         (None, None) => return deadlocks(args.json),
     };
     let mut out = std::io::stdout().lock();
@@ -47,14 +48,14 @@ pub(crate) struct Report {
 impl Report {
     /// The named lock `name` now.
     pub(crate) fn named(name: &str) -> anyhow::Result<Report> {
-        let lock = interlock::status(name)?;
-        let edges = edges_of(name, &interlock::wait_graph()?);
+        let lock = interlock::namespace::status(name)?;
+        let edges = edges_of(name, &interlock::deadlock::wait_graph()?);
         Report::of_named(lock, edges)
     }
 
     fn of_named(lock: NamedLock, wait_for: Vec<WaitEdge>) -> anyhow::Result<Report> {
         Ok(Report {
-            record: interlock::namespace_dir()?.join(format!("{}.lock", lock.name)),
+            record: interlock::namespace::dir()?.join(format!("{}.lock", lock.name)),
             name: Some(lock.name),
             path: None,
             held: lock.status.holder.is_some(),
@@ -112,7 +113,7 @@ fn edges_of(name: &str, graph: &[WaitEdge]) -> Vec<WaitEdge> {
 
 /// `status --deadlocks`: the cycles present now; exit 1 if there is one.
 fn deadlocks(json: bool) -> anyhow::Result<Exit> {
-    let cycles = interlock::deadlocks()?;
+    let cycles = interlock::deadlock::cycles()?;
     let mut out = std::io::stdout().lock();
     if json {
         // The library's shape (feature `serde`): {pid, tid, waits_for, held_by_tid}.
@@ -141,9 +142,9 @@ fn deadlocks(json: bool) -> anyhow::Result<Exit> {
 }
 
 pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
-    let graph = interlock::wait_graph()?;
+    let graph = interlock::deadlock::wait_graph()?;
     let reports: Vec<Report> = if args.path.is_empty() {
-        interlock::list()?
+        interlock::namespace::list()?
             .into_iter()
             .map(|lock| {
                 let edges = edges_of(&lock.name, &graph);
@@ -153,7 +154,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
     } else {
         args.path
             .iter()
-            .map(|p| Ok(Report::path(interlock::status_path(p)?)))
+            .map(|p| Ok(Report::path(interlock::path::status(p)?)))
             .collect::<anyhow::Result<_>>()?
     };
     let mut out = std::io::stdout().lock();

@@ -24,7 +24,6 @@ use crate::handles::command::GroupChild;
 use crate::locks::guard::Hold;
 use crate::locks::lock::Lock;
 use crate::locks::raw::{Raw, Wait};
-use crate::locks::status;
 use crate::shm::name::{self, AtPath, Namespace};
 use crate::shm::{trusted_file, Segment};
 use crate::sys;
@@ -171,7 +170,7 @@ impl FileLock {
     /// std::fs::File::create(&touched)?;
     /// let lock = interlock::FileLock::open(&touched, 0o600)?;
     /// assert!(lock.is_sidecar());
-    /// assert!(lock.record().starts_with(interlock::namespace_dir()?));
+    /// assert!(lock.record().starts_with(interlock::namespace::dir()?));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn record(&self) -> &Path {
@@ -369,7 +368,10 @@ impl std::fmt::Debug for FileLock {
 /// The segment's descriptor duplicated for flock(2) (our own open file description), whether
 /// the segment may go on our robust list (decision 0010), and the segment without its own
 /// descriptor.
-fn keep_descriptor(seg: Segment, path: &Path) -> Result<(OwnedFd, bool, Segment), Error> {
+pub(crate) fn keep_descriptor(
+    seg: Segment,
+    path: &Path,
+) -> Result<(OwnedFd, bool, Segment), Error> {
     let fd = seg.fd().expect("a segment just mapped has its descriptor");
     let trusted = trusted_file(fd);
     let file = fd
@@ -380,7 +382,7 @@ fn keep_descriptor(seg: Segment, path: &Path) -> Result<(OwnedFd, bool, Segment)
 
 /// The sidecar's file name in the namespace for the file open as `fd`: `.file-DEV-INO.lock`
 /// (a leading dot: never a lock name, never listed).
-fn sidecar_file(fd: &OwnedFd, path: &Path) -> Result<String, Error> {
+pub(crate) fn sidecar_file(fd: &OwnedFd, path: &Path) -> Result<String, Error> {
     let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", path.display(), e))?;
     Ok(sidecar_name(st.st_dev, st.st_ino))
 }
@@ -680,7 +682,7 @@ impl std::fmt::Display for FlockEntry {
 }
 
 /// The flock(2) locks and requests on the file open as `fd`.
-fn flocks_of(fd: BorrowedFd<'_>) -> Vec<FlockEntry> {
+pub(crate) fn flocks_of(fd: BorrowedFd<'_>) -> Vec<FlockEntry> {
     let Ok(st) = rustix::fs::fstat(fd) else {
         return Vec::new();
     };
@@ -753,7 +755,7 @@ fn parse_proc_locks(text: &str, major: u32, minor: u32, ino: u64) -> Vec<(u32, b
 /// # std::env::set_var("INTERLOCK_DIR", dir.path().join("ns"));
 /// let data = dir.path().join("data.txt");
 /// std::fs::write(&data, "x")?;
-/// let s = interlock::status_path(&data)?;
+/// let s = interlock::path::status(&data)?;
 /// assert!(s.sidecar && s.holder().is_none() && s.status.acquisitions == 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -816,164 +818,6 @@ impl PathStatus {
     }
 }
 
-/// The status of the lock at `path` — an interlock lock file, or any file or directory with
-/// its sidecar record — without creating anything or taking it.
-///
-/// # Errors
-///
-/// [`Error::NoLockAt`] when nothing is at `path`; otherwise as [`FileLock::open`].
-///
-/// # Examples
-///
-/// ```
-/// # let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("a.lock");
-/// drop(interlock::FileLock::open(&path, 0o600)?.lock()?);
-/// assert_eq!(interlock::status_path(&path)?.status.acquisitions, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn status_path(path: impl AsRef<Path>) -> Result<PathStatus, Error> {
-    let path = path.as_ref();
-    let (file, record, sidecar, segment) = match name::open_any(path, None, Kind::Lock)? {
-        AtPath::Segment(seg) => {
-            let (file, _, seg) = keep_descriptor(seg, path)?;
-            (file, path.to_owned(), false, Some(seg))
-        }
-        AtPath::Other(file) => {
-            let ns = Namespace::open()?;
-            let name = sidecar_file(&file, path)?;
-            let seg = ns.find_file(&name)?;
-            (file, ns.dir.join(name), true, seg)
-        }
-    };
-    let (status, wait_for) = match segment {
-        Some(seg) => {
-            let (dev, ino) = seg.identity();
-            let kind = seg.header().kind;
-            (
-                status::read(seg.record(), kind),
-                crate::deadlock::wait_edges_for(dev, ino),
-            )
-        }
-        None => (LockStatus::never_taken(), Vec::new()),
-    };
-    Ok(PathStatus {
-        path: path.to_owned(),
-        record,
-        sidecar,
-        status,
-        file_locks: flocks_of(file.as_fd()),
-        wait_for,
-    })
-}
-
-/// Removes the lock at `path` only if nobody holds it (`interlock rm --path`), like
-/// [`remove_unheld`](crate::remove_unheld): an interlock lock file is taken — its locks and
-/// its flock(2) lock — and unlinked while held; for any other file only its sidecar record
-/// is removed (under the sidecar's lock), **never the file itself**. Returns the file
-/// removed: `path`, or the sidecar.
-///
-/// # Errors
-///
-/// [`Error::InUse`] naming the holder; [`Error::NoLockAt`] when nothing is at `path`, or it
-/// is not an interlock lock file and has no sidecar; otherwise as [`FileLock::open`].
-///
-/// # Examples
-///
-/// ```
-/// # let dir = tempfile::tempdir()?;
-/// # std::env::set_var("INTERLOCK_DIR", dir.path().join("ns"));
-/// let data = dir.path().join("data.txt");
-/// std::fs::write(&data, "x")?;
-/// drop(interlock::FileLock::open(&data, 0o600)?.lock()?);
-/// let removed = interlock::remove_path_unheld(&data)?;
-/// assert_ne!(removed, data);
-/// assert_eq!(std::fs::read_to_string(&data)?, "x");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn remove_path_unheld(path: impl AsRef<Path>) -> Result<PathBuf, Error> {
-    remove_at(path.as_ref(), false)
-}
-
-/// Removes the lock at `path` whether or not it is held (`interlock rm --path --force`): an
-/// interlock lock file is unlinked, for any other file its sidecar record — never the file
-/// itself. The caveats of [`remove`](crate::remove) apply. Returns the file removed.
-///
-/// # Errors
-///
-/// As [`remove_path_unheld`], without [`Error::InUse`].
-///
-/// # Examples
-///
-/// ```
-/// # let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("a.lock");
-/// let lock = interlock::FileLock::open(&path, 0o600)?;
-/// let _held = lock.lock()?;
-/// assert_eq!(interlock::remove_path(&path)?, path);
-/// assert!(!path.exists());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn remove_path(path: impl AsRef<Path>) -> Result<PathBuf, Error> {
-    remove_at(path.as_ref(), true)
-}
-
-fn remove_at(path: &Path, force: bool) -> Result<PathBuf, Error> {
-    let label = format!("lock at {}", path.display());
-    loop {
-        let removed = match name::open_any(path, None, Kind::Lock)? {
-            AtPath::Segment(seg) => {
-                let identity = seg.identity();
-                let (file, trusted, seg) = keep_descriptor(seg, path)?;
-                let unlink = || name::unlink_if_same(path, identity);
-                let gone = if force {
-                    unlink()?
-                } else {
-                    crate::handles::namespace::remove_while_held(
-                        seg,
-                        label.clone(),
-                        trusted,
-                        Some(file.as_fd()),
-                        unlink,
-                    )?
-                };
-                gone.then(|| path.to_owned())
-            }
-            AtPath::Other(file) => {
-                let ns = Namespace::open()?;
-                let name = sidecar_file(&file, path)?;
-                let Some(seg) = ns.find_file(&name)? else {
-                    return Err(Error::NoLockAt {
-                        path: path.to_owned(),
-                        reason: "it is not an interlock lock file, and this user has no \
-                                 interlock record of it (the file itself is never removed)",
-                    });
-                };
-                let identity = seg.identity();
-                let unlink = || match ns.identity_of_file(&name)? {
-                    Some(now) if now == identity => ns.unlink_file(&name).map(|()| true),
-                    _ => Ok(false),
-                };
-                let gone = if force {
-                    unlink()?
-                } else {
-                    crate::handles::namespace::remove_while_held(
-                        seg,
-                        label.clone(),
-                        true,
-                        None,
-                        unlink,
-                    )?
-                };
-                gone.then(|| ns.dir.join(&name))
-            }
-        };
-        if let Some(removed) = removed {
-            return Ok(removed);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1005,6 +849,6 @@ garbage
     fn sidecar_names_are_never_lock_names() {
         let name = sidecar_name(65024, 42);
         assert_eq!(name, ".file-65024-42.lock");
-        assert!(crate::validate_name(name.trim_end_matches(".lock")).is_err());
+        assert!(crate::namespace::validate_name(name.trim_end_matches(".lock")).is_err());
     }
 }

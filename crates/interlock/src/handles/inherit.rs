@@ -76,7 +76,7 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
             st.st_dev, st.st_ino
         )));
     }
-    let label = format!("inherited lock (${var})");
+    let label = crate::handles::open::Source::Inherited(var).label();
     let trusted = trusted_file(&file);
     let seg = Segment::map(file, &label)?;
     Raw::new(seg, label, kind, trusted)

@@ -1,4 +1,29 @@
-//! Layer 5: the named locks of this user's namespace, as a whole — list, inspect, remove.
+//! The named locks of this user's namespace, as a whole: where they live ([`dir`]), what a
+//! name may be ([`validate_name`]), and [`list`], [`status`], [`remove_unheld`], [`remove`] —
+//! what `interlock list`, `status` and `rm` do.
+//!
+//! A named lock (`Lock::open("backup")`, any handle's `open`) is the file `NAME.lock` in the
+//! namespace directory: `$INTERLOCK_DIR` when set, else `/dev/shm/interlock-EUID` — one
+//! directory per user, private to that user (mode 0700; its files 0600), the same for a login
+//! shell, a cron job, a service or `sudo -u`. A lock shared between users is a file at a path
+//! instead (`Options::open_path`, and [`path`](crate::path) for those).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use interlock::namespace;
+//!
+//! for lock in namespace::list()? {
+//!     println!("{} ({}): {:?}", lock.name, lock.kind, lock.status.holder);
+//! }
+//! namespace::remove_unheld("old-job")?;
+//! # Ok::<(), interlock::Error>(())
+//! ```
+
+// Layer 5 (handles): the namespace's locks as a whole. The names and the directory are layer 3
+// (`shm/name.rs`), re-exported here.
+
+pub use crate::shm::name::{namespace_dir as dir, validate_name, MAX_NAME_LEN};
 
 use crate::locks::raw::{Raw, Wait};
 use crate::locks::status::read as read_status;
@@ -12,7 +37,7 @@ use crate::types::{Error, Kind, LockStatus};
 /// # Examples
 ///
 /// ```no_run
-/// for lock in interlock::list()? {
+/// for lock in interlock::namespace::list()? {
 ///     println!("{} ({}): {:?}", lock.name, lock.kind, lock.status.holder);
 /// }
 /// # Ok::<(), interlock::Error>(())
@@ -22,14 +47,14 @@ use crate::types::{Error, Kind, LockStatus};
 pub struct NamedLock {
     /// The lock's name.
     pub name: String,
-    /// Lock or RLock.
+    /// What it is: a Lock, an RLock, a Value, ….
     pub kind: Kind,
     /// Its record, read without taking it.
     pub status: LockStatus,
 }
 
 /// The named locks of this user, sorted by name. Files in the namespace that are not valid
-/// locks are reported as errors by [`status()`], and skipped here.
+/// locks are reported as errors by [`status`], and skipped here.
 ///
 /// # Errors
 ///
@@ -38,7 +63,7 @@ pub struct NamedLock {
 /// # Examples
 ///
 /// ```no_run
-/// let names: Vec<String> = interlock::list()?.into_iter().map(|l| l.name).collect();
+/// let names: Vec<String> = interlock::namespace::list()?.into_iter().map(|l| l.name).collect();
 /// # Ok::<(), interlock::Error>(())
 /// ```
 pub fn list() -> Result<Vec<NamedLock>, Error> {
@@ -60,7 +85,7 @@ pub fn list() -> Result<Vec<NamedLock>, Error> {
 /// # Examples
 ///
 /// ```no_run
-/// let s = interlock::status("nightly-backup")?;
+/// let s = interlock::namespace::status("nightly-backup")?;
 /// if let Some(h) = &s.status.holder {
 ///     println!("held by {h}");
 /// }
@@ -72,7 +97,7 @@ pub fn status(name: &str) -> Result<NamedLock, Error> {
 
 fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
     let seg = ns.open_existing(name)?;
-    let kind = seg.header().kind;
+    let kind = seg.kind(&format!("lock {name:?}"))?;
     Ok(NamedLock {
         name: name.to_owned(),
         kind,
@@ -93,7 +118,7 @@ fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
 /// # Examples
 ///
 /// ```no_run
-/// interlock::remove("nightly-backup")?;
+/// interlock::namespace::remove("nightly-backup")?;
 /// # Ok::<(), interlock::Error>(())
 /// ```
 pub fn remove(name: &str) -> Result<(), Error> {
@@ -121,21 +146,21 @@ pub fn remove(name: &str) -> Result<(), Error> {
 ///
 /// [`Error::InUse`] (naming the holder) when the lock, or a lock of the table, is held — by
 /// anyone, this thread included; the file is left. [`Error::NotFound`], [`Error::InvalidName`],
-/// [`Error::UnsafePath`], [`Error::BadSegment`] as for [`status()`].
+/// [`Error::UnsafePath`], [`Error::BadSegment`] as for [`status`].
 ///
 /// # Examples
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
 /// # std::env::set_var("INTERLOCK_DIR", dir.path().join("ns"));
-/// use interlock::{Error, Lock};
+/// use interlock::{namespace, Error, Lock};
 ///
 /// let lock = Lock::open("old-job")?;
 /// let guard = lock.lock()?;
-/// assert!(matches!(interlock::remove_unheld("old-job"), Err(Error::InUse { .. })));
+/// assert!(matches!(namespace::remove_unheld("old-job"), Err(Error::InUse { .. })));
 /// drop(guard);
-/// interlock::remove_unheld("old-job")?;
-/// assert!(matches!(interlock::status("old-job"), Err(Error::NotFound { .. })));
+/// namespace::remove_unheld("old-job")?;
+/// assert!(matches!(namespace::status("old-job"), Err(Error::NotFound { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn remove_unheld(name: &str) -> Result<(), Error> {
@@ -171,7 +196,7 @@ pub(crate) fn remove_while_held(
     unlink: impl FnOnce() -> Result<bool, Error>,
 ) -> Result<bool, Error> {
     let me = sys::me();
-    let kind = seg.header().kind;
+    let kind = seg.kind(&label)?;
     let locks = Raw::new(seg, label, kind, trusted)?.table_elements();
     let mut taken = Vec::with_capacity(locks.len());
     let mut outcome = Ok(());

@@ -4,17 +4,19 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::locks::guard::Hold;
+use crate::locks::primitive::{LockConfig, Open};
 use crate::locks::raw::{Raw, Wait};
 use crate::sys;
-use crate::types::{Error, LockStatus};
+use crate::types::{Error, Kind};
 
 /// A mutual-exclusion lock between processes — and between the threads inside them — that a
 /// crashed holder cannot wedge.
 ///
 /// Create one with [`Lock::new`] before `fork` (children share it) or hand it to a spawned
 /// program with [`Lock::pass_to`] / [`Lock::from_env`]; or let unrelated processes meet by name
-/// with [`Lock::open`]. Holding it is a [`LockGuard`]: the lock is released when the guard drops,
-/// also while a panic unwinds.
+/// with [`Lock::open`]. These are shortcuts of [`Lock::options`], the builder for every other
+/// setting (fair, timestamps, a lock file's mode). Holding it is a [`LockGuard`]: the lock is
+/// released when the guard drops, also while a panic unwinds.
 ///
 /// # Examples
 ///
@@ -67,6 +69,19 @@ use crate::types::{Error, LockStatus};
 /// guard still comes (std's rule: poison comes *with* the guard, never instead of it); the mark
 /// is read with [`LockGuard::is_poisoned`] or [`Lock::is_poisoned`].
 ///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// let _ = std::panic::catch_unwind(|| {
+///     let _g = lock.lock().unwrap();
+///     panic!("section failed");
+/// });
+/// assert!(lock.is_poisoned());
+/// assert!(lock.lock()?.is_poisoned(), "the guard comes, with the mark");
+/// lock.clear_poison();
+/// assert!(!lock.is_poisoned());
+/// # Ok::<(), interlock::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// Locking the lock again on the thread that holds it is [`Error::WouldDeadlock`], not a hang.
@@ -118,7 +133,7 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Whether this is a fair lock ([`Lock::new_fair`]).
+    /// Whether this is a fair lock ([`Options::fair`](crate::Options::fair)).
     ///
     /// # Examples
     ///
@@ -136,7 +151,7 @@ impl Lock {
     ///
     /// [`Error::WouldDeadlock`] if this thread holds it already; [`Error::Deadlock`] if the
     /// wait closes a lock-order cycle with other waiters and this one is chosen to give up
-    /// (see [`set_deadlock_timeout`](crate::set_deadlock_timeout)).
+    /// (see [`deadlock::set_timeout`](crate::deadlock::set_timeout)).
     ///
     /// # Examples
     ///
@@ -251,27 +266,6 @@ impl Lock {
         Ok(self.raw.acquire(&me, wait)?.map(|acq| self.guard(acq)))
     }
 
-    /// Whether acquisitions through this handle record when they happened
-    /// ([`Holder::since`](crate::Holder::since)). Off by default: reading even the coarse
-    /// clock costs about as much as the rest of an uncontended lock and unlock together, and
-    /// under contention it lengthens every critical section.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// let g = lock.lock()?;
-    /// assert_eq!(lock.status().holder.unwrap().since, None);
-    /// drop(g);
-    /// lock.set_timestamps(true);
-    /// let g = lock.lock()?;
-    /// assert!(lock.status().holder.unwrap().since.is_some());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn set_timestamps(&self, enabled: bool) {
-        self.raw.set_timestamps(enabled)
-    }
-
     /// Releases the lock held by the calling thread whose guard was leaked
     /// (`std::mem::forget`): the explicit form of Python's `lock.release()`.
     ///
@@ -308,51 +302,26 @@ impl Lock {
     pub fn is_held_by_current_thread(&self) -> bool {
         self.raw.held_by(&sys::me())
     }
+}
 
-    /// Whether the lock is poisoned (see [Poisoning](Lock#poisoning)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// let _ = std::panic::catch_unwind(|| {
-    ///     let _g = lock.lock().unwrap();
-    ///     panic!("section failed");
-    /// });
-    /// assert!(lock.is_poisoned());
-    /// lock.clear_poison();
-    /// assert!(!lock.is_poisoned());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn is_poisoned(&self) -> bool {
-        self.raw.is_poisoned()
+/// What the builder needs to know of a `Lock`: its kind, fair or plain.
+impl Open for Lock {
+    type Config = LockConfig;
+
+    fn kind(config: &LockConfig) -> Kind {
+        if config.fair {
+            Kind::FairLock
+        } else {
+            Kind::Lock
+        }
     }
 
-    /// Clears the poison mark, for every process.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// lock.clear_poison();
-    /// assert!(!lock.is_poisoned());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn clear_poison(&self) {
-        self.raw.clear_poison()
+    fn from_raw(raw: Raw, _: &LockConfig) -> Result<Lock, Error> {
+        Ok(Lock { raw })
     }
 
-    /// A snapshot of the shared record: holder, waiters, acquisitions, deaths, poison.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = interlock::Lock::new()?;
-    /// assert!(lock.status().holder.is_none());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn status(&self) -> LockStatus {
-        self.raw.status()
+    fn raw(&self) -> &Raw {
+        &self.raw
     }
 }
 

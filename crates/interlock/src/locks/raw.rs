@@ -52,7 +52,12 @@ const SAFETY_NET: Duration = Duration::from_millis(100);
 const REGISTER_RETRY: Duration = Duration::from_secs(1);
 
 /// A lock record in a mapped segment.
-pub(crate) struct Raw {
+///
+/// `pub` only in name, in a module the crate does not export: the one trait a primitive
+/// implements (`locks::primitive::Open`) takes and gives a `Raw`, and a `pub(crate)` type in a
+/// trait users can see through [`Primitive`](crate::Primitive) would be a private type in a
+/// public interface. Nothing outside the crate can name it, and its methods stay `pub(crate)`.
+pub struct Raw {
     /// This lock's record (record 0 unless the segment is a LockTable) and its segment.
     at: RecordRef,
     /// The kind this lock reports (a LockTable's locks are each a `Kind::Lock`).
@@ -62,7 +67,7 @@ pub(crate) struct Raw {
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
-    /// A [`Kind::FairLock`]: releases hand over to the longest sleeper.
+    /// A [`Kind::FairLock`] or [`Kind::FairRLock`]: releases hand over to the longest sleeper.
     fair: bool,
     /// What sends acquisitions through this handle off `Lock::lock`'s inlined path:
     /// `UNTRUSTED` (fixed) and `STAMPED` (`set_timestamps`). One atomic, changed by
@@ -91,10 +96,13 @@ impl Raw {
         kind: Kind,
         trusted: bool,
     ) -> Result<Raw, Error> {
-        let found = seg.header().kind;
-        // A `Lock` takes a lock as its creator made it, fair or not; asking for a fair lock
-        // takes only a fair one.
-        if found != kind && !(kind == Kind::Lock && found == Kind::FairLock) {
+        let found = seg.kind(&label)?;
+        // A `Lock` (`RLock`) takes a lock as its creator made it, fair or not; asking for a
+        // fair one takes only a fair one.
+        if found != kind
+            && !(kind == Kind::Lock && found == Kind::FairLock)
+            && !(kind == Kind::RLock && found == Kind::FairRLock)
+        {
             return Err(Error::KindMismatch {
                 what: label,
                 expected: kind,
@@ -106,7 +114,7 @@ impl Raw {
             kind: found,
             label: label.into(),
             trusted,
-            fair: found == Kind::FairLock,
+            fair: matches!(found, Kind::FairLock | Kind::FairRLock),
             off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
             handoff_seen: std::sync::atomic::AtomicU64::new(0),
             handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
@@ -118,9 +126,11 @@ impl Raw {
     }
 
     /// The locks of a LockTable segment (`self` made of a
-    /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping.
+    /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping, each with
+    /// `self`'s timestamps setting.
     pub(crate) fn table_elements(self) -> Vec<Raw> {
         let n = self.at.segment().header().records();
+        let off_path = self.off_path.load(Ordering::Relaxed);
         (0..n)
             .map(|i| Raw {
                 at: RecordRef::new(Arc::clone(self.at.segment()), i),
@@ -128,7 +138,7 @@ impl Raw {
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
                 fair: false,
-                off_path: AtomicU8::new(if self.trusted { 0 } else { UNTRUSTED }),
+                off_path: AtomicU8::new(off_path),
                 handoff_seen: std::sync::atomic::AtomicU64::new(0),
                 handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
             })
@@ -141,7 +151,7 @@ impl Raw {
 
     /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`.
     pub(crate) fn label(&self) -> String {
-        if self.at.segment().header().kind == Kind::LockTable {
+        if self.at.segment().header().kind() == Some(Kind::LockTable) {
             format!("{}[{}]", self.label, self.at.index())
         } else {
             self.label.to_string()
@@ -303,7 +313,7 @@ impl Raw {
             Wait::For(d) => Instant::now().checked_add(d),
         };
         let started = Instant::now();
-        let check_from = started.checked_add(deadlock::deadlock_timeout());
+        let check_from = started.checked_add(deadlock::timeout());
         // Set once the holder turns out to be UNREPORTED: from then on, wait in liveness slices.
         let mut unreported = false;
         let mut registration: Option<Registration> = None;

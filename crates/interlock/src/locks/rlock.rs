@@ -4,15 +4,18 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::locks::guard::Hold;
+use crate::locks::primitive::{LockConfig, Open};
 use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::types::{Error, LockStatus};
+use crate::types::{Error, Kind};
 
 /// A recursive lock between processes: the thread holding it may take it again (Python's
 /// `multiprocessing.RLock`); it is free when every hold has ended.
 ///
-/// Everything said of [`Lock`](crate::Lock) — sharing, owner death, poisoning — holds here too.
+/// Everything said of [`Lock`](crate::Lock) — sharing, owner death, poisoning — holds here too,
+/// and it is made or found the same ways ([`RLock::options`]; a fair one with
+/// [`Options::fair`](crate::Options::fair)).
 ///
 /// # Examples
 ///
@@ -126,6 +129,52 @@ impl RLock {
     pub fn lock_timeout(&self, timeout: Duration) -> Result<RLockGuard<'_>, Error> {
         self.acquire(Wait::For(timeout))
             .map(|g| g.expect("a timed wait ends holding the lock or with Timeout"))
+    }
+
+    /// Like [`RLock::lock_timeout`], but a timeout is `Ok(None)` instead of an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecursionOverflow`]; [`Error::Deadlock`] as for [`RLock::lock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rlock = interlock::RLock::new()?;
+    /// let outer = rlock.try_lock_for(Duration::from_millis(5))?.expect("free");
+    /// let inner = rlock.try_lock_for(Duration::from_millis(5))?.expect("re-entered");
+    /// assert_eq!(inner.depth(), 2);
+    /// std::thread::scope(|s| {
+    ///     let other = s.spawn(|| rlock.try_lock_for(Duration::from_millis(5)).map(|g| g.is_none()));
+    ///     assert!(other.join().unwrap().unwrap(), "held by this thread: the other times out");
+    /// });
+    /// # drop((inner, outer));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<RLockGuard<'_>>, Error> {
+        match self.lock_timeout(timeout) {
+            Ok(guard) => Ok(Some(guard)),
+            Err(Error::Timeout { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether this is a fair recursive lock ([`Options::fair`](crate::Options::fair)): the
+    /// outermost release hands it to the longest sleeper.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::RLock;
+    ///
+    /// assert!(!RLock::new()?.is_fair());
+    /// assert!(RLock::options().fair(true).create()?.is_fair());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_fair(&self) -> bool {
+        self.raw.is_fair()
     }
 
     #[inline(always)]
@@ -245,62 +294,26 @@ impl RLock {
     pub fn is_held_by_current_thread(&self) -> bool {
         self.raw.held_by(&sys::me())
     }
+}
 
-    /// Whether the lock is poisoned (see [`Lock`](crate::Lock#poisoning)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rlock = interlock::RLock::new()?;
-    /// assert!(!rlock.is_poisoned());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn is_poisoned(&self) -> bool {
-        self.raw.is_poisoned()
+/// What the builder needs to know of an `RLock`: its kind, fair or plain.
+impl Open for RLock {
+    type Config = LockConfig;
+
+    fn kind(config: &LockConfig) -> Kind {
+        if config.fair {
+            Kind::FairRLock
+        } else {
+            Kind::RLock
+        }
     }
 
-    /// Clears the poison mark, for every process.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rlock = interlock::RLock::new()?;
-    /// rlock.clear_poison();
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn clear_poison(&self) {
-        self.raw.clear_poison()
+    fn from_raw(raw: Raw, _: &LockConfig) -> Result<RLock, Error> {
+        Ok(RLock { raw })
     }
 
-    /// A snapshot of the shared record.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rlock = interlock::RLock::new()?;
-    /// let _a = rlock.lock()?;
-    /// let _b = rlock.lock()?;
-    /// assert_eq!(rlock.status().depth, 2);
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn status(&self) -> LockStatus {
-        self.raw.status()
-    }
-
-    /// Whether acquisitions through this handle record their time (see
-    /// [`Lock::set_timestamps`](crate::Lock::set_timestamps)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let rlock = interlock::RLock::new()?;
-    /// rlock.set_timestamps(true);
-    /// let g = rlock.lock()?;
-    /// assert!(rlock.status().holder.unwrap().since.is_some());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn set_timestamps(&self, enabled: bool) {
-        self.raw.set_timestamps(enabled)
+    fn raw(&self) -> &Raw {
+        &self.raw
     }
 }
 

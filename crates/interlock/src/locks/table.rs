@@ -1,12 +1,15 @@
 //! Layer 4: many locks in one segment — one 128-byte record each, for users who lock many
 //! things (a lock per row, per file, per shard) and cannot spend a file and a page on each.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Index;
 
 use crate::locks::lock::Lock;
+use crate::locks::primitive::Open;
 use crate::locks::raw::Raw;
-use crate::types::Error;
+use crate::shm::{table_payload, MAX_TABLE};
+use crate::types::{Error, Kind};
 
 /// A fixed number of [`Lock`]s sharing one segment: a 64-byte header, then one 128-byte record
 /// per lock. Each element is a full `Lock` — guards, timeouts, owner-death recovery, poison,
@@ -14,7 +17,8 @@ use crate::types::Error;
 ///
 /// Share it like a lock: anonymous and inherited by `fork` ([`LockTable::new`]), handed to a
 /// spawned program ([`LockTable::pass_to`] / [`LockTable::from_env`]), or met by name
-/// ([`LockTable::open`]).
+/// ([`LockTable::open`]) — shortcuts of [`LockTable::options`] with its
+/// [`len`](crate::Options::len).
 ///
 /// # Examples
 ///
@@ -97,6 +101,47 @@ impl LockTable {
     /// ```
     pub fn iter(&self) -> std::slice::Iter<'_, Lock> {
         self.locks.iter()
+    }
+}
+
+/// The settings of a [`LockTable`] beyond the common ones: its length
+/// ([`Options::len`](crate::Options::len)).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableConfig {
+    pub(crate) len: Option<usize>,
+}
+
+/// What the builder needs to know of a `LockTable`: its length, checked before anything is
+/// created, and checked against a table that exists.
+impl Open for LockTable {
+    type Config = TableConfig;
+
+    fn kind(_: &TableConfig) -> Kind {
+        Kind::LockTable
+    }
+
+    fn payload<'a>(config: &'a TableConfig, what: &str) -> Result<Cow<'a, [u8]>, Error> {
+        let fault = |reason: String| Error::TableSize {
+            what: what.to_owned(),
+            reason,
+        };
+        match config.len {
+            None => Err(fault(format!(
+                "a lock table's length is not given (Options::len: 1 to {MAX_TABLE} locks)"
+            ))),
+            Some(n) if n == 0 || n > MAX_TABLE => Err(fault(format!(
+                "a lock table holds 1 to {MAX_TABLE} locks, not {n}"
+            ))),
+            Some(n) => Ok(Cow::Owned(table_payload(n as u32).to_vec())),
+        }
+    }
+
+    fn from_raw(raw: Raw, config: &TableConfig) -> Result<LockTable, Error> {
+        LockTable::from_raw(raw, config.len)
+    }
+
+    fn raw(&self) -> &Raw {
+        &self.locks[0].raw
     }
 }
 

@@ -1,23 +1,22 @@
 //! Layer 6: a plain-old-data value in shared memory beside its lock — Python's
 //! `multiprocessing.Value`, crash-safe.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::handles::inherit;
-use crate::handles::open::{open_memory, Source};
+use crate::handles::options::{handle_methods, Options};
 use crate::locks::guard::Hold;
+use crate::locks::primitive::Open;
 use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::shm::MAX_VALUE;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;
-use crate::types::{Error, Kind, LockStatus};
+use crate::types::{Error, Kind};
 
 /// The largest type a [`Value`] holds, in bytes: 1 MiB. A larger type (or a zero-sized one) is
 /// refused with [`Error::ValueTypeSize`] before anything is created.
@@ -126,119 +125,6 @@ impl<T: Pod> Value<T> {
             raw,
             _type: PhantomData,
         })
-    }
-
-    /// An anonymous shared value, to share with children (after `fork`, or through
-    /// [`Value::pass_to`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ValueTypeSize`] for a zero-sized `T` or one over [`MAX_VALUE_SIZE`];
-    /// [`Error::Io`] if the memory cannot be created or mapped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let v = interlock::Value::new([0u32; 4])?;
-    /// assert!(matches!(
-    ///     interlock::Value::new(()),
-    ///     Err(interlock::Error::ValueTypeSize { size: 0, .. })
-    /// ));
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn new(initial: T) -> Result<Value<T>, Error> {
-        Value::<T>::check_size()?;
-        Value::wrap(open_memory(
-            Source::Anonymous,
-            Kind::Value,
-            bytemuck::bytes_of(&initial),
-        )?)
-    }
-
-    /// Opens the named value `name` in this user's namespace, creating it with `initial` if it
-    /// does not exist.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ValueTypeSize`] as for [`Value::new`] (and no file is created); as
-    /// [`Lock::open`](crate::Lock::open); [`Error::ValueSize`] when the value by that name has
-    /// another size.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let hits = interlock::Value::open("page-hits", 0u64)?;
-    /// hits.update(|n| *n += 1)?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open(name: &str, initial: T) -> Result<Value<T>, Error> {
-        Value::<T>::check_size()?;
-        Value::wrap(open_memory(
-            Source::Named(name),
-            Kind::Value,
-            bytemuck::bytes_of(&initial),
-        )?)
-    }
-
-    /// Opens (or creates with `mode` and `initial`) the value file at `path`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ValueTypeSize`] as for [`Value::new`] (and no file is created); as
-    /// [`Lock::open_path`](crate::Lock::open_path); [`Error::ValueSize`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let v = interlock::Value::open_path(dir.path().join("v"), 0o600, 1.5f64)?;
-    /// assert_eq!(v.get()?, 1.5);
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn open_path(path: impl AsRef<Path>, mode: u32, initial: T) -> Result<Value<T>, Error> {
-        Value::<T>::check_size()?;
-        let value = bytemuck::bytes_of(&initial);
-        Value::wrap(open_memory(
-            Source::Path(path.as_ref(), mode),
-            Kind::Value,
-            value,
-        )?)
-    }
-
-    /// Adopts a value handed over by [`Value::pass_to`].
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ValueTypeSize`] as for [`Value::new`]; as
-    /// [`Lock::from_env`](crate::Lock::from_env); [`Error::ValueSize`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let counter = interlock::Value::<u64>::from_env("COUNTER")?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn from_env(var: &str) -> Result<Value<T>, Error> {
-        Value::<T>::check_size()?;
-        Value::wrap(open_memory(Source::Inherited(var), Kind::Value, &[])?)
-    }
-
-    /// Hands this value to the programs `cmd` spawns (see [`Lock::pass_to`](crate::Lock::pass_to)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidVarName`] when `var` is not a valid environment variable name.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let v = interlock::Value::new(0u64)?;
-    /// let mut cmd = std::process::Command::new("worker");
-    /// v.pass_to(&mut cmd, "COUNTER")?;
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn pass_to(&self, cmd: &mut Command, var: &str) -> Result<(), Error> {
-        inherit::pass(&self.raw, cmd, var)
     }
 
     /// Blocks until the calling thread holds the value; the guard reads and writes a copy of
@@ -512,51 +398,85 @@ impl<T: Pod> Value<T> {
     pub fn set(&self, value: T) -> Result<(), Error> {
         self.with_lock(|guard| **guard = value)
     }
+}
 
-    /// Whether the value is poisoned: an update panicked, or a holder died, since the mark was
-    /// last cleared (see [Poisoning](Value#poisoning)).
+/// The settings of a [`Value`] beyond the common ones: its initial value
+/// ([`Options::initial`]; zero bytes by default).
+#[derive(Clone, Copy)]
+pub struct ValueConfig<T> {
+    initial: T,
+}
+
+impl<T: Pod> Default for ValueConfig<T> {
+    fn default() -> ValueConfig<T> {
+        ValueConfig {
+            initial: T::zeroed(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for ValueConfig<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueConfig")
+            .field("type", &std::any::type_name::<T>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the builder needs to know of a `Value<T>`: its type's size, checked before anything is
+/// created and against a value that exists, and its initial bytes.
+impl<T: Pod> Open for Value<T> {
+    type Config = ValueConfig<T>;
+
+    fn kind(_: &ValueConfig<T>) -> Kind {
+        Kind::Value
+    }
+
+    fn payload<'a>(config: &'a ValueConfig<T>, _: &str) -> Result<Cow<'a, [u8]>, Error> {
+        Value::<T>::check_size()?;
+        Ok(Cow::Borrowed(bytemuck::bytes_of(&config.initial)))
+    }
+
+    fn check(_: &ValueConfig<T>) -> Result<(), Error> {
+        Value::<T>::check_size()
+    }
+
+    fn from_raw(raw: Raw, _: &ValueConfig<T>) -> Result<Value<T>, Error> {
+        Value::wrap(raw)
+    }
+
+    fn raw(&self) -> &Raw {
+        &self.raw
+    }
+}
+
+/// A value's own setting.
+impl<T: Pod> Options<Value<T>> {
+    /// The value a new `Value` starts with (zero bytes by default); a value that exists keeps
+    /// its own.
     ///
     /// # Examples
     ///
     /// ```
-    /// let v = interlock::Value::new(0u8)?;
-    /// assert!(!v.is_poisoned());
-    /// let _ = std::panic::catch_unwind(|| v.update(|_| panic!("bad input")));
-    /// assert!(v.is_poisoned());
+    /// let v = interlock::Value::options().initial([1u8, 2, 3]).create()?;
+    /// assert_eq!(v.get()?, [1, 2, 3]);
+    /// assert_eq!(interlock::Value::<u32>::options().create()?.get()?, 0);
     /// # Ok::<(), interlock::Error>(())
     /// ```
-    pub fn is_poisoned(&self) -> bool {
-        self.raw.is_poisoned()
+    pub fn initial(mut self, value: T) -> Options<Value<T>> {
+        self.config_mut().initial = value;
+        self
     }
+}
 
-    /// Clears the poison mark, for every process.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let v = interlock::Value::new(0u8)?;
-    /// let _ = std::panic::catch_unwind(|| v.update(|_| panic!("bad input")));
-    /// v.clear_poison();
-    /// assert!(!v.is_poisoned());
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn clear_poison(&self) {
-        self.raw.clear_poison()
-    }
-
-    /// A snapshot of the value's lock record (holder, acquisitions, deaths).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let v = interlock::Value::new(0u64)?;
-    /// v.set(1)?;
-    /// assert_eq!(v.status().acquisitions, 1);
-    /// # Ok::<(), interlock::Error>(())
-    /// ```
-    pub fn status(&self) -> LockStatus {
-        self.raw.status()
-    }
+handle_methods! {
+    impl[T: Pod] Value<T>;
+    name: "value";
+    path: "interlock::Value::<u64>";
+    example: "interlock::Value::new(0u64)?";
+    options: "interlock::Value::options().initial(0u64).timestamps(true).create()?";
+    create(initial: T => initial, "0u64");
+    record;
 }
 
 /// Copies the current slot of `raw`'s value out (under the lock).

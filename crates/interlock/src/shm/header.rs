@@ -6,7 +6,8 @@
 //!      8     4  format version   FORMAT_VERSION (a newer one is refused)
 //!     12     4  header length    HEADER_LEN
 //!     16     8  segment length   the whole segment's bytes (the file is at least this long)
-//!     24     4  kind             1 Lock, 2 RLock, 3 Value, 4 FairLock, 5 LockTable, 6 WaitRegistry
+//!     24     4  kind             1 Lock, 2 RLock, 3 Value, 4 FairLock, 5 LockTable, 6 WaitRegistry,
+//!                                7 FairRLock
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
 //!     36     4  flags            0 (reserved; a set bit is refused)
@@ -25,6 +26,8 @@
 //! All integers are native-endian: a segment is shared between processes of one machine, never
 //! across machines. Nothing here depends on libc's types, so a musl-static and a glibc program
 //! share a lock.
+
+use std::fmt;
 
 use crate::types::{Kind, SegmentFault};
 
@@ -77,50 +80,86 @@ const fn value_segment_len(value_len: usize) -> usize {
     SEGMENT_LEN + payload_len(value_len).div_ceil(64) * 64
 }
 
-/// Why `size` (header bytes 52..56) is impossible for `kind`, if it is.
-fn size_fault(kind: Kind, size: u32) -> Option<&'static str> {
-    let size = size as usize;
-    match kind {
-        Kind::Lock | Kind::RLock | Kind::FairLock if size != 0 => Some("a lock carries a value"),
-        Kind::Value if size == 0 || size > MAX_VALUE => Some("a value's size is 0 or over 1 MiB"),
-        Kind::WaitRegistry if size == 0 || size > MAX_WAIT_SLOTS => {
-            Some("a wait registry's size is 0 or over 2^16 slots")
-        }
-        Kind::LockTable if size == 0 || size > MAX_TABLE => {
-            Some("a lock table's size is 0 or over 2^20 locks")
-        }
-        _ => None,
+/// What a segment holds: a handle's memory, of a public [`Kind`], or the namespace's wait
+/// registry — interlock's own file, which no handle opens and so has no `Kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// The memory of a handle of this kind.
+    Handle(Kind),
+    /// The namespace's registry of blocked waiters, for deadlock detection (not a lock).
+    WaitRegistry,
+}
+
+impl From<Kind> for Content {
+    fn from(kind: Kind) -> Content {
+        Content::Handle(kind)
     }
 }
 
-impl Kind {
-    fn code(self) -> u32 {
+impl fmt::Display for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Kind::Lock => 1,
-            Kind::RLock => 2,
-            Kind::Value => 3,
-            Kind::FairLock => 4,
-            Kind::LockTable => 5,
-            Kind::WaitRegistry => 6,
+            Content::Handle(kind) => kind.fmt(f),
+            Content::WaitRegistry => f.write_str("WaitRegistry"),
         }
     }
-    fn from_code(code: u32) -> Option<Kind> {
-        match code {
-            1 => Some(Kind::Lock),
-            2 => Some(Kind::RLock),
-            3 => Some(Kind::Value),
-            4 => Some(Kind::FairLock),
-            5 => Some(Kind::LockTable),
-            6 => Some(Kind::WaitRegistry),
-            _ => None,
+}
+
+/// Why `size` (header bytes 52..56) is impossible for `content`, if it is.
+fn size_fault(content: Content, size: u32) -> Option<&'static str> {
+    let size = size as usize;
+    match content {
+        Content::WaitRegistry if size == 0 || size > MAX_WAIT_SLOTS => {
+            Some("a wait registry's size is 0 or over 2^16 slots")
         }
+        Content::WaitRegistry => None,
+        Content::Handle(kind) => match kind {
+            Kind::Lock | Kind::RLock | Kind::FairLock | Kind::FairRLock if size != 0 => {
+                Some("a lock carries a value")
+            }
+            Kind::Value if size == 0 || size > MAX_VALUE => {
+                Some("a value's size is 0 or over 1 MiB")
+            }
+            Kind::LockTable if size == 0 || size > MAX_TABLE => {
+                Some("a lock table's size is 0 or over 2^20 locks")
+            }
+            _ => None,
+        },
+    }
+}
+
+impl Content {
+    /// The header's kind code (bytes 24..28).
+    fn code(self) -> u32 {
+        match self {
+            Content::Handle(Kind::Lock) => 1,
+            Content::Handle(Kind::RLock) => 2,
+            Content::Handle(Kind::Value) => 3,
+            Content::Handle(Kind::FairLock) => 4,
+            Content::Handle(Kind::LockTable) => 5,
+            Content::WaitRegistry => 6,
+            Content::Handle(Kind::FairRLock) => 7,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<Content> {
+        Some(match code {
+            1 => Content::Handle(Kind::Lock),
+            2 => Content::Handle(Kind::RLock),
+            3 => Content::Handle(Kind::Value),
+            4 => Content::Handle(Kind::FairLock),
+            5 => Content::Handle(Kind::LockTable),
+            6 => Content::WaitRegistry,
+            7 => Content::Handle(Kind::FairRLock),
+            _ => return None,
+        })
     }
 }
 
 /// The decoded header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
-    pub(crate) kind: Kind,
+    pub(crate) content: Content,
     pub(crate) created_at_ns: u64,
     pub(crate) creator_pid: u32,
     /// Header bytes 52..56, whose meaning is the kind's: a Value's bytes, a LockTable's locks, a
@@ -130,19 +169,19 @@ pub(crate) struct Header {
 }
 
 impl Header {
-    /// The header of a new segment of `kind` with the kind's `size` ([`Header::size`]): `Err`
+    /// The header of a new segment holding `content` with its `size` ([`Header::size`]): `Err`
     /// naming what is wrong where [`Header::decode`] would refuse it, so that a header nobody
     /// could open is never written (and so never published under a name).
     pub(crate) fn new(
-        kind: Kind,
+        content: Content,
         size: u32,
         created_at_ns: u64,
         creator_pid: u32,
     ) -> Result<Header, &'static str> {
-        match size_fault(kind, size) {
+        match size_fault(content, size) {
             Some(fault) => Err(fault),
             None => Ok(Header {
-                kind,
+                content,
                 created_at_ns,
                 creator_pid,
                 size,
@@ -150,35 +189,43 @@ impl Header {
         }
     }
 
+    /// The kind of handle the segment is for; `None` for the wait registry, which is none.
+    pub(crate) fn kind(&self) -> Option<Kind> {
+        match self.content {
+            Content::Handle(kind) => Some(kind),
+            Content::WaitRegistry => None,
+        }
+    }
+
     /// Bytes of the whole segment.
     pub(crate) fn segment_len(&self) -> usize {
-        match self.kind {
-            Kind::LockTable => RECORD_OFFSET + self.records() * RECORD_LEN,
-            Kind::WaitRegistry => PAYLOAD_OFFSET + self.wait_slots() * WAIT_SLOT_LEN,
+        match self.content {
+            Content::Handle(Kind::LockTable) => RECORD_OFFSET + self.records() * RECORD_LEN,
+            Content::WaitRegistry => PAYLOAD_OFFSET + self.wait_slots() * WAIT_SLOT_LEN,
             _ => value_segment_len(self.value_len()),
         }
     }
 
     /// How many lock records the segment holds: a LockTable's locks, 1 for any other kind.
     pub(crate) fn records(&self) -> usize {
-        match self.kind {
-            Kind::LockTable => self.size as usize,
+        match self.content {
+            Content::Handle(Kind::LockTable) => self.size as usize,
             _ => 1,
         }
     }
 
     /// A Value's bytes (0 for any other kind).
     pub(crate) fn value_len(&self) -> usize {
-        match self.kind {
-            Kind::Value => self.size as usize,
+        match self.content {
+            Content::Handle(Kind::Value) => self.size as usize,
             _ => 0,
         }
     }
 
     /// A wait registry's slots (0 for any other kind).
     pub(crate) fn wait_slots(&self) -> usize {
-        match self.kind {
-            Kind::WaitRegistry => self.size as usize,
+        match self.content {
+            Content::WaitRegistry => self.size as usize,
             _ => 0,
         }
     }
@@ -192,7 +239,7 @@ impl Header {
         b[8..12].copy_from_slice(&FORMAT_VERSION.to_ne_bytes());
         b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_ne_bytes());
         b[16..24].copy_from_slice(&(self.segment_len() as u64).to_ne_bytes());
-        b[24..28].copy_from_slice(&self.kind.code().to_ne_bytes());
+        b[24..28].copy_from_slice(&self.content.code().to_ne_bytes());
         b[28..32].copy_from_slice(&(RECORD_OFFSET as u32).to_ne_bytes());
         b[32..36].copy_from_slice(&(RECORD_LEN as u32).to_ne_bytes());
         b[40..48].copy_from_slice(&self.created_at_ns.to_ne_bytes());
@@ -236,13 +283,14 @@ impl Header {
         if u32_at(12) as usize != HEADER_LEN {
             return Err(SegmentFault::Corrupt("header length is not 64"));
         }
-        let kind = Kind::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
+        let content =
+            Content::from_code(u32_at(24)).ok_or(SegmentFault::Corrupt("unknown lock kind"))?;
         let size = u32_at(52);
-        if let Some(fault) = size_fault(kind, size) {
+        if let Some(fault) = size_fault(content, size) {
             return Err(SegmentFault::Corrupt(fault));
         }
         let shape = Header {
-            kind,
+            content,
             created_at_ns: 0,
             creator_pid: 0,
             size,
@@ -271,7 +319,7 @@ impl Header {
             return Err(SegmentFault::Corrupt("reserved header bytes are not zero"));
         }
         Ok(Header {
-            kind,
+            content,
             created_at_ns: u64_at(40),
             creator_pid: u32_at(48),
             size,
@@ -285,7 +333,7 @@ mod tests {
 
     fn sample() -> Header {
         Header {
-            kind: Kind::RLock,
+            content: Content::Handle(Kind::RLock),
             created_at_ns: 1_700_000_000_000_000_000,
             creator_pid: 4242,
             size: 0,
@@ -296,6 +344,32 @@ mod tests {
     fn header_round_trips() {
         let h = sample();
         assert_eq!(Header::decode(&h.encode(), SEGMENT_LEN as u64), Ok(h));
+    }
+
+    /// Every kind code decodes to what encoded it, and codes are never reused: the file format
+    /// outlives this build.
+    #[test]
+    fn every_content_round_trips_under_its_own_code() {
+        let all = [
+            (Content::Handle(Kind::Lock), 1, 0),
+            (Content::Handle(Kind::RLock), 2, 0),
+            (Content::Handle(Kind::Value), 3, 8),
+            (Content::Handle(Kind::FairLock), 4, 0),
+            (Content::Handle(Kind::LockTable), 5, 3),
+            (Content::WaitRegistry, 6, 16),
+            (Content::Handle(Kind::FairRLock), 7, 0),
+        ];
+        for (content, code, size) in all {
+            assert_eq!(content.code(), code);
+            assert_eq!(Content::from_code(code), Some(content));
+            let h = Header::new(content, size, 1, 2).unwrap();
+            let len = h.segment_len() as u64;
+            assert_eq!(Header::decode(&h.encode(), len), Ok(h), "{content}");
+        }
+        assert_eq!(
+            Header::new(Content::WaitRegistry, 1, 1, 2).unwrap().kind(),
+            None
+        );
     }
 
     #[test]

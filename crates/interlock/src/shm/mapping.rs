@@ -23,13 +23,13 @@ use rustix::io::{pread, pwrite};
 use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
 
 use super::header::{
-    payload_len, slot_words, Header, HEADER_LEN, PAYLOAD_OFFSET, RECORD_LEN, RECORD_OFFSET,
-    WAIT_SLOT_LEN,
+    payload_len, slot_words, Content, Header, HEADER_LEN, PAYLOAD_OFFSET, RECORD_LEN,
+    RECORD_OFFSET, WAIT_SLOT_LEN,
 };
 use super::record::Record;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys;
-use crate::types::{Error, Kind};
+use crate::types::{Error, Kind, SegmentFault};
 use crate::word::State;
 
 /// One record of a segment, resolved once (the fast path reads it without going through the
@@ -129,23 +129,28 @@ impl Segment {
     /// (which must be new and empty). `value` is empty for locks; for a LockTable (and a wait
     /// registry) it is the number of locks (slots) as 4 native-endian bytes
     /// ([`table_payload`](super::table_payload)).
-    pub(crate) fn initialize(fd: &OwnedFd, kind: Kind, value: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn initialize(
+        fd: &OwnedFd,
+        content: impl Into<Content>,
+        value: &[u8],
+    ) -> std::io::Result<()> {
+        let content = content.into();
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
-        let size = match kind {
-            Kind::LockTable | Kind::WaitRegistry => u32::from_ne_bytes(
+        let size = match content {
+            Content::Handle(Kind::LockTable) | Content::WaitRegistry => u32::from_ne_bytes(
                 value
                     .try_into()
-                    .map_err(|_| invalid(format!("a {kind}'s size")))?,
+                    .map_err(|_| invalid(format!("a {content}'s size")))?,
             ),
             _ => u32::try_from(value.len()).unwrap_or(u32::MAX),
         };
         // Never write (and so never publish) a header `decode` refuses: a Value of no bytes
         // or of more than MAX_VALUE would block its name for good. `Value` and `LockTable`
         // refuse such sizes before creating anything; this is the backstop.
-        let header = Header::new(kind, size, sys::now_coarse_ns(), std::process::id())
-            .map_err(|fault| invalid(format!("a new {kind} of size {size}: {fault}")))?;
+        let header = Header::new(content, size, sys::now_coarse_ns(), std::process::id())
+            .map_err(|fault| invalid(format!("a new {content} of size {size}: {fault}")))?;
         ftruncate(fd, header.segment_len() as u64)?;
-        if kind == Kind::Value {
+        if content == Content::Handle(Kind::Value) {
             // Selector 0 (slot A current), slot A = the value, slot B zero.
             let mut payload = vec![0u8; payload_len(value.len())];
             payload[8..8 + value.len()].copy_from_slice(value);
@@ -224,7 +229,11 @@ impl Segment {
 
     /// A wait registry's slots as 8-byte atomics (`WAIT_SLOT_LEN / 8` words a slot).
     pub(crate) fn registry_words(&self) -> &[AtomicU64] {
-        assert_eq!(self.header.kind, Kind::WaitRegistry, "not a wait registry");
+        assert_eq!(
+            self.header.content,
+            Content::WaitRegistry,
+            "not a wait registry"
+        );
         self.payload_words(self.header.wait_slots() * WAIT_SLOT_LEN / 8)
     }
 
@@ -233,8 +242,8 @@ impl Segment {
     fn payload_words(&self, words: usize) -> &[AtomicU64] {
         assert!(
             PAYLOAD_OFFSET + 8 * words <= self.header.segment_len(),
-            "{words} payload words past the end of a {:?} segment",
-            self.header.kind
+            "{words} payload words past the end of a {} segment",
+            self.header.content
         );
         // SAFETY: `base + PAYLOAD_OFFSET .. + 8 * words` lies inside our live mapping of
         // `segment_len()` bytes (checked above); PAYLOAD_OFFSET is a multiple of 64 and mmap
@@ -325,6 +334,15 @@ impl Segment {
         &self.header
     }
 
+    /// The kind of handle this segment is for; [`Error::BadSegment`] naming `what` for the
+    /// namespace's wait registry, which no handle opens.
+    pub(crate) fn kind(&self, what: &str) -> Result<Kind, Error> {
+        self.header.kind().ok_or_else(|| Error::BadSegment {
+            what: what.to_owned(),
+            fault: SegmentFault::Internal("the namespace's wait registry (deadlock detection)"),
+        })
+    }
+
     /// A Value's payload as atomics — the selector word and the two slots — since other
     /// processes write it (under the lock, but a reference must be sound whatever they do).
     pub(crate) fn value_words(&self) -> (&AtomicU64, &[AtomicU64], &[AtomicU64]) {
@@ -360,7 +378,7 @@ impl fmt::Debug for Segment {
         f.debug_struct("Segment")
             .field("fd", &self.fd.as_ref().map(AsRawFd::as_raw_fd))
             .field("file", &self.file.as_ref().map(|(p, _, _)| p))
-            .field("kind", &self.header.kind)
+            .field("content", &self.header.content)
             .finish_non_exhaustive()
     }
 }

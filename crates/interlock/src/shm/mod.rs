@@ -14,6 +14,6 @@ mod mapping;
 pub(crate) mod name;
 mod record;
 
-pub(crate) use header::{table_payload, MAGIC, MAX_TABLE, MAX_VALUE, WAIT_SLOT_LEN};
+pub(crate) use header::{table_payload, Content, MAGIC, MAX_TABLE, MAX_VALUE, WAIT_SLOT_LEN};
 pub(crate) use mapping::{trusted_file, RecordRef, Segment};
 pub(crate) use record::{FastRelease, GroupRecord, Record, Took};

@@ -49,11 +49,20 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use super::{Segment, MAGIC};
+use super::{Content, Segment, MAGIC};
 use crate::sys;
 use crate::types::{Error, Kind, NamespaceFault, Owner};
 
 /// The longest lock name accepted, in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::namespace::{validate_name, MAX_NAME_LEN};
+///
+/// assert!(validate_name(&"n".repeat(MAX_NAME_LEN)).is_ok());
+/// assert!(validate_name(&"n".repeat(MAX_NAME_LEN + 1)).is_err());
+/// ```
 pub const MAX_NAME_LEN: usize = 200;
 const SUFFIX: &str = ".lock";
 
@@ -66,9 +75,11 @@ const SUFFIX: &str = ".lock";
 /// # Examples
 ///
 /// ```
-/// assert!(interlock::validate_name("nightly-backup_v2.db").is_ok());
+/// use interlock::namespace::validate_name;
+///
+/// assert!(validate_name("nightly-backup_v2.db").is_ok());
 /// for bad in ["", "a/b", "..", ".hidden", "nul\0byte", "space here"] {
-///     assert!(interlock::validate_name(bad).is_err(), "{bad:?}");
+///     assert!(validate_name(bad).is_err(), "{bad:?}");
 /// }
 /// ```
 pub fn validate_name(name: &str) -> Result<(), Error> {
@@ -122,7 +133,7 @@ pub(crate) struct Namespace {
 /// # Examples
 ///
 /// ```
-/// let dir = interlock::namespace_dir()?;
+/// let dir = interlock::namespace::dir()?;
 /// assert!(dir.is_absolute());
 /// # Ok::<(), interlock::Error>(())
 /// ```
@@ -225,9 +236,10 @@ impl Namespace {
     pub(crate) fn open_or_create_file(
         &self,
         file: &str,
-        kind: Kind,
+        content: impl Into<Content>,
         payload: &[u8],
     ) -> Result<Segment, Error> {
+        let content = content.into();
         let file = file.to_owned();
         let path = self.dir.join(&file);
         loop {
@@ -236,7 +248,7 @@ impl Namespace {
                 Err(OpenFault::Missing) => {}
                 Err(OpenFault::Error(e)) => return Err(e),
             }
-            match create_then_publish(&self.dirfd, &path, &file, 0o600, kind, payload)? {
+            match create_then_publish(&self.dirfd, &path, &file, 0o600, content, payload)? {
                 Some(fd) => return Segment::map(fd, &path.display().to_string())?.close_fd(&path),
                 // Somebody else published first: open theirs.
                 None => continue,
@@ -430,7 +442,7 @@ fn create_then_publish(
     shown: &Path,
     file: &str,
     mode: u32,
-    kind: Kind,
+    content: Content,
     payload: &[u8],
 ) -> Result<Option<OwnedFd>, Error> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -447,7 +459,7 @@ fn create_then_publish(
         // The umask may have narrowed the mode; an explicit mode is what the caller asked for.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
             .map_err(|e| Error::io("chmod", shown.display(), e))?;
-        Segment::initialize(&fd, kind, payload)
+        Segment::initialize(&fd, content, payload)
             .map_err(|e| Error::io("initialise", shown.display(), e))?;
         match renameat_with(dirfd, tmp.as_str(), dirfd, file, RenameFlags::NOREPLACE) {
             Ok(()) => Ok(Some(())),
@@ -492,7 +504,9 @@ pub(crate) fn open_path(
             Err(Errno::NOENT) => {}
             Err(e) => return Err(Error::io("open", &what, e)),
         }
-        if let Some(fd) = create_then_publish(&dirfd, path, file, mode & 0o7777, kind, payload)? {
+        if let Some(fd) =
+            create_then_publish(&dirfd, path, file, mode & 0o7777, kind.into(), payload)?
+        {
             return Segment::map(fd, &what);
         }
     }
@@ -602,7 +616,8 @@ pub(crate) fn open_any(path: &Path, create: Option<u32>, kind: Kind) -> Result<A
                 reason: "no such file",
             });
         };
-        if let Some(fd) = create_then_publish(&dirfd, path, file, mode & 0o7777, kind, &[])? {
+        if let Some(fd) = create_then_publish(&dirfd, path, file, mode & 0o7777, kind.into(), &[])?
+        {
             return Segment::map(fd, &what).map(AtPath::Segment);
         }
     }

@@ -3,7 +3,21 @@
 use std::time::Duration;
 
 /// One thread in a deadlock cycle: who it is, the lock it waits for, who holds that lock.
+///
+/// `#[non_exhaustive]`: it may gain fields (what a new primitive's waiter waits for).
+///
+/// # Examples
+///
+/// ```
+/// for cycle in interlock::deadlock::cycles()? {
+///     for member in &cycle {
+///         println!("pid {} waits for {} held by tid {}", member.pid, member.waits_for, member.held_by);
+///     }
+/// }
+/// # Ok::<(), interlock::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CycleMember {
     /// The waiting process.

@@ -160,7 +160,8 @@ pub enum Error {
         fault: NamespaceFault,
     },
     /// A lock could not be removed without force because it is held
-    /// ([`remove_unheld`](crate::remove_unheld)).
+    /// ([`namespace::remove_unheld`](crate::namespace::remove_unheld),
+    /// [`path::remove_unheld`](crate::path::remove_unheld)).
     #[error("{lock} is in use{}: not removed", holder_suffix(.holder))]
     InUse {
         /// The lock (with `[i]` for a lock of a table).
@@ -184,16 +185,15 @@ pub enum Error {
         /// The namespace directory searched.
         dir: PathBuf,
     },
-    /// No lock at that path (from operations that do not create: [`status_path`],
-    /// [`remove_path`](crate::remove_path)): nothing is there, or the file is not an interlock
-    /// lock file and this user has no interlock record of it.
-    ///
-    /// [`status_path`]: crate::status_path
+    /// No lock at that path (from operations that do not create:
+    /// [`path::status`](crate::path::status), [`path::remove`](crate::path::remove)): nothing
+    /// is there, or the file is not an interlock lock file and this user has no interlock
+    /// record of it.
     ///
     /// # Examples
     ///
     /// ```
-    /// let err = interlock::status_path("/no/such/dir/job.lock").unwrap_err();
+    /// let err = interlock::path::status("/no/such/dir/job.lock").unwrap_err();
     /// assert!(matches!(err, interlock::Error::NoLockAt { .. }), "{err}");
     /// ```
     #[error("no lock at {}: {reason}", .path.display())]
@@ -468,6 +468,9 @@ pub enum SegmentFault {
     },
     /// Right magic, impossible contents.
     Corrupt(&'static str),
+    /// A file interlock keeps for itself (the namespace's wait registry), which no handle
+    /// opens.
+    Internal(&'static str),
 }
 
 impl fmt::Display for SegmentFault {
@@ -488,6 +491,7 @@ impl fmt::Display for SegmentFault {
                 "format version {found} is newer than this build supports ({supported})"
             ),
             SegmentFault::Corrupt(what) => write!(f, "corrupt header: {what}"),
+            SegmentFault::Internal(what) => write!(f, "it is interlock's own {what}, not a lock"),
         }
     }
 }

@@ -1,9 +1,24 @@
-//! What a segment holds: the kinds of lock (and of shared memory) interlock makes.
+//! What a handle's segment holds: the kinds of lock (and of shared memory) interlock makes.
 
 use std::fmt;
 
-/// What a segment holds.
+/// What a segment holds: which handle opens it.
+///
+/// `#[non_exhaustive]`: new primitives add kinds (match with a `_` arm). Interlock's own
+/// internal files (the namespace's wait registry) are no handle and have no `Kind`.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::{Kind, Lock};
+///
+/// assert_eq!(Lock::new()?.status().kind, Kind::Lock);
+/// assert_eq!(Lock::new_fair()?.status().kind, Kind::FairLock);
+/// assert_eq!(Kind::FairRLock.to_string(), "FairRLock");
+/// # Ok::<(), interlock::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// A non-recursive [`Lock`](crate::Lock).
     Lock,
@@ -11,13 +26,13 @@ pub enum Kind {
     RLock,
     /// A [`Value`](crate::Value) in shared memory with its lock.
     Value,
-    /// A fair [`Lock`](crate::Lock) ([`Lock::new_fair`](crate::Lock::new_fair)): a release
-    /// with sleepers hands the lock to the longest sleeper.
+    /// A fair [`Lock`](crate::Lock) ([`Lock::new_fair`](crate::Lock::new_fair)): a release with
+    /// sleepers hands the lock to the longest sleeper.
     FairLock,
     /// A [`LockTable`](crate::LockTable): many locks, one 128-byte record each, in one segment.
     LockTable,
-    /// The namespace's registry of blocked waiters, for deadlock detection (not a lock).
-    WaitRegistry,
+    /// A fair [`RLock`](crate::RLock).
+    FairRLock,
 }
 
 impl fmt::Display for Kind {
@@ -28,7 +43,7 @@ impl fmt::Display for Kind {
             Kind::Value => "Value",
             Kind::FairLock => "FairLock",
             Kind::LockTable => "LockTable",
-            Kind::WaitRegistry => "WaitRegistry",
+            Kind::FairRLock => "FairRLock",
         })
     }
 }

@@ -71,7 +71,7 @@ fn each_bad_name_is_refused_with_its_own_reason() {
         ];
         let mut reason_of_rule: Vec<(&str, &str)> = Vec::new();
         for (name, rule, want) in cases {
-            let reason = match interlock::validate_name(name) {
+            let reason = match interlock::namespace::validate_name(name) {
                 Err(Error::InvalidName { name: n, reason }) => {
                     assert_eq!(n, name);
                     reason
@@ -85,8 +85,8 @@ fn each_bad_name_is_refused_with_its_own_reason() {
             let results = [
                 ("Lock::open", Lock::open(name).map(drop)),
                 ("RLock::open", RLock::open(name).map(drop)),
-                ("status", interlock::status(name).map(drop)),
-                ("remove", interlock::remove(name)),
+                ("status", interlock::namespace::status(name).map(drop)),
+                ("remove", interlock::namespace::remove(name)),
             ];
             for (what, result) in results {
                 match result {
@@ -144,11 +144,11 @@ fn symlink_at_the_lock_path_is_refused() {
             assert_eq!(path, dir.join(format!("{name}.lock")));
             assert!(reason.contains("symbolic link"), "{reason}");
             unsafe_path(RLock::open(name), "RLock::open");
-            unsafe_path(interlock::status(name), "status");
-            unsafe_path(interlock::remove(name), "remove");
+            unsafe_path(interlock::namespace::status(name), "status");
+            unsafe_path(interlock::namespace::remove(name), "remove");
         }
         assert!(
-            !interlock::list()
+            !interlock::namespace::list()
                 .expect("list")
                 .iter()
                 .any(|l| l.name == "link" || l.name == "dangling"),
@@ -194,8 +194,8 @@ fn lock_file_owned_by_another_user_is_refused() {
             reason.contains(&format!("uid {OTHER_UID}")),
             "the reason should name the owner: {reason}"
         );
-        unsafe_path(interlock::status("theirs"), "status");
-        unsafe_path(interlock::remove("theirs"), "remove");
+        unsafe_path(interlock::namespace::status("theirs"), "status");
+        unsafe_path(interlock::namespace::remove("theirs"), "remove");
         assert!(path.exists(), "remove deleted another user's file");
     });
 }
@@ -233,11 +233,11 @@ fn namespace_directory_open_to_others_is_refused() {
             shown.contains("755") && shown.contains("chmod 700"),
             "the message should name the mode and the way out: {shown}"
         );
-        unusable(interlock::list(), "list", "OpenToOthers");
-        unusable(interlock::status("x"), "status", "OpenToOthers");
-        unusable(interlock::remove("x"), "remove", "OpenToOthers");
+        unusable(interlock::namespace::list(), "list", "OpenToOthers");
+        unusable(interlock::namespace::status("x"), "status", "OpenToOthers");
+        unusable(interlock::namespace::remove("x"), "remove", "OpenToOthers");
         unusable(
-            interlock::remove_unheld("x"),
+            interlock::namespace::remove_unheld("x"),
             "remove_unheld",
             "OpenToOthers",
         );
@@ -368,9 +368,12 @@ fn foreign_file_at_the_lock_path_is_refused_not_overwritten() {
                 found: *b"NOTALOCK"
             }
         );
-        bad_segment(interlock::status("other"), "status", &path);
+        bad_segment(interlock::namespace::status("other"), "status", &path);
         assert!(
-            !interlock::list().unwrap().iter().any(|l| l.name == "other"),
+            !interlock::namespace::list()
+                .unwrap()
+                .iter()
+                .any(|l| l.name == "other"),
             "list showed a foreign file"
         );
         assert_eq!(
@@ -540,10 +543,10 @@ fn relative_interlock_dir_is_refused() {
                 && shown.contains("absolute"),
             "the error should name the variable, its value and the rule: {shown}"
         );
-        namespace_error(interlock::namespace_dir(), "namespace_dir", "Relative");
-        namespace_error(interlock::list(), "list", "Relative");
-        namespace_error(interlock::status("x"), "status", "Relative");
-        namespace_error(interlock::remove("x"), "remove", "Relative");
+        namespace_error(interlock::namespace::dir(), "namespace::dir", "Relative");
+        namespace_error(interlock::namespace::list(), "list", "Relative");
+        namespace_error(interlock::namespace::status("x"), "status", "Relative");
+        namespace_error(interlock::namespace::remove("x"), "remove", "Relative");
         namespace_error(RLock::open("x"), "RLock::open", "Relative");
         return;
     }
@@ -739,7 +742,7 @@ fn squatted_namespace_directory_names_its_owner_and_the_way_out() {
                 "the error should say {want:?}: {shown}"
             );
         }
-        namespace_error(interlock::list(), "list", &fault);
+        namespace_error(interlock::namespace::list(), "list", &fault);
         tell_parent(&shown);
         return;
     }

@@ -37,7 +37,7 @@ fn wait_until_registered(p: &Forked) {
                 "process {pid} ended before it registered: {}",
                 p.report()
             );
-            interlock::wait_graph()
+            interlock::deadlock::wait_graph()
                 .expect("wait_graph")
                 .iter()
                 .any(|e| e.pid == pid)
@@ -269,7 +269,7 @@ fn rlock_reentry_by_its_owner_is_never_a_cycle() {
     wait_until_registered(&waiter);
     for _ in 0..5 {
         let inner = r.lock().expect("re-entry");
-        std::thread::sleep(interlock::deadlock_timeout());
+        std::thread::sleep(interlock::deadlock::timeout());
         drop(inner);
     }
     drop(_outer);

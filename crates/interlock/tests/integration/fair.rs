@@ -1,14 +1,44 @@
-//! Fair locks (`Lock::new_fair`): a release while others sleep hands the lock to the longest
-//! sleeper, so a holder that releases and comes straight back queues behind them — with real
-//! processes asleep in the kernel, in a known order.
+//! Fair locks (`Lock::new_fair`, `Options::fair`): a release while others sleep hands the lock
+//! to the longest sleeper, so a holder that releases and comes straight back queues behind them
+//! — with real processes asleep in the kernel, in a known order. A fair `RLock` hands over at
+//! its outermost release only.
 
 use crate::common;
 
+use std::fmt::Debug;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{fork, in_private_namespace, wait_until, Forked, SharedMem};
-use interlock::{Error, Lock};
+use interlock::{Error, Lock, RLock};
+
+/// What [`release_and_come_back`] needs of a lock: a `Lock` or an `RLock`, taken whole (an
+/// `RLock` twice over, so that its inner release must hand nothing over).
+trait Contested: Sync {
+    fn take(&self) -> Vec<Box<dyn Debug + '_>>;
+    fn waiters(&self) -> u32;
+}
+
+impl Contested for Lock {
+    fn take(&self) -> Vec<Box<dyn Debug + '_>> {
+        vec![Box::new(self.lock().expect("lock"))]
+    }
+    fn waiters(&self) -> u32 {
+        self.status().waiters
+    }
+}
+
+impl Contested for RLock {
+    fn take(&self) -> Vec<Box<dyn Debug + '_>> {
+        let outer = self.lock().expect("lock");
+        let inner = self.lock().expect("re-enter");
+        // Dropped in order: the inner level first, then the outermost, which releases.
+        vec![Box::new(inner), Box::new(outer)]
+    }
+    fn waiters(&self) -> u32 {
+        self.status().waiters
+    }
+}
 
 /// Shared slots: `NEXT` is the next free index of the acquisition order, `ORDER..` the order.
 const NEXT: usize = 0;
@@ -76,12 +106,12 @@ fn state(pid: u32) -> char {
 
 /// A child that notes when it asks (if `asked` is set), takes the lock once, records `who`,
 /// and leaves.
-fn waiter(lock: &Lock, shm: &SharedMem, who: u64, asked: Option<usize>) -> Forked {
+fn waiter(lock: &impl Contested, shm: &SharedMem, who: u64, asked: Option<usize>) -> Forked {
     fork(move || {
         if let Some(slot) = asked {
             shm.slot(slot).store(now_ns(), Ordering::SeqCst);
         }
-        let guard = lock.lock().expect("lock");
+        let guard = lock.take();
         record(shm, who);
         drop(guard);
     })
@@ -92,21 +122,21 @@ fn waiter(lock: &Lock, shm: &SharedMem, who: u64, asked: Option<usize>) -> Forke
 /// round took from child 2's request to the parent's acquisition: if that was [`SAFETY_NET`]
 /// or more, a sleeper may have woken from its slice and queued anew (a machine too loaded to
 /// keep to the queue's order), and the order says nothing about a fair lock.
-fn release_and_come_back(lock: &Lock) -> (Vec<u64>, Duration) {
+fn release_and_come_back(lock: &impl Contested) -> (Vec<u64>, Duration) {
     let shm = SharedMem::new(8);
-    let guard = lock.lock().unwrap();
+    let guard = lock.take();
     let mut children = Vec::new();
     for (who, sleepers) in [(2, 1), (3, 2)] {
         let child = waiter(lock, &shm, who, (who == 2).then_some(ASKED));
         let pid = child.pid();
         // Counted as a waiter, then asleep in the kernel: queued behind any earlier sleeper.
         wait_until(&format!("process {who} sleeps on the lock"), || {
-            lock.status().waiters == sleepers && state(pid) == 'S'
+            lock.waiters() == sleepers && state(pid) == 'S'
         });
         children.push(child);
     }
     drop(guard);
-    let again = lock.lock().unwrap();
+    let again = lock.take();
     let done = now_ns();
     record(&shm, 1);
     drop(again);
@@ -127,6 +157,21 @@ fn release_and_come_back(lock: &Lock) -> (Vec<u64>, Duration) {
 #[test]
 fn a_fair_release_hands_over_to_the_sleepers_in_the_order_they_came() {
     let lock = Lock::new_fair().unwrap();
+    five_rounds_in_order(&lock);
+    assert!(!lock.is_poisoned());
+}
+
+/// The same of a fair `RLock` (`RLock::options().fair(true)`), held two levels deep: only the
+/// outermost release hands over.
+#[test]
+fn a_fair_rlock_hands_over_at_its_outermost_release_in_the_order_they_came() {
+    let rlock = RLock::options().fair(true).create().unwrap();
+    assert!(rlock.is_fair());
+    five_rounds_in_order(&rlock);
+    assert!(!rlock.is_poisoned());
+}
+
+fn five_rounds_in_order(lock: &impl Contested) {
     let mut judged = 0;
     let mut rounds = 0;
     while judged < 5 {
@@ -136,7 +181,7 @@ fn a_fair_release_hands_over_to_the_sleepers_in_the_order_they_came() {
             "only {judged} of 100 rounds finished within {SAFETY_NET:?}: the machine is too \
              loaded to judge the order"
         );
-        let (order, took) = release_and_come_back(&lock);
+        let (order, took) = release_and_come_back(lock);
         if took < SAFETY_NET {
             assert_eq!(
                 order,
@@ -148,7 +193,6 @@ fn a_fair_release_hands_over_to_the_sleepers_in_the_order_they_came() {
             eprintln!("round {rounds} took {took:?}: not judged");
         }
     }
-    assert!(!lock.is_poisoned());
 }
 
 #[test]
@@ -190,6 +234,48 @@ fn fair_and_unfair_handles_agree_on_what_the_lock_is() {
             interlock::RLock::open(name),
             Err(Error::KindMismatch { .. })
         ));
+    });
+}
+
+/// A fair `RLock` by name, at a path and handed to a spawned program: every handle of it is
+/// fair, a plain `RLock` handle takes it as it is, and a fair handle refuses a plain one — the
+/// rules of the fair `Lock`.
+#[test]
+fn fair_rlocks_by_name_and_at_a_path_follow_the_fair_locks_rules() {
+    in_private_namespace(|dir| {
+        let fair = RLock::options().fair(true).open("fair-rlock").unwrap();
+        assert_eq!(fair.status().kind, interlock::Kind::FairRLock);
+        assert!(RLock::open("fair-rlock").unwrap().is_fair());
+        drop(RLock::open("plain-rlock").unwrap());
+        match RLock::options().fair(true).open("plain-rlock") {
+            Err(Error::KindMismatch {
+                expected, found, ..
+            }) => assert_eq!(
+                (expected, found),
+                (interlock::Kind::FairRLock, interlock::Kind::RLock)
+            ),
+            other => panic!("expected KindMismatch, got {other:?}"),
+        }
+        // A fair RLock is no Lock, fair or not.
+        assert!(matches!(
+            Lock::open("fair-rlock"),
+            Err(Error::KindMismatch { .. })
+        ));
+
+        let path = dir.join("fair-at-a-path.lock");
+        let at_path = Lock::options().fair(true).open_path(&path).unwrap();
+        assert!(at_path.is_fair());
+        assert!(Lock::open_path(&path, 0o600).unwrap().is_fair());
+        let fair_path = dir.join("fair-rlock-at-a-path.lock");
+        let rlock = RLock::options()
+            .fair(true)
+            .mode(0o600)
+            .open_path(&fair_path)
+            .unwrap();
+        let g = rlock.lock().unwrap();
+        assert_eq!(rlock.lock().unwrap().depth(), 2, "still re-entrant");
+        drop(g);
+        assert!(RLock::open_path(&fair_path, 0o600).unwrap().is_fair());
     });
 }
 

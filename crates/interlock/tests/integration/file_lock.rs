@@ -128,6 +128,6 @@ fn a_flock_holder_keeps_a_file_lock_out_until_it_lets_go() {
 /// included (decision 0017): under `cargo test`, another test of this process, whose files are
 /// in the same namespace, would find tokens it never took.
 fn forget_sidecar(file: &std::path::Path) {
-    interlock::remove_path_unheld(file)
+    interlock::path::remove_unheld(file)
         .unwrap_or_else(|e| panic!("remove the sidecar of {}: {e}", file.display()));
 }

@@ -18,6 +18,7 @@ mod fork; // locks shared through `fork`: exclusion between processes and their 
 mod fork_setup; // forking during another thread's first lock (defines `pthread_atfork`)
 mod log; // `LogWriter`: whole lines from many processes, none mixed or lost
 mod named; // named locks: meeting by name, listing, inspecting, removing
+mod options; // the one builder: every handle from every source, with its settings
 mod pid_reuse; // a reused pid does not hide a dead holder; a live holder is never dead
 mod process_group; // `spawn_group` in a program with other threads
 mod rlock; // `RLock` across processes and threads

@@ -61,13 +61,13 @@ fn two_processes_opening_one_name_share_one_lock() {
         lock.try_lock().expect("try_lock").is_none(),
         "the other process's hold on {name} is not ours"
     );
-    let status = interlock::status(&name).expect("status");
+    let status = interlock::namespace::status(&name).expect("status");
     assert_eq!(
         status.status.holder.as_ref().map(|h| h.pid),
         Some(holder.pid()),
         "{status:?}"
     );
-    let listed = interlock::list().expect("list");
+    let listed = interlock::namespace::list().expect("list");
     let entry = listed
         .iter()
         .find(|l| l.name == name)
@@ -158,7 +158,7 @@ fn racing_first_opens_of_a_name_all_get_the_same_lock() {
     let meta = std::fs::metadata(dir.join(format!("{name}.lock"))).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert_eq!(
-        interlock::status(&name)
+        interlock::namespace::status(&name)
             .expect("status")
             .status
             .acquisitions,
@@ -172,13 +172,13 @@ fn racing_first_opens_of_a_name_all_get_the_same_lock() {
 #[test]
 fn list_status_and_remove_follow_the_namespace() {
     let dir = shared_namespace();
-    assert_eq!(interlock::namespace_dir().expect("namespace_dir"), dir);
+    assert_eq!(interlock::namespace::dir().expect("namespace::dir"), dir);
     let name = unique_name();
     let rname = unique_name();
     let lock = Lock::open(&name).expect("Lock::open");
     let _rlock = RLock::open(&rname).expect("RLock::open");
 
-    let listed = interlock::list().expect("list");
+    let listed = interlock::namespace::list().expect("list");
     let kinds: Vec<(String, Kind)> = listed
         .iter()
         .filter(|l| l.name == name || l.name == rname)
@@ -189,33 +189,36 @@ fn list_status_and_remove_follow_the_namespace() {
     assert_eq!(kinds, want, "list is sorted by name and shows each kind");
 
     let guard = lock.lock().expect("lock");
-    let seen = interlock::status(&name).expect("status");
+    let seen = interlock::namespace::status(&name).expect("status");
     assert_eq!(
         (seen.kind, seen.status.holder.as_ref().map(|h| h.token)),
         (Kind::Lock, Some(guard.token()))
     );
     drop(guard);
 
-    interlock::remove(&name).expect("remove");
+    interlock::namespace::remove(&name).expect("remove");
     assert!(
         !dir.join(format!("{name}.lock")).exists(),
         "remove left the file"
     );
     assert!(
-        !interlock::list()
+        !interlock::namespace::list()
             .expect("list")
             .iter()
             .any(|l| l.name == name),
         "removed lock still listed"
     );
-    match interlock::status(&name) {
+    match interlock::namespace::status(&name) {
         Err(Error::NotFound { name: n, dir: d }) => {
             assert_eq!((n.as_str(), d.as_path()), (name.as_str(), dir))
         }
         other => panic!("status of a removed lock gave {other:?}, expected NotFound"),
     }
     assert!(
-        matches!(interlock::remove(&name), Err(Error::NotFound { .. })),
+        matches!(
+            interlock::namespace::remove(&name),
+            Err(Error::NotFound { .. })
+        ),
         "second remove"
     );
 
@@ -235,14 +238,14 @@ fn list_status_and_remove_follow_the_namespace() {
 fn status_of_an_unknown_name_is_not_found() {
     let dir = shared_namespace();
     let name = unique_name();
-    match interlock::status(&name) {
+    match interlock::namespace::status(&name) {
         Err(Error::NotFound { name: n, dir: d }) => {
             assert_eq!(n, name);
             assert_eq!(d, dir);
         }
         other => panic!("status of an unknown name gave {other:?}, expected NotFound"),
     }
-    let msg = interlock::status(&name).unwrap_err().to_string();
+    let msg = interlock::namespace::status(&name).unwrap_err().to_string();
     assert!(
         msg.contains(&name) && msg.contains(&dir.display().to_string()),
         "{msg}"
@@ -252,7 +255,7 @@ fn status_of_an_unknown_name_is_not_found() {
         "status created the lock"
     );
     assert!(matches!(
-        interlock::status("no/such"),
+        interlock::namespace::status("no/such"),
         Err(Error::InvalidName { .. })
     ));
 }
@@ -280,7 +283,7 @@ fn named_lock_of_a_killed_process_is_recovered_by_another() {
         .lock_timeout(common::PATIENCE)
         .expect("recover the killed process's lock");
     assert!(guard.previous_owner_died());
-    let status = interlock::status(&name).expect("status").status;
+    let status = interlock::namespace::status(&name).expect("status").status;
     assert_eq!(
         (status.owner_deaths, status.poisoned),
         (1, true),
@@ -337,7 +340,8 @@ fn every_kind_of_session_of_one_user_meets_in_one_namespace() {
             tell_parent(&namespace_dir_shown());
             assert_eq!(hear_from_parent(), "release");
             drop(guard);
-            interlock::remove(&name).expect("remove the test's lock from the real namespace");
+            interlock::namespace::remove(&name)
+                .expect("remove the test's lock from the real namespace");
             return;
         }
         Some("cron") => {
@@ -396,7 +400,7 @@ fn root_with_a_users_runtime_dir_creates_nothing_there() {
         let name = std::env::var(NAME_VAR).unwrap();
         drop(Lock::open(&name).expect("Lock::open"));
         tell_parent(&namespace_dir_shown());
-        interlock::remove(&name).expect("remove the test's lock from root's namespace");
+        interlock::namespace::remove(&name).expect("remove the test's lock from root's namespace");
         return;
     }
     if !common::have_root("run as root with another user's XDG_RUNTIME_DIR") {
@@ -431,9 +435,9 @@ fn private_dir() -> tempfile::TempDir {
     dir
 }
 
-/// `namespace_dir()` as text (its error's text if it has none).
+/// `namespace::dir()` as text (its error's text if it has none).
 fn namespace_dir_shown() -> String {
-    match interlock::namespace_dir() {
+    match interlock::namespace::dir() {
         Ok(dir) => dir.display().to_string(),
         Err(e) => format!("(no namespace: {e})"),
     }
@@ -459,7 +463,7 @@ fn remove_unheld_removes_only_a_lock_nobody_holds() {
         return;
     }
     let dir = shared_namespace();
-    let in_use = |name: &str, what: &str| match interlock::remove_unheld(name) {
+    let in_use = |name: &str, what: &str| match interlock::namespace::remove_unheld(name) {
         Err(Error::InUse { lock, holder }) => {
             assert!(
                 dir.join(format!("{name}.lock")).exists(),
@@ -482,10 +486,10 @@ fn remove_unheld_removes_only_a_lock_nobody_holds() {
     assert_eq!(by.map(|h| h.pid), Some(holder.pid()), "the holder is named");
     holder.send("release");
     holder.expect("released");
-    interlock::remove_unheld(&name).expect("remove a free lock");
+    interlock::namespace::remove_unheld(&name).expect("remove a free lock");
     assert!(!dir.join(format!("{name}.lock")).exists(), "not removed");
     assert!(matches!(
-        interlock::remove_unheld(&name),
+        interlock::namespace::remove_unheld(&name),
         Err(Error::NotFound { .. })
     ));
     let fresh = Lock::open(&name).expect("a new lock under the name");
@@ -512,7 +516,7 @@ fn remove_unheld_removes_only_a_lock_nobody_holds() {
     let guard = lock.lock().expect("lock");
     in_use(&name, "a Lock this thread holds");
     drop(guard);
-    interlock::remove_unheld(&name).expect("remove it once free");
+    interlock::namespace::remove_unheld(&name).expect("remove it once free");
 
     // One lock of a table held: refused, naming that lock; then removed.
     let tname = unique_name();
@@ -530,7 +534,7 @@ fn remove_unheld_removes_only_a_lock_nobody_holds() {
         "the remover let go of the locks it took"
     );
     drop(guard);
-    interlock::remove_unheld(&tname).expect("remove a free table");
+    interlock::namespace::remove_unheld(&tname).expect("remove a free table");
 
     // A holder killed while holding it does not hold it.
     let name = unique_name();
@@ -540,7 +544,7 @@ fn remove_unheld_removes_only_a_lock_nobody_holds() {
     holder.expect("held");
     holder.kill();
     holder.finish_killed();
-    interlock::remove_unheld(&name).expect("remove a dead holder's lock");
+    interlock::namespace::remove_unheld(&name).expect("remove a dead holder's lock");
     assert!(!dir.join(format!("{name}.lock")).exists(), "not removed");
 }
 
