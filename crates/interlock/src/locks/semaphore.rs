@@ -219,7 +219,11 @@ impl Semaphore {
     pub fn try_acquire(&self) -> Result<Option<Permit<'_>>, Error> {
         match self.acquire_fast() {
             Some(p) => Ok(Some(p)),
-            None => self.scan(),
+            // Held by this very thread counts as held: a look never blocks.
+            None => match self.scan() {
+                Err(Error::WouldDeadlock { .. }) => Ok(None),
+                other => other,
+            },
         }
     }
 
