@@ -149,6 +149,11 @@ pub(crate) struct RunArgs {
     /// an existing unfair one. Every later `run` of the name is fair.
     #[arg(long, conflicts_with = "path")]
     pub(crate) fair: bool,
+    /// Run at most N COMMANDs of NAME at once (like GNU parallel's `sem`): NAME is a
+    /// semaphore of N permits, created on first use; an existing one with another N is an
+    /// error. A permit whose holder is killed comes back.
+    #[arg(long, value_name = "N", conflicts_with_all = ["path", "fair"])]
+    pub(crate) slots: Option<usize>,
     /// If a holder died leaving processes of its COMMAND's process group running, kill them
     /// (SIGKILL) instead of waiting for them to exit.
     #[arg(long)]

@@ -102,6 +102,8 @@ pub use crate::{
         file_lock::{FileLock, FileLockGuard, FlockEntry, PathStatus},
         options::Options,
     },
+    // Issue 15: the semaphore.
+    locks::semaphore::{BoundedSemaphore, Permit, Semaphore, SemaphoreConfig},
     locks::{
         lock::{Lock, LockGuard},
         primitive::Primitive,

@@ -4,10 +4,10 @@
 //! types never meet shared memory; everywhere else these are the std types that live in segments.
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicU32, Ordering};
 
 #[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{compiler_fence, fence, AtomicU32, AtomicU64, Ordering};
 
 /// Spin-loop hint. (Under loom the spin limit is 0, so this never runs there.)
 #[inline]

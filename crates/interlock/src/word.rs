@@ -421,6 +421,58 @@ fn hand_over(word: &AtomicU32) {
     }
 }
 
+/// A semaphore's sleeper (`locks/semaphore.rs`), before it sleeps on a held permit word:
+/// sets `WAITERS` so that the word's release — or the kernel, if its holder dies — wakes it.
+/// Returns the value to sleep on ([`sleep_announced`]), or `None` if the word is free now (or
+/// free after a death), so that the caller tries it instead of sleeping.
+#[cold]
+pub(crate) fn announce_sleep(word: &AtomicU32) -> Option<u32> {
+    let mut state = word.load(Ordering::Relaxed);
+    loop {
+        if state & TID_MASK == 0 {
+            return None;
+        }
+        if state & WAITERS != 0 {
+            return Some(state);
+        }
+        // Relaxed: the futex call orders the sleep; a failed exchange re-reads.
+        match word.compare_exchange(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some(state | WAITERS),
+            Err(now) => state = now,
+        }
+    }
+}
+
+/// Sleeps on a word that [`announce_sleep`] found at `seen`, until a wake-up, a change of the
+/// word, or `deadline`. The caller re-checks whatever it waits for in every case.
+#[cold]
+pub(crate) fn sleep_announced(word: &AtomicU32, seen: u32, deadline: &Deadline) -> WaitOutcome {
+    futex::wait(word, seen, Some(deadline))
+}
+
+/// A semaphore's release for a sleeper that may be on another permit's word: clears that
+/// word's `WAITERS` if it is set and held (a change of value, so that a sleeper between its
+/// [`announce_sleep`] and its futex call does not go to sleep on a stale value: it finds the
+/// word changed, and looks again), then wakes one sleeper on it. The word's holder releases
+/// it without a wake-up then, which is right: this was its wake-up, and the sleepers left
+/// are still counted by the semaphore, whose next release wakes one of them.
+#[cold]
+pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
+    let mut state = word.load(Ordering::Relaxed);
+    while state & WAITERS != 0 && state & TID_MASK != 0 {
+        match word.compare_exchange(
+            state,
+            state & !WAITERS,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => break,
+            Err(now) => state = now,
+        }
+    }
+    futex::wake_one(word)
+}
+
 #[cold]
 fn wake(word: &AtomicU32) {
     futex::wake_one(word);

@@ -5,6 +5,7 @@ mod demo;
 mod generate;
 mod rm;
 mod run;
+mod slots; // issue 15: `run --slots N`
 pub(crate) mod status;
 mod target;
 

@@ -11,6 +11,9 @@ use crate::cmd::target::Target;
 use crate::exit::{Coded, Exit};
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    if let Some(n) = args.slots {
+        return super::slots::run(&args, n);
+    }
     // A name, or any file at --path (with flock(2) on it too: `interlock::FileLock`).
     let target = Target::open(&args)?;
     let label = target.label();

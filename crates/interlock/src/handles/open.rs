@@ -11,6 +11,7 @@ use crate::handles::options::{handle_methods, Options};
 use crate::locks::lock::Lock;
 use crate::locks::raw::Raw;
 use crate::locks::rlock::RLock;
+use crate::locks::semaphore::Semaphore;
 use crate::locks::table::LockTable;
 use crate::shm::name::{self, Namespace};
 use crate::shm::{trusted_file, Segment};
@@ -184,4 +185,40 @@ handle_methods! {
     example: "interlock::LockTable::new(4)?";
     options: "interlock::LockTable::options().len(4).timestamps(true).create()?";
     create(n: usize => len, "64");
+}
+
+/// A semaphore's own setting.
+impl Options<Semaphore> {
+    /// How many permits the semaphore has (1 to 2^20): needed wherever it may be created
+    /// ([`create`](Options::create), [`open`](Options::open),
+    /// [`open_path`](Options::open_path)); a semaphore that exists must have this many.
+    /// [`from_env`](Options::from_env) takes the semaphore passed, whatever its permits,
+    /// unless they are set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::Semaphore;
+    ///
+    /// let sem = Semaphore::options().permits(4).create()?;
+    /// assert_eq!(sem.permits(), 4);
+    /// assert!(matches!(
+    ///     Semaphore::options().create(),
+    ///     Err(interlock::Error::SemaphoreSize { .. })
+    /// ));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn permits(mut self, n: usize) -> Options<Semaphore> {
+        self.config_mut().permits = Some(n);
+        self
+    }
+}
+
+handle_methods! {
+    impl[] Semaphore;
+    name: "semaphore";
+    path: "interlock::Semaphore";
+    example: "interlock::Semaphore::new(4)?";
+    options: "interlock::Semaphore::options().permits(4).timestamps(true).create()?";
+    create(n: usize => permits, "4");
 }

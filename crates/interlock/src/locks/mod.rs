@@ -15,3 +15,6 @@ pub(crate) mod raw;
 pub(crate) mod rlock;
 pub(crate) mod status;
 pub(crate) mod table;
+
+// Issue 15: the semaphore.
+pub(crate) mod semaphore;

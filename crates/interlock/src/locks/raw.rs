@@ -151,7 +151,10 @@ impl Raw {
 
     /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`.
     pub(crate) fn label(&self) -> String {
-        if self.at.segment().header().kind() == Some(Kind::LockTable) {
+        if matches!(
+            self.at.segment().header().kind(),
+            Some(Kind::LockTable | Kind::Semaphore)
+        ) {
             format!("{}[{}]", self.label, self.at.index())
         } else {
             self.label.to_string()

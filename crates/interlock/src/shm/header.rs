@@ -7,17 +7,18 @@
 //!     12     4  header length    HEADER_LEN
 //!     16     8  segment length   the whole segment's bytes (the file is at least this long)
 //!     24     4  kind             1 Lock, 2 RLock, 3 Value, 4 FairLock, 5 LockTable, 6 WaitRegistry,
-//!                                7 FairRLock
+//!                                7 FairRLock, 10 Semaphore
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
 //!     36     4  flags            0 (reserved; a set bit is refused)
 //!     40     8  created at       Unix time in ns
 //!     48     4  creator pid
 //!     52     4  size             per kind: a Value's bytes (1 to MAX_VALUE), a LockTable's locks
-//!                                (1 to MAX_TABLE), a WaitRegistry's slots (1 to MAX_WAIT_SLOTS);
+//!                                or a Semaphore's permits (1 to MAX_TABLE), a WaitRegistry's slots (1 to MAX_WAIT_SLOTS);
 //!                                0 for a lock
 //!     56     8  reserved, zero
-//!     64   128  lock record      see `Record` (a LockTable: one per lock, back to back)
+//!     64   128  lock record      see `Record` (a LockTable: one per lock, a Semaphore: one
+//!                                per permit, back to back)
 //!    192     …  payload          a Value's selector word, then two slots of the value's size
 //!                                rounded up to 8 bytes; a WaitRegistry's slots of
 //!                                WAIT_SLOT_LEN bytes; accessed only as atomics
@@ -123,6 +124,9 @@ fn size_fault(content: Content, size: u32) -> Option<&'static str> {
             Kind::LockTable if size == 0 || size > MAX_TABLE => {
                 Some("a lock table's size is 0 or over 2^20 locks")
             }
+            Kind::Semaphore if size == 0 || size > MAX_TABLE => {
+                Some("a semaphore's permits are 0 or over 2^20")
+            }
             _ => None,
         },
     }
@@ -139,6 +143,9 @@ impl Content {
             Content::Handle(Kind::LockTable) => 5,
             Content::WaitRegistry => 6,
             Content::Handle(Kind::FairRLock) => 7,
+            // 8 and 9: Event and Barrier; 11: reserved for a BoundedSemaphore kind (unused:
+            // every interlock semaphore is bounded, decision 0023).
+            Content::Handle(Kind::Semaphore) => 10,
         }
     }
 
@@ -151,6 +158,7 @@ impl Content {
             5 => Content::Handle(Kind::LockTable),
             6 => Content::WaitRegistry,
             7 => Content::Handle(Kind::FairRLock),
+            10 => Content::Handle(Kind::Semaphore),
             _ => return None,
         })
     }
@@ -200,7 +208,9 @@ impl Header {
     /// Bytes of the whole segment.
     pub(crate) fn segment_len(&self) -> usize {
         match self.content {
-            Content::Handle(Kind::LockTable) => RECORD_OFFSET + self.records() * RECORD_LEN,
+            Content::Handle(Kind::LockTable | Kind::Semaphore) => {
+                RECORD_OFFSET + self.records() * RECORD_LEN
+            }
             Content::WaitRegistry => PAYLOAD_OFFSET + self.wait_slots() * WAIT_SLOT_LEN,
             _ => value_segment_len(self.value_len()),
         }
@@ -209,7 +219,7 @@ impl Header {
     /// How many lock records the segment holds: a LockTable's locks, 1 for any other kind.
     pub(crate) fn records(&self) -> usize {
         match self.content {
-            Content::Handle(Kind::LockTable) => self.size as usize,
+            Content::Handle(Kind::LockTable | Kind::Semaphore) => self.size as usize,
             _ => 1,
         }
     }
@@ -358,6 +368,7 @@ mod tests {
             (Content::Handle(Kind::LockTable), 5, 3),
             (Content::WaitRegistry, 6, 16),
             (Content::Handle(Kind::FairRLock), 7, 0),
+            (Content::Handle(Kind::Semaphore), 10, 2),
         ];
         for (content, code, size) in all {
             assert_eq!(content.code(), code);

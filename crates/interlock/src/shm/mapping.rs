@@ -137,11 +137,13 @@ impl Segment {
         let content = content.into();
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
         let size = match content {
-            Content::Handle(Kind::LockTable) | Content::WaitRegistry => u32::from_ne_bytes(
-                value
-                    .try_into()
-                    .map_err(|_| invalid(format!("a {content}'s size")))?,
-            ),
+            Content::Handle(Kind::LockTable | Kind::Semaphore) | Content::WaitRegistry => {
+                u32::from_ne_bytes(
+                    value
+                        .try_into()
+                        .map_err(|_| invalid(format!("a {content}'s size")))?,
+                )
+            }
             _ => u32::try_from(value.len()).unwrap_or(u32::MAX),
         };
         // Never write (and so never publish) a header `decode` refuses: a Value of no bytes

@@ -40,7 +40,10 @@ pub(crate) struct Record {
     pub(crate) owner_deaths: AtomicU32,
     /// Non-zero while poisoned: 1 = a panic unwound through a guard, 2 = an owner died.
     pub(crate) poisoned: AtomicU32,
-    _pad0: AtomicU32,
+    /// A [`Semaphore`](crate::Semaphore)'s record 0 only: threads asleep waiting for any of
+    /// its permits (`locks/semaphore.rs`); a release that finds it non-zero wakes one. Zero
+    /// (padding before format 1's semaphores) in every other record.
+    pub(crate) sleepers: AtomicU32,
     /// When acquisition `stamp_token` happened (Unix ns, coarse clock).
     pub(crate) acquired_at_ns: AtomicU64,
     /// Which acquisition `acquired_at_ns` belongs to: the current hold has a time only if this

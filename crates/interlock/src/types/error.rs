@@ -249,6 +249,22 @@ pub enum Error {
         /// The OS error.
         error: std::io::Error,
     },
+    /// A [`Semaphore`](crate::Semaphore) of an impossible number of permits (none, or over
+    /// 2^20), or one that exists with another number than asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = interlock::Semaphore::new(0).unwrap_err();
+    /// assert!(matches!(err, interlock::Error::SemaphoreSize { .. }), "{err}");
+    /// ```
+    #[error("{what}: {reason}")]
+    SemaphoreSize {
+        /// The semaphore: its name, path, or "anonymous semaphore".
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -33,6 +33,9 @@ pub enum Kind {
     LockTable,
     /// A fair [`RLock`](crate::RLock).
     FairRLock,
+    /// A [`Semaphore`](crate::Semaphore): one 128-byte record per permit, each a robust lock
+    /// word, in one segment.
+    Semaphore,
 }
 
 impl fmt::Display for Kind {
@@ -44,6 +47,7 @@ impl fmt::Display for Kind {
             Kind::FairLock => "FairLock",
             Kind::LockTable => "LockTable",
             Kind::FairRLock => "FairRLock",
+            Kind::Semaphore => "Semaphore",
         })
     }
 }

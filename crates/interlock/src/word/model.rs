@@ -19,6 +19,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use super::*;
+use crate::sync::fence;
 
 struct Shared {
     word: AtomicU32,
@@ -178,5 +179,59 @@ fn model_fair_hand_over_excludes_and_strands_nobody() {
         }
         assert_eq!(read(&s), 12);
         assert_eq!(s.word.load(Ordering::Relaxed), UNLOCKED);
+    });
+}
+
+/// A semaphore's permit protocol (`locks/semaphore.rs`) over two permit words: permit 0 held
+/// for good (tid 1), permit 1 held by a releaser (tid 2); a third thread finds both held,
+/// counts itself a sleeper, announces itself on permit 0, looks again and sleeps. The
+/// releaser gives permit 1 back and, finding a sleeper counted, steals permit 0's `WAITERS`
+/// and wakes. The sleeper must end holding permit 1 in every interleaving: loom reports a
+/// lost wake-up as a deadlock. (It does without the steal's change of the word: the sleeper
+/// then sleeps on the value it announced, after the wake-up went by.)
+#[test]
+fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
+    loom::model(|| {
+        let slots = Arc::new([AtomicU32::new(1), AtomicU32::new(2)]);
+        let sleepers = Arc::new(AtomicU32::new(0));
+        let on_slot0 = Arc::new(AtomicU32::new(0));
+        let sleeper = {
+            let (slots, sleepers, on_slot0) = (slots.clone(), sleepers.clone(), on_slot0.clone());
+            thread::spawn(move || {
+                let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                let scan = |slots: &[AtomicU32; 2]| slots.iter().position(|w| try_lock_fast(w, 3));
+                loop {
+                    if let Some(i) = scan(&slots) {
+                        return i;
+                    }
+                    sleepers.fetch_add(1, Ordering::SeqCst);
+                    on_slot0.fetch_add(1, Ordering::Relaxed);
+                    let seen = announce_sleep(&slots[0]);
+                    fence(Ordering::SeqCst);
+                    let got = match seen {
+                        Some(seen) => match scan(&slots) {
+                            None => {
+                                sleep_announced(&slots[0], seen, &never);
+                                None
+                            }
+                            got => got,
+                        },
+                        None => None,
+                    };
+                    on_slot0.fetch_sub(1, Ordering::Relaxed);
+                    sleepers.fetch_sub(1, Ordering::SeqCst);
+                    if let Some(i) = got {
+                        return i;
+                    }
+                }
+            })
+        };
+        // The releaser: the permit's own release, then the semaphore's.
+        unlock(&slots[1]);
+        fence(Ordering::SeqCst);
+        if sleepers.load(Ordering::Relaxed) != 0 && on_slot0.load(Ordering::Relaxed) != 0 {
+            steal_and_wake(&slots[0]);
+        }
+        assert_eq!(sleeper.join().unwrap(), 1);
     });
 }

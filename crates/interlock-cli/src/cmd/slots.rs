@@ -1,0 +1,80 @@
+//! `interlock run --slots N NAME -- COMMAND`: at most N COMMANDs of NAME at once, like GNU
+//! parallel's `sem`, over an `interlock::Semaphore` of N permits (created on first use).
+
+use std::io::ErrorKind;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+use interlock::Semaphore;
+
+use crate::cli::{RunArgs, WaitLimit};
+use crate::exit::{Coded, Exit};
+
+pub(crate) fn run(args: &RunArgs, n: usize) -> anyhow::Result<Exit> {
+    let name = args.name.as_deref().expect("--slots conflicts with --path");
+    let sem = Semaphore::options()
+        .permits(n)
+        .timestamps(true)
+        .open(name)
+        .with_context(|| format!("semaphore {name:?} with {n} slots"))?;
+    let conflict = |message: String| anyhow::Error::new(Coded(conflict_code(args), message));
+    let limit = match args.wait {
+        _ if args.no_wait => Some(Duration::ZERO),
+        Some(WaitLimit::AtMost(limit)) => Some(limit),
+        Some(WaitLimit::Forever) | None => None,
+    };
+    let permit = match limit {
+        None => sem.acquire()?,
+        Some(limit) => match sem.try_acquire_for(limit)? {
+            Some(p) => p,
+            None => {
+                return Err(conflict(format!(
+                    "semaphore {name:?}: all {n} slots are taken"
+                )))
+            }
+        },
+    };
+    let (program, rest) = args.command.split_first().expect("clap requires COMMAND");
+    let mut cmd = Command::new(program);
+    cmd.args(rest)
+        .env("INTERLOCK_SLOT", permit.slot().to_string())
+        .env(
+            "INTERLOCK_PREVIOUS_OWNER_DIED",
+            if permit.previous_owner_died() {
+                "1"
+            } else {
+                "0"
+            },
+        );
+    let status = match cmd.status() {
+        Ok(status) => status,
+        Err(error) => {
+            let code = match error.kind() {
+                ErrorKind::NotFound => Exit::NotFound,
+                _ => Exit::CannotExecute,
+            };
+            let shown = program.to_string_lossy();
+            return Err(anyhow::Error::new(Coded(
+                code,
+                format!("cannot run {shown:?}: {error}"),
+            )));
+        }
+    };
+    permit
+        .release()
+        .with_context(|| format!("releasing a slot of {name:?}"))?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Command(code as u8),
+        (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),
+        (None, None) => Exit::System,
+    })
+}
+
+fn conflict_code(args: &RunArgs) -> Exit {
+    match args.conflict_exit_code {
+        1 => Exit::Conflict,
+        n => Exit::Command(n),
+    }
+}
