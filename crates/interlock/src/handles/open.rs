@@ -185,3 +185,13 @@ handle_methods! {
     options: "interlock::LockTable::options().len(4).timestamps(true).create()?";
     create(n: usize => len, "64");
 }
+
+// Issue 15: Event and Barrier.
+handle_methods! {
+    impl[] crate::locks::event::Event;
+    name: "event";
+    path: "interlock::Event";
+    example: "interlock::Event::new()?";
+    options: "interlock::Event::options().create()?";
+    create();
+}

@@ -15,3 +15,6 @@ pub(crate) mod raw;
 pub(crate) mod rlock;
 pub(crate) mod status;
 pub(crate) mod table;
+
+// Issue 15: Event and Barrier.
+pub(crate) mod event;

@@ -33,6 +33,10 @@ pub enum Kind {
     LockTable,
     /// A fair [`RLock`](crate::RLock).
     FairRLock,
+    /// An [`Event`](crate::Event): a flag processes wait for.
+    Event,
+    /// A [`Barrier`](crate::Barrier): n parties wait for each other.
+    Barrier,
 }
 
 impl fmt::Display for Kind {
@@ -44,6 +48,8 @@ impl fmt::Display for Kind {
             Kind::FairLock => "FairLock",
             Kind::LockTable => "LockTable",
             Kind::FairRLock => "FairRLock",
+            Kind::Event => "Event",
+            Kind::Barrier => "Barrier",
         })
     }
 }

@@ -11,6 +11,7 @@ mod common; // helpers: forks, pipes, child roles, namespaces, flavours of lock 
 mod bad_input; // bad names, unsafe paths, files that are not our locks: each refused clearly
 mod crash; // holders SIGKILLed, `_exit`ing, panicking: the next owner is told, promptly
 mod deadlock; // lock-order cycles across processes: exactly one member gets `Error::Deadlock`
+mod event; // `Event`: set releases every waiter; waiters SIGKILLed at random leave nothing
 mod fair; // fair locks hand a release to the longest sleeper
 mod fast_path; // the uncontended paths keep every rule of the full ones
 mod file_lock; // `FileLock`: any file, side by side with flock(2) users
