@@ -98,6 +98,7 @@ pub use crate::handles::{namespace, path};
 // Issue 15: Event and Barrier.
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
+    locks::barrier::{Barrier, BarrierWaitResult},
     locks::event::Event,
     types::{BarrierBreak, BarrierStatus, EventStatus},
 };

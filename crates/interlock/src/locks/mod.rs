@@ -17,4 +17,5 @@ pub(crate) mod status;
 pub(crate) mod table;
 
 // Issue 15: Event and Barrier.
+pub(crate) mod barrier;
 pub(crate) mod event;

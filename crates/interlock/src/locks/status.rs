@@ -17,6 +17,10 @@ pub(crate) fn read_segment(seg: &Segment, kind: Kind) -> LockStatus {
             event: Some(crate::locks::event::read(seg.record())),
             ..LockStatus::never_taken_of(kind)
         },
+        Kind::Barrier => LockStatus {
+            barrier: Some(crate::locks::barrier::read(seg)),
+            ..LockStatus::never_taken_of(kind)
+        },
         _ => read(seg.record(), kind),
     }
 }

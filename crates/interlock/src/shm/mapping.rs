@@ -139,9 +139,9 @@ impl Segment {
         let size = match content {
             Content::Handle(Kind::LockTable | Kind::Barrier) | Content::WaitRegistry => {
                 u32::from_ne_bytes(
-                value
-                    .try_into()
-                    .map_err(|_| invalid(format!("a {content}'s size")))?,
+                    value
+                        .try_into()
+                        .map_err(|_| invalid(format!("a {content}'s size")))?,
                 )
             }
             _ => u32::try_from(value.len()).unwrap_or(u32::MAX),

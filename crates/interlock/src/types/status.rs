@@ -107,9 +107,12 @@ pub struct LockStatus {
     /// have ended since; ask [`ProcessGroup::state`].
     pub leftover_group: Option<ProcessGroup>,
     /// An [`Event`](crate::Event)'s state (`None` for any other kind; an event has no holder).
+    /// In JSON only for an event.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub event: Option<EventStatus>,
     /// A [`Barrier`](crate::Barrier)'s state (`None` for any other kind; a barrier has no
-    /// holder).
+    /// holder). In JSON only for a barrier.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub barrier: Option<BarrierStatus>,
 }
 

@@ -27,6 +27,8 @@ const GEN_ONE: u32 = 1 << 12;
 const GEN: u32 = 0x7fff_f000;
 /// Broken, until a reset.
 pub(crate) const BROKEN: u32 = 1 << 31;
+/// The largest generation (they wrap to 0 after it).
+pub(crate) const MAX_GENERATION: u32 = GEN >> 12;
 /// The most parties the word counts: `arrived` stays below the parties, in 12 bits.
 pub(crate) const MAX_PARTIES: u32 = ARRIVED;
 
@@ -55,6 +57,11 @@ fn generation(v: u32) -> u32 {
     (v & GEN) >> 12
 }
 
+/// The generation after `generation` (wrapping).
+pub(crate) fn following(generation: u32) -> u32 {
+    self::generation(next(generation))
+}
+
 /// The word of a fresh generation after `generation`: nobody arrived, not broken.
 fn next(generation: u32) -> u32 {
     (generation << 12).wrapping_add(GEN_ONE) & GEN
@@ -73,7 +80,8 @@ pub(crate) enum Arrival {
 
 /// Arrives at the barrier of `parties` parties (1 to [`MAX_PARTIES`]). `before` runs with the
 /// index and generation the arrival is about to take, before the compare-exchange that takes
-/// them (the layer above records who arrives there; a failed exchange runs it again).
+/// them (the layer above records its party there, so that a party killed just after the
+/// exchange is already recorded; a failed exchange runs it again with the next guess).
 pub(crate) fn arrive(word: &AtomicU32, parties: u32, mut before: impl FnMut(u32, u32)) -> Arrival {
     debug_assert!((1..=MAX_PARTIES).contains(&parties));
     let mut v = word.load(Ordering::Relaxed);
@@ -162,12 +170,14 @@ pub(crate) fn break_generation(word: &AtomicU32, generation: Option<u32>) -> boo
 }
 
 /// Starts a fresh generation — nobody arrived, not broken — whatever the state, waking every
-/// waiter (who find their generation moved: the layer above tells them it was a reset). Returns
-/// the new generation.
-pub(crate) fn reset(word: &AtomicU32) -> u32 {
+/// waiter (who find their generation moved: the layer above tells them it was a reset, by what
+/// `before` recorded: it runs with the new generation before the exchange that makes it).
+/// Returns the new generation.
+pub(crate) fn reset(word: &AtomicU32, mut before: impl FnMut(u32)) -> u32 {
     let mut v = word.load(Ordering::Relaxed);
     loop {
         let new = next(generation(v));
+        before(generation(new));
         match word.compare_exchange_weak(v, new, Ordering::AcqRel, Ordering::Relaxed) {
             Ok(_) => {
                 futex::wake_all(word);
@@ -224,7 +234,7 @@ mod tests {
         assert!(!break_generation(&w, None));
         assert_eq!(arrive(&w, 3, |_, _| {}), Arrival::Broken);
         assert_eq!(wait(&w, generation(GEN), None), Wake::Broken);
-        assert_eq!(reset(&w), 0, "the generation wraps");
+        assert_eq!(reset(&w, |_| {}), 0, "the generation wraps");
         assert_eq!(State::of(w.load(Ordering::Relaxed)).arrived, 0);
         let d = futex::deadline_after(std::time::Duration::from_millis(2));
         assert_eq!(wait(&w, 0, Some(&d)), Wake::TimedOut);

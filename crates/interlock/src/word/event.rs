@@ -75,12 +75,7 @@ pub(crate) fn wait(word: &AtomicU32, deadline: Option<&Deadline>) -> bool {
             return true;
         }
         if v & WAITERS == 0 {
-            match word.compare_exchange_weak(
-                v,
-                v | WAITERS,
-                Ordering::Relaxed,
-                Ordering::Acquire,
-            ) {
+            match word.compare_exchange_weak(v, v | WAITERS, Ordering::Relaxed, Ordering::Acquire) {
                 Ok(_) => v |= WAITERS,
                 Err(seen) => {
                     v = seen;
@@ -122,9 +117,17 @@ mod tests {
         let w = AtomicU32::new(0);
         let d = futex::deadline_after(std::time::Duration::from_millis(5));
         assert!(!wait(&w, Some(&d)));
-        assert_eq!(w.load(Ordering::Relaxed), WAITERS, "a sleeper leaves only its bit");
+        assert_eq!(
+            w.load(Ordering::Relaxed),
+            WAITERS,
+            "a sleeper leaves only its bit"
+        );
         assert!(set(&w));
-        assert_eq!(w.load(Ordering::Relaxed), SET | ONE_SET, "set clears the bit");
+        assert_eq!(
+            w.load(Ordering::Relaxed),
+            SET | ONE_SET,
+            "set clears the bit"
+        );
     }
 
     #[test]

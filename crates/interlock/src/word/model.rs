@@ -259,7 +259,10 @@ fn model_barrier_trips_once_per_generation_and_orders_memory() {
                             index
                         }
                         barrier::Arrival::Waiting { index, generation } => {
-                            assert_eq!(barrier::wait(&word, generation, None), barrier::Wake::Moved);
+                            assert_eq!(
+                                barrier::wait(&word, generation, None),
+                                barrier::Wake::Moved
+                            );
                             index
                         }
                         barrier::Arrival::Broken => unreachable!("nobody breaks it"),
@@ -291,14 +294,21 @@ fn model_barrier_trips_once_per_generation_and_orders_memory() {
         let others: Vec<_> = (1..3).map(|me| thread::spawn(party(me))).collect();
         let mut results = vec![party(0)()];
         results.extend(others.into_iter().map(|h| h.join().unwrap()));
-        assert_eq!(results.iter().map(|r| r.0).sum::<u32>(), 2, "one leader a generation");
+        assert_eq!(
+            results.iter().map(|r| r.0).sum::<u32>(),
+            2,
+            "one leader a generation"
+        );
         let all = results.iter().fold(0, |acc, r| {
             assert_eq!(acc & r.1, 0, "an index given twice");
             acc | r.1
         });
         assert_eq!(all, 0b111_111, "indices 0..3 in each generation");
         // Three trips: two rounds and the barrier between them.
-        assert_eq!(barrier::State::of(word.load(Ordering::Relaxed)).generation, 3);
+        assert_eq!(
+            barrier::State::of(word.load(Ordering::Relaxed)).generation,
+            3
+        );
     });
 }
 
@@ -334,7 +344,10 @@ fn model_barrier_break_races_the_leader() {
             );
         } else {
             assert_eq!(woke, barrier::Wake::Moved);
-            assert!(matches!(arrived, barrier::Arrival::Leader { .. }) || matches!(arrived, barrier::Arrival::Waiting { .. }));
+            assert!(
+                matches!(arrived, barrier::Arrival::Leader { .. })
+                    || matches!(arrived, barrier::Arrival::Waiting { .. })
+            );
         }
     });
 }

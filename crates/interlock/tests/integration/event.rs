@@ -59,7 +59,11 @@ fn eight_children_wait_and_one_set_releases_them_all() {
             fork(|| {
                 tx.send("waiting");
                 assert!(event.wait_timeout(PATIENCE), "child: never set");
-                assert_eq!(mem.slot(0).load(Ordering::Relaxed), 42, "set published nothing");
+                assert_eq!(
+                    mem.slot(0).load(Ordering::Relaxed),
+                    42,
+                    "set published nothing"
+                );
                 mem.slot(1).fetch_add(1, Ordering::Relaxed);
             })
         })
@@ -68,7 +72,11 @@ fn eight_children_wait_and_one_set_releases_them_all() {
         rx.expect("waiting");
     }
     wait_until("a child asleep on the event", || event.status().waiters);
-    assert_eq!(mem.slot(1).load(Ordering::Relaxed), 0, "nobody passes a clear event");
+    assert_eq!(
+        mem.slot(1).load(Ordering::Relaxed),
+        0,
+        "nobody passes a clear event"
+    );
     mem.slot(0).store(42, Ordering::Relaxed);
     event.set();
     for child in children {
@@ -76,7 +84,10 @@ fn eight_children_wait_and_one_set_releases_them_all() {
     }
     assert_eq!(mem.slot(1).load(Ordering::Relaxed), 8);
     let status = event.status();
-    assert!(status.set && status.sets == 1 && !status.waiters, "{status:?}");
+    assert!(
+        status.set && status.sets == 1 && !status.waiters,
+        "{status:?}"
+    );
 }
 
 /// Round after round, three children wait on a clear event and one of them is SIGKILLed at a
@@ -199,11 +210,18 @@ fn an_event_by_name_or_path_is_one_event() {
         a.set();
         assert!(b.is_set(), "two opens of one name are one event");
         assert_eq!(
-            interlock::namespace::status("ev").unwrap().status.event.unwrap().sets,
+            interlock::namespace::status("ev")
+                .unwrap()
+                .status
+                .event
+                .unwrap()
+                .sets,
             1
         );
         let p = Event::open_path(dir.join("ev.event"), 0o600).expect("open_path");
-        let q = Event::options().open_path(dir.join("ev.event")).expect("again");
+        let q = Event::options()
+            .open_path(dir.join("ev.event"))
+            .expect("again");
         q.set();
         assert!(p.is_set());
         assert_eq!(
