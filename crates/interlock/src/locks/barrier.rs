@@ -62,8 +62,11 @@ const ABORT: u64 = 3;
 /// a death is a process's, and a party that exits normally while the others still wait for it
 /// is reported the same way.
 ///
-/// A party that dies before it ever arrived cannot be found (nobody knew of it): give the
-/// first wait a timeout if that can happen ([`wait_timeout`](Barrier::wait_timeout)).
+/// A process stops being a party when it drops its handle: a process that ends without
+/// dropping it — killed, or leaving through `_exit` as a forked child does — while the others
+/// wait for it in the next generation is a dead party. A party that dies before it ever
+/// arrived cannot be found (nobody knew of it): give the first wait a timeout if that can
+/// happen ([`wait_timeout`](Barrier::wait_timeout)).
 ///
 /// # Differences from `multiprocessing.Barrier`
 ///
@@ -456,6 +459,24 @@ pub(crate) fn read(seg: &Segment) -> BarrierStatus {
         broken: broken.map(|b| b.0),
         dead_pid: broken.and_then(|b| b.1),
         waiting,
+    }
+}
+
+/// Leaving: this process is no longer a party, so the next generation does not wait for it
+/// (nor take its end for a death) — as when `interlock barrier wait` exits after passing.
+impl Drop for Barrier {
+    fn drop(&mut self) {
+        let me = sys::me();
+        let payload = self.payload();
+        for slot in payload[HEAD_WORDS..].chunks(SLOT_WORDS) {
+            let tag = slot[0].load(Ordering::Acquire);
+            if tag != 0
+                && Ids::unpack(slot[1].load(Ordering::Relaxed)).pid == me.pid
+                && slot[2].load(Ordering::Relaxed) == me.start_time
+            {
+                let _ = slot[0].compare_exchange(tag, 0, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
     }
 }
 
