@@ -30,6 +30,10 @@ grep -qx 'interlock-fair' "$plot"
 grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"
 # Python's row, or the notice that says why it is missing.
 grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
+# Issue 15: the barrier table (interlock::Barrier beside pthread_barrier) comes out.
+out_barrier="$(cargo run -p interlock-bench --release --bin barrier -- --smoke)"
+echo "$out_barrier"
+grep -E '^\| 2 \| [0-9]+ \| [0-9]+ \| [0-9.]+× \|$' <<<"$out_barrier"
 # The criterion benches at least build.
 cargo bench -p interlock-bench --bench uncontended --no-run
 

@@ -15,6 +15,9 @@ cd "$(dirname "$0")"/..
 
 rounds="${1:-3}"
 cpus="${2:-2}"
+# Hundreds of SIGKILLs where CI runs a few (issue 15: Event waiters, Barrier parties).
+export INTERLOCK_EVENT_KILLS="${INTERLOCK_EVENT_KILLS:-300}"
+export INTERLOCK_BARRIER_KILLS="${INTERLOCK_BARRIER_KILLS:-200}"
 
 if ! command -v stress-ng >/dev/null; then
   if [ "$(id -u)" = 0 ]; then

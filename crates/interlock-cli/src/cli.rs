@@ -36,6 +36,8 @@ pub(crate) enum Command {
     Demo(Demo),
     Completions(CompletionsArgs),
     Man(ManArgs),
+    Event(crate::cmd::event::EventArgs),
+    Barrier(crate::cmd::barrier::BarrierArgs),
     /// One worker of `demo counter` (internal).
     #[command(hide = true)]
     DemoWorker(DemoWorkerArgs),
@@ -471,7 +473,7 @@ const DURATIONS: &str =
 
 /// Parses a `--wait` DURATION: seconds (`2`, `0.5`, `.5`), a number with a unit (`ms`, `s`,
 /// `m`, `h`, `d`: `500ms`, `1.5s`, `2m`), or `inf`/`infinity` (no limit).
-fn parse_wait(s: &str) -> Result<WaitLimit, String> {
+pub(crate) fn parse_wait(s: &str) -> Result<WaitLimit, String> {
     if matches!(s, "inf" | "infinity") {
         return Ok(WaitLimit::Forever);
     }

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 pub(crate) enum Exit {
     /// 0: success.
     Success,
-    /// 1: the lock was held (`--no-wait`), the wait timed out, or waiting would deadlock; also
+    /// 1: the lock was held (`--no-wait`), the wait timed out, or waiting would deadlock, or a
+    /// barrier broke (`barrier wait`); also
     /// `status`/`rm` of a lock that does not exist (a name, or a `--path` with nothing there),
     /// and `status --deadlocks` finding a cycle.
     /// `run --conflict-exit-code N` replaces this for conflicts.
@@ -56,7 +57,8 @@ pub(crate) fn for_error(err: &anyhow::Error) -> Exit {
             | interlock::Error::NotFound { .. }
             | interlock::Error::NoLockAt { .. }
             | interlock::Error::InUse { .. }
-            | interlock::Error::Deadlock { .. },
+            | interlock::Error::Deadlock { .. }
+            | interlock::Error::BrokenBarrier { .. },
         ) => Exit::Conflict,
         Some(interlock::Error::Io { .. }) => Exit::System,
         Some(_) => Exit::Usage,

@@ -26,3 +26,6 @@ mod flock;
 
 // `interlock run` and COMMAND's process tree: orphans, signals, error messages (issue 12).
 mod run_tree;
+
+// `interlock event` and `interlock barrier` (issue 15).
+mod event;

@@ -95,6 +95,14 @@ mod word;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::handles::{namespace, path};
 
+// Issue 15: Event and Barrier.
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use crate::{
+    locks::barrier::{Barrier, BarrierWaitResult},
+    locks::event::Event,
+    types::{BarrierBreak, BarrierStatus, EventStatus},
+};
+
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
     handles::{

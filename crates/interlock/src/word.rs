@@ -537,6 +537,9 @@ pub(crate) fn mark_owner_dead(word: &AtomicU32, tid: u32) -> bool {
 #[cfg(all(test, loom))]
 mod model;
 
+pub(crate) mod barrier;
+pub(crate) mod event;
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

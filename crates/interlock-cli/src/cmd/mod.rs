@@ -9,6 +9,10 @@ mod slots; // issue 15: `run --slots N`
 pub(crate) mod status;
 mod target;
 
+// Issue 15: Event and Barrier.
+pub(crate) mod barrier;
+pub(crate) mod event;
+
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
@@ -22,5 +26,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::DemoWorker(args) => demo::worker(args),
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
+        Command::Event(args) => event::event(args),
+        Command::Barrier(args) => barrier::barrier(args),
     }
 }

@@ -169,7 +169,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
     )?;
     for r in &reports {
         let s = &r.status;
-        let state = if r.held { "held" } else { "free" };
+        let state = state_word(r);
         let holder = r.inside.as_ref().map(Holder::to_string).unwrap_or_default();
         writeln!(
             out,
@@ -206,9 +206,50 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// The STATE column of `list`: held/free; an event's set/clear; a barrier's arrivals or
+/// "broken".
+fn state_word(r: &Report) -> String {
+    if let Some(e) = &r.status.event {
+        return if e.set { "set" } else { "clear" }.into();
+    }
+    if let Some(b) = &r.status.barrier {
+        return match b.broken {
+            Some(_) => "broken".into(),
+            None => format!("{}/{}", b.arrived, b.parties),
+        };
+    }
+    if r.held { "held" } else { "free" }.into()
+}
+
 fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     let s = &r.status;
     writeln!(out, "{} ({})", r.label(), s.kind)?;
+    // Issue 15: an event or a barrier has no holder: its own state instead.
+    if let Some(e) = &s.event {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        writeln!(out, "  set:           {}", yes(e.set))?;
+        writeln!(out, "  sets:          {}", e.sets)?;
+        writeln!(
+            out,
+            "  waiters:       {}",
+            if e.waiters { "maybe" } else { "none" }
+        )?;
+        return Ok(());
+    }
+    if let Some(b) = &s.barrier {
+        writeln!(out, "  parties:       {}", b.parties)?;
+        writeln!(out, "  arrived:       {}", b.arrived)?;
+        writeln!(out, "  generation:    {}", b.generation)?;
+        match (b.broken, b.dead_pid) {
+            (Some(why), Some(pid)) => writeln!(out, "  broken:        yes: {why} (pid {pid})")?,
+            (Some(why), None) => writeln!(out, "  broken:        yes: {why}")?,
+            (None, _) => writeln!(out, "  broken:        no")?,
+        }
+        for pid in &b.waiting {
+            writeln!(out, "  waiting:       pid {pid}")?;
+        }
+        return Ok(());
+    }
     if r.sidecar {
         writeln!(
             out,

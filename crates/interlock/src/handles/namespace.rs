@@ -26,7 +26,7 @@
 pub use crate::shm::name::{namespace_dir as dir, validate_name, MAX_NAME_LEN};
 
 use crate::locks::raw::{Raw, Wait};
-use crate::locks::status::read as read_status;
+use crate::locks::status::read_segment as read_status;
 use crate::shm::name::Namespace;
 use crate::shm::Segment;
 use crate::sys;
@@ -101,7 +101,7 @@ fn inspect(ns: &Namespace, name: &str) -> Result<NamedLock, Error> {
     Ok(NamedLock {
         name: name.to_owned(),
         kind,
-        status: read_status(seg.record(), kind),
+        status: read_status(&seg, kind),
     })
 }
 

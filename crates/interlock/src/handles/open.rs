@@ -222,3 +222,43 @@ handle_methods! {
     options: "interlock::Semaphore::options().permits(4).timestamps(true).create()?";
     create(n: usize => permits, "4");
 }
+
+// Issue 15: Event and Barrier.
+handle_methods! {
+    impl[] crate::locks::event::Event;
+    name: "event";
+    path: "interlock::Event";
+    example: "interlock::Event::new()?";
+    options: "interlock::Event::options().create()?";
+    create();
+}
+
+handle_methods! {
+    impl[] crate::locks::barrier::Barrier;
+    name: "barrier";
+    path: "interlock::Barrier";
+    example: "interlock::Barrier::new(3)?";
+    options: "interlock::Barrier::options().parties(3).create()?";
+    create(parties: u32 => parties, "3");
+}
+
+/// A barrier's own setting.
+impl Options<crate::locks::barrier::Barrier> {
+    /// How many parties each generation waits for (1 to
+    /// [`Barrier::MAX_PARTIES`](crate::Barrier::MAX_PARTIES)): needed wherever the barrier may
+    /// be created ([`create`](Options::create), [`open`](Options::open),
+    /// [`open_path`](Options::open_path)); a barrier that exists must have this many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let barrier = interlock::Barrier::options().parties(4).create()?;
+    /// assert_eq!(barrier.parties(), 4);
+    /// assert!(interlock::Barrier::options().parties(0).create().is_err());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn parties(mut self, parties: u32) -> Options<crate::locks::barrier::Barrier> {
+        self.config_mut().parties = Some(parties);
+        self
+    }
+}

@@ -62,7 +62,7 @@ pub fn status(path: impl AsRef<Path>) -> Result<PathStatus, Error> {
             let (dev, ino) = seg.identity();
             let kind = seg.kind(&path.display().to_string())?;
             (
-                lock_status::read(seg.record(), kind),
+                lock_status::read_segment(&seg, kind),
                 crate::deadlock::wait_edges_for(dev, ino),
             )
         }

@@ -18,3 +18,6 @@ pub(crate) mod table;
 
 // Issue 15: the semaphore.
 pub(crate) mod semaphore;
+// Issue 15: Event and Barrier.
+pub(crate) mod barrier;
+pub(crate) mod event;

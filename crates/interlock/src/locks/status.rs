@@ -3,11 +3,27 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::shm::{GroupRecord, Record};
+use crate::shm::{GroupRecord, Record, Segment};
 use crate::sync::Ordering;
 use crate::sys;
 use crate::types::{Holder, Kind, LockStatus};
 use crate::word::State;
+
+/// A snapshot of what segment `seg` (of kind `kind`) holds — a lock's record, an event's flag,
+/// a barrier's parties — read without taking or changing anything.
+pub(crate) fn read_segment(seg: &Segment, kind: Kind) -> LockStatus {
+    match kind {
+        Kind::Event => LockStatus {
+            event: Some(crate::locks::event::read(seg.record())),
+            ..LockStatus::never_taken_of(kind)
+        },
+        Kind::Barrier => LockStatus {
+            barrier: Some(crate::locks::barrier::read(seg)),
+            ..LockStatus::never_taken_of(kind)
+        },
+        _ => read(seg.record(), kind),
+    }
+}
 
 /// A snapshot of the lock in `rec` (of kind `kind`), read without taking it.
 pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
@@ -60,5 +76,7 @@ pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         poisoned: rec.poisoned.load(Ordering::Relaxed) != 0 || died_unclaimed,
         owner_died_unclaimed: died_unclaimed,
         leftover_group,
+        event: None,
+        barrier: None,
     }
 }

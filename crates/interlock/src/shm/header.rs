@@ -7,21 +7,24 @@
 //!     12     4  header length    HEADER_LEN
 //!     16     8  segment length   the whole segment's bytes (the file is at least this long)
 //!     24     4  kind             1 Lock, 2 RLock, 3 Value, 4 FairLock, 5 LockTable, 6 WaitRegistry,
-//!                                7 FairRLock, 10 Semaphore
+//!                                7 FairRLock, 8 Event, 9 Barrier, 10 Semaphore
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
 //!     36     4  flags            0 (reserved; a set bit is refused)
 //!     40     8  created at       Unix time in ns
 //!     48     4  creator pid
 //!     52     4  size             per kind: a Value's bytes (1 to MAX_VALUE), a LockTable's locks
-//!                                or a Semaphore's permits (1 to MAX_TABLE), a WaitRegistry's slots (1 to MAX_WAIT_SLOTS);
-//!                                0 for a lock
+//!                                or a Semaphore's permits (1 to MAX_TABLE), a WaitRegistry's slots
+//!                                (1 to MAX_WAIT_SLOTS), a Barrier's parties (1 to MAX_PARTIES);
+//!                                0 for a lock, an Event
 //!     56     8  reserved, zero
 //!     64   128  lock record      see `Record` (a LockTable: one per lock, a Semaphore: one
 //!                                per permit, back to back)
 //!    192     …  payload          a Value's selector word, then two slots of the value's size
 //!                                rounded up to 8 bytes; a WaitRegistry's slots of
-//!                                WAIT_SLOT_LEN bytes; accessed only as atomics
+//!                                WAIT_SLOT_LEN bytes; a Barrier's BARRIER_HEAD_LEN bytes (why it
+//!                                broke, the last reset) and two banks of parties' slots of
+//!                                BARRIER_SLOT_LEN bytes; accessed only as atomics
 //! ```
 //!
 //! All integers are native-endian: a segment is shared between processes of one machine, never
@@ -50,6 +53,12 @@ pub(crate) const PAYLOAD_OFFSET: usize = SEGMENT_LEN;
 pub(crate) const MAX_VALUE: usize = 1 << 20;
 /// The most locks one table may hold (128 MiB of records).
 pub(crate) const MAX_TABLE: usize = 1 << 20;
+/// The most parties a Barrier may have (two banks of 32-byte slots: 64 KiB).
+pub(crate) const MAX_PARTIES: usize = 1024;
+/// Bytes of a Barrier's payload before its slots.
+pub(crate) const BARRIER_HEAD_LEN: usize = 64;
+/// Bytes of one Barrier party slot.
+pub(crate) const BARRIER_SLOT_LEN: usize = 32;
 /// Bytes of one wait-registry slot.
 pub(crate) const WAIT_SLOT_LEN: usize = 64;
 /// The most slots a wait registry may have.
@@ -118,6 +127,10 @@ fn size_fault(content: Content, size: u32) -> Option<&'static str> {
             Kind::Lock | Kind::RLock | Kind::FairLock | Kind::FairRLock if size != 0 => {
                 Some("a lock carries a value")
             }
+            Kind::Event if size != 0 => Some("an event carries a value"),
+            Kind::Barrier if size == 0 || size > MAX_PARTIES => {
+                Some("a barrier's parties are 0 or over 1024")
+            }
             Kind::Value if size == 0 || size > MAX_VALUE => {
                 Some("a value's size is 0 or over 1 MiB")
             }
@@ -143,8 +156,10 @@ impl Content {
             Content::Handle(Kind::LockTable) => 5,
             Content::WaitRegistry => 6,
             Content::Handle(Kind::FairRLock) => 7,
-            // 8 and 9: Event and Barrier; 11: reserved for a BoundedSemaphore kind (unused:
-            // every interlock semaphore is bounded, decision 0023).
+            Content::Handle(Kind::Event) => 8,
+            Content::Handle(Kind::Barrier) => 9,
+            // 11: reserved for a BoundedSemaphore kind (unused: every interlock semaphore
+            // is bounded, decision 0023).
             Content::Handle(Kind::Semaphore) => 10,
         }
     }
@@ -158,6 +173,8 @@ impl Content {
             5 => Content::Handle(Kind::LockTable),
             6 => Content::WaitRegistry,
             7 => Content::Handle(Kind::FairRLock),
+            8 => Content::Handle(Kind::Event),
+            9 => Content::Handle(Kind::Barrier),
             10 => Content::Handle(Kind::Semaphore),
             _ => return None,
         })
@@ -212,6 +229,9 @@ impl Header {
                 RECORD_OFFSET + self.records() * RECORD_LEN
             }
             Content::WaitRegistry => PAYLOAD_OFFSET + self.wait_slots() * WAIT_SLOT_LEN,
+            Content::Handle(Kind::Barrier) => {
+                PAYLOAD_OFFSET + BARRIER_HEAD_LEN + 2 * self.parties() * BARRIER_SLOT_LEN
+            }
             _ => value_segment_len(self.value_len()),
         }
     }
@@ -228,6 +248,14 @@ impl Header {
     pub(crate) fn value_len(&self) -> usize {
         match self.content {
             Content::Handle(Kind::Value) => self.size as usize,
+            _ => 0,
+        }
+    }
+
+    /// A Barrier's parties (0 for any other kind).
+    pub(crate) fn parties(&self) -> usize {
+        match self.content {
+            Content::Handle(Kind::Barrier) => self.size as usize,
             _ => 0,
         }
     }
@@ -368,6 +396,8 @@ mod tests {
             (Content::Handle(Kind::LockTable), 5, 3),
             (Content::WaitRegistry, 6, 16),
             (Content::Handle(Kind::FairRLock), 7, 0),
+            (Content::Handle(Kind::Event), 8, 0),
+            (Content::Handle(Kind::Barrier), 9, 4),
             (Content::Handle(Kind::Semaphore), 10, 2),
         ];
         for (content, code, size) in all {

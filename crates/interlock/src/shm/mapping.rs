@@ -137,13 +137,12 @@ impl Segment {
         let content = content.into();
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
         let size = match content {
-            Content::Handle(Kind::LockTable | Kind::Semaphore) | Content::WaitRegistry => {
-                u32::from_ne_bytes(
-                    value
-                        .try_into()
-                        .map_err(|_| invalid(format!("a {content}'s size")))?,
-                )
-            }
+            Content::Handle(Kind::LockTable | Kind::Semaphore | Kind::Barrier)
+            | Content::WaitRegistry => u32::from_ne_bytes(
+                value
+                    .try_into()
+                    .map_err(|_| invalid(format!("a {content}'s size")))?,
+            ),
             _ => u32::try_from(value.len()).unwrap_or(u32::MAX),
         };
         // Never write (and so never publish) a header `decode` refuses: a Value of no bytes
@@ -237,6 +236,19 @@ impl Segment {
             "not a wait registry"
         );
         self.payload_words(self.header.wait_slots() * WAIT_SLOT_LEN / 8)
+    }
+
+    /// A Barrier's payload as 8-byte atomics: `BARRIER_HEAD_LEN / 8` words (why it broke, the
+    /// last reset), then two banks of `parties` slots of `BARRIER_SLOT_LEN / 8` words.
+    pub(crate) fn barrier_words(&self) -> &[AtomicU64] {
+        assert_eq!(
+            self.header.content,
+            Content::Handle(Kind::Barrier),
+            "not a barrier"
+        );
+        self.payload_words(
+            (super::BARRIER_HEAD_LEN + 2 * self.header.parties() * super::BARRIER_SLOT_LEN) / 8,
+        )
     }
 
     /// The first `words` 8-byte words after the records (a Value's payload, a wait registry's

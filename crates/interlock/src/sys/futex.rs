@@ -1,6 +1,6 @@
 //! The seam between the lock word (layer 1) and the platform: the only part of `sys` that
 //! `word.rs` uses. Three items on `&AtomicU32`, like std's `futex_wait(futex, expected,
-//! timeout)`: [`wait`], [`wake_one`] and the absolute [`Deadline`] they share — the kernel's
+//! timeout)`: [`wait`], [`wake_one`], [`wake_all`] (an `Event`'s set, a `Barrier`'s trip) and the absolute [`Deadline`] they share — the kernel's
 //! futex (`sys/linux/futex.rs`), or under loom an emulation (`sys/loom_shim.rs`), so that
 //! `word/model.rs` checks the word's protocol with loom.
 
@@ -17,7 +17,7 @@ pub(crate) enum WaitOutcome {
 }
 
 #[cfg(all(test, loom))]
-pub(crate) use super::loom_shim::{deadline_after, wait, wake_one, Deadline};
+pub(crate) use super::loom_shim::{deadline_after, wait, wake_all, wake_one, Deadline};
 
 #[cfg(all(not(all(test, loom)), target_os = "linux"))]
-pub(crate) use super::linux::futex::{deadline_after, wait, wake_one, Deadline};
+pub(crate) use super::linux::futex::{deadline_after, wait, wake_all, wake_one, Deadline};

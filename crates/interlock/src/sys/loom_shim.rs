@@ -20,12 +20,15 @@ pub(crate) fn deadline_after(_: std::time::Duration) -> Deadline {
 struct Queue {
     asleep: u32,
     woken: u32,
+    /// Wake-alls so far: a sleeper that went to sleep before one is woken by it, and a
+    /// sleeper that comes later cannot take its place (as it could take a `woken` token).
+    epoch: u32,
 }
 
 loom::lazy_static! {
     /// One hash bucket for every word in the model, like a kernel with one futex bucket.
     static ref BUCKET: (Mutex<Queue>, Condvar) =
-        (Mutex::new(Queue { asleep: 0, woken: 0 }), Condvar::new());
+        (Mutex::new(Queue { asleep: 0, woken: 0, epoch: 0 }), Condvar::new());
 }
 
 pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>) -> WaitOutcome {
@@ -36,7 +39,11 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>
         return WaitOutcome::Changed;
     }
     q.asleep += 1;
+    let epoch = q.epoch;
     while q.woken == 0 {
+        if q.epoch != epoch {
+            return WaitOutcome::Woken;
+        }
         q = cv.wait(q).unwrap();
     }
     q.woken -= 1;
@@ -54,4 +61,17 @@ pub(crate) fn wake_one(_word: &AtomicU32) -> bool {
     q.woken += 1;
     cv.notify_all();
     true
+}
+
+/// FUTEX_WAKE of all: how many sleepers were woken.
+pub(crate) fn wake_all(_word: &AtomicU32) -> u32 {
+    let (lock, cv) = &*BUCKET;
+    let mut q = lock.lock().unwrap();
+    // Every sleeper (those holding a `woken` token too) is woken by the new epoch.
+    let n = q.asleep + q.woken;
+    q.asleep = 0;
+    q.woken = 0;
+    q.epoch = q.epoch.wrapping_add(1);
+    cv.notify_all();
+    n
 }

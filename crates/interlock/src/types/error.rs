@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{CycleMember, Holder, Kind};
+use super::{BarrierBreak, CycleMember, Holder, Kind};
 
 /// Everything that can go wrong in interlock.
 ///
@@ -217,6 +217,42 @@ pub enum Error {
     BadContent {
         /// The resource's path.
         path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A [`Barrier`](crate::Barrier) is broken: a party died while others waited (`dead_pid`
+    /// names it), a wait timed out, it was aborted, or it was reset while this party waited.
+    /// It stays broken (every `wait` fails at once) until [`reset`](crate::Barrier::reset).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{BarrierBreak, Error};
+    ///
+    /// let barrier = interlock::Barrier::new(2)?;
+    /// barrier.abort();
+    /// let err = barrier.wait().unwrap_err();
+    /// assert!(matches!(err, Error::BrokenBarrier { why: BarrierBreak::Abort, dead_pid: None, .. }));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[error("{what} is broken: {why}{}", dead_pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    BrokenBarrier {
+        /// The barrier: its name, path, or "anonymous barrier".
+        what: String,
+        /// Why it broke.
+        why: BarrierBreak,
+        /// The party whose death broke it, when that is why.
+        dead_pid: Option<u32>,
+    },
+    /// A [`Barrier`](crate::Barrier) of an impossible number of parties (0, or more than
+    /// [`Barrier::MAX_PARTIES`](crate::Barrier::MAX_PARTIES)), or one that exists with another
+    /// number than asked for. Found before anything is created.
+    #[error("{what}: {reason}")]
+    BarrierParties {
+        /// The barrier: its name, path, or "a barrier".
+        what: String,
+        /// The parties asked for.
+        parties: usize,
         /// What was wrong.
         reason: String,
     },

@@ -36,6 +36,10 @@ pub enum Kind {
     /// A [`Semaphore`](crate::Semaphore): one 128-byte record per permit, each a robust lock
     /// word, in one segment.
     Semaphore,
+    /// An [`Event`](crate::Event): a flag processes wait for.
+    Event,
+    /// A [`Barrier`](crate::Barrier): n parties wait for each other.
+    Barrier,
 }
 
 impl fmt::Display for Kind {
@@ -48,6 +52,8 @@ impl fmt::Display for Kind {
             Kind::LockTable => "LockTable",
             Kind::FairRLock => "FairRLock",
             Kind::Semaphore => "Semaphore",
+            Kind::Event => "Event",
+            Kind::Barrier => "Barrier",
         })
     }
 }

@@ -15,4 +15,5 @@ mod status;
 pub use cycle::{CycleMember, WaitEdge};
 pub use error::{Error, NamespaceFault, Owner, SegmentFault};
 pub use kind::Kind;
+pub use status::{BarrierBreak, BarrierStatus, EventStatus};
 pub use status::{GroupState, Holder, LockStatus, ProcessGroup};

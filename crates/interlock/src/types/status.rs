@@ -106,14 +106,28 @@ pub struct LockStatus {
     /// died): see [`LockGuard::leftover_group`](crate::LockGuard::leftover_group). It may
     /// have ended since; ask [`ProcessGroup::state`].
     pub leftover_group: Option<ProcessGroup>,
+    /// An [`Event`](crate::Event)'s state (`None` for any other kind; an event has no holder).
+    /// In JSON only for an event.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub event: Option<EventStatus>,
+    /// A [`Barrier`](crate::Barrier)'s state (`None` for any other kind; a barrier has no
+    /// holder). In JSON only for a barrier.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub barrier: Option<BarrierStatus>,
 }
 
 impl LockStatus {
     /// The status of a lock nobody has taken yet (a [`FileLock`](crate::FileLock)'s sidecar
     /// that does not exist yet).
     pub(crate) fn never_taken() -> LockStatus {
+        LockStatus::never_taken_of(Kind::Lock)
+    }
+
+    /// The status of a handle of `kind` that has no holder and was never taken (an event's
+    /// or a barrier's, before their own fields are filled in).
+    pub(crate) fn never_taken_of(kind: Kind) -> LockStatus {
         LockStatus {
-            kind: Kind::Lock,
+            kind,
             holder: None,
             waiters: 0,
             acquisitions: 0,
@@ -122,8 +136,92 @@ impl LockStatus {
             owner_died_unclaimed: false,
             depth: 0,
             leftover_group: None,
+            event: None,
+            barrier: None,
         }
     }
+}
+
+/// An [`Event`](crate::Event)'s state, read without changing it.
+///
+/// # Examples
+///
+/// ```
+/// let event = interlock::Event::new()?;
+/// event.set();
+/// let status = event.status();
+/// assert!(status.set && status.sets == 1 && !status.waiters);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct EventStatus {
+    /// Whether the flag is set.
+    pub set: bool,
+    /// How many times the flag went from clear to set (modulo 2^30).
+    pub sets: u32,
+    /// Whether a process may be asleep in `wait` (a hint: a waiter killed in its sleep leaves
+    /// it on until the next `set`).
+    pub waiters: bool,
+}
+
+/// Why a [`Barrier`](crate::Barrier) is broken: what
+/// [`Error::BrokenBarrier`](crate::Error::BrokenBarrier) and [`BarrierStatus::broken`] report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum BarrierBreak {
+    /// A party died (was killed) while the others waited: the dead pid is given beside.
+    PartyDied,
+    /// A party's [`wait_timeout`](crate::Barrier::wait_timeout) ran out (Python's semantics: a
+    /// timeout breaks the barrier for everyone).
+    Timeout,
+    /// [`abort`](crate::Barrier::abort) was called.
+    Abort,
+    /// [`reset`](crate::Barrier::reset) was called while this party waited; the barrier is
+    /// usable again.
+    Reset,
+}
+
+impl fmt::Display for BarrierBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BarrierBreak::PartyDied => "a party died",
+            BarrierBreak::Timeout => "a wait timed out",
+            BarrierBreak::Abort => "it was aborted",
+            BarrierBreak::Reset => "it was reset",
+        })
+    }
+}
+
+/// A [`Barrier`](crate::Barrier)'s state, read without changing it.
+///
+/// # Examples
+///
+/// ```
+/// let barrier = interlock::Barrier::new(3)?;
+/// let status = barrier.status();
+/// assert_eq!((status.parties, status.arrived, status.generation), (3, 0, 0));
+/// assert!(status.broken.is_none());
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct BarrierStatus {
+    /// How many parties each generation waits for.
+    pub parties: u32,
+    /// How many are waiting now.
+    pub arrived: u32,
+    /// Generations tripped or reset so far (modulo 2^19).
+    pub generation: u32,
+    /// Why it is broken, while it is (until a [`reset`](crate::Barrier::reset)).
+    pub broken: Option<BarrierBreak>,
+    /// The party whose death broke it, when that is why.
+    pub dead_pid: Option<u32>,
+    /// The pids recorded as waiting in this generation, in arrival order.
+    pub waiting: Vec<u32>,
 }
 
 /// A process group that a hold of a lock ran its command in ([`LockGuard::spawn_group`]), as

@@ -235,3 +235,174 @@ fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
         assert_eq!(sleeper.join().unwrap(), 1);
     });
 }
+
+/// Event: a waiter that checks the flag and then sleeps never misses a `set` that lands between
+/// the two (loom reports a deadlock if it does); what the setter wrote before `set` is seen
+/// after `wait` returns; the set clears the sleepers' bit.
+#[test]
+fn model_event_set_wakes_every_waiter_no_lost_wakeup() {
+    loom::model(|| {
+        let s = shared();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    assert!(event::wait(&s.word, None));
+                    // SAFETY: written before `set`, read after `wait`: ordered by the word.
+                    s.data.with(|d| assert_eq!(unsafe { *d }, 7));
+                })
+            })
+            .collect();
+        bump(&s, 7);
+        assert!(event::set(&s.word));
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(
+            s.word.load(Ordering::Relaxed) & (event::SET | event::WAITERS),
+            event::SET
+        );
+    });
+}
+
+/// Event: a `clear` and a second `set` racing the first `set` and a waiter: the waiter returns
+/// whatever the order (a set it slept through still ends its wait), the flag ends set, and
+/// the count of sets moved once or twice (a set of a set flag counts nothing).
+#[test]
+fn model_event_clear_races_set() {
+    loom::model(|| {
+        let s = shared();
+        let waiter = {
+            let s = s.clone();
+            thread::spawn(move || assert!(event::wait(&s.word, None)))
+        };
+        let clearer = {
+            let s = s.clone();
+            thread::spawn(move || {
+                event::clear(&s.word);
+                event::set(&s.word);
+            })
+        };
+        event::set(&s.word);
+        clearer.join().unwrap();
+        waiter.join().unwrap();
+        assert!(event::is_set(&s.word));
+        assert!((1..=2).contains(&event::sets(s.word.load(Ordering::Relaxed))));
+    });
+}
+
+/// Barrier: three parties, two generations. Each writes its own cell before arriving and reads
+/// every cell after the trip (loom reports a data race if the trip does not order them); in each
+/// generation exactly one is the leader, the indices are 0..3, and nobody is left asleep.
+#[test]
+fn model_barrier_trips_once_per_generation_and_orders_memory() {
+    use loom::cell::UnsafeCell as Cell;
+    loom::model(|| {
+        let word = Arc::new(AtomicU32::new(0));
+        let cells: Arc<[Cell<u32>; 3]> = Arc::new([Cell::new(0), Cell::new(0), Cell::new(0)]);
+        let party = |me: usize| {
+            let (word, cells) = (word.clone(), cells.clone());
+            move || {
+                let mut leaders = 0;
+                let mut indices = 0u32;
+                for round in 1..=2u32 {
+                    // SAFETY: each party writes only its own cell, between trips.
+                    cells[me].with_mut(|c| unsafe { *c = round });
+                    let index = match barrier::arrive(&word, 3, |_, _| {}) {
+                        barrier::Arrival::Leader { index, .. } => {
+                            leaders += 1;
+                            index
+                        }
+                        barrier::Arrival::Waiting { index, generation } => {
+                            assert_eq!(
+                                barrier::wait(&word, generation, None),
+                                barrier::Wake::Moved
+                            );
+                            index
+                        }
+                        barrier::Arrival::Broken => unreachable!("nobody breaks it"),
+                    };
+                    indices |= 1 << (index + 3 * (round - 1));
+                    for c in cells.iter() {
+                        // SAFETY: read after the trip, before anyone's next write (which
+                        // follows the next arrival, which cannot trip before this one arrives).
+                        c.with(|v| assert!(unsafe { *v } >= round));
+                    }
+                    if round == 1 {
+                        // Nobody writes round 2 before every party has read round 1: a second
+                        // barrier between (the rounds' writes would race the reads otherwise).
+                        match barrier::arrive(&word, 3, |_, _| {}) {
+                            barrier::Arrival::Waiting { generation, .. } => {
+                                assert_eq!(
+                                    barrier::wait(&word, generation, None),
+                                    barrier::Wake::Moved
+                                );
+                            }
+                            barrier::Arrival::Leader { .. } => {}
+                            barrier::Arrival::Broken => unreachable!(),
+                        }
+                    }
+                }
+                (leaders, indices)
+            }
+        };
+        let others: Vec<_> = (1..3).map(|me| thread::spawn(party(me))).collect();
+        let mut results = vec![party(0)()];
+        results.extend(others.into_iter().map(|h| h.join().unwrap()));
+        assert_eq!(
+            results.iter().map(|r| r.0).sum::<u32>(),
+            2,
+            "one leader a generation"
+        );
+        let all = results.iter().fold(0, |acc, r| {
+            assert_eq!(acc & r.1, 0, "an index given twice");
+            acc | r.1
+        });
+        assert_eq!(all, 0b111_111, "indices 0..3 in each generation");
+        // Three trips: two rounds and the barrier between them.
+        assert_eq!(
+            barrier::State::of(word.load(Ordering::Relaxed)).generation,
+            3
+        );
+    });
+}
+
+/// Barrier: a break racing the last arrival: either the generation trips (and the break finds
+/// it moved and does nothing) or it breaks (and the late arrival is told), and the waiting
+/// party wakes either way.
+#[test]
+fn model_barrier_break_races_the_leader() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU32::new(0));
+        let waiter = {
+            let word = word.clone();
+            thread::spawn(move || match barrier::arrive(&word, 2, |_, _| {}) {
+                barrier::Arrival::Waiting { generation, .. } => {
+                    barrier::wait(&word, generation, None)
+                }
+                barrier::Arrival::Leader { .. } => barrier::Wake::Moved,
+                barrier::Arrival::Broken => barrier::Wake::Broken,
+            })
+        };
+        let breaker = {
+            let word = word.clone();
+            thread::spawn(move || barrier::break_generation(&word, Some(0)))
+        };
+        let arrived = barrier::arrive(&word, 2, |_, _| {});
+        let broke = breaker.join().unwrap();
+        let woke = waiter.join().unwrap();
+        if broke {
+            assert_eq!(woke, barrier::Wake::Broken);
+            assert!(
+                arrived == barrier::Arrival::Broken
+                    || matches!(arrived, barrier::Arrival::Waiting { .. })
+            );
+        } else {
+            assert_eq!(woke, barrier::Wake::Moved);
+            assert!(
+                matches!(arrived, barrier::Arrival::Leader { .. })
+                    || matches!(arrived, barrier::Arrival::Waiting { .. })
+            );
+        }
+    });
+}

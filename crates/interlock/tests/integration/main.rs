@@ -8,9 +8,11 @@
 #[macro_use]
 mod common; // helpers: forks, pipes, child roles, namespaces, flavours of lock (`each_flavor!`)
 
-mod bad_input; // bad names, unsafe paths, files that are not our locks: each refused clearly
+mod bad_input;
+mod barrier; // `Barrier`: generations exact; a party SIGKILLed breaks it for the others, named // bad names, unsafe paths, files that are not our locks: each refused clearly
 mod crash; // holders SIGKILLed, `_exit`ing, panicking: the next owner is told, promptly
 mod deadlock; // lock-order cycles across processes: exactly one member gets `Error::Deadlock`
+mod event; // `Event`: set releases every waiter; waiters SIGKILLed at random leave nothing
 mod fair; // fair locks hand a release to the longest sleeper
 mod fast_path; // the uncontended paths keep every rule of the full ones
 mod file_lock; // `FileLock`: any file, side by side with flock(2) users

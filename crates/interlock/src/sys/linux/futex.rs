@@ -64,6 +64,16 @@ pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     futex::wake(word, futex::Flags::empty(), 1).is_ok_and(|woken| woken > 0)
 }
 
+/// `syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX)`, shared: wakes every sleeper on `word`
+/// (an `Event`'s `set`, a `Barrier`'s trip or break). Returns how many were woken.
+///
+/// # References
+/// - [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
+pub(crate) fn wake_all(word: &AtomicU32) -> u32 {
+    // As for `wake_one`: only a bad address fails, which a `&AtomicU32` is not.
+    futex::wake(word, futex::Flags::empty(), i32::MAX as u32).map_or(0, |woken| woken as u32)
+}
+
 /// Wall-clock time in nanoseconds since the Unix epoch, from the vDSO's coarse clock (resolution
 /// of a scheduler tick, cost of a few loads): good enough for "held since".
 #[inline]
