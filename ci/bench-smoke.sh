@@ -25,6 +25,10 @@ grep -E '^\| shared bytes per lock' "$out"
 grep -A4 '^## Deadlock: time from an A/B cycle' "$out" | grep -E '^\| [0-9.]+ \|'
 
 grep -E '^\| owner-death recovery ≤ 1 ms median \| .* \| (PASS|\*\*FAIL\*\*) \|$' "$out"
+# The semaphores: interlock's Semaphore against a process-shared POSIX sem_t (uncontended and
+# contended rows; its recovery row with N = 2 permits, every round told).
+grep -E '^\| interlock-sem \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out"
+grep -E '^\| semaphore \(N = 2\) permit recovery ≤ 1 ms median, told \| [0-9.]+ µs, told 3/3 \|' "$out"
 grep -q '<svg' "$plot"
 grep -qx 'interlock-fair' "$plot"
 grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test suite under load: ci/test.sh's nextest runs (debug, the library's again with TMPDIR
-# on tmpfs, then the multi-process tests in release), ROUNDS times in a row, while
-# `stress-ng --cpu CPUS` keeps CPU hogs running beside
-# them. Fails at the first failing round. Not part of ci/all.sh: on the 2-core CI machine a
-# round takes several minutes.
+# on tmpfs, then the multi-process tests in release, then the semaphore's permit-holder kill
+# test with 300 rounds), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs
+# running beside them. Fails at the first failing round. Not part of ci/all.sh: on the 2-core
+# CI machine a round takes several minutes.
 #
 #   bash ci/stress.sh            # 3 rounds beside 2 hogs
 #   bash ci/stress.sh 10 4       # 10 rounds beside 4 hogs
@@ -48,6 +48,10 @@ for round in $(seq 1 "$rounds"); do
   cargo nextest run --workspace --profile ci
   TMPDIR=/dev/shm cargo nextest run -p interlock-ipc --profile ci -E 'kind(test)'
   cargo nextest run --workspace --profile ci --release -E 'kind(test)'
+  # Semaphore permits: a few hundred rounds of holders SIGKILLed at random instants (two kills
+  # a round), beside the hogs; CI runs a few.
+  INTERLOCK_CRASH_ROUNDS=300 cargo nextest run -p interlock-ipc --profile ci --release \
+    -E 'test(permits_of_holders_killed_at_random_instants_all_come_back_told)'
   set +x
 done
 echo "=== ci/stress.sh: $rounds rounds passed beside stress-ng --cpu $cpus ==="

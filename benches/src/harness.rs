@@ -18,8 +18,8 @@ use interlock_testkit::process::threads_in_this_process;
 use interlock_testkit::{channel, Forked, Gang, Shared, ShmSafe};
 
 use crate::peers::{
-    Competitor, Flock, Futex, FutexRobust, Interlock, InterlockFair, InterlockLiveness, Ofd,
-    Pthread, PthreadRobust, Sem,
+    Competitor, Flock, Futex, FutexRobust, Interlock, InterlockFair, InterlockLiveness,
+    InterlockSem, Ofd, PosixSem, Pthread, PthreadRobust, Sem, SemCompetitor,
 };
 use crate::python;
 use crate::run::{Params, Run, WAIT_SAMPLE_EVERY};
@@ -167,6 +167,8 @@ struct Control {
     handed_ns: AtomicU64,
     /// The back-to-back shape's counter: read, then written, under the lock.
     page_counter: Page<AtomicU64>,
+    /// Semaphore recovery: 1 if the waiter's permit said its previous holder died.
+    told: AtomicU64,
 }
 
 // SAFETY: all fields are atomics (zero is a valid value of each) and padding.
@@ -675,4 +677,247 @@ fn recovery_of<C: Competitor>(rounds: usize) -> io::Result<Recovery> {
 /// the kill.
 pub fn recovery(peer: Peer, rounds: usize) -> io::Result<Recovery> {
     dispatch!(peer, recovery_of(rounds))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semaphores of N permits.
+
+/// The semaphore competitors, by row name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SemPeer {
+    /// [`PosixSem`]: the reference.
+    PosixSem,
+    /// [`InterlockSem`].
+    InterlockSem,
+}
+
+impl SemPeer {
+    /// Every semaphore competitor, in table order.
+    pub const ALL: [SemPeer; 2] = [SemPeer::PosixSem, SemPeer::InterlockSem];
+
+    /// The row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SemPeer::PosixSem => PosixSem::NAME,
+            SemPeer::InterlockSem => InterlockSem::NAME,
+        }
+    }
+
+    /// The competitor called `name`.
+    pub fn from_name(name: &str) -> Option<SemPeer> {
+        SemPeer::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether a SIGKILLed holder's permit comes back (measured by `sem-recovery`).
+    pub fn robust(self) -> bool {
+        match self {
+            SemPeer::PosixSem => PosixSem::ROBUST,
+            SemPeer::InterlockSem => InterlockSem::ROBUST,
+        }
+    }
+}
+
+/// Runs `$f::<S>($args)` for the semaphore type of `$peer`.
+macro_rules! sem_dispatch {
+    ($peer:expr, $f:ident($($arg:expr),*)) => {
+        match $peer {
+            SemPeer::PosixSem => $f::<PosixSem>($($arg),*),
+            SemPeer::InterlockSem => $f::<InterlockSem>($($arg),*),
+        }
+    };
+}
+
+fn sem_run_of<S: SemCompetitor>(
+    procs: usize,
+    permits: usize,
+    p: &Params,
+    contended: bool,
+) -> io::Result<Run> {
+    assert!(
+        (1..=MAX_PROCS).contains(&procs),
+        "1..={MAX_PROCS} processes"
+    );
+    let ctl = Shared::<Control>::new()?;
+    let sem = S::create(permits)?;
+    let mut children = Vec::with_capacity(procs);
+    for i in 0..procs {
+        let (ctl, sem) = (&ctl, &sem);
+        children.push(fork_child(S::NAME, move || {
+            ctl.ready_then_wait_for_start();
+            if contended {
+                sem_loop::<S, true>(sem, ctl, p, permits, i);
+            } else {
+                sem_loop::<S, false>(sem, ctl, p, permits, i);
+            }
+        }));
+    }
+    let window = ctl.run_window(procs, p.duration, S::NAME);
+    for child in children {
+        child.join();
+    }
+    Ok(Run {
+        ops: (0..procs)
+            .map(|i| ctl.ops.0[i].load(Ordering::Acquire))
+            .collect(),
+        elapsed: (0..procs)
+            .map(|i| Duration::from_nanos(ctl.elapsed_ns[i].load(Ordering::Relaxed)))
+            .collect(),
+        window,
+        wait_p99: Vec::new(),
+    })
+}
+
+/// One process's timed loop of a semaphore workload (a function of its own for the reasons
+/// given at [`measure_loop`]). Contended, the section counts itself in and out of the shared
+/// counter and panics (failing the run) if it finds more than `permits` inside.
+#[inline(never)]
+fn sem_loop<S: SemCompetitor, const CONTENDED: bool>(
+    sem: &S,
+    ctl: &Control,
+    p: &Params,
+    permits: usize,
+    i: usize,
+) {
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    // Relaxed: the flag only has to be seen eventually; it orders nothing.
+    while ctl.stop.load(Ordering::Relaxed) == 0 {
+        if CONTENDED {
+            sem.acquire(|_| {
+                // Relaxed: read-modify-writes of one atomic follow its modification order,
+                // which agrees with the semaphore's hand-overs (a release happens before the
+                // acquisition that takes its permit): more than `permits` at once is seen.
+                let inside = ctl.counter.0.fetch_add(1, Ordering::Relaxed) + 1;
+                assert!(
+                    inside <= permits as u64,
+                    "{}: {inside} processes inside a semaphore of {permits} permits",
+                    S::NAME
+                );
+                work(p.inside);
+                ctl.counter.0.fetch_sub(1, Ordering::Relaxed);
+            });
+        } else {
+            sem.acquire(|_| work(p.inside));
+        }
+        work(p.outside);
+        n += 1;
+    }
+    ctl.elapsed_ns[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    ctl.ops.0[i].store(n, Ordering::Release);
+}
+
+/// Semaphore, uncontended: one process, acquire+release of a semaphore of `permits` in a tight
+/// loop for `p.duration`.
+///
+/// # Errors
+///
+/// Creating the semaphore or the shared memory failed.
+pub fn sem_uncontended(peer: SemPeer, permits: usize, p: &Params) -> io::Result<Run> {
+    sem_dispatch!(peer, sem_run_of(1, permits, p, false))
+}
+
+/// Semaphore, contended: `procs` processes take one of `permits` over and over for
+/// `p.duration`, each section checking that at most `permits` processes are inside.
+///
+/// # Errors
+///
+/// As [`sem_uncontended`].
+pub fn sem_contended(peer: SemPeer, procs: usize, permits: usize, p: &Params) -> io::Result<Run> {
+    sem_dispatch!(peer, sem_run_of(procs, permits, p, true))
+}
+
+fn sem_recovery_of<S: SemCompetitor>(permits: usize, rounds: usize) -> io::Result<Recovery> {
+    assert!(S::ROBUST, "{} does not survive a dead holder", S::NAME);
+    let ctl = Shared::<Control>::new()?;
+    let sem = S::create(permits)?;
+    let mut latencies = Vec::with_capacity(rounds);
+    let mut told = 0;
+    for round in 0..rounds {
+        ctl.kill_ns.store(0, Ordering::SeqCst);
+        ctl.latency_ns.store(0, Ordering::SeqCst);
+        ctl.told.store(0, Ordering::SeqCst);
+
+        // Every permit held, each by a child of its own.
+        let holders: Vec<Forked> = (0..permits)
+            .map(|h| {
+                let (held_tx, held_rx) = channel();
+                let holder = fork_child(&format!("{}: holder {h}", S::NAME), || {
+                    sem.acquire(|_| {
+                        held_tx.send("held");
+                        interlock_testkit::hold_until_killed()
+                    })
+                });
+                drop(held_tx);
+                held_rx.expect("held");
+                holder
+            })
+            .collect();
+
+        let (ready_tx, ready_rx) = channel();
+        let waiter = fork_child(
+            &format!(
+                "{}: the waiter, due to get the killed holder's permit",
+                S::NAME
+            ),
+            || {
+                ready_tx.send("ready");
+                sem.acquire(|died| {
+                    let now = now_ns();
+                    let killed = ctl.kill_ns.load(Ordering::SeqCst);
+                    // 0: we got a permit although every holder was alive.
+                    let latency = if killed == 0 { u64::MAX } else { now - killed };
+                    ctl.latency_ns.store(latency, Ordering::SeqCst);
+                    ctl.told.store(u64::from(died), Ordering::SeqCst);
+                })
+            },
+        );
+        drop(ready_tx);
+        ready_rx.expect("ready");
+        wait_until_asleep(waiter.pid());
+        std::thread::sleep(settle(round, rounds));
+
+        // Each holder in turn is the one killed: whichever permit the waiter sleeps on.
+        let mut holders = holders;
+        let victim = holders.remove(round % permits);
+        // SeqCst, before the kill: the waiter can only acquire after the holder died.
+        ctl.kill_ns.store(now_ns(), Ordering::SeqCst);
+        victim.kill(libc::SIGKILL);
+        victim.join_killed_by(libc::SIGKILL);
+        waiter.patience(Some(Duration::from_secs(10))).join();
+        let latency = ctl.latency_ns.load(Ordering::SeqCst);
+        assert!(
+            latency != u64::MAX && latency != 0,
+            "{}: the waiter got a permit while every holder held one",
+            S::NAME
+        );
+        latencies.push(Duration::from_nanos(latency));
+        told += ctl.told.load(Ordering::SeqCst);
+        // The other holders go the same way, their permits back for the next round.
+        for h in holders {
+            h.kill(libc::SIGKILL);
+            h.join_killed_by(libc::SIGKILL);
+        }
+    }
+    Ok(Recovery {
+        latencies,
+        deaths_reported: Some(told),
+    })
+}
+
+/// Semaphore recovery after SIGKILL: per round `permits` holder children each take a permit, a
+/// waiter child blocks in `acquire`, the parent stamps CLOCK_MONOTONIC and SIGKILLs one holder
+/// (each in turn over the rounds); the waiter records the time from that stamp to holding a
+/// permit, and whether its permit said the previous holder died (`deaths_reported`: the rounds
+/// in which it was told).
+///
+/// # Errors
+///
+/// As [`sem_uncontended`].
+///
+/// # Panics
+///
+/// For a semaphore that is not robust, or when a waiter is still blocked ten seconds after the
+/// kill.
+pub fn sem_recovery(peer: SemPeer, permits: usize, rounds: usize) -> io::Result<Recovery> {
+    sem_dispatch!(peer, sem_recovery_of(permits, rounds))
 }

@@ -11,6 +11,13 @@
 //! | `interlock`          | `interlock::Lock::new()`                                      | yes    |
 //! | `interlock-fair`     | `interlock::Lock::new_fair()`: FIFO hand-off to sleepers      | yes    |
 //! | `interlock-liveness` | `interlock::Lock::open_path(path, 0o666)`, other-writable file | yes    |
+//!
+//! And the semaphores of N permits ([`SemCompetitor`], the `sem-*` workloads):
+//!
+//! | name            | what                                                  | robust |
+//! |-----------------|-------------------------------------------------------|--------|
+//! | `posix-sem`     | `sem_init(pshared = 1, value = N)`: CPython's Semaphore | no     |
+//! | `interlock-sem` | `interlock::Semaphore::new(N)`                        | yes    |
 
 #![allow(unsafe_code)]
 
@@ -485,6 +492,90 @@ impl Competitor for InterlockLiveness {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Semaphores of N permits (the `sem-*` workloads of `mp`).
+
+/// A semaphore of N permits under test, shared by forked processes: created in the parent,
+/// attached in each child, then [`SemCompetitor::acquire`] in a loop.
+pub trait SemCompetitor: Sized {
+    /// The row name in the tables.
+    const NAME: &'static str;
+    /// Whether a permit comes back when its holder is SIGKILLed (the recovery workload runs
+    /// only these).
+    const ROBUST: bool;
+
+    /// Creates a semaphore of `permits` in memory that processes forked afterwards share.
+    ///
+    /// # Errors
+    ///
+    /// Whatever creating it failed with.
+    fn create(permits: usize) -> io::Result<Self>;
+
+    /// Runs `f` holding a permit, then gives it back; `f` is told whether the permit's previous
+    /// holder died holding it (always `false` for semaphores that cannot tell).
+    fn acquire<R>(&self, f: impl FnOnce(bool) -> R) -> R;
+}
+
+/// `posix-sem`: `sem_init(pshared = 1, value = N)`, `sem_wait` / `sem_post` — what CPython's
+/// `multiprocessing.Semaphore(N)` is.
+#[derive(Debug)]
+pub struct PosixSem(Shared<SemCell>);
+
+impl SemCompetitor for PosixSem {
+    const NAME: &'static str = "posix-sem";
+    const ROBUST: bool = false;
+    fn create(permits: usize) -> io::Result<Self> {
+        let cell = Shared::<SemCell>::new()?;
+        let value = libc::c_uint::try_from(permits).map_err(io::Error::other)?;
+        // SAFETY: the semaphore storage is in our live shared mapping, aligned, unused so far.
+        if unsafe { libc::sem_init(cell.0.get(), 1, value) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PosixSem(cell))
+    }
+    #[inline]
+    fn acquire<R>(&self, f: impl FnOnce(bool) -> R) -> R {
+        // SAFETY: initialised in `create`, mapped while `self` lives.
+        while unsafe { libc::sem_wait(self.0 .0.get()) } != 0 {
+            let e = io::Error::last_os_error();
+            assert_eq!(e.raw_os_error(), Some(libc::EINTR), "sem_wait: {e}");
+        }
+        let r = f(false);
+        // SAFETY: as above.
+        let rc = unsafe { libc::sem_post(self.0 .0.get()) };
+        debug_assert_eq!(rc, 0, "sem_post");
+        r
+    }
+}
+
+impl Drop for PosixSem {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `create`; nobody in this process waits on it any more.
+        let _ = unsafe { libc::sem_destroy(self.0 .0.get()) };
+    }
+}
+
+/// `interlock-sem`: `interlock::Semaphore::new(N)`, a sealed memfd created before fork.
+#[derive(Debug)]
+pub struct InterlockSem(interlock::Semaphore);
+
+impl SemCompetitor for InterlockSem {
+    const NAME: &'static str = "interlock-sem";
+    const ROBUST: bool = true;
+    fn create(permits: usize) -> io::Result<Self> {
+        interlock::Semaphore::new(permits)
+            .map(InterlockSem)
+            .map_err(io::Error::other)
+    }
+    #[inline]
+    fn acquire<R>(&self, f: impl FnOnce(bool) -> R) -> R {
+        let permit = self.0.acquire().expect("interlock::Semaphore::acquire");
+        let r = f(permit.previous_owner_died());
+        drop(permit);
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,5 +598,17 @@ mod tests {
         locks_and_unlocks::<Ofd>();
         locks_and_unlocks::<Interlock>();
         locks_and_unlocks::<InterlockLiveness>();
+    }
+
+    fn takes_and_gives_back<S: SemCompetitor>() {
+        let s = S::create(2).unwrap();
+        assert!(s.acquire(|died| s.acquire(|_| !died)));
+        assert_eq!(s.acquire(|_| 9), 9);
+    }
+
+    #[test]
+    fn every_semaphore_takes_and_gives_back_permits() {
+        takes_and_gives_back::<PosixSem>();
+        takes_and_gives_back::<InterlockSem>();
     }
 }

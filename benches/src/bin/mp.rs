@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use interlock_bench::harness::{self, Peer, MAX_PROCS};
+use interlock_bench::harness::{self, Peer, SemPeer, MAX_PROCS};
 use interlock_bench::machine::Machine;
 use interlock_bench::report::parse_value;
 use interlock_bench::run::{Params, Run};
@@ -27,9 +27,13 @@ options:
   --reps N                  repetitions of every run (uncontended: 3 N)   [5]
   --rounds N                SIGKILL rounds of the recovery workload      [20]
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
-                            flock, ofd, interlock, interlock-fair, interlock-liveness, python)
+                            flock, ofd, interlock, interlock-fair, interlock-liveness, python;
+                            semaphores: posix-sem, interlock-sem)
   --workloads LIST          uncontended, contended, back-to-back, work-outside, pingpong,
-                            recovery, named, deadlock  [all]
+                            recovery, named, deadlock, sem-uncontended, sem-contended,
+                            sem-recovery  [all]
+  --permits N               permits of the sem-uncontended and sem-contended semaphores [2]
+  --sem-procs N             processes of the sem-contended workload      [8]
   --named N                 named locks the memory workload opens        [10000]
   --plot PATH               where the throughput plot goes (SVG)         [target/mp-throughput.svg]
   --smoke                   tiny defaults for CI: procs 1,2, 0.05 s runs, 3 repetitions, 3 rounds,
@@ -40,6 +44,9 @@ The contended workloads: `contended` runs one acquisition per turn of a loop tha
 stop flag between sections (and the clock, one turn in 64), with --inside/--outside work;
 `back-to-back` runs batches of 64 acquisitions with nothing between a release and the next
 acquisition; `work-outside` is `contended` with --work-outside iterations between sections.
+The semaphore workloads run an N-permit semaphore: `sem-uncontended` one process's
+acquire+release, `sem-contended` --sem-procs processes whose sections check that at most N are
+inside, `sem-recovery` a waiter behind N = 1 and N = 2 SIGKILLed permit holders.
 Each process-count row is measured between two core-to-core round trips (two processes
 passing a number through one cache line), printed beside it.
   -h, --help                this text
@@ -56,6 +63,12 @@ struct Args {
     reps: usize,
     rounds: usize,
     peers: Vec<Peer>,
+    sem_peers: Vec<SemPeer>,
+    permits: usize,
+    sem_procs: usize,
+    sem_uncontended: bool,
+    sem_contended: bool,
+    sem_recovery: bool,
     uncontended: bool,
     contended: bool,
     back_to_back: bool,
@@ -91,6 +104,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         reps: if smoke { 3 } else { 5 },
         rounds: if smoke { 3 } else { 20 },
         peers: Peer::ALL.to_vec(),
+        sem_peers: SemPeer::ALL.to_vec(),
+        permits: 2,
+        sem_procs: 8,
+        sem_uncontended: true,
+        sem_contended: true,
+        sem_recovery: true,
         uncontended: true,
         contended: true,
         back_to_back: true,
@@ -118,7 +137,21 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--uncontended-seconds" => a.uncontended_seconds = parse_value(flag, value)?,
             "--reps" => a.reps = parse_value(flag, value)?,
             "--rounds" => a.rounds = parse_value(flag, value)?,
-            "--only" => a.peers = list(value, flag, Peer::from_name)?,
+            "--only" => {
+                let names = list(value, flag, |x| {
+                    (Peer::from_name(x).is_some() || SemPeer::from_name(x).is_some())
+                        .then(|| x.to_owned())
+                })?;
+                a.peers = names.iter().filter_map(|x| Peer::from_name(x)).collect();
+                a.sem_peers = names.iter().filter_map(|x| SemPeer::from_name(x)).collect();
+            }
+            "--permits" => a.permits = parse_value(flag, value)?,
+            "--sem-procs" => {
+                a.sem_procs = parse_value(flag, value)?;
+                if a.sem_procs == 0 || a.sem_procs > MAX_PROCS {
+                    return Err(format!("{flag}: process counts are 1..={MAX_PROCS}"));
+                }
+            }
             "--workloads" => {
                 let w = list(value, flag, |x| {
                     [
@@ -130,6 +163,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                         "recovery",
                         "named",
                         "deadlock",
+                        "sem-uncontended",
+                        "sem-contended",
+                        "sem-recovery",
                     ]
                     .contains(&x)
                     .then(|| x.to_owned())
@@ -142,6 +178,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 a.recovery = w.iter().any(|x| x == "recovery");
                 a.named = w.iter().any(|x| x == "named");
                 a.deadlock = w.iter().any(|x| x == "deadlock");
+                a.sem_uncontended = w.iter().any(|x| x == "sem-uncontended");
+                a.sem_contended = w.iter().any(|x| x == "sem-contended");
+                a.sem_recovery = w.iter().any(|x| x == "sem-recovery");
             }
             "--named" => a.named_count = parse_value(flag, value)?,
             "--plot" => a.plot = value.into(),
@@ -150,6 +189,9 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         Ok(())
     })?;
     let positive = |x: f64| x.is_finite() && x > 0.0;
+    if a.permits == 0 {
+        return Err("--permits must be positive".into());
+    }
     if a.reps == 0 || a.rounds == 0 || !positive(a.seconds) || !positive(a.uncontended_seconds) {
         return Err("--reps, --rounds and the durations must be positive".into());
     }
@@ -318,6 +360,8 @@ fn main() -> ExitCode {
         println!("{}", deadlock_latency(args.rounds));
     }
 
+    semaphores(&args, &mut goals);
+
     println!("{}", goals.report());
 
     println!("total time: {:.1} s", started.elapsed().as_secs_f64());
@@ -400,6 +444,14 @@ struct Goals {
     recovery: Option<f64>,
     /// Shared bytes per lock of a LockTable (its 64-byte header aside).
     footprint: Option<u64>,
+    /// Semaphores, uncontended: interlock-sem over posix-sem within each repetition, and the
+    /// permits.
+    sem_uncontended: Option<(Vec<f64>, usize)>,
+    /// Semaphores, contended: interlock-sem over posix-sem within each repetition, processes,
+    /// permits.
+    sem_contended: Option<(Vec<f64>, usize, usize)>,
+    /// Semaphore recovery per permit count: median µs, rounds told, rounds.
+    sem_recovery: Vec<(usize, f64, u64, usize)>,
 }
 
 /// The bench-smoke floor: below this, interlock's back-to-back throughput against the bare
@@ -531,6 +583,29 @@ impl Goals {
                 "owner-death recovery ≤ 1 ms median".into(),
                 format!("{} µs", sig3(us)),
                 us <= 1000.0,
+            ));
+        }
+        if let Some((ratios, permits)) = &self.sem_uncontended {
+            let (cell, pass) = ratio_cell(ratios, 1.2, false);
+            rows.push((
+                format!("semaphore (N = {permits}) uncontended acquire+release ≤ 1.2× posix-sem"),
+                cell,
+                pass,
+            ));
+        }
+        if let Some((ratios, procs, permits)) = &self.sem_contended {
+            let (cell, pass) = ratio_cell(ratios, 1.0, true);
+            rows.push((
+                format!("semaphore contended, N = {permits}, P = {procs}: ≥ 1.0× posix-sem"),
+                cell,
+                pass,
+            ));
+        }
+        for &(permits, us, told, rounds) in &self.sem_recovery {
+            rows.push((
+                format!("semaphore (N = {permits}) permit recovery ≤ 1 ms median, told"),
+                format!("{} µs, told {told}/{rounds}", sig3(us)),
+                us <= 1000.0 && told == rounds as u64,
             ));
         }
         if let Some(bytes) = self.footprint {
@@ -758,4 +833,166 @@ fn deadlock_latency(rounds: usize) -> String {
         report::sig3(s.max)
     );
     t
+}
+
+/// The semaphore workloads: interlock's `Semaphore` against a process-shared POSIX `sem_t` of
+/// as many permits, each printed as a table; their goals go into `goals`.
+fn semaphores(args: &Args, goals: &mut Goals) {
+    use interlock_bench::stats::Summary;
+    use std::fmt::Write as _;
+    let sig3 = report::sig3;
+    let peers = &args.sem_peers;
+    let ratios_of = |rows: &[(SemPeer, Vec<f64>)], invert: bool| -> Option<Vec<f64>> {
+        let of = |peer| rows.iter().find(|(p, _)| *p == peer).map(|(_, v)| v);
+        let (il, px) = (of(SemPeer::InterlockSem)?, of(SemPeer::PosixSem)?);
+        Some(
+            il.iter()
+                .zip(px)
+                .map(|(i, x)| if invert { x / i } else { i / x })
+                .collect(),
+        )
+    };
+    // One row per competitor: median, range, and the ratio of medians to posix-sem.
+    let table = |t: &mut String, rows: &[(SemPeer, Vec<f64>)], unit: &str| {
+        let reference = rows
+            .iter()
+            .find(|(p, _)| *p == SemPeer::PosixSem)
+            .map(|(_, v)| Summary::of(v).median);
+        let _ = writeln!(t, "| semaphore | median {unit} | min–max | vs posix-sem |");
+        t.push_str("|---|--:|--:|--:|\n");
+        for (peer, v) in rows {
+            let s = Summary::of(v);
+            let _ = writeln!(
+                t,
+                "| {} | {} | {}–{} | {} |",
+                peer.name(),
+                sig3(s.median),
+                sig3(s.min),
+                sig3(s.max),
+                reference.map_or_else(|| "—".into(), |r| format!("{}×", sig3(s.median / r)))
+            );
+        }
+    };
+
+    if args.sem_uncontended && !peers.is_empty() {
+        let p = Params {
+            inside: args.inside,
+            outside: args.outside,
+            duration: Duration::from_secs_f64(args.uncontended_seconds),
+        };
+        let reps = 3 * args.reps;
+        let mut rows: Vec<(SemPeer, Vec<f64>)> = peers.iter().map(|&p| (p, vec![])).collect();
+        for rep in 0..reps {
+            progress(format_args!(
+                "sem-uncontended, repetition {}/{}",
+                rep + 1,
+                reps
+            ));
+            for (peer, ns) in &mut rows {
+                let run = harness::sem_uncontended(*peer, args.permits, &p)
+                    .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));
+                ns.push(run.ns_per_op());
+            }
+        }
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "## Semaphore, uncontended acquire+release (N = {} permits, 1 process, {reps} × {:.2} s; \
+             ns per operation, lower is better)\n",
+            args.permits,
+            p.duration.as_secs_f64()
+        );
+        table(&mut t, &rows, "ns/op");
+        println!("{t}");
+        goals.sem_uncontended = ratios_of(&rows, false).map(|r| (r, args.permits));
+    }
+
+    if args.sem_contended && !peers.is_empty() {
+        let p = Params {
+            inside: args.inside,
+            outside: args.outside,
+            duration: Duration::from_secs_f64(args.seconds),
+        };
+        let procs = args.sem_procs;
+        let mut rows: Vec<(SemPeer, Vec<f64>)> = peers.iter().map(|&p| (p, vec![])).collect();
+        let mut shares: Vec<(SemPeer, Vec<f64>)> = peers.iter().map(|&p| (p, vec![])).collect();
+        for rep in 0..args.reps {
+            progress(format_args!(
+                "sem-contended, {procs} processes, repetition {}/{}",
+                rep + 1,
+                args.reps
+            ));
+            for ((peer, ops), (_, share)) in rows.iter_mut().zip(&mut shares) {
+                let run = harness::sem_contended(*peer, procs, args.permits, &p)
+                    .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));
+                ops.push(run.ops_per_sec() / 1e6);
+                share.push(run.share_ratio());
+            }
+        }
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "## Semaphore, contended: {procs} processes, N = {} permits (each section counts \
+             itself in and checks that at most N are inside; work inside {}, outside {}; {} × \
+             {:.2} s; Mops/s, higher is better)\n",
+            args.permits,
+            p.inside,
+            p.outside,
+            args.reps,
+            p.duration.as_secs_f64()
+        );
+        table(&mut t, &rows, "Mops/s");
+        t.push_str("\nBusiest process's operations over the idlest's, median of the repetitions: ");
+        let fairness: Vec<String> = shares
+            .iter()
+            .map(|(peer, v)| format!("{} {}", peer.name(), sig3(Summary::of(v).median)))
+            .collect();
+        let _ = writeln!(t, "{}.", fairness.join(", "));
+        println!("{t}");
+        goals.sem_contended = ratios_of(&rows, false).map(|r| (r, procs, args.permits));
+    }
+
+    if args.sem_recovery && peers.iter().any(|p| p.robust()) {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "## Semaphore, recovery after SIGKILL of a permit holder ({} rounds; µs from the \
+             kill to the waiter holding a permit, lower is better)\n",
+            args.rounds
+        );
+        t.push_str("| semaphore | permits | median µs | min | p90 µs | max | told |\n");
+        t.push_str("|---|--:|--:|--:|--:|--:|--:|\n");
+        for &peer in peers.iter().filter(|p| p.robust()) {
+            for permits in [1, 2] {
+                progress(format_args!("sem-recovery, {}, N = {permits}", peer.name()));
+                let r = harness::sem_recovery(peer, permits, args.rounds)
+                    .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));
+                let us: Vec<f64> = r.latencies.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+                let s = Summary::of(&us);
+                let told = r.deaths_reported.unwrap_or(0);
+                let _ = writeln!(
+                    t,
+                    "| {} | {permits} | {} | {} | {} | {} | {told}/{} |",
+                    peer.name(),
+                    sig3(s.median),
+                    sig3(s.min),
+                    sig3(s.p90),
+                    sig3(s.max),
+                    args.rounds
+                );
+                if peer == SemPeer::InterlockSem {
+                    goals
+                        .sem_recovery
+                        .push((permits, s.median, told, args.rounds));
+                }
+            }
+        }
+        t.push_str(
+            "\nEvery permit is held, each by a holder of its own, and one waiter sleeps; the \
+             holders are killed in turn over the rounds. posix-sem is not robust, so not \
+             measured (a SIGKILLed holder's permit is lost for ever). told: rounds in which the \
+             waiter's permit said its previous holder died.\n",
+        );
+        println!("{t}");
+    }
 }
