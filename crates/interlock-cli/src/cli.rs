@@ -334,11 +334,16 @@ pub(crate) enum WaitLimit {
 /// "owner_died_unclaimed", "poisoned", "depth", "leftover_group": null or {"pgid", "token",
 /// "running" (null: cannot be checked from here)} (what a holder that died left running),
 /// "file_locks": [{"pid", "command", "exclusive", "waiting"}], "wait_for": [{"pid", "tid",
-/// "waits_for", "held_by_tid", "waited_ms"}]}.
+/// "waits_for", "held_by_tid", "waited_ms"}]}. A semaphore (`run --slots`) adds "semaphore":
+/// {"permits": [{"permit", "holder" (as above, or null), "acquisitions", "owner_deaths",
+/// "owner_died_unclaimed", "waiters", "leftover_group"}], "free", "sleepers"}; its "holder" is
+/// null, "held" says whether any permit is, "waiters" is "sleepers", "acquisitions" and
+/// "owner_deaths" are the permits' totals.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock status backup
   interlock status --json backup | jq .holder.pid
+  interlock status --json jobs | jq '.semaphore.permits[].holder.pid'   # a `run --slots` semaphore
   interlock status --path /var/lock/backup.lock       # also who holds it with flock(1)
   interlock status --deadlocks")]
 pub(crate) struct StatusArgs {

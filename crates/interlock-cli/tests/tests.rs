@@ -29,3 +29,6 @@ mod run_tree;
 
 // `interlock event` and `interlock barrier` (issue 15).
 mod event;
+
+// `status` and `list` of a semaphore (`run --slots`): every permit (issue 15).
+mod semaphore;

@@ -107,6 +107,12 @@ impl DerefMut for Holder {
     }
 }
 
+impl From<Child> for Holder {
+    fn from(child: Child) -> Holder {
+        Holder(child)
+    }
+}
+
 impl Drop for Holder {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -127,4 +127,5 @@ pub use crate::{
         CycleMember, Error, GroupState, Holder, Kind, LockStatus, NamespaceFault, Owner,
         ProcessGroup, SegmentFault, WaitEdge,
     },
+    types::{PermitStatus, SemaphoreStatus},
 };

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use interlock::namespace::NamedLock;
-use interlock::{FlockEntry, Holder, LockStatus, PathStatus, WaitEdge};
+use interlock::{FlockEntry, Holder, LockStatus, PathStatus, SemaphoreStatus, WaitEdge};
 use serde::Serialize;
 
 use crate::cli::{ListArgs, StatusArgs};
@@ -58,7 +58,7 @@ impl Report {
             record: interlock::namespace::dir()?.join(format!("{}.lock", lock.name)),
             name: Some(lock.name),
             path: None,
-            held: lock.status.holder.is_some(),
+            held: lock.status.holder.is_some() || any_permit_held(&lock.status),
             inside: lock.status.holder.clone(),
             status: lock.status,
             file_locks: Vec::new(),
@@ -71,7 +71,7 @@ impl Report {
     pub(crate) fn path(s: PathStatus) -> Report {
         Report {
             name: None,
-            held: s.is_held(),
+            held: s.is_held() || any_permit_held(&s.status),
             inside: s.holder(),
             path: Some(s.path),
             record: s.record,
@@ -82,12 +82,17 @@ impl Report {
         }
     }
 
-    /// "lock \"name\"" or "lock at PATH".
+    /// "lock \"name\"" or "lock at PATH"; "semaphore \"name\"" for a semaphore.
     fn label(&self) -> String {
+        let what = if self.status.semaphore.is_some() {
+            "semaphore"
+        } else {
+            "lock"
+        };
         match (&self.name, &self.path) {
-            (Some(name), _) => format!("lock {name:?}"),
-            (None, Some(path)) => format!("lock at {}", path.display()),
-            (None, None) => "lock".into(),
+            (Some(name), _) => format!("{what} {name:?}"),
+            (None, Some(path)) => format!("{what} at {}", path.display()),
+            (None, None) => what.into(),
         }
     }
 
@@ -99,6 +104,35 @@ impl Report {
             (None, None) => String::new(),
         }
     }
+}
+
+/// Whether a permit of a semaphore is held (`status` has no single holder for one).
+fn any_permit_held(status: &LockStatus) -> bool {
+    status
+        .semaphore
+        .as_ref()
+        .is_some_and(|s| s.permits.iter().any(|p| p.holder.is_some()))
+}
+
+/// A permit's holder as a permit's line says it: `pid P tid T for 3.2s: `COMMAND``.
+fn permit_holder(h: &Holder) -> String {
+    let mut text = format!("pid {} tid {}", h.pid, h.tid);
+    if let Some(since) = h.since {
+        match std::time::SystemTime::now().duration_since(since) {
+            Ok(held) => text += &format!(" for {:.1}s", held.as_secs_f64()),
+            Err(_) => text += " since just now",
+        }
+    }
+    if let Some(cmd) = &h.command {
+        text += &format!(": `{cmd}`");
+    }
+    if let Some(group) = h.process_group {
+        text += &format!(", running process group {group}");
+    }
+    if !h.alive {
+        text += ", holder no longer running";
+    }
+    text
 }
 
 /// The registered waiters (past the deadlock timeout) on the named lock `name`.
@@ -170,7 +204,18 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
     for r in &reports {
         let s = &r.status;
         let state = state_word(r);
-        let holder = r.inside.as_ref().map(Holder::to_string).unwrap_or_default();
+        let holder = match (&r.inside, &s.semaphore) {
+            (Some(h), _) => h.to_string(),
+            // A semaphore's holders, by pid.
+            (None, Some(sem)) => sem
+                .permits
+                .iter()
+                .filter_map(|p| p.holder.as_ref())
+                .map(|h| format!("pid {}", h.pid))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (None, None) => String::new(),
+        };
         writeln!(
             out,
             "{:<24} {:<5} {:<8} {:>8} {:>7} {:>6} {:>8}  {}",
@@ -207,8 +252,15 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
 }
 
 /// The STATE column of `list`: held/free; an event's set/clear; a barrier's arrivals or
-/// "broken".
+/// "broken"; a semaphore's permits held of its total ("2/3").
 fn state_word(r: &Report) -> String {
+    if let Some(sem) = &r.status.semaphore {
+        return format!(
+            "{}/{}",
+            sem.permits.len() as u32 - sem.free,
+            sem.permits.len()
+        );
+    }
     if let Some(e) = &r.status.event {
         return if e.set { "set" } else { "clear" }.into();
     }
@@ -249,6 +301,9 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             writeln!(out, "  waiting:       pid {pid}")?;
         }
         return Ok(());
+    }
+    if let Some(sem) = &s.semaphore {
+        return write_semaphore(out, r, sem);
     }
     if r.sidecar {
         writeln!(
@@ -291,6 +346,55 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         "  poisoned:      {}",
         if s.poisoned { "yes" } else { "no" }
     )?;
+    for e in &r.wait_for {
+        writeln!(
+            out,
+            "  waiting:       pid {} (tid {}) for {} ms",
+            e.pid,
+            e.tid,
+            e.waited.as_millis()
+        )?;
+    }
+    Ok(())
+}
+
+/// A semaphore: its counts, then one line per permit, named as messages name it
+/// (`semaphore "jobs" permit 2: held by pid … tid … for 3.2s`, or free).
+fn write_semaphore(out: &mut impl Write, r: &Report, sem: &SemaphoreStatus) -> std::io::Result<()> {
+    let s = &r.status;
+    writeln!(
+        out,
+        "  permits:       {} free of {}",
+        sem.free,
+        sem.permits.len()
+    )?;
+    writeln!(out, "  sleepers:      {}", sem.sleepers)?;
+    writeln!(out, "  acquisitions:  {}", s.acquisitions)?;
+    writeln!(out, "  owner deaths:  {}", s.owner_deaths)?;
+    let label = r.label();
+    for p in &sem.permits {
+        let state = match &p.holder {
+            Some(h) => format!("held by {}, token {}", permit_holder(h), h.token),
+            None if p.owner_died_unclaimed => "free (its last holder died holding it)".into(),
+            None => "free".into(),
+        };
+        write!(out, "{label} permit {}: {state}", p.permit)?;
+        if p.owner_deaths > 0 {
+            write!(out, "; owner deaths {}", p.owner_deaths)?;
+        }
+        if p.waiters > 0 {
+            write!(out, "; {} asleep on it", p.waiters)?;
+        }
+        writeln!(out)?;
+        if let Some(g) = p.leftover_group {
+            let state = match g.state() {
+                interlock::GroupState::Running => "still running",
+                interlock::GroupState::Gone => "gone",
+                _ => "cannot be checked from here",
+            };
+            writeln!(out, "  left running:  {g} by a holder that died ({state})")?;
+        }
+    }
     for e in &r.wait_for {
         writeln!(
             out,

@@ -149,15 +149,26 @@ impl Raw {
         self.fair
     }
 
-    /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`.
+    /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`;
+    /// `semaphore "name" permit i` for a semaphore's permit `i`.
     pub(crate) fn label(&self) -> String {
-        if matches!(
-            self.at.segment().header().kind(),
-            Some(Kind::LockTable | Kind::Semaphore)
-        ) {
-            format!("{}[{}]", self.label, self.at.index())
-        } else {
-            self.label.to_string()
+        match self.at.segment().header().kind() {
+            Some(Kind::LockTable) => format!("{}[{}]", self.label, self.at.index()),
+            Some(Kind::Semaphore) => format!(
+                "{} permit {}",
+                semaphore_label(&self.label),
+                self.at.index()
+            ),
+            _ => self.label.to_string(),
+        }
+    }
+
+    /// The whole handle as messages name it: [`Raw::label`] without a table's or a
+    /// semaphore's index (`semaphore "name"`, "anonymous semaphore").
+    pub(crate) fn handle_label(&self) -> String {
+        match self.at.segment().header().kind() {
+            Some(Kind::Semaphore) => semaphore_label(&self.label),
+            _ => self.label.to_string(),
         }
     }
 
@@ -629,4 +640,10 @@ impl fmt::Debug for Raw {
         d.field("poisoned", &status.poisoned)
             .finish_non_exhaustive()
     }
+}
+
+/// A handle's label (`Source::label`: `lock "name"`, "lock at PATH", "anonymous lock",
+/// "inherited lock ($VAR)") as a semaphore's: the same with "semaphore" for its first "lock".
+fn semaphore_label(label: &str) -> String {
+    label.replacen("lock", "semaphore", 1)
 }

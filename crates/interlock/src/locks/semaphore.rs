@@ -23,7 +23,7 @@ use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::shm::{table_payload, MAX_TABLE};
 use crate::sync::{fence, Ordering};
 use crate::sys;
-use crate::types::{Error, Kind, LockStatus};
+use crate::types::{Error, Kind, LockStatus, SemaphoreStatus};
 use crate::word;
 
 /// The longest a sleeper sleeps before it looks at every slot again: the bound on how late it
@@ -38,7 +38,7 @@ const SLICE: Duration = Duration::from_millis(50);
 /// Each permit is a robust lock record in the semaphore's segment, so a permit belongs to the
 /// thread that took it: it is given back by dropping its [`Permit`] (or [`Permit::release`],
 /// or [`Semaphore::release`] for a permit whose guard was leaked), and by the kernel when the
-/// thread dies. `status` ([`Semaphore::holders`], the CLI's `status`) shows who holds each.
+/// thread dies. [`Semaphore::status`] (and the CLI's `status`) shows who holds each.
 ///
 /// Share it like a lock: anonymous and inherited by `fork` ([`Semaphore::new`]), handed to a
 /// spawned program ([`Semaphore::pass_to`] / [`Semaphore::from_env`]), or met by name
@@ -105,7 +105,7 @@ impl Semaphore {
         let found = raw.segment().header().records();
         if let Some(n) = expected.filter(|&n| n != found) {
             return Err(Error::SemaphoreSize {
-                what: raw.label(),
+                what: raw.handle_label(),
                 reason: format!("it exists with {found} permits, not {n}"),
             });
         }
@@ -162,6 +162,26 @@ impl Semaphore {
     /// ```
     pub fn holders(&self) -> Vec<LockStatus> {
         self.slots.iter().map(|s| s.raw.status()).collect()
+    }
+
+    /// Every permit's state — its holder (pid, tid, since when if timestamps are on), deaths —
+    /// with how many are free and how many threads sleep for one: what `interlock status`
+    /// shows of a semaphore. A snapshot, read without taking anything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = interlock::Semaphore::options().permits(2).timestamps(true).create()?;
+    /// let permit = sem.acquire()?;
+    /// let status = sem.status();
+    /// assert_eq!(status.free, 1);
+    /// let holder = status.permits[permit.slot()].holder.clone().expect("held");
+    /// assert_eq!(holder.pid, std::process::id());
+    /// assert!(holder.since.is_some());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn status(&self) -> SemaphoreStatus {
+        crate::locks::status::semaphore(self.slots[0].raw.segment())
     }
 
     /// How many threads are asleep waiting for a permit now.
@@ -254,7 +274,7 @@ impl Semaphore {
         match self.try_acquire_for(timeout)? {
             Some(p) => Ok(p),
             None => Err(Error::Timeout {
-                lock: self.slots[0].raw.label(),
+                lock: self.slots[0].raw.handle_label(),
                 waited: started.elapsed(),
                 holder: self.slots.iter().find_map(|s| s.raw.holder()),
             }),
@@ -309,7 +329,7 @@ impl Semaphore {
                 Ok(())
             }
             None => Err(Error::NotOwner {
-                lock: self.slots[0].raw.label(),
+                lock: self.slots[0].raw.handle_label(),
                 holder: None,
             }),
         }
@@ -365,7 +385,7 @@ impl Semaphore {
         }
         if mine == self.slots.len() {
             return Err(Error::WouldDeadlock {
-                lock: self.slots[0].raw.label(),
+                lock: self.slots[0].raw.handle_label(),
             });
         }
         Ok(None)
@@ -563,7 +583,7 @@ impl fmt::Debug for Permit<'_> {
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")
-            .field("label", &self.slots[0].raw.label())
+            .field("label", &self.slots[0].raw.handle_label())
             .field("permits", &self.slots.len())
             .field("available", &self.available())
             .finish_non_exhaustive()

@@ -6,11 +6,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::shm::{GroupRecord, Record, Segment};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::types::{Holder, Kind, LockStatus};
+use crate::types::{Holder, Kind, LockStatus, PermitStatus, SemaphoreStatus};
 use crate::word::State;
 
 /// A snapshot of what segment `seg` (of kind `kind`) holds — a lock's record, an event's flag,
-/// a barrier's parties — read without taking or changing anything.
+/// a barrier's parties, a semaphore's permits — read without taking or changing anything.
 pub(crate) fn read_segment(seg: &Segment, kind: Kind) -> LockStatus {
     match kind {
         Kind::Event => LockStatus {
@@ -21,7 +21,46 @@ pub(crate) fn read_segment(seg: &Segment, kind: Kind) -> LockStatus {
             barrier: Some(crate::locks::barrier::read(seg)),
             ..LockStatus::never_taken_of(kind)
         },
+        Kind::Semaphore => {
+            let sem = semaphore(seg);
+            let permits = &sem.permits;
+            LockStatus {
+                waiters: sem.sleepers,
+                acquisitions: permits.iter().map(|p| p.acquisitions).sum(),
+                owner_deaths: permits.iter().map(|p| p.owner_deaths).sum(),
+                owner_died_unclaimed: permits.iter().any(|p| p.owner_died_unclaimed),
+                // Never: a permit's death is told to its next taker, who clears the mark at
+                // once (a semaphore guards no data of its own).
+                poisoned: false,
+                semaphore: Some(sem),
+                ..LockStatus::never_taken_of(kind)
+            }
+        }
         _ => read(seg.record(), kind),
+    }
+}
+
+/// A snapshot of the semaphore in `seg`: every permit's record (each a lock's), and the
+/// sleeper count of record 0.
+pub(crate) fn semaphore(seg: &Segment) -> SemaphoreStatus {
+    let permits: Vec<PermitStatus> = (0..seg.header().records())
+        .map(|i| {
+            let s = read(seg.record_at(i), Kind::Lock);
+            PermitStatus {
+                permit: i as u32,
+                holder: s.holder,
+                acquisitions: s.acquisitions,
+                owner_deaths: s.owner_deaths,
+                owner_died_unclaimed: s.owner_died_unclaimed,
+                waiters: s.waiters,
+                leftover_group: s.leftover_group,
+            }
+        })
+        .collect();
+    SemaphoreStatus {
+        free: permits.iter().filter(|p| p.holder.is_none()).count() as u32,
+        sleepers: seg.record().sleepers.load(Ordering::Relaxed),
+        permits,
     }
 }
 
@@ -78,5 +117,6 @@ pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         leftover_group,
         event: None,
         barrier: None,
+        semaphore: None,
     }
 }

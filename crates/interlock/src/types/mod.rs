@@ -17,3 +17,5 @@ pub use error::{Error, NamespaceFault, Owner, SegmentFault};
 pub use kind::Kind;
 pub use status::{BarrierBreak, BarrierStatus, EventStatus};
 pub use status::{GroupState, Holder, LockStatus, ProcessGroup};
+// Issue 15: a semaphore's status.
+pub use status::{PermitStatus, SemaphoreStatus};

@@ -114,6 +114,14 @@ pub struct LockStatus {
     /// holder). In JSON only for a barrier.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub barrier: Option<BarrierStatus>,
+    /// A [`Semaphore`](crate::Semaphore)'s permits, each with its holder (`None` for any other
+    /// kind). In JSON only for a semaphore. For a semaphore, the fields above sum up its
+    /// permits: `holder` is `None` (each permit's is in [`SemaphoreStatus::permits`]),
+    /// `waiters` is its [`sleepers`](SemaphoreStatus::sleepers), `acquisitions` and
+    /// `owner_deaths` are the permits' totals, `owner_died_unclaimed` says whether a permit's
+    /// is, and `poisoned` is false (a death is told to the permit's next taker, not kept).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub semaphore: Option<SemaphoreStatus>,
 }
 
 impl LockStatus {
@@ -138,8 +146,73 @@ impl LockStatus {
             leftover_group: None,
             event: None,
             barrier: None,
+            semaphore: None,
         }
     }
+}
+
+/// A [`Semaphore`](crate::Semaphore)'s state, every permit of it, read without taking any:
+/// what [`Semaphore::status`](crate::Semaphore::status), [`namespace::status`](crate::namespace::status)
+/// and `interlock status` report.
+///
+/// # Examples
+///
+/// ```
+/// let sem = interlock::Semaphore::new(3)?;
+/// let permit = sem.acquire()?;
+/// let status = sem.status();
+/// assert_eq!((status.permits.len(), status.free, status.sleepers), (3, 2, 0));
+/// let held = &status.permits[permit.slot()];
+/// assert_eq!(held.holder.as_ref().map(|h| h.pid), Some(std::process::id()));
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SemaphoreStatus {
+    /// Every permit, in order: `permits[i]` is permit `i` ([`Permit::slot`](crate::Permit::slot)).
+    pub permits: Vec<PermitStatus>,
+    /// How many permits nobody holds (a permit whose holder died, not yet taken again, is
+    /// free).
+    pub free: u32,
+    /// Threads asleep waiting for any permit (a hint: a sleeper SIGKILLed in its sleep stays
+    /// counted until a waiter's count is settled).
+    pub sleepers: u32,
+}
+
+/// One permit of a [`Semaphore`](crate::Semaphore): its holder and its history, read from its
+/// robust lock record.
+///
+/// # Examples
+///
+/// ```
+/// let sem = interlock::Semaphore::new(1)?;
+/// drop(sem.acquire()?);
+/// let permit = &sem.status().permits[0];
+/// assert!(permit.holder.is_none());
+/// assert_eq!((permit.permit, permit.acquisitions, permit.owner_deaths), (0, 1, 0));
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PermitStatus {
+    /// Which permit: 0 to `permits - 1`.
+    pub permit: u32,
+    /// Who holds it (pid, tid, since when if the taker's handle records times, liveness), if
+    /// anyone does.
+    pub holder: Option<Holder>,
+    /// How many times it was taken (the last fencing token of this permit).
+    pub acquisitions: u64,
+    /// How many of its holders died holding it (a death not yet claimed by a taker counts).
+    pub owner_deaths: u32,
+    /// Its last holder died holding it and nobody has taken it since (it is free).
+    pub owner_died_unclaimed: bool,
+    /// Threads asleep on this permit's word.
+    pub waiters: u32,
+    /// A process group a holder that died ran its command in (`interlock run --slots`), as
+    /// for a lock: [`LockStatus::leftover_group`].
+    pub leftover_group: Option<ProcessGroup>,
 }
 
 /// An [`Event`](crate::Event)'s state, read without changing it.

@@ -25,6 +25,7 @@ mod pid_reuse; // a reused pid does not hide a dead holder; a live holder is nev
 mod process_group; // `spawn_group` in a program with other threads
 mod rlock; // `RLock` across processes and threads
 mod semaphore; // `Semaphore`: at most N holders, permits of killed holders come back told
+mod semaphore_status; // a semaphore's status: every permit's holder, by handle, name and path
 mod shared_file; // `SharedFile` under random SIGKILLs, and against a hostile user
 mod spawn; // `pass_to` / `from_env`: the lock handed to spawned programs
 mod table; // `LockTable`: many locks in one segment
