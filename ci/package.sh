@@ -7,6 +7,13 @@
 set -euxo pipefail
 cd "$(dirname "$0")"/..
 
+# The dry run verifies interlock-cli against interlock-ipc from a temporary local registry,
+# which cargo unpacks under $CARGO_HOME/registry/src/<hash of its path>/ and reuses when the
+# directory exists: a second run from the same checkout path would build the CLI against the
+# first run's library sources. Neither package is on crates.io, so every unpacked copy of them
+# there is one of ours: remove them first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/interlock-ipc-* \
+       "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/interlock-cli-*
 cargo publish --dry-run --allow-dirty -p interlock-ipc -p interlock-cli
 
 # Each package carries its licences and README, and nothing of the repository's tests, docs
