@@ -33,7 +33,7 @@ fn event_wait_returns_when_another_shell_sets_it() {
     assert_eq!(v["event"]["set"], true);
     assert_eq!(v["event"]["sets"], 1);
     assert!(v.get("barrier").is_none(), "{v}");
-    assert!(stdout(&ns.run(&["list"])).contains("Event set"));
+    assert_eq!(list_row(&ns, "ready")[1..3], ["Event", "set"]);
     assert!(ns.run(&["event", "clear", "ready"]).status.success());
     assert!(stdout(&ns.run(&["status", "ready"])).contains("set:           no"));
 }
@@ -101,7 +101,7 @@ fn a_killed_party_breaks_the_barrier_and_the_others_exit_1_naming_it() {
         status.contains("broken:        yes: a party died"),
         "{status}"
     );
-    assert!(stdout(&ns.run(&["list"])).contains("Barrier broken"));
+    assert_eq!(list_row(&ns, "gate")[1..3], ["Barrier", "broken"]);
     let out = ns.run(&["barrier", "wait", "-n", "3", "gate"]);
     assert_eq!(
         out.status.code(),
@@ -115,4 +115,13 @@ fn a_killed_party_breaks_the_barrier_and_the_others_exit_1_naming_it() {
     assert!(stdout(&ns.run(&["status", "gate"])).contains("it was aborted"));
     let out = ns.run(&["barrier", "wait", "-n", "0", "zero"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+/// The whitespace-separated columns of `interlock list`'s row for `name`.
+fn list_row(ns: &Ns, name: &str) -> Vec<String> {
+    let out = stdout(&ns.run(&["list"]));
+    out.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|cols| cols.first().is_some_and(|c| c.trim_matches('"') == name))
+        .unwrap_or_else(|| panic!("no row for {name} in:\n{out}"))
 }

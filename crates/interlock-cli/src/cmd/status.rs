@@ -198,7 +198,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
     }
     writeln!(
         out,
-        "{:<24} {:<5} {:<8} {:>8} {:>7} {:>6} {:>8}  HOLDER",
+        "{:<24} {:<9} {:<8} {:>8} {:>7} {:>6} {:>8}  HOLDER",
         "NAME", "KIND", "STATE", "ACQUIRED", "WAITERS", "DEATHS", "POISONED"
     )?;
     for r in &reports {
@@ -218,7 +218,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
         };
         writeln!(
             out,
-            "{:<24} {:<5} {:<8} {:>8} {:>7} {:>6} {:>8}  {}",
+            "{:<24} {:<9} {:<8} {:>8} {:>7} {:>6} {:>8}  {}",
             r.shown(),
             s.kind.to_string(),
             state,
