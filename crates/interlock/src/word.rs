@@ -450,6 +450,18 @@ pub(crate) fn sleep_announced(word: &AtomicU32, seen: u32, deadline: &Deadline) 
     futex::wait(word, seen, Some(deadline))
 }
 
+/// Sleeps on every word [`announce_sleep`] found at its `seen` value at once (a semaphore's
+/// held permits: `futex_waitv`), until a wake-up on any of them — a release's, or the
+/// kernel's when one's holder dies —, a change of any, or `deadline`. `None`, without
+/// sleeping, on a kernel without `futex_waitv`: the caller sleeps on one word instead.
+#[cold]
+pub(crate) fn sleep_announced_any(
+    words: &[(&AtomicU32, u32)],
+    deadline: &Deadline,
+) -> Option<WaitOutcome> {
+    futex::wait_any(words, deadline)
+}
+
 /// A semaphore's release for a sleeper that may be on another permit's word: clears that
 /// word's `WAITERS` if it is set and held (a change of value, so that a sleeper between its
 /// [`announce_sleep`] and its futex call does not go to sleep on a stale value: it finds the

@@ -5,11 +5,13 @@
 //! linked on the thread's robust list like any lock, so that the kernel frees it and wakes a
 //! sleeper on it if its holder dies; the next taker is told (`Permit::previous_owner_died`).
 //! A thread that finds every slot held announces itself (`Record::sleepers` of record 0, then
-//! `WAITERS` on the held slot with the fewest sleepers), looks once more, and sleeps on that
-//! slot's word. A release wakes the slot's sleeper if its word says it has one, and otherwise,
-//! when the sleeper count is not zero, one sleeper on another slot (`word::steal_and_wake`),
-//! which looks at every slot again. Every sleep is bounded (`SLICE`): a sleeper whose slot is
-//! not the one that frees up, or whose wake-up was taken by a killed sleeper, looks again
+//! `WAITERS` on every held slot), looks once more, and sleeps on all those words at once
+//! (`futex_waitv`; on kernels before 5.16, on the held slot with the fewest sleepers). A
+//! release wakes the slot's sleeper if its word says it has one, and, when the sleeper count
+//! is not zero, one sleeper on another slot (`word::steal_and_wake`), which looks at every
+//! slot again. A holder's death wakes a sleeper through the kernel's robust-list walk, on
+//! whichever slot it held. Every sleep is bounded (`SLICE`): a sleeper whose wake-up was taken
+//! by a killed sleeper, or (old kernels) whose slot is not the one that frees up, looks again
 //! within it. Decision 0023.
 
 use std::borrow::Cow;
@@ -391,8 +393,8 @@ impl Semaphore {
         Ok(None)
     }
 
-    /// The contended path: look, announce, look again, sleep on a held slot; until a permit is
-    /// taken or `end` passes (`None`: never).
+    /// The contended path: look, announce, look again, sleep on every held slot at once;
+    /// until a permit is taken or `end` passes (`None`: never).
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, end: Option<Instant>) -> Result<Option<Permit<'_>>, Error> {
@@ -407,39 +409,72 @@ impl Semaphore {
             }
             let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
             let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
-            // The held slot with the fewest sleepers: with as many sleepers as permits, every
-            // held slot has one, so that any release or death wakes somebody directly.
-            let k = (0..self.slots.len())
-                .min_by_key(|&i| self.slots[i].raw.record().waiters.load(Ordering::Relaxed))
-                .unwrap_or(0);
-            let rec = self.slots[k].raw.record();
             // SeqCst with the fence of `wake_after_release`: either a releaser sees us
             // counted, or our next look sees its slot free.
             sleepers.fetch_add(1, Ordering::SeqCst);
-            rec.waiters.fetch_add(1, Ordering::Relaxed);
-            let seen = word::announce_sleep(&rec.word);
-            fence(Ordering::SeqCst);
-            let got = match seen {
-                // Announced: one more look before the sleep (a release between our first look
-                // and our count may have seen no sleeper).
-                Some(seen) => match self.scan() {
-                    Ok(None) => {
-                        word::sleep_announced(&rec.word, seen, &deadline);
-                        Ok(None)
-                    }
-                    other => other,
-                },
-                None => Ok(None),
-            };
-            let _ = rec
-                .waiters
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            let (counted, got) = self.sleep_on_held(&deadline);
+            for slot in &self.slots[..counted] {
+                let _ = slot.raw.record().waiters.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |n| n.checked_sub(1),
+                );
+            }
             let _ =
                 sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             if let Some(p) = got? {
                 return Ok(Some(p));
             }
         }
+    }
+
+    /// One sleep of a counted sleeper: counts itself in each of the first
+    /// [`WAIT_ANY_MAX`](sys::futex::WAIT_ANY_MAX) slots' `waiters` and sets `WAITERS` on their
+    /// words (`word::announce_sleep`), so that a release of any — or the kernel, when any
+    /// one's holder dies — wakes it; looks at every slot once more; and sleeps on all those
+    /// words at once (`futex_waitv`) until `deadline`. On a kernel without `futex_waitv`, it
+    /// sleeps on the one of them with the fewest sleepers, and a death elsewhere is seen at
+    /// the end of the slice. Returns how many slots' `waiters` it counted itself in, and what
+    /// its look took. A slot found free while announcing ends the announcing: the caller looks
+    /// again at once.
+    fn sleep_on_held(
+        &self,
+        deadline: &sys::futex::Deadline,
+    ) -> (usize, Result<Option<Permit<'_>>, Error>) {
+        const MAX: usize = sys::futex::WAIT_ANY_MAX;
+        let mut words = [(&self.slots[0].raw.record().word, 0u32); MAX];
+        let mut len = 0;
+        // (its sleepers before us, its place in `words`): the fallback's one word.
+        let mut fewest = (u32::MAX, 0);
+        let mut counted = 0;
+        for slot in self.slots.iter().take(MAX) {
+            let rec = slot.raw.record();
+            let others = rec.waiters.fetch_add(1, Ordering::Relaxed);
+            counted += 1;
+            match word::announce_sleep(&rec.word) {
+                Some(seen) => {
+                    if others < fewest.0 {
+                        fewest = (others, len);
+                    }
+                    words[len] = (&rec.word, seen);
+                    len += 1;
+                }
+                None => return (counted, Ok(None)),
+            }
+        }
+        fence(Ordering::SeqCst);
+        // Announced: one more look before the sleep (a release between our first look and
+        // our count may have seen no sleeper).
+        match self.scan() {
+            Ok(None) => {}
+            other => return (counted, other),
+        }
+        let words = &words[..len];
+        if len == 1 || word::sleep_announced_any(words, deadline).is_none() {
+            let (w, seen) = words[fewest.1];
+            word::sleep_announced(w, seen, deadline);
+        }
+        (counted, Ok(None))
     }
 
     /// After slot `released` was given back: if threads sleep for a permit and that slot's

@@ -16,8 +16,21 @@ pub(crate) enum WaitOutcome {
     TimedOut,
 }
 
+/// The most words one [`wait_any`] sleeps on (the kernel's `FUTEX_WAITV_MAX`).
+pub(crate) const WAIT_ANY_MAX: usize = 128;
+
 #[cfg(all(test, loom))]
 pub(crate) use super::loom_shim::{deadline_after, wait, wake_all, wake_one, Deadline};
 
 #[cfg(all(not(all(test, loom)), target_os = "linux"))]
 pub(crate) use super::linux::futex::{deadline_after, wait, wake_all, wake_one, Deadline};
+
+/// A semaphore's sleep on several permit words at once (`futex_waitv`, Linux 5.16+): until
+/// any of `words` is woken, any differs from its expected value, or `deadline`. `None` when
+/// the kernel has no `futex_waitv` (`ENOSYS`, remembered: later calls return `None` at once);
+/// the caller then sleeps on one word with [`wait`]. At most [`WAIT_ANY_MAX`] words.
+#[cfg(all(test, loom))]
+pub(crate) use super::loom_shim::wait_any;
+
+#[cfg(all(not(all(test, loom)), target_os = "linux"))]
+pub(crate) use super::linux::futex::wait_any;

@@ -50,6 +50,29 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>
     WaitOutcome::Woken
 }
 
+/// `futex_waitv`: one bucket holds every word, so this is [`wait`] with every word checked
+/// under the bucket lock — woken by a wake of any of them, as the kernel's is.
+pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], _deadline: &Deadline) -> Option<WaitOutcome> {
+    let (lock, cv) = &*BUCKET;
+    let mut q = lock.lock().unwrap();
+    if words
+        .iter()
+        .any(|&(w, expected)| w.load(Ordering::Relaxed) != expected)
+    {
+        return Some(WaitOutcome::Changed);
+    }
+    q.asleep += 1;
+    let epoch = q.epoch;
+    while q.woken == 0 {
+        if q.epoch != epoch {
+            return Some(WaitOutcome::Woken);
+        }
+        q = cv.wait(q).unwrap();
+    }
+    q.woken -= 1;
+    Some(WaitOutcome::Woken)
+}
+
 /// FUTEX_WAKE of one: whether a sleeper was woken.
 pub(crate) fn wake_one(_word: &AtomicU32) -> bool {
     let (lock, cv) = &*BUCKET;

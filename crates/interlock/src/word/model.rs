@@ -10,7 +10,8 @@
 //! concurrent writes (both mutations tried when these models were written). The fair model
 //! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
 //! a woken sleeper may not take a handed-over word; the guard-release model without
-//! `try_unlock_seen`'s fallback.
+//! `try_unlock_seen`'s fallback; the semaphore's death model when the sleeper announces itself
+//! on one permit only.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -233,6 +234,60 @@ fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
             steal_and_wake(&slots[0]);
         }
         assert_eq!(sleeper.join().unwrap(), 1);
+    });
+}
+
+/// A semaphore's sleep on every held permit (`futex_waitv`, `Semaphore::sleep_on_held`): two
+/// permit words held by tids 1 and 2, both of which "die"; a sleeper (tid 3) finds both held,
+/// announces itself on both, looks again and sleeps on both words at once. The kernel's exit
+/// path marks permit 1 dead (and wakes a sleeper on it if its word says it has one). The
+/// sleeper must end holding permit 1, told its holder died, in every interleaving. It fails
+/// (loom's deadlock) when the sleeper announces itself on permit 0 only — the one-word sleep
+/// of kernels without `futex_waitv`, whose death on another permit waits for the slice.
+#[test]
+fn model_semaphore_death_on_any_held_permit_wakes_the_sleeper() {
+    loom::model(|| {
+        let slots = Arc::new([AtomicU32::new(1), AtomicU32::new(2)]);
+        let sleeper = {
+            let slots = slots.clone();
+            thread::spawn(move || {
+                let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                // A look takes a free word, or one whose holder died (and says so).
+                let scan = |slots: &[AtomicU32; 2]| {
+                    slots.iter().enumerate().find_map(|(i, w)| {
+                        let s = w.load(Ordering::Relaxed);
+                        (s & TID_MASK == 0
+                            && w.compare_exchange(s, 3, Ordering::Acquire, Ordering::Relaxed)
+                                .is_ok())
+                        .then_some((i, s & OWNER_DIED != 0))
+                    })
+                };
+                loop {
+                    if let Some(got) = scan(&slots) {
+                        return got;
+                    }
+                    let mut words = Vec::new();
+                    for w in slots.iter() {
+                        match announce_sleep(w) {
+                            Some(seen) => words.push((w, seen)),
+                            None => break,
+                        }
+                    }
+                    fence(Ordering::SeqCst);
+                    // Announced on every word: one more look, then the sleep. (A word found
+                    // free while announcing: straight back to the look.)
+                    if words.len() == slots.len() {
+                        if let Some(got) = scan(&slots) {
+                            return got;
+                        }
+                        sleep_announced_any(&words, &never);
+                    }
+                }
+            })
+        };
+        // Permit 1's holder dies: the kernel's robust-list walk.
+        assert!(mark_owner_dead(&slots[1], 2));
+        assert_eq!(sleeper.join().unwrap(), (1, true));
     });
 }
 

@@ -10,7 +10,11 @@ use rustix::thread::futex;
 use rustix::time::{clock_gettime, ClockId, Timespec};
 
 use crate::sync::AtomicU32;
-use crate::sys::futex::WaitOutcome;
+use crate::sys::futex::{WaitOutcome, WAIT_ANY_MAX};
+
+/// Whether `futex_waitv` answered `ENOSYS` once (a kernel older than 5.16): then it never
+/// will, and [`wait_any`] says so without asking again.
+static NO_WAITV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// `FUTEX_BITSET_MATCH_ANY`.
 const MATCH_ANY: NonZeroU32 = NonZeroU32::MAX;
@@ -52,6 +56,44 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>)
         Err(Errno::AGAIN | Errno::INTR) => WaitOutcome::Changed,
         // Other errors cannot happen for a valid word; the caller re-checks either way.
         _ => WaitOutcome::Woken,
+    }
+}
+
+/// `futex_waitv(waiters, n, 0, deadline, CLOCK_MONOTONIC)`, 32-bit shared futexes: sleeps
+/// while every `(word, expected)` pair holds, until a wake-up on any word or the absolute
+/// `deadline` (the clock `deadline_after` reads). `None` if the kernel has no `futex_waitv`
+/// (`ENOSYS`: Linux before 5.16), remembered for later calls. `words` beyond
+/// [`WAIT_ANY_MAX`] are not slept on.
+///
+/// # References
+/// - [`futex_waitv(2)`](https://docs.kernel.org/userspace-api/futex2.html)
+pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], deadline: &Deadline) -> Option<WaitOutcome> {
+    if NO_WAITV.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let mut waits = [futex::Wait::new(); WAIT_ANY_MAX];
+    let n = words.len().min(WAIT_ANY_MAX);
+    for (w, &(word, expected)) in waits.iter_mut().zip(&words[..n]) {
+        w.val = u64::from(expected);
+        // The kernel only reads the word through this address: it is never written through.
+        w.uaddr = futex::WaitPtr::new(word.as_ptr().cast());
+        // Shared (no FUTEX2_PRIVATE): the words live in memory other processes map.
+        w.flags = futex::WaitFlags::SIZE_U32;
+    }
+    match futex::waitv(
+        &waits[..n],
+        futex::WaitvFlags::empty(),
+        Some(&deadline.0),
+        ClockId::Monotonic,
+    ) {
+        Err(Errno::NOSYS) => {
+            NO_WAITV.store(true, std::sync::atomic::Ordering::Relaxed);
+            None
+        }
+        Err(Errno::TIMEDOUT) => Some(WaitOutcome::TimedOut),
+        Err(Errno::AGAIN | Errno::INTR) => Some(WaitOutcome::Changed),
+        // As for `wait`: other errors cannot happen for valid words; the caller re-checks.
+        _ => Some(WaitOutcome::Woken),
     }
 }
 
