@@ -1,25 +1,11 @@
 //! `status`, `status --json` and `list` of a semaphore (`run --slots`): every permit's holder,
 //! the free ones, and a SIGKILLed holder's permit free with its death counted.
 
-use std::process::Stdio;
-
-use crate::util::{describe, stdout, Holder, Ns, HOLD_SECS};
+use crate::util::{describe, stdout, Holder, Ns};
 
 /// `interlock run --slots N NAME -- sh -c 'echo held; exec sleep …'`, once it holds a permit.
 fn hold_permit(ns: &Ns, name: &str, n: usize) -> Holder {
-    let mut child = ns
-        .cmd()
-        .args(["run", "--slots", &n.to_string(), name, "--", "sh", "-c"])
-        .arg(format!("echo held; exec sleep {HOLD_SECS}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert_eq!(line, "held\n", "the permit holder did not start");
-    Holder::from(child)
+    ns.hold_with(&["--slots", &n.to_string()], name)
 }
 
 /// The line of permit `i` in `status` text.

@@ -68,16 +68,17 @@ impl Ns {
     /// it holds the lock (its command printed `held`). The holder keeps the lock until the test
     /// kills it; dropping the [`Holder`] kills it too.
     pub(crate) fn hold(&self, name: &str) -> Holder {
+        self.hold_with(&[], name)
+    }
+
+    /// [`Ns::hold`] with `run` options before NAME (`["--slots", "3"]`: a semaphore's permit).
+    pub(crate) fn hold_with(&self, options: &[&str], name: &str) -> Holder {
         let mut child = self
             .cmd()
-            .args([
-                "run",
-                name,
-                "--",
-                "sh",
-                "-c",
-                &format!("echo held; exec sleep {HOLD_SECS}"),
-            ])
+            .arg("run")
+            .args(options)
+            .args([name, "--", "sh", "-c"])
+            .arg(format!("echo held; exec sleep {HOLD_SECS}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -104,12 +105,6 @@ impl Deref for Holder {
 impl DerefMut for Holder {
     fn deref_mut(&mut self) -> &mut Child {
         &mut self.0
-    }
-}
-
-impl From<Child> for Holder {
-    fn from(child: Child) -> Holder {
-        Holder(child)
     }
 }
 
