@@ -153,7 +153,9 @@ pub(crate) struct RunArgs {
     pub(crate) fair: bool,
     /// Run at most N COMMANDs of NAME at once (like GNU parallel's `sem`): NAME is a
     /// semaphore of N permits, created on first use; an existing one with another N is an
-    /// error. A permit whose holder is killed comes back.
+    /// error. A permit whose holder is killed comes back; as with a lock, COMMAND runs as a
+    /// process group the permit's record names, and the permit's next taker waits for (or,
+    /// with --kill-orphans, kills) what a killed holder left running.
     #[arg(long, value_name = "N", conflicts_with_all = ["path", "fair"])]
     pub(crate) slots: Option<usize>,
     /// If a holder died leaving processes of its COMMAND's process group running, kill them

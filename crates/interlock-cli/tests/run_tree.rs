@@ -248,6 +248,18 @@ fn grandchild_of_a_killed_runner_never_overlaps_the_next_holder_of_a_path() {
     );
 }
 
+/// The same for `run --slots N`: a permit whose runner was SIGKILLed with a grandchild still
+/// inside is not taken by a next command that runs beside that grandchild (N + 1 at once): the
+/// permit's record names the group, and its next taker waits for it.
+#[test]
+fn grandchild_of_a_killed_slots_runner_never_overlaps_the_next_holder_of_its_permit() {
+    let scene = Scene::new();
+    let lock: &[&str] = &["--slots", "1", "c"];
+    let script = format!("sh -c '{}' & wait", INSIDE.replace('\'', r"'\''"));
+    let inside = kill_runner_while_inside(&scene, lock, &script);
+    next_holder_waits_for(&scene, (lock, "semaphore \"c\" permit 0"), inside);
+}
+
 /// Issue 12, item 1: the kernel clears PDEATHSIG when COMMAND changes its credentials
 /// (setuid binaries, `su`, `sudo`, `setpriv`): COMMAND itself outlives the SIGKILLed runner. The
 /// next holder waits for it all the same.

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use interlock::{GroupState, Holder};
+use interlock::{GroupState, Holder, ProcessGroup};
 
 use crate::cli::{RunArgs, WaitLimit};
 use crate::cmd::target::{Held, Target};
@@ -59,7 +59,8 @@ pub(crate) fn acquire<'l>(
         },
     };
     let deadline = limit.and_then(|limit| started.checked_add(limit));
-    if let Err(message) = outlive_leftovers(&guard, label, args.kill_orphans, deadline) {
+    let (died, group) = (guard.previous_owner_died(), guard.leftover_group());
+    if let Err(message) = outlive_leftovers(died, group, label, args.kill_orphans, deadline) {
         drop(guard);
         let reason = if args.no_wait { "held" } else { "timeout" };
         return Err(conflict(reason, message));
@@ -79,19 +80,21 @@ pub(crate) fn acquire<'l>(
 /// never seen to end), waits until what it left running in its process group has exited, or
 /// kills it (`kill`: `--kill-orphans`), saying so in one line. `Err` (the conflict's message) if
 /// it still runs at `deadline`.
-fn outlive_leftovers(
-    guard: &Held<'_>,
+/// `died`: the hold was told its previous holder died; `group`: the hold's
+/// `leftover_group()` (a lock's or a semaphore permit's).
+pub(crate) fn outlive_leftovers(
+    died: bool,
+    group: Option<ProcessGroup>,
     label: &str,
     kill: bool,
     deadline: Option<Instant>,
 ) -> Result<(), String> {
-    let died = guard.previous_owner_died();
     let cause = if died {
         format!("the previous holder of {label} died while holding it")
     } else {
         format!("an earlier holder of {label} died while holding it")
     };
-    let Some(group) = guard.leftover_group() else {
+    let Some(group) = group else {
         if died {
             eprintln!("interlock: {cause}; running COMMAND anyway");
         }

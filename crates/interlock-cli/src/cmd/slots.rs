@@ -4,7 +4,7 @@
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use interlock::Semaphore;
@@ -25,6 +25,7 @@ pub(crate) fn run(args: &RunArgs, n: usize) -> anyhow::Result<Exit> {
         Some(WaitLimit::AtMost(limit)) => Some(limit),
         Some(WaitLimit::Forever) | None => None,
     };
+    let started = Instant::now();
     let permit = match limit {
         None => sem.acquire()?,
         Some(limit) => match sem.try_acquire_for(limit)? {
@@ -36,21 +37,31 @@ pub(crate) fn run(args: &RunArgs, n: usize) -> anyhow::Result<Exit> {
             }
         },
     };
+    // A dead holder of this permit may have left its COMMAND's processes running: wait for them
+    // (or kill them) within the same --wait, as `run` with a lock does, so that N + 1 commands
+    // never run at once.
+    let label = format!("semaphore {name:?} permit {}", permit.slot());
+    let deadline = limit.and_then(|limit| started.checked_add(limit));
+    let (died, group) = (permit.previous_owner_died(), permit.leftover_group());
+    if let Err(message) =
+        super::acquire::outlive_leftovers(died, group, &label, args.kill_orphans, deadline)
+    {
+        drop(permit);
+        return Err(conflict(message));
+    }
     let (program, rest) = args.command.split_first().expect("clap requires COMMAND");
     let mut cmd = Command::new(program);
     cmd.args(rest)
         .env("INTERLOCK_SLOT", permit.slot().to_string())
         .env(
             "INTERLOCK_PREVIOUS_OWNER_DIED",
-            if permit.previous_owner_died() {
-                "1"
-            } else {
-                "0"
-            },
+            if died { "1" } else { "0" },
         );
-    let status = match cmd.status() {
-        Ok(status) => status,
-        Err(error) => {
+    // COMMAND as a process group the permit's record names (signals passed on, its whole group
+    // waited for before the permit is given back), as `run` does with a lock.
+    let mut child = match permit.spawn_group(&mut cmd) {
+        Ok(child) => child,
+        Err(interlock::Error::Io { error, .. }) => {
             let code = match error.kind() {
                 ErrorKind::NotFound => Exit::NotFound,
                 _ => Exit::CannotExecute,
@@ -61,10 +72,22 @@ pub(crate) fn run(args: &RunArgs, n: usize) -> anyhow::Result<Exit> {
                 format!("cannot run {shown:?}: {error}"),
             )));
         }
+        Err(e) => return Err(e.into()),
     };
+    let status = child.wait()?;
+    if child.group_running()? {
+        eprintln!(
+            "interlock: COMMAND exited; holding {label} until what it left running in its \
+             process group ({}) exits",
+            child.id()
+        );
+    }
+    child.wait_group()?;
     permit
         .release()
-        .with_context(|| format!("releasing a slot of {name:?}"))?;
+        .with_context(|| format!("releasing {label}"))?;
+    // Signals are ours again (one that came after the group ended acts now).
+    drop(child);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Command(code as u8),
         (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),

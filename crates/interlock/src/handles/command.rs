@@ -299,6 +299,48 @@ impl LockGuard<'_> {
     }
 }
 
+impl crate::locks::semaphore::Permit<'_> {
+    /// [`LockGuard::spawn_group`] for a permit: `cmd` as a process group of its own, named in
+    /// this permit's record, signals passed on — what `interlock run --slots N` does, so that a
+    /// runner killed at any instant leaves nothing unnamed, and the permit's next taker can
+    /// wait for what it left running ([`Permit::leftover_group`](crate::Permit::leftover_group))
+    /// instead of running beside it (N + 1 commands at once).
+    ///
+    /// # Errors
+    ///
+    /// As [`LockGuard::spawn_group`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = interlock::Semaphore::new(2)?;
+    /// let permit = sem.acquire()?;
+    /// let mut child = permit.spawn_group(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// assert_eq!(child.wait()?.code(), Some(3));
+    /// child.wait_group()?;
+    /// drop(child);
+    /// permit.release()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, Error> {
+        self.lock_guard().spawn_group(cmd)
+    }
+
+    /// [`LockGuard::leftover_group`] for a permit: the process group an earlier holder of this
+    /// permit ran its command in and did not see end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = interlock::Semaphore::new(1)?;
+    /// assert_eq!(sem.acquire()?.leftover_group(), None);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn leftover_group(&self) -> Option<ProcessGroup> {
+        self.lock_guard().leftover_group()
+    }
+}
+
 /// [`LockGuard::leftover_group`](crate::LockGuard::leftover_group): the group the record
 /// names, unless it is hold `token`'s own.
 pub(crate) fn leftover_group(raw: &Raw, token: u64) -> Option<ProcessGroup> {

@@ -556,6 +556,14 @@ impl Permit<'_> {
         self.slot
     }
 
+    /// The permit's slot as the lock guard it is, for what layer 5 adds to guards (a command
+    /// run as a process group the slot's record names).
+    pub(crate) fn lock_guard(&self) -> &LockGuard<'_> {
+        self.guard
+            .as_ref()
+            .expect("a permit holds its slot until it is dropped or released")
+    }
+
     /// This hold's fencing token: the number of times this permit's slot has been taken.
     ///
     /// # Examples
