@@ -32,3 +32,6 @@ mod event;
 
 // `status` and `list` of a semaphore (`run --slots`): every permit (issue 15).
 mod semaphore;
+
+// A `Value` of the user's own type in a crate without a bytemuck dependency (issue 15).
+mod value_derive;

@@ -103,6 +103,31 @@ pub use crate::{
     types::{BarrierBreak, BarrierStatus, EventStatus},
 };
 
+// Issue 15: what a `Value` of a user's own type needs, without a bytemuck dependency of its own.
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use crate::resources::value::ValueType;
+/// The [`bytemuck`](https://docs.rs/bytemuck) crate (1.x), re-exported so that its derives work
+/// in a crate that does not depend on it: `#[bytemuck(crate = "interlock::bytemuck")]`.
+///
+/// # Examples
+///
+/// ```
+/// #[derive(Clone, Copy, interlock::Pod, interlock::Zeroable)]
+/// #[bytemuck(crate = "interlock::bytemuck")]
+/// #[repr(C)]
+/// struct Pair {
+///     a: u32,
+///     b: u32,
+/// }
+///
+/// let bytes = interlock::bytemuck::bytes_of(&Pair { a: 1, b: 2 });
+/// assert_eq!(bytes.len(), 8);
+/// ```
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use bytemuck;
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use bytemuck::{AnyBitPattern, CheckedBitPattern, NoUninit, Pod, Zeroable};
+
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
     handles::{

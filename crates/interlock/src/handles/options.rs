@@ -299,7 +299,7 @@ pub(crate) fn raw<P: Primitive>(handle: &P) -> &Raw {
 ///
 /// ```text
 /// handle_methods! {
-///     impl[] Lock;                        // impl[T: Pod] Value<T>; — the impl's generics
+///     impl[] Lock;                        // impl[T: ValueType] Value<T>; — the impl's generics
 ///     name: "lock";                       // for the prose
 ///     path: "interlock::Lock";
 ///     example: "interlock::Lock::new()?";

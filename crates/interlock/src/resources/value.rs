@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use bytemuck::Pod;
+use bytemuck::{CheckedBitPattern, NoUninit, Zeroable};
 
 use crate::handles::options::{handle_methods, Options};
 use crate::locks::guard::Hold;
@@ -29,14 +29,85 @@ use crate::types::{Error, Kind};
 /// ```
 pub const MAX_VALUE_SIZE: usize = MAX_VALUE;
 
+/// The types a [`Value`] holds: plain bytes without padding ([`NoUninit`]), read back through
+/// a check of their bit pattern ([`CheckedBitPattern`]) whose plain twin (`Bits`) has no
+/// padding either. Implemented for every such type; nothing to implement by hand.
+///
+/// That is every [`Pod`](crate::Pod) type (integers, floats, arrays of them, `#[repr(C)]`
+/// structs of them: every bit pattern valid, the check free), and the types with invalid bit
+/// patterns whose twin is an integer: `bool`, `char`, the `NonZero` integers, and fieldless
+/// `#[repr(u8)]` (or other integer) enums deriving [`NoUninit`] and [`CheckedBitPattern`]. Bytes
+/// that are no valid value — written by another program, or by a `Value<u8>` under the same
+/// name — are [`Error::ValueBytes`] when read, never undefined behaviour.
+///
+/// Not (yet) a struct with a `bool` or enum field: the twin that
+/// `#[derive(CheckedBitPattern)]` makes for a struct is not [`NoUninit`]. Keep such a field as
+/// an integer in a `Pod` struct (`ready: u8`), or hold it in a `Value` of its own.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::{CheckedBitPattern, NoUninit, Value};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, NoUninit, CheckedBitPattern)]
+/// #[bytemuck(crate = "interlock::bytemuck")] // no bytemuck dependency of your own needed
+/// #[repr(u8)]
+/// enum Phase {
+///     Idle = 0,
+///     Running = 1,
+///     Done = 2,
+/// }
+///
+/// let ready = Value::new(false)?;
+/// ready.set(true)?;
+/// let phase = Value::new(Phase::Idle)?;
+/// phase.update(|p| *p = Phase::Running)?;
+/// assert_eq!((ready.get()?, phase.get()?), (true, Phase::Running));
+///
+/// fn reset<T: interlock::ValueType>(v: &Value<T>, to: T) -> Result<(), interlock::Error> {
+///     v.set(to)
+/// }
+/// reset(&phase, Phase::Done)?;
+/// # Ok::<(), interlock::Error>(())
+/// ```
+pub trait ValueType: NoUninit + CheckedBitPattern<Bits: NoUninit> {}
+
+impl<T: NoUninit + CheckedBitPattern<Bits: NoUninit>> ValueType for T {}
+
 /// A value of type `T` in shared memory, with its own lock: `get`, `set`, and `update` — a
 /// read-modify-write under the lock (Python's `with v.get_lock(): v.value += 1`) — or, for
 /// longer sections, [`Value::lock`], a guard that reads and writes like `std::sync::MutexGuard`
 /// and commits when dropped.
 ///
-/// `T` is [`bytemuck::Pod`]: plain bytes, no pointers, every bit pattern valid, so its bytes mean
-/// the same in every process and a value written by another program can never be undefined
-/// behaviour here. Its size is 1 to [`MAX_VALUE_SIZE`] (1 MiB) bytes: a zero-sized type or a
+/// `T` is a [`ValueType`]: plain bytes, no pointers, no padding — a [`Pod`](crate::Pod) type
+/// (`u64`, `[f32; 4]`, a `#[repr(C)]` struct deriving [`Pod`](crate::Pod)), or `bool`, `char`
+/// or a fieldless enum, whose bytes are checked on every read — so its bytes mean the same in
+/// every process, and bytes written by another program are [`Error::ValueBytes`], never
+/// undefined behaviour. interlock re-exports the traits and their derives: a type of your own
+/// needs no bytemuck dependency, only `#[bytemuck(crate = "interlock::bytemuck")]` beside the
+/// derive (without it the derive names `::bytemuck`, which a crate without that dependency does
+/// not have).
+///
+/// ```
+/// #[derive(Clone, Copy, Debug, PartialEq, interlock::Pod, interlock::Zeroable)]
+/// #[bytemuck(crate = "interlock::bytemuck")]
+/// #[repr(C)]
+/// struct Point {
+///     x: i32,
+///     y: i32,
+/// }
+///
+/// let p = interlock::Value::new(Point { x: 1, y: 2 })?;
+/// p.lock()?.x += 10;
+/// assert_eq!(p.get()?, Point { x: 11, y: 2 });
+///
+/// let ready = interlock::Value::new(false)?; // bool: checked, not Pod
+/// *ready.lock()? = true;
+/// assert!(ready.get()?);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+///
+/// Its size is 1 to [`MAX_VALUE_SIZE`] (1 MiB) bytes: a zero-sized type or a
 /// larger one is [`Error::ValueTypeSize`], from every constructor, before any memory or file is
 /// created. Every hold copies the value out, onto the holding thread's stack (a 1 MiB value
 /// needs that much stack: more than half of a spawned thread's default 2 MiB), and, when it
@@ -98,7 +169,7 @@ pub struct Value<T> {
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T: Pod> Value<T> {
+impl<T: ValueType> Value<T> {
     /// Whether a Value can hold a `T`: checked before anything is created.
     fn check_size() -> Result<(), Error> {
         let size = std::mem::size_of::<T>();
@@ -134,6 +205,9 @@ impl<T: Pod> Value<T> {
     ///
     /// As [`Lock::lock`](crate::Lock::lock): [`Error::WouldDeadlock`] if this thread holds the
     /// value already; [`Error::Deadlock`].
+    /// [`Error::ValueBytes`] if the value's bytes are no valid `T` (written by another program,
+    /// or through a handle of another type): the lock is released, and [`Value::set`], which
+    /// reads nothing, replaces them.
     ///
     /// # Examples
     ///
@@ -151,10 +225,10 @@ impl<T: Pod> Value<T> {
     #[inline(always)]
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, Error> {
         match self.raw.lock_fast() {
-            Some(token) => Ok(self.guard(Acquisition {
+            Some(token) => self.guard(Acquisition {
                 token,
                 owner_died: false,
-            })),
+            }),
             None => self.lock_slow(),
         }
     }
@@ -162,8 +236,15 @@ impl<T: Pod> Value<T> {
     #[cold]
     #[inline(never)]
     fn lock_slow(&self) -> Result<ValueGuard<'_, T>, Error> {
+        self.guard(self.acquire_slow()?)
+    }
+
+    /// The wait of [`Value::lock`] when the lock is not free now.
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self) -> Result<Acquisition, Error> {
         let acq = self.raw.acquire(&sys::me(), Wait::Forever)?;
-        Ok(self.guard(acq.expect("an untimed wait only ends holding the lock")))
+        Ok(acq.expect("an untimed wait only ends holding the lock"))
     }
 
     /// [`Value::lock`], then `f` on the guard, which drops (commits, releases) when `f`
@@ -175,10 +256,19 @@ impl<T: Pod> Value<T> {
     fn with_lock<R>(&self, f: impl FnOnce(&mut ValueGuard<'_, T>) -> R) -> Result<R, Error> {
         match self.raw.lock_fast() {
             Some(token) => {
-                let mut guard = self.guard(Acquisition {
-                    token,
-                    owner_died: false,
-                });
+                let hold = Hold::new(
+                    &self.raw,
+                    Acquisition {
+                        token,
+                        owner_died: false,
+                    },
+                );
+                let value = self.load(&hold)?;
+                let mut guard = ValueGuard {
+                    hold,
+                    value,
+                    changed: false,
+                };
                 Ok(f(&mut guard))
             }
             None => Ok(f(&mut self.lock_slow()?)),
@@ -254,18 +344,40 @@ impl<T: Pod> Value<T> {
 
     #[inline]
     fn acquire(&self, wait: Wait) -> Result<Option<ValueGuard<'_, T>>, Error> {
-        Ok(self
-            .raw
+        self.raw
             .acquire(&sys::me(), wait)?
-            .map(|acq| self.guard(acq)))
+            .map(|acq| self.guard(acq))
+            .transpose()
     }
 
     #[inline(always)]
-    fn guard(&self, acq: Acquisition) -> ValueGuard<'_, T> {
-        ValueGuard {
-            hold: Hold::new(&self.raw, acq),
-            value: load(&self.raw),
+    fn guard(&self, acq: Acquisition) -> Result<ValueGuard<'_, T>, Error> {
+        let hold = Hold::new(&self.raw, acq);
+        let value = self.load(&hold)?;
+        Ok(ValueGuard {
+            hold,
+            value,
             changed: false,
+        })
+    }
+
+    /// The value, read under `hold`; bytes that are no valid `T` release the hold (without
+    /// poisoning: nothing was changed) and are [`Error::ValueBytes`].
+    #[inline(always)]
+    fn load(&self, hold: &Hold<'_>) -> Result<T, Error> {
+        match load(&self.raw) {
+            Some(value) => Ok(value),
+            None => Err(self.invalid(hold)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn invalid(&self, hold: &Hold<'_>) -> Error {
+        hold.drop_hold(false);
+        Error::ValueBytes {
+            what: self.raw.label(),
+            type_name: std::any::type_name::<T>(),
         }
     }
 
@@ -381,11 +493,12 @@ impl<T: Pod> Value<T> {
         Ok(*self.lock_timeout(timeout)?)
     }
 
-    /// Replaces the value (under the lock).
+    /// Replaces the value (under the lock). It reads nothing, so it also replaces bytes that
+    /// are no valid `T` ([`Error::ValueBytes`] from every read).
     ///
     /// # Errors
     ///
-    /// As [`Value::lock`].
+    /// As [`Value::lock`], but never [`Error::ValueBytes`].
     ///
     /// # Examples
     ///
@@ -396,22 +509,34 @@ impl<T: Pod> Value<T> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn set(&self, value: T) -> Result<(), Error> {
-        self.with_lock(|guard| **guard = value)
+        let acq = match self.raw.lock_fast() {
+            Some(token) => Acquisition {
+                token,
+                owner_died: false,
+            },
+            None => self.acquire_slow()?,
+        };
+        // Nothing read: a written guard of the new value, committed as it drops. So `set`
+        // also replaces bytes that are no valid `T` (Error::ValueBytes from every read).
+        drop(ValueGuard {
+            hold: Hold::new(&self.raw, acq),
+            value,
+            changed: true,
+        });
+        Ok(())
     }
 }
 
 /// The settings of a [`Value`] beyond the common ones: its initial value
-/// ([`Options::initial`]; zero bytes by default).
+/// ([`Options::initial`]; zero bytes by default, for a type whose zero bytes are a value).
 #[derive(Clone, Copy)]
 pub struct ValueConfig<T> {
-    initial: T,
+    initial: Option<T>,
 }
 
-impl<T: Pod> Default for ValueConfig<T> {
+impl<T> Default for ValueConfig<T> {
     fn default() -> ValueConfig<T> {
-        ValueConfig {
-            initial: T::zeroed(),
-        }
+        ValueConfig { initial: None }
     }
 }
 
@@ -425,7 +550,7 @@ impl<T> fmt::Debug for ValueConfig<T> {
 
 /// What the builder needs to know of a `Value<T>`: its type's size, checked before anything is
 /// created and against a value that exists, and its initial bytes.
-impl<T: Pod> Open for Value<T> {
+impl<T: ValueType> Open for Value<T> {
     type Config = ValueConfig<T>;
 
     fn kind(_: &ValueConfig<T>) -> Kind {
@@ -434,7 +559,15 @@ impl<T: Pod> Open for Value<T> {
 
     fn payload<'a>(config: &'a ValueConfig<T>, _: &str) -> Result<Cow<'a, [u8]>, Error> {
         Value::<T>::check_size()?;
-        Ok(Cow::Borrowed(bytemuck::bytes_of(&config.initial)))
+        match &config.initial {
+            Some(initial) => Ok(Cow::Borrowed(bytemuck::bytes_of(initial))),
+            None if T::is_valid_bit_pattern(&Zeroable::zeroed()) => {
+                Ok(Cow::Owned(vec![0; std::mem::size_of::<T>()]))
+            }
+            None => Err(Error::ValueInitial {
+                type_name: std::any::type_name::<T>(),
+            }),
+        }
     }
 
     fn check(_: &ValueConfig<T>) -> Result<(), Error> {
@@ -451,7 +584,7 @@ impl<T: Pod> Open for Value<T> {
 }
 
 /// A value's own setting.
-impl<T: Pod> Options<Value<T>> {
+impl<T: ValueType> Options<Value<T>> {
     /// The value a new `Value` starts with (zero bytes by default); a value that exists keeps
     /// its own.
     ///
@@ -464,13 +597,13 @@ impl<T: Pod> Options<Value<T>> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn initial(mut self, value: T) -> Options<Value<T>> {
-        self.config_mut().initial = value;
+        self.config_mut().initial = Some(value);
         self
     }
 }
 
 handle_methods! {
-    impl[T: Pod] Value<T>;
+    impl[T: ValueType] Value<T>;
     name: "value";
     path: "interlock::Value::<u64>";
     example: "interlock::Value::new(0u64)?";
@@ -479,26 +612,28 @@ handle_methods! {
     record;
 }
 
-/// Copies the current slot of `raw`'s value out (under the lock).
+/// Copies the current slot of `raw`'s value out (under the lock); `None` if its bytes are no
+/// valid `T` (for a [`Pod`](bytemuck::Pod) `T`, whose every bit pattern is valid, the check is
+/// `true` at compile time and the copy is all there is).
 #[inline]
-fn load<T: Pod>(raw: &Raw) -> T {
+fn load<T: ValueType>(raw: &Raw) -> Option<T> {
     let (selector, a, b) = raw.segment().value_words();
     let slot = if selector.load(Ordering::Relaxed) & 1 == 0 {
         a
     } else {
         b
     };
-    let mut value = T::zeroed();
-    for (chunk, word) in bytemuck::bytes_of_mut(&mut value).chunks_mut(8).zip(slot) {
+    let mut bits = <T::Bits as Zeroable>::zeroed();
+    for (chunk, word) in bytemuck::bytes_of_mut(&mut bits).chunks_mut(8).zip(slot) {
         chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes()[..chunk.len()]);
     }
-    value
+    bytemuck::checked::try_cast(bits).ok()
 }
 
 /// Writes `value` into the other slot of `raw`'s value, then makes it current with one store
 /// (under the lock): a writer killed at any instant leaves one whole value or the other.
 #[inline]
-fn store<T: Pod>(raw: &Raw, value: &T) {
+fn store<T: ValueType>(raw: &Raw, value: &T) {
     let (selector, a, b): (&AtomicU64, &[AtomicU64], &[AtomicU64]) = raw.segment().value_words();
     let current = selector.load(Ordering::Relaxed);
     let slot = if current & 1 == 0 { b } else { a };
@@ -536,7 +671,7 @@ fn store<T: Pod>(raw: &Raw, value: &T) {
 /// ```
 #[must_use = "if unused the Value will immediately unlock"]
 #[clippy::has_significant_drop]
-pub struct ValueGuard<'a, T: Pod> {
+pub struct ValueGuard<'a, T: ValueType> {
     hold: Hold<'a>,
     /// The value as read when the hold began, with the holder's changes.
     value: T,
@@ -544,7 +679,7 @@ pub struct ValueGuard<'a, T: Pod> {
     changed: bool,
 }
 
-impl<T: Pod> ValueGuard<'_, T> {
+impl<T: ValueType> ValueGuard<'_, T> {
     /// True when the previous holder died holding the value: its section was cut short (the
     /// value is its old or its new one, whole).
     ///
@@ -640,7 +775,7 @@ impl<T: Pod> ValueGuard<'_, T> {
     }
 }
 
-impl<T: Pod> Deref for ValueGuard<'_, T> {
+impl<T: ValueType> Deref for ValueGuard<'_, T> {
     type Target = T;
 
     #[inline]
@@ -649,7 +784,7 @@ impl<T: Pod> Deref for ValueGuard<'_, T> {
     }
 }
 
-impl<T: Pod> DerefMut for ValueGuard<'_, T> {
+impl<T: ValueType> DerefMut for ValueGuard<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
         self.changed = true;
@@ -657,7 +792,7 @@ impl<T: Pod> DerefMut for ValueGuard<'_, T> {
     }
 }
 
-impl<T: Pod> Drop for ValueGuard<'_, T> {
+impl<T: ValueType> Drop for ValueGuard<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.changed {
@@ -669,7 +804,7 @@ impl<T: Pod> Drop for ValueGuard<'_, T> {
     }
 }
 
-impl<T: Pod + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
+impl<T: ValueType + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValueGuard")
             .field("value", &self.value)

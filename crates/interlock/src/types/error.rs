@@ -88,6 +88,30 @@ pub enum Error {
         /// The largest size a Value holds ([`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE)).
         limit: usize,
     },
+    /// A shared value's bytes are not a valid value of the type read: a `Value<bool>` holding
+    /// `2`, a `Value<char>` holding a number above `char::MAX`, an enum holding no variant's
+    /// discriminant — written by another program, or by a handle of another type of the same
+    /// size under the same name. Checked on every read ([`CheckedBitPattern`](crate::CheckedBitPattern)),
+    /// so that foreign bytes are this error, never undefined behaviour. The lock is released;
+    /// [`Value::set`](crate::Value::set), which reads nothing, overwrites the bytes.
+    #[error("{what} holds bytes that are not a valid {type_name}")]
+    ValueBytes {
+        /// The path or name.
+        what: String,
+        /// The type read, as `std::any::type_name` gives it.
+        type_name: &'static str,
+    },
+    /// A new [`Value`](crate::Value) of a type whose all-zero bytes are not a valid value (an
+    /// enum without a variant 0, a `NonZeroU32`) was made without an initial value: give it one
+    /// ([`Options::initial`](crate::Options::initial)). Found before anything is created.
+    #[error(
+        "a new Value of {type_name} needs an initial value: zero bytes (the default) are not a \
+         valid {type_name}"
+    )]
+    ValueInitial {
+        /// The type asked for, as `std::any::type_name` gives it.
+        type_name: &'static str,
+    },
     /// Waiting for `lock` would never end: its holder waits, directly or through others, for a
     /// lock this thread holds. This waiter was chosen to give up (the others keep waiting and
     /// get their locks once this thread's guards are dropped).

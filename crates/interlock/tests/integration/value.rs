@@ -301,3 +301,145 @@ fn a_forked_copy_of_a_guard_commits_nothing() {
     drop(guard.take());
     assert_eq!(value.get().unwrap(), 7, "the forked copy committed");
 }
+
+/// Issue 15: `Value::new(false)` used to fail to compile (bool is not `Pod`). Four processes
+/// toggle one shared `Value<bool>` through the guard, each counting the toggles that found it
+/// `false`. Serial toggles from `false` alternate, so exactly half of all toggles found
+/// `false` and the value ends `false`: two toggles that overlapped (both finding `false`)
+/// would break the count.
+#[test]
+fn four_processes_toggle_a_shared_bool_exactly() {
+    const PROCS: usize = 4;
+    const TOGGLES: u64 = 20_000;
+    let flag = Value::new(false).unwrap();
+    let saw_false = SharedMem::new(PROCS);
+    let gang = interlock_testkit::Gang::fork(PROCS, |i| {
+        let mut found_false = 0;
+        for _ in 0..TOGGLES {
+            let mut g = flag.lock().expect("lock");
+            if !*g {
+                found_false += 1;
+            }
+            *g = !*g;
+        }
+        saw_false
+            .slot(i)
+            .store(found_false, std::sync::atomic::Ordering::Relaxed);
+    });
+    gang.start();
+    gang.join();
+    let total: u64 = (0..PROCS)
+        .map(|i| saw_false.slot(i).load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert_eq!(
+        total,
+        PROCS as u64 * TOGGLES / 2,
+        "toggles that found false"
+    );
+    assert!(
+        !flag.get().unwrap(),
+        "an even number of toggles ends where it began"
+    );
+    assert_eq!(flag.status().acquisitions, PROCS as u64 * TOGGLES + 1);
+}
+
+/// Bytes that are no valid `T` — here a `Value<u8>` under the same path writing 2 into what
+/// another process reads as a `Value<bool>` — are a typed error from every read, in every
+/// process, never undefined behaviour; the lock is left free and unpoisoned, and `set` (which
+/// reads nothing) repairs the value.
+#[test]
+fn foreign_bytes_in_a_bool_are_a_typed_error_and_set_repairs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flag");
+    let flag = Value::open_path(&path, 0o600, false).unwrap();
+    let byte = Value::<u8>::open_path(&path, 0o600, 0).unwrap();
+    byte.set(2).unwrap();
+    let child = fork(|| {
+        assert_bytes_error(flag.get(), "bool");
+        assert_bytes_error(flag.lock().map(|g| *g), "bool");
+    });
+    child.join();
+    assert_bytes_error(flag.update(|b| *b = !*b), "bool");
+    assert_bytes_error(flag.try_lock().map(|g| g.map(|g| *g)), "bool");
+    assert_bytes_error(flag.get_timeout(Duration::from_secs(5)), "bool");
+    let status = flag.status();
+    assert!(
+        status.holder.is_none(),
+        "a failed read holds nothing: {status:?}"
+    );
+    assert!(
+        !status.poisoned,
+        "a failed read changed nothing: {status:?}"
+    );
+    assert_eq!(byte.get().unwrap(), 2, "and wrote nothing");
+    flag.set(true).unwrap();
+    assert!(flag.get().unwrap());
+    assert_eq!(byte.get().unwrap(), 1);
+}
+
+/// A corrupt byte in the segment file itself (another program writing into it): a `char` that
+/// is no Unicode scalar value is [`Error::ValueBytes`], naming the path and the type.
+#[test]
+fn a_corrupt_char_in_the_segment_file_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("letter");
+    let letter = Value::open_path(&path, 0o600, '\u{10FFFF}').unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let marker = u32::from('\u{10FFFF}').to_ne_bytes();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == marker)
+        .expect("the value's bytes in the file");
+    bytes[at + 2] = 0xFF; // 0x00FFFFFF: above char::MAX
+    std::fs::write(&path, &bytes).unwrap();
+    match letter.get() {
+        Err(Error::ValueBytes { what, type_name }) => {
+            assert_eq!(type_name, "char");
+            assert!(what.contains("letter"), "the path is named: {what}");
+        }
+        other => panic!("expected ValueBytes, got {other:?}"),
+    }
+    letter.set('x').unwrap();
+    assert_eq!(letter.get().unwrap(), 'x');
+}
+
+/// A fieldless enum (deriving interlock's re-exported `NoUninit` and `CheckedBitPattern`, no
+/// bytemuck dependency named): a value other processes move through its states; a new value of
+/// an enum without a variant 0 needs an initial value (its zero bytes are none).
+#[test]
+fn a_fieldless_enum_is_shared_and_needs_an_initial_value_without_a_zero_variant() {
+    #[derive(Clone, Copy, Debug, PartialEq, interlock::NoUninit, interlock::CheckedBitPattern)]
+    #[bytemuck(crate = "interlock::bytemuck")]
+    #[repr(u8)]
+    enum Phase {
+        Idle = 1,
+        Running = 2,
+        Done = 3,
+    }
+    match Value::<Phase>::options().create() {
+        Err(Error::ValueInitial { type_name }) => assert!(type_name.ends_with("Phase")),
+        other => panic!("expected ValueInitial, got {other:?}"),
+    }
+    let phase = Value::new(Phase::Idle).unwrap();
+    let child = fork(|| {
+        phase
+            .update(|p| {
+                assert_eq!(*p, Phase::Idle);
+                *p = Phase::Running;
+            })
+            .expect("update");
+        phase.set(Phase::Done).expect("set");
+    });
+    child.join();
+    assert_eq!(phase.get().unwrap(), Phase::Done);
+    // A zero default is fine for a type whose zero bytes are a value.
+    assert!(!Value::<bool>::options().create().unwrap().get().unwrap());
+}
+
+/// Asserts that `result` is [`Error::ValueBytes`] for `type_name`.
+fn assert_bytes_error<R: std::fmt::Debug>(result: Result<R, Error>, type_name: &str) {
+    match result {
+        Err(Error::ValueBytes { type_name: t, .. }) => assert_eq!(t, type_name),
+        other => panic!("expected ValueBytes for {type_name}, got {other:?}"),
+    }
+}
