@@ -12,7 +12,7 @@ use crate::shm::{FastRelease, Record, RecordRef, Segment, Took};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
 use crate::types::{CycleMember, Error, Holder, Kind, LockStatus};
-use crate::word::{self, Acquired, Blocked, State};
+use crate::word::{self, Acquired, Blocked, OnRelease, State};
 use std::sync::atomic::AtomicU8;
 
 /// How long to wait.
@@ -67,8 +67,10 @@ pub struct Raw {
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
-    /// A [`Kind::FairLock`] or [`Kind::FairRLock`]: releases hand over to the longest sleeper.
-    fair: bool,
+    /// What a release does for sleepers: hand over to the longest for a [`Kind::FairLock`] or
+    /// [`Kind::FairRLock`], nothing for a semaphore's permit (its sleepers are woken through
+    /// the semaphore's shared word), wake one otherwise.
+    on_release: OnRelease,
     /// What sends acquisitions through this handle off `Lock::lock`'s inlined path:
     /// `UNTRUSTED` (fixed) and `STAMPED` (`set_timestamps`). One atomic, changed by
     /// read-modify-writes, so that the inlined path tests one byte and two threads toggling
@@ -114,7 +116,11 @@ impl Raw {
             kind: found,
             label: label.into(),
             trusted,
-            fair: matches!(found, Kind::FairLock | Kind::FairRLock),
+            on_release: if matches!(found, Kind::FairLock | Kind::FairRLock) {
+                OnRelease::HandOver
+            } else {
+                OnRelease::WakeOne
+            },
             off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
             handoff_seen: std::sync::atomic::AtomicU64::new(0),
             handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
@@ -127,8 +133,9 @@ impl Raw {
 
     /// The locks of a LockTable segment (`self` made of a
     /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping, each with
-    /// `self`'s timestamps setting.
-    pub(crate) fn table_elements(self) -> Vec<Raw> {
+    /// `self`'s timestamps setting, and releasing as `on_release` says (a semaphore's permits:
+    /// [`OnRelease::Quiet`]).
+    pub(crate) fn table_elements(self, on_release: OnRelease) -> Vec<Raw> {
         let n = self.at.segment().header().records();
         let off_path = self.off_path.load(Ordering::Relaxed);
         (0..n)
@@ -137,7 +144,7 @@ impl Raw {
                 kind: Kind::Lock,
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
-                fair: false,
+                on_release,
                 off_path: AtomicU8::new(off_path),
                 handoff_seen: std::sync::atomic::AtomicU64::new(0),
                 handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
@@ -146,7 +153,7 @@ impl Raw {
     }
 
     pub(crate) fn is_fair(&self) -> bool {
-        self.fair
+        self.on_release == OnRelease::HandOver
     }
 
     /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`;
@@ -237,7 +244,7 @@ impl Raw {
     /// Completes a release that [`Raw::release_fast`] left `Raced`.
     #[cold]
     pub(crate) fn finish_raced_release(&self) {
-        self.record().finish_raced_release(self.fair);
+        self.record().finish_raced_release(self.on_release);
     }
 
     /// Takes the lock for the calling thread after the fast path failed (or for `Wait::Never`,
@@ -573,7 +580,7 @@ impl Raw {
     pub(crate) fn release(&self, me: &Me, token: Option<u64>) -> Result<(), Error> {
         match token {
             Some(token) if self.end_hold(me, token, || true) => Ok(()),
-            None if self.record().release(me, self.trusted, self.fair) => Ok(()),
+            None if self.record().release(me, self.trusted, self.on_release) => Ok(()),
             _ => Err(self.not_owner()),
         }
     }
@@ -585,7 +592,7 @@ impl Raw {
     #[inline(always)]
     pub(crate) fn end_hold(&self, me: &Me, token: u64, before: impl FnOnce() -> bool) -> bool {
         self.record()
-            .release_hold(me, token, self.trusted, self.fair, before)
+            .release_hold(me, token, self.trusted, self.on_release, before)
     }
 
     #[cold]
