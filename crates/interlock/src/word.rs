@@ -363,44 +363,16 @@ pub(crate) fn try_unlock_seen(word: &AtomicU32, seen: u32) -> bool {
         .is_ok()
 }
 
-/// What a release does for sleepers its word says it has (`WAITERS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnRelease {
-    /// Wakes one ([`unlock`]): a lock's sleepers sleep on its word.
-    WakeOne,
-    /// Hands the word to the one it wakes ([`unlock_fair`]): a fair lock.
-    HandOver,
-    /// Wakes nobody ([`unlock_quiet`]): a semaphore's permit, whose sleepers are woken
-    /// through the semaphore's shared word (`locks/semaphore.rs`); `WAITERS` on a permit's
-    /// word is only for the kernel, which wakes a sleeper when its holder dies.
-    Quiet,
-}
-
 /// The release of a word whose [`try_unlock_seen`] lost to a waiter that announced itself:
-/// [`unlock`], [`unlock_fair`] or [`unlock_quiet`] as `how` says, out of line.
+/// [`unlock`] or [`unlock_fair`], out of line.
 #[cold]
 #[inline(never)]
-pub(crate) fn unlock_raced(word: &AtomicU32, how: OnRelease) {
-    unlock_as(word, how);
-}
-
-/// Releases the word as `how` says. Returns the state it held, like [`unlock`].
-#[inline(always)]
-pub(crate) fn unlock_as(word: &AtomicU32, how: OnRelease) -> u32 {
-    match how {
-        OnRelease::WakeOne => unlock(word),
-        OnRelease::HandOver => unlock_fair(word),
-        OnRelease::Quiet => unlock_quiet(word),
+pub(crate) fn unlock_raced(word: &AtomicU32, fair: bool) {
+    if fair {
+        unlock_fair(word);
+    } else {
+        unlock(word);
     }
-}
-
-/// Releases a semaphore permit's word without waking anyone, whatever its `WAITERS` says:
-/// the semaphore wakes a sleeper through its shared word ([`wake_sleeper`]) instead. Returns
-/// the state it held, like [`unlock`].
-#[inline]
-pub(crate) fn unlock_quiet(word: &AtomicU32) -> u32 {
-    // Release: our critical section happens-before the next owner's Acquire.
-    word.swap(UNLOCKED, Ordering::Release)
 }
 
 /// Releases the word of a fair lock: with sleepers, the word goes straight to the one the
@@ -478,10 +450,9 @@ pub(crate) fn sleep_announced(word: &AtomicU32, seen: u32, deadline: &Deadline) 
     futex::wait(word, seen, Some(deadline))
 }
 
-/// Sleeps on every word at its `seen` value at once (a semaphore's shared word as
-/// [`sleep_seq`] read it and its held permits as [`announce_sleep`] found them: `futex_waitv`),
-/// until a wake-up on any of them — a release's on the shared word, or the kernel's on a
-/// permit whose holder dies —, a change of any, or `deadline`. `None`, without
+/// Sleeps on every word [`announce_sleep`] found at its `seen` value at once (a semaphore's
+/// held permits: `futex_waitv`), until a wake-up on any of them — a release's, or the
+/// kernel's when one's holder dies —, a change of any, or `deadline`. `None`, without
 /// sleeping, on a kernel without `futex_waitv`: the caller sleeps on one word instead.
 #[cold]
 pub(crate) fn sleep_announced_any(
@@ -491,31 +462,27 @@ pub(crate) fn sleep_announced_any(
     futex::wait_any(words, deadline)
 }
 
-/// A semaphore's holder that took a permit while others sleep for one (`locks/semaphore.rs`):
-/// sets `WAITERS` on its own word, so that the kernel wakes a sleeper if it dies holding it
-/// (the kernel wakes only for a word that says it has sleepers). The word is the caller's:
-/// nobody else changes it but a sleeper setting the same bit.
+/// A semaphore's release for a sleeper that may be on another permit's word: clears that
+/// word's `WAITERS` if it is set and held (a change of value, so that a sleeper between its
+/// [`announce_sleep`] and its futex call does not go to sleep on a stale value: it finds the
+/// word changed, and looks again), then wakes one sleeper on it. The word's holder releases
+/// it without a wake-up then, which is right: this was its wake-up, and the sleepers left
+/// are still counted by the semaphore, whose next release wakes one of them.
 #[cold]
-pub(crate) fn mark_waiters(word: &AtomicU32) {
-    word.fetch_or(WAITERS, Ordering::Relaxed);
-}
-
-/// A semaphore's release when its sleeper count is not zero: changes the semaphore's shared
-/// word `seq` (so that a sleeper that read it before this change and has not slept yet finds
-/// it changed instead of sleeping through the wake-up) and wakes one sleeper on it — `sem_post`'s
-/// protocol. Release: a sleeper that reads the new value (Acquire) sees the permit given
-/// back before it. Returns whether a sleeper was woken.
-#[cold]
-#[inline(never)]
-pub(crate) fn wake_sleeper(seq: &AtomicU32) -> bool {
-    seq.fetch_add(1, Ordering::Release);
-    futex::wake_one(seq)
-}
-
-/// A semaphore's sleeper, before its last look: the shared word's value now, to sleep on
-/// ([`sleep_announced`] or [`sleep_announced_any`]). Acquire, paired with [`wake_sleeper`].
-pub(crate) fn sleep_seq(seq: &AtomicU32) -> u32 {
-    seq.load(Ordering::Acquire)
+pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
+    let mut state = word.load(Ordering::Relaxed);
+    while state & WAITERS != 0 && state & TID_MASK != 0 {
+        match word.compare_exchange(
+            state,
+            state & !WAITERS,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => break,
+            Err(now) => state = now,
+        }
+    }
+    futex::wake_one(word)
 }
 
 #[cold]

@@ -31,7 +31,6 @@ use crate::shm::name::Namespace;
 use crate::shm::Segment;
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus};
-use crate::word::OnRelease;
 
 /// A named lock found in the namespace.
 ///
@@ -198,7 +197,7 @@ pub(crate) fn remove_while_held(
 ) -> Result<bool, Error> {
     let me = sys::me();
     let kind = seg.kind(&label)?;
-    let locks = Raw::new(seg, label, kind, trusted)?.table_elements(OnRelease::WakeOne);
+    let locks = Raw::new(seg, label, kind, trusted)?.table_elements();
     let mut taken = Vec::with_capacity(locks.len());
     let mut outcome = Ok(());
     for raw in &locks {

@@ -12,7 +12,7 @@ use crate::shm::{FastRelease, Record, RecordRef, Segment, Took};
 use crate::sync::{AtomicU32, Ordering};
 use crate::sys::{self, Me};
 use crate::types::{CycleMember, Error, Holder, Kind, LockStatus};
-use crate::word::{self, Acquired, Blocked, OnRelease, State};
+use crate::word::{self, Acquired, Blocked, State};
 use std::sync::atomic::AtomicU8;
 
 /// How long to wait.
@@ -67,10 +67,8 @@ pub struct Raw {
     /// Whether this process may trust the record's node area enough to put it on its robust
     /// list: false when users other than us can write the segment.
     trusted: bool,
-    /// What a release does for sleepers: hand over to the longest for a [`Kind::FairLock`] or
-    /// [`Kind::FairRLock`], nothing for a semaphore's permit (its sleepers are woken through
-    /// the semaphore's shared word), wake one otherwise.
-    on_release: OnRelease,
+    /// A [`Kind::FairLock`] or [`Kind::FairRLock`]: releases hand over to the longest sleeper.
+    fair: bool,
     /// What sends acquisitions through this handle off `Lock::lock`'s inlined path:
     /// `UNTRUSTED` (fixed) and `STAMPED` (`set_timestamps`). One atomic, changed by
     /// read-modify-writes, so that the inlined path tests one byte and two threads toggling
@@ -116,11 +114,7 @@ impl Raw {
             kind: found,
             label: label.into(),
             trusted,
-            on_release: if matches!(found, Kind::FairLock | Kind::FairRLock) {
-                OnRelease::HandOver
-            } else {
-                OnRelease::WakeOne
-            },
+            fair: matches!(found, Kind::FairLock | Kind::FairRLock),
             off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
             handoff_seen: std::sync::atomic::AtomicU64::new(0),
             handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
@@ -133,9 +127,8 @@ impl Raw {
 
     /// The locks of a LockTable segment (`self` made of a
     /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping, each with
-    /// `self`'s timestamps setting, and releasing as `on_release` says (a semaphore's permits:
-    /// [`OnRelease::Quiet`]).
-    pub(crate) fn table_elements(self, on_release: OnRelease) -> Vec<Raw> {
+    /// `self`'s timestamps setting.
+    pub(crate) fn table_elements(self) -> Vec<Raw> {
         let n = self.at.segment().header().records();
         let off_path = self.off_path.load(Ordering::Relaxed);
         (0..n)
@@ -144,7 +137,7 @@ impl Raw {
                 kind: Kind::Lock,
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
-                on_release,
+                fair: false,
                 off_path: AtomicU8::new(off_path),
                 handoff_seen: std::sync::atomic::AtomicU64::new(0),
                 handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
@@ -153,7 +146,7 @@ impl Raw {
     }
 
     pub(crate) fn is_fair(&self) -> bool {
-        self.on_release == OnRelease::HandOver
+        self.fair
     }
 
     /// "lock \"name\"", "lock at /path", "anonymous lock", with `[i]` for a table's lock `i`;
@@ -244,7 +237,7 @@ impl Raw {
     /// Completes a release that [`Raw::release_fast`] left `Raced`.
     #[cold]
     pub(crate) fn finish_raced_release(&self) {
-        self.record().finish_raced_release(self.on_release);
+        self.record().finish_raced_release(self.fair);
     }
 
     /// Takes the lock for the calling thread after the fast path failed (or for `Wait::Never`,
@@ -580,7 +573,7 @@ impl Raw {
     pub(crate) fn release(&self, me: &Me, token: Option<u64>) -> Result<(), Error> {
         match token {
             Some(token) if self.end_hold(me, token, || true) => Ok(()),
-            None if self.record().release(me, self.trusted, self.on_release) => Ok(()),
+            None if self.record().release(me, self.trusted, self.fair) => Ok(()),
             _ => Err(self.not_owner()),
         }
     }
@@ -592,7 +585,7 @@ impl Raw {
     #[inline(always)]
     pub(crate) fn end_hold(&self, me: &Me, token: u64, before: impl FnOnce() -> bool) -> bool {
         self.record()
-            .release_hold(me, token, self.trusted, self.on_release, before)
+            .release_hold(me, token, self.trusted, self.fair, before)
     }
 
     #[cold]

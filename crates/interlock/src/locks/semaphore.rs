@@ -1,21 +1,18 @@
 //! Layer 4: a counting semaphore whose permits come back when their holder dies — one robust
-//! lock record per permit (a *slot*) in one segment, and in record 0 a sleeper count and the
-//! shared word sleepers sleep on.
+//! lock record per permit (a *slot*) in one segment, and a sleeper count in record 0.
 //!
 //! A permit is a slot's lock word, taken with the `Lock` fast path (one compare-exchange) and
 //! linked on the thread's robust list like any lock, so that the kernel frees it and wakes a
 //! sleeper on it if its holder dies; the next taker is told (`Permit::previous_owner_died`).
-//! A thread that finds every slot held counts itself (`Record::sleepers` of record 0), reads
-//! the shared word (`Record::wake_seq` of record 0), sets `WAITERS` on every held slot (for
-//! the kernel's wake-up at a death, not for releases), looks once more, and sleeps on the
-//! shared word and all those slot words at once (`futex_waitv`; on kernels before 5.16, on the
-//! shared word alone). A release gives its slot back without a wake-up
-//! (`OnRelease::Quiet`) and, when the sleeper count is not zero, changes the shared word and
-//! wakes one sleeper on it (`word::wake_sleeper`): one wake-up at most, as `sem_post`. A
-//! holder's death wakes a sleeper through the kernel's robust-list walk, on whichever slot it
-//! held. Every sleep is bounded (`SLICE`): a sleeper whose wake-up was taken by a killed
-//! sleeper, or whose slot's death the kernel did not wake it for, looks again within it.
-//! Decision 0023.
+//! A thread that finds every slot held announces itself (`Record::sleepers` of record 0, then
+//! `WAITERS` on every held slot), looks once more, and sleeps on all those words at once
+//! (`futex_waitv`; on kernels before 5.16, on the held slot with the fewest sleepers). A
+//! release wakes the slot's sleeper if its word says it has one, and, when the sleeper count
+//! is not zero, one sleeper on another slot (`word::steal_and_wake`), which looks at every
+//! slot again. A holder's death wakes a sleeper through the kernel's robust-list walk, on
+//! whichever slot it held. Every sleep is bounded (`SLICE`): a sleeper whose wake-up was taken
+//! by a killed sleeper, or (old kernels) whose slot is not the one that frees up, looks again
+//! within it. Decision 0023.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,7 +26,7 @@ use crate::shm::{table_payload, MAX_TABLE};
 use crate::sync::{fence, Ordering};
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus, SemaphoreStatus};
-use crate::word::{self, OnRelease};
+use crate::word;
 
 /// The longest a sleeper sleeps before it looks at every slot again: the bound on how late it
 /// sees a permit freed on a slot nobody slept on, or whose holder's death the kernel did not
@@ -116,7 +113,7 @@ impl Semaphore {
         }
         Ok(Semaphore {
             slots: raw
-                .table_elements(OnRelease::Quiet)
+                .table_elements()
                 .into_iter()
                 .map(|raw| Lock { raw })
                 .collect(),
@@ -330,7 +327,7 @@ impl Semaphore {
         match self.slots.iter().position(|s| s.raw.held_by(&me)) {
             Some(i) => {
                 self.slots[i].raw.release(&me, None)?;
-                self.wake_after_release();
+                self.wake_after_release(i);
                 Ok(())
             }
             None => Err(Error::NotOwner {
@@ -359,7 +356,6 @@ impl Semaphore {
 
     #[inline(always)]
     fn permit(&self, slot: usize, acq: Acquisition) -> Permit<'_> {
-        self.mark_if_sleepers(slot);
         if acq.owner_died {
             // A semaphore guards no data of its own: the death is the taker's to know (its
             // permit says so), not a state the slot keeps.
@@ -397,13 +393,12 @@ impl Semaphore {
         Ok(None)
     }
 
-    /// The contended path: look, count ourselves a sleeper, read the shared word, announce
-    /// ourselves on every held slot, look again, sleep on the shared word and every held
-    /// slot at once; until a permit is taken or `end` passes (`None`: never).
+    /// The contended path: look, announce, look again, sleep on every held slot at once;
+    /// until a permit is taken or `end` passes (`None`: never).
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, end: Option<Instant>) -> Result<Option<Permit<'_>>, Error> {
-        let rec0 = self.slots[0].raw.record();
+        let sleepers = &self.slots[0].raw.record().sleepers;
         loop {
             if let Some(p) = self.scan()? {
                 return Ok(Some(p));
@@ -416,10 +411,8 @@ impl Semaphore {
             let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
             // SeqCst with the fence of `wake_after_release`: either a releaser sees us
             // counted, or our next look sees its slot free.
-            rec0.sleepers.fetch_add(1, Ordering::SeqCst);
-            // Before the last look: a release after it changes the word, and we do not sleep.
-            let seq = word::sleep_seq(&rec0.wake_seq);
-            let (counted, got) = self.sleep_on_held(seq, &deadline);
+            sleepers.fetch_add(1, Ordering::SeqCst);
+            let (counted, got) = self.sleep_on_held(&deadline);
             for slot in &self.slots[..counted] {
                 let _ = slot.raw.record().waiters.fetch_update(
                     Ordering::Relaxed,
@@ -427,41 +420,42 @@ impl Semaphore {
                     |n| n.checked_sub(1),
                 );
             }
-            let _ = rec0
-                .sleepers
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            let _ =
+                sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             if let Some(p) = got? {
                 return Ok(Some(p));
             }
         }
     }
 
-    /// One sleep of a counted sleeper that read `seq` from the shared word: counts itself in
-    /// each of the first 127 slots' `waiters` (`futex_waitv` takes 128 words)
-    /// and sets `WAITERS` on their words (`word::announce_sleep`) — not for releases, which
-    /// wake through the shared word and never on a slot's, but for the kernel, which wakes a
-    /// sleeper on a slot whose holder dies only if its word says it has one; looks at every
-    /// slot once more; and sleeps on the shared word and all those words at once
-    /// (`futex_waitv`) until `deadline`. On a kernel without `futex_waitv`, it sleeps on the
-    /// shared word alone: a release wakes it, a death is seen at the end of the slice. Returns
-    /// how many slots' `waiters` it counted itself in, and what its look took. A slot found
-    /// free while announcing ends the announcing: the caller looks again at once.
+    /// One sleep of a counted sleeper: counts itself in each of the first
+    /// [`WAIT_ANY_MAX`](sys::futex::WAIT_ANY_MAX) slots' `waiters` and sets `WAITERS` on their
+    /// words (`word::announce_sleep`), so that a release of any — or the kernel, when any
+    /// one's holder dies — wakes it; looks at every slot once more; and sleeps on all those
+    /// words at once (`futex_waitv`) until `deadline`. On a kernel without `futex_waitv`, it
+    /// sleeps on the one of them with the fewest sleepers, and a death elsewhere is seen at
+    /// the end of the slice. Returns how many slots' `waiters` it counted itself in, and what
+    /// its look took. A slot found free while announcing ends the announcing: the caller looks
+    /// again at once.
     fn sleep_on_held(
         &self,
-        seq: u32,
         deadline: &sys::futex::Deadline,
     ) -> (usize, Result<Option<Permit<'_>>, Error>) {
         const MAX: usize = sys::futex::WAIT_ANY_MAX;
-        let shared = &self.slots[0].raw.record().wake_seq;
-        let mut words = [(shared, seq); MAX];
-        let mut len = 1;
+        let mut words = [(&self.slots[0].raw.record().word, 0u32); MAX];
+        let mut len = 0;
+        // (its sleepers before us, its place in `words`): the fallback's one word.
+        let mut fewest = (u32::MAX, 0);
         let mut counted = 0;
-        for slot in self.slots.iter().take(MAX - 1) {
+        for slot in self.slots.iter().take(MAX) {
             let rec = slot.raw.record();
-            rec.waiters.fetch_add(1, Ordering::Relaxed);
+            let others = rec.waiters.fetch_add(1, Ordering::Relaxed);
             counted += 1;
             match word::announce_sleep(&rec.word) {
                 Some(seen) => {
+                    if others < fewest.0 {
+                        fewest = (others, len);
+                    }
                     words[len] = (&rec.word, seen);
                     len += 1;
                 }
@@ -475,34 +469,36 @@ impl Semaphore {
             Ok(None) => {}
             other => return (counted, other),
         }
-        if word::sleep_announced_any(&words[..len], deadline).is_none() {
-            word::sleep_announced(shared, seq, deadline);
+        let words = &words[..len];
+        if len == 1 || word::sleep_announced_any(words, deadline).is_none() {
+            let (w, seen) = words[fewest.1];
+            word::sleep_announced(w, seen, deadline);
         }
         (counted, Ok(None))
     }
 
-    /// After slot `slot` was given back (without a wake-up: `OnRelease::Quiet`): if threads
-    /// sleep for a permit, change the shared word and wake one — `sem_post`'s one wake-up
-    /// at most.
+    /// After slot `released` was given back: if threads sleep for a permit and that slot's
+    /// word woke none of them, wake one on another slot, which looks again.
     #[inline(always)]
-    fn wake_after_release(&self) {
-        let rec0 = self.slots[0].raw.record();
+    fn wake_after_release(&self, released: usize) {
         // SeqCst, paired with the sleeper's: our release is before this load, its count
         // before its last look.
         fence(Ordering::SeqCst);
-        if rec0.sleepers.load(Ordering::Relaxed) != 0 {
-            word::wake_sleeper(&rec0.wake_seq);
+        if self.slots[0].raw.record().sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake_other(released);
         }
     }
 
-    /// A permit just taken while others sleep for one: `WAITERS` on its word, so that the
-    /// kernel wakes one of them if this holder dies (a sleeper announced itself on the words
-    /// of the holders it saw; this one came after). Best effort: a sleeper missed here sees
-    /// the death at the end of its slice.
-    #[inline(always)]
-    fn mark_if_sleepers(&self, slot: usize) {
-        if self.slots[0].raw.record().sleepers.load(Ordering::Relaxed) != 0 {
-            word::mark_waiters(&self.slots[slot].raw.record().word);
+    #[cold]
+    #[inline(never)]
+    fn wake_other(&self, released: usize) {
+        let n = self.slots.len();
+        for j in 1..=n {
+            let i = (released + j) % n;
+            let rec = self.slots[i].raw.record();
+            if rec.waiters.load(Ordering::Relaxed) != 0 && word::steal_and_wake(&rec.word) {
+                return;
+            }
         }
     }
 }
@@ -602,7 +598,7 @@ impl Permit<'_> {
             Some(g) => g.unlock(),
             None => Ok(()),
         };
-        self.sem.wake_after_release();
+        self.sem.wake_after_release(self.slot);
         result
     }
 }
@@ -612,7 +608,7 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if let Some(g) = self.guard.take() {
             drop(g);
-            self.sem.wake_after_release();
+            self.sem.wake_after_release(self.slot);
         }
     }
 }

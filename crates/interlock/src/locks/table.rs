@@ -10,7 +10,6 @@ use crate::locks::primitive::Open;
 use crate::locks::raw::Raw;
 use crate::shm::{table_payload, MAX_TABLE};
 use crate::types::{Error, Kind};
-use crate::word::OnRelease;
 
 /// A fixed number of [`Lock`]s sharing one segment: a 64-byte header, then one 128-byte record
 /// per lock. Each element is a full `Lock` — guards, timeouts, owner-death recovery, poison,
@@ -47,7 +46,7 @@ impl LockTable {
         }
         Ok(LockTable {
             locks: raw
-                .table_elements(OnRelease::WakeOne)
+                .table_elements()
                 .into_iter()
                 .map(|raw| Lock { raw })
                 .collect(),

@@ -17,7 +17,7 @@ use super::header::RECORD_LEN;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Me};
 use crate::types::ProcessGroup;
-use crate::word::{self, Acquired, Blocked, OnRelease, State};
+use crate::word::{self, Acquired, Blocked, State};
 
 /// One lock's shared state: 128 bytes, two cache lines, laid out for hand-offs between
 /// processes.
@@ -58,11 +58,7 @@ pub(crate) struct Record {
     pub(crate) group_identity: AtomicU64,
     /// The robust futex word; see `word.rs` for its states.
     pub(crate) word: AtomicU32,
-    /// A [`Semaphore`](crate::Semaphore)'s record 0 only: the word its sleepers sleep on (with
-    /// the held permits' words, for the kernel's wake-up when a holder dies); a release that
-    /// finds `sleepers` non-zero changes it and wakes one (`word::wake_sleeper`). Zero
-    /// (reserved before) in every other record.
-    pub(crate) wake_seq: AtomicU32,
+    _reserved1: AtomicU32,
     /// The hold (fencing token) whose group `group_ids` names; 0: no group recorded. Written
     /// last (Release) and cleared first: a reader that finds it unchanged around its reads of
     /// `group_ids` and `group_identity` read one group's fields (a seqlock, as `owner_token`).
@@ -360,12 +356,12 @@ impl Record {
     /// Releases the word if the calling thread owns it, unlinking it from the thread's robust
     /// list first when it was linked. Returns false (and changes nothing) if it does not own it.
     #[inline(always)]
-    pub(crate) fn release(&self, me: &Me, link: bool, how: OnRelease) -> bool {
+    pub(crate) fn release(&self, me: &Me, link: bool, fair: bool) -> bool {
         let Some(owner) = self.owner_bits_if_held(me) else {
             return false;
         };
         // SAFETY: `owner` was read from the word just now and names the calling thread.
-        unsafe { self.release_owned(me, owner, link, how) };
+        unsafe { self.release_owned(me, owner, link, fair) };
         true
     }
 
@@ -427,12 +423,12 @@ impl Record {
     }
 
     /// Completes a [`Record::release_hold_fast`] that returned [`FastRelease::Raced`]: the
-    /// word, still ours with `WAITERS`, is released (waking a sleeper, handing it over on a
-    /// fair lock, or neither for a semaphore's permit: `how`), then `list_op_pending` cleared.
+    /// word, still ours with `WAITERS`, is released (waking a sleeper, or handing it over on
+    /// a fair lock), then `list_op_pending` cleared.
     #[cold]
     #[inline(never)]
-    pub(crate) fn finish_raced_release(&self, how: OnRelease) {
-        word::unlock_raced(&self.word, how);
+    pub(crate) fn finish_raced_release(&self, fair: bool) {
+        word::unlock_raced(&self.word, fair);
         sys::me_or_nobody().clear_pending();
     }
 
@@ -443,7 +439,7 @@ impl Record {
     /// The calling thread (`me`) owns the word, and `owner` is its owner bits
     /// (`word & TID_MASK`) as read after it took it.
     #[inline(always)]
-    unsafe fn release_owned(&self, me: &Me, owner: u32, link: bool, how: OnRelease) {
+    unsafe fn release_owned(&self, me: &Me, owner: u32, link: bool, fair: bool) {
         // We wrote `owner` ourselves when we took the word; only a segment we trust (`link`) is
         // believed about it, so memory others can write never steers our list edits.
         let linked = link && word::is_reported(owner) && me.robust();
@@ -452,7 +448,11 @@ impl Record {
         // trusted segment, was linked by `try_acquire_fast`/`acquire_contended` on this
         // thread; node area and mapping as there.
         let pending = linked.then(|| unsafe { me.dequeue(self.word_ptr()) });
-        word::unlock_as(&self.word, how);
+        if fair {
+            word::unlock_fair(&self.word);
+        } else {
+            word::unlock(&self.word);
+        }
         if let Some(pending) = pending {
             pending.clear();
         }
@@ -468,7 +468,7 @@ impl Record {
         me: &Me,
         token: u64,
         link: bool,
-        how: OnRelease,
+        fair: bool,
         before: impl FnOnce() -> bool,
     ) -> bool {
         if self.owner_bits_if_held(me).is_none()
@@ -477,7 +477,7 @@ impl Record {
             return false;
         }
         // `release` looks at the word once more: `before` is the caller's code.
-        !before() || self.release(me, link, how)
+        !before() || self.release(me, link, fair)
     }
 }
 

@@ -10,10 +10,8 @@
 //! concurrent writes (both mutations tried when these models were written). The fair model
 //! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
 //! a woken sleeper may not take a handed-over word; the guard-release model without
-//! `try_unlock_seen`'s fallback; the semaphore's release model (its sleep on the shared word
-//! alone) when `wake_sleeper` does not change the shared word, or the sleeper reads it after
-//! its last look; the semaphore's death model when the sleeper sets no `WAITERS` on the
-//! permits.
+//! `try_unlock_seen`'s fallback; the semaphore's death model when the sleeper announces itself
+//! on one permit only.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -142,12 +140,7 @@ fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
             let seen = s.word.load(Ordering::Relaxed);
             if seen & WAITERS == 0 {
                 if !try_unlock_seen(&s.word, seen) {
-                    let how = if fair {
-                        OnRelease::HandOver
-                    } else {
-                        OnRelease::WakeOne
-                    };
-                    unlock_raced(&s.word, how);
+                    unlock_raced(&s.word, fair);
                 }
             } else if fair {
                 unlock_fair(&s.word);
@@ -190,109 +183,108 @@ fn model_fair_hand_over_excludes_and_strands_nobody() {
     });
 }
 
-/// A semaphore's sleeper (`Semaphore::acquire_slow` and `sleep_on_held`) over two permit
-/// words held by `holders`: look; count itself in `sleepers`; read the shared word `seq`;
-/// announce itself on every held permit; fence; look again; sleep on `seq` and every permit
-/// word at once (`any`: `futex_waitv`) or on `seq` alone (kernels without it). Returns the
-/// permit it took and whether its holder had died.
-fn semaphore_sleeper(
-    slots: Arc<[AtomicU32; 2]>,
-    sleepers: Arc<AtomicU32>,
-    seq: Arc<AtomicU32>,
-    any: bool,
-) -> thread::JoinHandle<(usize, bool)> {
-    thread::spawn(move || {
-        let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
-        // A look takes a free word, or one whose holder died (and says so).
-        let scan = |slots: &[AtomicU32; 2]| {
-            slots.iter().enumerate().find_map(|(i, w)| {
-                let s = w.load(Ordering::Relaxed);
-                (s & TID_MASK == 0
-                    && w.compare_exchange(s, 3, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok())
-                .then_some((i, s & OWNER_DIED != 0))
-            })
-        };
-        loop {
-            if let Some(got) = scan(&slots) {
-                return got;
-            }
-            sleepers.fetch_add(1, Ordering::SeqCst);
-            let mut words = vec![(&*seq, sleep_seq(&seq))];
-            for w in slots.iter() {
-                match announce_sleep(w) {
-                    Some(seen) => words.push((w, seen)),
-                    None => break,
-                }
-            }
-            fence(Ordering::SeqCst);
-            // Announced on every word: one more look, then the sleep. (A word found free
-            // while announcing: straight back to the look.)
-            let got = if words.len() == slots.len() + 1 {
-                let got = scan(&slots);
-                if got.is_none() {
-                    if any {
-                        sleep_announced_any(&words, &never);
-                    } else {
-                        sleep_announced(words[0].0, words[0].1, &never);
+/// A semaphore's permit protocol (`locks/semaphore.rs`) over two permit words: permit 0 held
+/// for good (tid 1), permit 1 held by a releaser (tid 2); a third thread finds both held,
+/// counts itself a sleeper, announces itself on permit 0, looks again and sleeps. The
+/// releaser gives permit 1 back and, finding a sleeper counted, steals permit 0's `WAITERS`
+/// and wakes. The sleeper must end holding permit 1 in every interleaving: loom reports a
+/// lost wake-up as a deadlock. (It does without the steal's change of the word: the sleeper
+/// then sleeps on the value it announced, after the wake-up went by.)
+#[test]
+fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
+    loom::model(|| {
+        let slots = Arc::new([AtomicU32::new(1), AtomicU32::new(2)]);
+        let sleepers = Arc::new(AtomicU32::new(0));
+        let on_slot0 = Arc::new(AtomicU32::new(0));
+        let sleeper = {
+            let (slots, sleepers, on_slot0) = (slots.clone(), sleepers.clone(), on_slot0.clone());
+            thread::spawn(move || {
+                let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                let scan = |slots: &[AtomicU32; 2]| slots.iter().position(|w| try_lock_fast(w, 3));
+                loop {
+                    if let Some(i) = scan(&slots) {
+                        return i;
+                    }
+                    sleepers.fetch_add(1, Ordering::SeqCst);
+                    on_slot0.fetch_add(1, Ordering::Relaxed);
+                    let seen = announce_sleep(&slots[0]);
+                    fence(Ordering::SeqCst);
+                    let got = match seen {
+                        Some(seen) => match scan(&slots) {
+                            None => {
+                                sleep_announced(&slots[0], seen, &never);
+                                None
+                            }
+                            got => got,
+                        },
+                        None => None,
+                    };
+                    on_slot0.fetch_sub(1, Ordering::Relaxed);
+                    sleepers.fetch_sub(1, Ordering::SeqCst);
+                    if let Some(i) = got {
+                        return i;
                     }
                 }
-                got
-            } else {
-                None
-            };
-            sleepers.fetch_sub(1, Ordering::SeqCst);
-            if let Some(got) = got {
-                return got;
-            }
+            })
+        };
+        // The releaser: the permit's own release, then the semaphore's.
+        unlock(&slots[1]);
+        fence(Ordering::SeqCst);
+        if sleepers.load(Ordering::Relaxed) != 0 && on_slot0.load(Ordering::Relaxed) != 0 {
+            steal_and_wake(&slots[0]);
         }
-    })
-}
-
-/// A semaphore's release (`Permit`'s drop): permit 0 held for good (tid 1), permit 1 held by
-/// a releaser (tid 2); a sleeper (tid 3) finds both held and sleeps, on the shared word and
-/// both permits (`futex_waitv`) or on the shared word alone (kernels without it). The
-/// releaser gives permit 1 back without a wake-up on its word (`unlock_quiet`: the sleeper
-/// announced itself there for the kernel's sake only) and, finding a sleeper counted, changes
-/// the shared word and wakes one (`wake_sleeper`). The sleeper must end holding permit 1 in
-/// every interleaving: loom reports a lost wake-up as a deadlock. It does, for the sleep on
-/// the shared word alone, when `wake_sleeper` wakes without changing the word, and when the
-/// sleeper reads the word after its last look instead of before (the sleeper then sleeps on
-/// a value the wake-up went by). With `futex_waitv` the permit's own word, changed by the
-/// release, guards that sleep too.
-#[test]
-fn model_semaphore_release_wakes_a_sleeper_through_the_shared_word() {
-    for any in [true, false] {
-        loom::model(move || {
-            let slots = Arc::new([AtomicU32::new(1), AtomicU32::new(2)]);
-            let sleepers = Arc::new(AtomicU32::new(0));
-            let seq = Arc::new(AtomicU32::new(0));
-            let sleeper = semaphore_sleeper(slots.clone(), sleepers.clone(), seq.clone(), any);
-            // The releaser: the permit's quiet release, then the semaphore's.
-            unlock_quiet(&slots[1]);
-            fence(Ordering::SeqCst);
-            if sleepers.load(Ordering::Relaxed) != 0 {
-                wake_sleeper(&seq);
-            }
-            assert_eq!(sleeper.join().unwrap(), (1, false));
-        });
-    }
+        assert_eq!(sleeper.join().unwrap(), 1);
+    });
 }
 
 /// A semaphore's sleep on every held permit (`futex_waitv`, `Semaphore::sleep_on_held`): two
 /// permit words held by tids 1 and 2, both of which "die"; a sleeper (tid 3) finds both held,
-/// announces itself on both, looks again and sleeps on the shared word and both permit words
-/// at once. The kernel's exit path marks permit 1 dead (and wakes a sleeper on it if its word
-/// says it has one). The sleeper must end holding permit 1, told its holder died, in every
-/// interleaving. It fails (loom's deadlock) when the sleeper does not set `WAITERS` on the
-/// permits (`announce_sleep` only reading the word): the kernel then wakes nobody.
+/// announces itself on both, looks again and sleeps on both words at once. The kernel's exit
+/// path marks permit 1 dead (and wakes a sleeper on it if its word says it has one). The
+/// sleeper must end holding permit 1, told its holder died, in every interleaving. It fails
+/// (loom's deadlock) when the sleeper announces itself on permit 0 only — the one-word sleep
+/// of kernels without `futex_waitv`, whose death on another permit waits for the slice.
 #[test]
 fn model_semaphore_death_on_any_held_permit_wakes_the_sleeper() {
     loom::model(|| {
         let slots = Arc::new([AtomicU32::new(1), AtomicU32::new(2)]);
-        let sleepers = Arc::new(AtomicU32::new(0));
-        let seq = Arc::new(AtomicU32::new(0));
-        let sleeper = semaphore_sleeper(slots.clone(), sleepers, seq, true);
+        let sleeper = {
+            let slots = slots.clone();
+            thread::spawn(move || {
+                let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                // A look takes a free word, or one whose holder died (and says so).
+                let scan = |slots: &[AtomicU32; 2]| {
+                    slots.iter().enumerate().find_map(|(i, w)| {
+                        let s = w.load(Ordering::Relaxed);
+                        (s & TID_MASK == 0
+                            && w.compare_exchange(s, 3, Ordering::Acquire, Ordering::Relaxed)
+                                .is_ok())
+                        .then_some((i, s & OWNER_DIED != 0))
+                    })
+                };
+                loop {
+                    if let Some(got) = scan(&slots) {
+                        return got;
+                    }
+                    let mut words = Vec::new();
+                    for w in slots.iter() {
+                        match announce_sleep(w) {
+                            Some(seen) => words.push((w, seen)),
+                            None => break,
+                        }
+                    }
+                    fence(Ordering::SeqCst);
+                    // Announced on every word: one more look, then the sleep. (A word found
+                    // free while announcing: straight back to the look.)
+                    if words.len() == slots.len() {
+                        if let Some(got) = scan(&slots) {
+                            return got;
+                        }
+                        sleep_announced_any(&words, &never);
+                    }
+                }
+            })
+        };
         // Permit 1's holder dies: the kernel's robust-list walk.
         assert!(mark_owner_dead(&slots[1], 2));
         assert_eq!(sleeper.join().unwrap(), (1, true));
