@@ -224,7 +224,8 @@ fn print_conflict(target: &Target, reason: &str, message: &str, started: Instant
     }
 }
 
-fn conflict_code(args: &RunArgs) -> Exit {
+/// The exit status of a conflict (held, timeout, deadlock): `-E N`, or 1.
+pub(crate) fn conflict_code(args: &RunArgs) -> Exit {
     match args.conflict_exit_code {
         1 => Exit::Conflict,
         n => Exit::Command(n),

@@ -1,10 +1,12 @@
 //! `interlock run`: COMMAND under a lock, flock(1)-style.
 
+use std::ffi::OsStr;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 use anyhow::Context;
+use interlock::GroupChild;
 
 use crate::cli::RunArgs;
 use crate::cmd::target::Target;
@@ -33,7 +35,28 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
                 "0"
             },
         );
-    let mut child = match guard.spawn_group(&mut cmd) {
+    let (status, child) = wait_for_group(guard.spawn_group(&mut cmd), program, &label)?;
+    if status.success() && guard.is_poisoned() {
+        guard.clear_poison();
+    }
+    guard
+        .unlock()
+        .with_context(|| format!("releasing {label}"))?;
+    // Signals are ours again (one that came after the group ended acts now).
+    drop(child);
+    Ok(exit_of(status))
+}
+
+/// COMMAND as spawned by `spawn_group` (a lock guard's or a semaphore permit's), waited for
+/// with everything left running in its process group, saying so on stderr while `label` is
+/// held for it. Returns COMMAND's status and the child, whose drop gives the passed-on signals
+/// back: drop it after releasing. A COMMAND that cannot run is an error with its exit code.
+pub(crate) fn wait_for_group(
+    spawned: Result<GroupChild, interlock::Error>,
+    program: &OsStr,
+    label: &str,
+) -> anyhow::Result<(ExitStatus, GroupChild)> {
+    let mut child = match spawned {
         Ok(child) => child,
         Err(interlock::Error::Io { error, .. }) => {
             let code = match error.kind() {
@@ -57,17 +80,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
         );
     }
     child.wait_group()?;
-    if status.success() && guard.is_poisoned() {
-        guard.clear_poison();
-    }
-    guard
-        .unlock()
-        .with_context(|| format!("releasing {label}"))?;
-    // Signals are ours again (one that came after the group ended acts now).
-    drop(child);
-    Ok(match (status.code(), status.signal()) {
+    Ok((status, child))
+}
+
+/// `run`'s exit status for COMMAND's: its code, or 128 + the signal that ended it.
+pub(crate) fn exit_of(status: ExitStatus) -> Exit {
+    match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Command(code as u8),
         (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),
         (None, None) => Exit::System,
-    })
+    }
 }

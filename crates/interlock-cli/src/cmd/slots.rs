@@ -1,8 +1,6 @@
 //! `interlock run --slots N NAME -- COMMAND`: at most N COMMANDs of NAME at once, like GNU
 //! parallel's `sem`, over an `interlock::Semaphore` of N permits (created on first use).
 
-use std::io::ErrorKind;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,7 +17,8 @@ pub(crate) fn run(args: &RunArgs, n: usize) -> anyhow::Result<Exit> {
         .timestamps(true)
         .open(name)
         .with_context(|| format!("semaphore {name:?} with {n} slots"))?;
-    let conflict = |message: String| anyhow::Error::new(Coded(conflict_code(args), message));
+    let conflict =
+        |message: String| anyhow::Error::new(Coded(super::acquire::conflict_code(args), message));
     let limit = match args.wait {
         _ if args.no_wait => Some(Duration::ZERO),
         Some(WaitLimit::AtMost(limit)) => Some(limit),
@@ -59,45 +58,12 @@ pub(crate) fn run(args: &RunArgs, n: usize) -> anyhow::Result<Exit> {
         );
     // COMMAND as a process group the permit's record names (signals passed on, its whole group
     // waited for before the permit is given back), as `run` does with a lock.
-    let mut child = match permit.spawn_group(&mut cmd) {
-        Ok(child) => child,
-        Err(interlock::Error::Io { error, .. }) => {
-            let code = match error.kind() {
-                ErrorKind::NotFound => Exit::NotFound,
-                _ => Exit::CannotExecute,
-            };
-            let shown = program.to_string_lossy();
-            return Err(anyhow::Error::new(Coded(
-                code,
-                format!("cannot run {shown:?}: {error}"),
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let status = child.wait()?;
-    if child.group_running()? {
-        eprintln!(
-            "interlock: COMMAND exited; holding {label} until what it left running in its \
-             process group ({}) exits",
-            child.id()
-        );
-    }
-    child.wait_group()?;
+    let (status, child) =
+        super::run::wait_for_group(permit.spawn_group(&mut cmd), program, &label)?;
     permit
         .release()
         .with_context(|| format!("releasing {label}"))?;
     // Signals are ours again (one that came after the group ended acts now).
     drop(child);
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Command(code as u8),
-        (None, Some(signal)) => Exit::Command(128u8.wrapping_add(signal as u8)),
-        (None, None) => Exit::System,
-    })
-}
-
-fn conflict_code(args: &RunArgs) -> Exit {
-    match args.conflict_exit_code {
-        1 => Exit::Conflict,
-        n => Exit::Command(n),
-    }
+    Ok(super::run::exit_of(status))
 }
