@@ -13,6 +13,7 @@ bash ci/deps.sh
 bash ci/doc.sh
 bash ci/layers.sh
 bash ci/loom.sh
+bash ci/fuzz.sh
 bash ci/examples.sh
 bash ci/bench-smoke.sh
 bash ci/test.sh

@@ -2,3 +2,5 @@
 set -euxo pipefail
 cd "$(dirname "$0")"/..
 cargo clippy --workspace --all-targets -- -D warnings
+# The fuzzers' entry points exist only with the `fuzzing` feature (crates/interlock/src/fuzzing.rs).
+cargo clippy -p interlock-ipc --features fuzzing --lib -- -D warnings

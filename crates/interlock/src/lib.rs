@@ -75,10 +75,15 @@ compile_error!(
 
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub mod deadlock;
+#[cfg(all(target_os = "linux", feature = "fuzzing", not(all(test, loom))))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod handles;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod locks;
+#[cfg(all(target_os = "linux", test, not(loom)))]
+mod proptests;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 mod resources;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]

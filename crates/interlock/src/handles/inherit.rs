@@ -39,15 +39,7 @@ pub(crate) fn pass(raw: &Raw, cmd: &mut Command, var: &str) -> Result<(), Error>
         .descriptor()
         .map_err(|e| Error::io("hand over", raw.label(), e))?;
     let st = fstat(&dup).map_err(|e| Error::io("fstat", raw.label(), e))?;
-    cmd.env(
-        var,
-        format!(
-            "{PREFIX}fd={}:dev={}:ino={}",
-            dup.as_raw_fd(),
-            st.st_dev,
-            st.st_ino
-        ),
-    );
+    cmd.env(var, format_value(dup.as_raw_fd(), st.st_dev, st.st_ino));
     crate::sys::inherit_fd_on_exec(cmd, dup);
     Ok(())
 }
@@ -82,17 +74,31 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
     Raw::new(seg, label, kind, trusted)
 }
 
-fn parse(value: &str) -> Option<(i32, u64, u64)> {
+/// The variable's value naming descriptor `fd` of file `dev`/`ino`: what [`parse`] reads.
+pub(crate) fn format_value(fd: i32, dev: u64, ino: u64) -> String {
+    format!("{PREFIX}fd={fd}:dev={dev}:ino={ino}")
+}
+
+/// The descriptor, device and inode a hand-over variable names; `None` for anything but the
+/// documented form (`interlock:v1:fd=N:dev=N:ino=N`, each once, in any order).
+pub(crate) fn parse(value: &str) -> Option<(i32, u64, u64)> {
     let mut fd = None;
     let mut dev = None;
     let mut ino = None;
     for part in value.strip_prefix(PREFIX)?.split(':') {
         let (k, v) = part.split_once('=')?;
-        match k {
-            "fd" => fd = Some(v.parse().ok()?),
-            "dev" => dev = Some(v.parse().ok()?),
-            "ino" => ino = Some(v.parse().ok()?),
+        // Digits only: `str::parse` would also take a sign (`fd=+5`, `fd=-1`).
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let first = match k {
+            "fd" => fd.replace(v.parse().ok()?).is_none(),
+            "dev" => dev.replace(v.parse().ok()?).is_none(),
+            "ino" => ino.replace(v.parse().ok()?).is_none(),
             _ => return None,
+        };
+        if !first {
+            return None;
         }
     }
     Some((fd?, dev?, ino?))
@@ -109,6 +115,24 @@ mod tests {
         assert_eq!(parse("interlock:v1:fd=5:dev=2"), None);
         assert_eq!(parse("interlock:v1:fd=x:dev=2:ino=9"), None);
         assert_eq!(parse("interlock:v1:fd=5:dev=2:ino=9:extra=1"), None);
+        assert_eq!(parse("interlock:v1:ino=9:fd=5:dev=2"), Some((5, 2, 9)));
+        assert_eq!(
+            parse("interlock:v1:fd=5:fd=6:dev=2:ino=9"),
+            None,
+            "a key twice"
+        );
+        assert_eq!(parse("interlock:v1:fd=+5:dev=2:ino=9"), None, "a sign");
+        assert_eq!(
+            parse("interlock:v1:fd=-1:dev=2:ino=9"),
+            None,
+            "a negative descriptor"
+        );
+        assert_eq!(
+            parse("interlock:v1:fd=:dev=2:ino=9"),
+            None,
+            "an empty number"
+        );
+        assert_eq!(parse(&format_value(7, u64::MAX, 0)), Some((7, u64::MAX, 0)));
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::locks::lock::{Lock, LockGuard};
 use crate::types::Error;
 
-mod slots;
+pub(crate) mod slots;
 
 /// How a [`SharedFile`] keeps its content on disk. Both survive a writer killed at any instant;
 /// they differ in what else can read the file and in speed.

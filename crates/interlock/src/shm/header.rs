@@ -164,7 +164,7 @@ impl Content {
         }
     }
 
-    fn from_code(code: u32) -> Option<Content> {
+    pub(crate) fn from_code(code: u32) -> Option<Content> {
         Some(match code {
             1 => Content::Handle(Kind::Lock),
             2 => Content::Handle(Kind::RLock),
