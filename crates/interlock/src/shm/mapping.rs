@@ -151,6 +151,7 @@ impl Segment {
         let header = Header::new(content, size, sys::now_coarse_ns(), std::process::id())
             .map_err(|fault| invalid(format!("a new {content} of size {size}: {fault}")))?;
         ftruncate(fd, header.segment_len() as u64)?;
+        reserve(fd, header.segment_len() as u64)?;
         if content == Content::Handle(Kind::Value) {
             // Selector 0 (slot A current), slot A = the value, slot B zero.
             let mut payload = vec![0u8; payload_len(value.len())];
@@ -419,4 +420,34 @@ pub(crate) fn trusted_file(fd: impl std::os::fd::AsFd) -> bool {
         seals.contains(rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW)
     });
     (sealed && st.st_nlink == 0) || st.st_mode & 0o077 == 0
+}
+
+/// Gives every page of a new segment of `len` bytes its storage now, while running out of it is
+/// an error: a page of a shared mapping that is still a hole gets its storage when first
+/// written through the mapping, and on a full file system (a full /dev/shm, a tmpfs at its
+/// `size=`, a memory cgroup at its limit for a memfd) that write is a `SIGBUS` that kills the
+/// process taking a lock, instead of an error at creation (issue 18: a 1,024-row table created
+/// on a full tmpfs killed its first user at row 32). `fallocate`, or, where the file system
+/// has none, zeros written over the whole segment.
+fn reserve(fd: &OwnedFd, len: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
+            let zeros = [0u8; 4096];
+            let mut at = 0u64;
+            while at < len {
+                let n = (len - at).min(zeros.len() as u64) as usize;
+                let written = pwrite(fd, &zeros[..n], at)?;
+                if written == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "no room for the new segment",
+                    ));
+                }
+                at += written as u64;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
