@@ -16,4 +16,5 @@ bash ci/loom.sh
 bash ci/fuzz.sh
 bash ci/examples.sh
 bash ci/bench-smoke.sh
+bash ci/chaos.sh
 bash ci/test.sh
