@@ -14,6 +14,7 @@ bash ci/doc.sh
 bash ci/layers.sh
 bash ci/loom.sh
 bash ci/fuzz.sh
+bash ci/miri.sh
 bash ci/examples.sh
 bash ci/bench-smoke.sh
 bash ci/chaos.sh
