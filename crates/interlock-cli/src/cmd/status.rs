@@ -316,7 +316,11 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             "  waiters:       {} (at most: a waiter killed while waiting stays counted)",
             c.waiters
         )?;
-        writeln!(out, "  pending:       {} notification(s) not yet taken", c.pending)?;
+        writeln!(
+            out,
+            "  pending:       {} notification(s) not yet taken",
+            c.pending
+        )?;
         writeln!(out, "  notifications: {}", c.sequence)?;
         return Ok(());
     }
