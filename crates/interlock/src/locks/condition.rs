@@ -88,8 +88,10 @@ const TAKEOVER_SLICE: Duration = Duration::from_millis(20);
 /// taking the lock again — wedges no one: asleep, it leaves its count (see above); holding the
 /// lock again, it is the lock's dead holder, and the next holder is told as usual
 /// ([`LockGuard::previous_owner_died`]). A `wait` that takes the lock back from a dead holder
-/// returns a guard that says so. A notifier killed at any instant leaves either no
-/// notification or a complete one.
+/// returns a guard that says so. A notifier killed at any instant leaves nothing inconsistent:
+/// killed inside `notify`, its notification is delivered at the waiters' next look (it had
+/// announced it, not yet woken anyone), with the next notification (it had only counted it),
+/// or not at all (it had done neither), as if it had died just after or just before.
 ///
 /// # Differences from `multiprocessing.Condition` and `std::sync::Condvar`
 ///
