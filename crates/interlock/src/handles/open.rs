@@ -275,10 +275,10 @@ handle_methods! {
 
 /// A condition's own setting.
 impl Options<crate::locks::condition::Condition> {
-    /// The lock the condition is bound to ([`Lock`](crate::Lock) or [`RLock`](crate::RLock)):
+    /// The lock the condition is bound to ([`Lock`] or [`RLock`]):
     /// needed wherever the condition may be created ([`create`](Options::create),
     /// [`open`](Options::open), [`open_path`](Options::open_path)); a condition that exists
-    /// must be bound to this lock ([`Error::WrongLock`](crate::Error::WrongLock) otherwise).
+    /// must be bound to this lock ([`Error::WrongLock`] otherwise).
     /// [`from_env`](Options::from_env) takes the condition passed, bound to whatever lock,
     /// unless it is set.
     ///
