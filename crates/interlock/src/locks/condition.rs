@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::locks::guard::Hold;
 use crate::locks::lock::{Lock, LockGuard};
 use crate::locks::primitive::Open;
-use crate::locks::raw::{Acquisition, Raw, Wait};
+use crate::locks::raw::{Acquisition, Raw};
 use crate::locks::rlock::{RLock, RLockGuard};
 use crate::shm::Segment;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -541,9 +541,8 @@ impl Condition {
                 break;
             }
         }
-        let acq = raw
-            .acquire(&me, Wait::Forever)?
-            .expect("an untimed wait only ends holding the lock");
+        // Without the contended path's first spin: the notifier most often holds the lock.
+        let acq = raw.acquire_woken(&me)?;
         if reentrant {
             raw.record().depth.store(depth, Ordering::Relaxed);
             raw.continue_hold(current, acq.token);
