@@ -32,6 +32,13 @@ fn status_and_list_show_a_condition_and_its_waiters() {
         assert_eq!(v["kind"], "Condition");
         assert_eq!(v["condition"]["waiters"], 1, "{v}");
         assert_eq!(v["condition"]["pending"], 0, "{v}");
+        assert_eq!(
+            v["condition"]["waiting"],
+            serde_json::json!([std::process::id()]),
+            "{v}"
+        );
+        assert!(stdout(&ns.run(&["status", "ready"]))
+            .contains(&format!("waiting:       pid {}", std::process::id())));
         assert!(v.get("event").is_none(), "{v}");
         cond.notify_one();
         assert!(!waiter.join().unwrap(), "notified, not timed out");

@@ -313,7 +313,7 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     if let Some(c) = &s.condition {
         writeln!(
             out,
-            "  waiters:       {} (at most: a waiter killed while waiting stays counted)",
+            "  waiters:       {} (at most: a killed waiter is counted until another finds it dead)",
             c.waiters
         )?;
         writeln!(
@@ -322,6 +322,9 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             c.pending
         )?;
         writeln!(out, "  notifications: {}", c.sequence)?;
+        for pid in &c.waiting {
+            writeln!(out, "  waiting:       pid {pid}")?;
+        }
         return Ok(());
     }
     if r.sidecar {

@@ -11,10 +11,10 @@ use crate::locks::lock::{Lock, LockGuard};
 use crate::locks::primitive::Open;
 use crate::locks::raw::{Acquisition, Raw};
 use crate::locks::rlock::{RLock, RLockGuard};
-use crate::shm::Segment;
+use crate::shm::{Segment, CONDITION_PAYLOAD_LEN};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::sys;
 use crate::sys::futex::deadline_after;
+use crate::sys::{self, Ids, Liveness, Me};
 use crate::types::{ConditionStatus, Error, Kind};
 use crate::word::condition;
 
@@ -22,6 +22,14 @@ use crate::word::condition;
 /// notification stays with a waiter that was woken for it and killed before it could take it,
 /// before another waiter takes it over.
 const TAKEOVER_SLICE: Duration = Duration::from_millis(20);
+
+/// How often a waiter looks for waiters that were killed while counted in (and counts them
+/// out): once per this much of its wait.
+const HEAL_EVERY: Duration = Duration::from_secs(1);
+
+/// The payload's 8-byte words before the slots: the state, the lock's identity, reserved.
+const HEAD_WORDS: usize = 8;
+const _: () = assert!(CONDITION_PAYLOAD_LEN == 8 * (HEAD_WORDS + 2 * condition::SLOTS));
 
 /// A condition variable between processes, bound to one [`Lock`] or [`RLock`]: Python's
 /// `multiprocessing.Condition(lock)`, Rust's [`Condvar`](std::sync::Condvar).
@@ -78,14 +86,17 @@ const TAKEOVER_SLICE: Duration = Duration::from_millis(20);
 /// with it: the notification stays pending, and another waiter that was already waiting takes
 /// it over within about 20 ms (waiters sleep in bounded slices and look again). No wake-up is
 /// lost. Spurious wake-ups are possible, as with every condition variable: a waiter killed
-/// while it waited stays counted as a waiter (nothing counts it out), so a later notification
-/// may be given for it and taken by a living waiter that was not the one notified — at most
-/// one extra wake-up per such death, per notification.
+/// while it waited stays counted as a waiter until a living waiter finds it dead and counts it
+/// out (each waiter looks once a second of its wait, through the slot that names the first 32
+/// waiters at once), so meanwhile a notification may be given for it and taken by a living
+/// waiter that was not the one notified — at most one extra wake-up per such death, per
+/// notification.
 ///
 /// # Owner death
 ///
 /// The condition has no holder; its lock has. A waiter killed at any instant — asleep, woken,
-/// taking the lock again — wedges no one: asleep, it leaves its count (see above); holding the
+/// taking the lock again — wedges no one: asleep, it leaves its count until another waiter
+/// counts it out (see above); holding the
 /// lock again, it is the lock's dead holder, and the next holder is told as usual
 /// ([`LockGuard::previous_owner_died`]). A `wait` that takes the lock back from a dead holder
 /// returns a guard that says so. A notifier killed at any instant leaves nothing inconsistent:
@@ -250,10 +261,11 @@ impl ConditionConfig {
 }
 
 impl Condition {
-    /// The sequence word (the record's futex word) and the state word.
-    fn words(&self) -> (&AtomicU32, &AtomicU64) {
+    /// The sequence word (the record's futex word), the state word and the slots' words.
+    fn words(&self) -> (&AtomicU32, &AtomicU64, &[AtomicU64]) {
         let seg = self.raw.segment();
-        (&seg.record().word, &seg.condition_words()[0])
+        let payload = seg.condition_words();
+        (&seg.record().word, &payload[0], &payload[HEAD_WORDS..])
     }
 
     /// `condition "name"`, "anonymous condition", "condition at PATH".
@@ -450,7 +462,7 @@ impl Condition {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn notify(&self, n: u32) {
-        let (seq, state) = self.words();
+        let (seq, state, _) = self.words();
         condition::notify(seq, state, n);
     }
 
@@ -488,6 +500,20 @@ impl Condition {
         bound(self.raw.segment())
     }
 
+    /// Counts out every waiter named in a slot (but `mine`) that is provably dead: killed while
+    /// it waited, it would stay counted for good. Only positive evidence counts (pidfd and the
+    /// process identity; a waiter of another pid namespace is never judged).
+    #[cold]
+    fn heal(&self, me: &Me, mine: Option<usize>) {
+        let (_, state, slots) = self.words();
+        let taken = condition::slots(state.load(Ordering::Relaxed));
+        for i in (0..condition::SLOTS).filter(|&i| taken & 1 << i != 0 && Some(i) != mine) {
+            condition::heal(state, slots, i, |ids, identity| {
+                sys::holder_liveness(me, Ids::unpack(ids), identity) == Liveness::Dead
+            });
+        }
+    }
+
     /// Every wait: binding and hold checked, counted in, released, waited for (until `end`,
     /// if any), re-taken. The guard and whether the time ran out. `died`: a previous re-take
     /// (of a `_while` wait) found the holder dead, which the new guard keeps saying.
@@ -520,14 +546,19 @@ impl Condition {
         } else {
             1
         };
-        let (seq, state) = self.words();
-        // Counted in before the release: a notification after it is ours to take.
-        let s0 = condition::enter(seq, state);
+        let (seq, state, slots) = self.words();
+        // Counted in (and named in a slot) before the release: a notification after it is
+        // ours to take.
+        let (s0, slot) = condition::enter(seq, state, me.tid);
+        if let Some(i) = slot {
+            condition::name_slot(slots, i, me.ids, me.start_time);
+        }
         raw.end_hold(&me, current, || true);
         let mut timed_out = false;
+        let mut heal_at = Instant::now() + HEAL_EVERY;
         loop {
             let now = Instant::now();
-            let mut wake = now + TAKEOVER_SLICE;
+            let mut wake = (now + TAKEOVER_SLICE).min(heal_at);
             if let Some(end) = end {
                 wake = wake.min(end);
             }
@@ -535,12 +566,17 @@ impl Condition {
             if condition::wait(seq, state, s0, &slice) {
                 break;
             }
-            if end.is_some_and(|end| Instant::now() >= end) {
-                condition::leave(state);
+            let now = Instant::now();
+            if end.is_some_and(|end| now >= end) {
                 timed_out = true;
                 break;
             }
+            if now >= heal_at {
+                self.heal(&me, slot);
+                heal_at = now + HEAL_EVERY;
+            }
         }
+        condition::leave(state, slots, slot);
         // Without the contended path's first spin: the notifier most often holds the lock.
         let acq = raw.acquire_woken(&me)?;
         if reentrant {
@@ -567,11 +603,23 @@ fn bound(seg: &Segment) -> Option<(u64, u64, u64)> {
 
 /// A condition's state from its segment.
 pub(crate) fn read(seg: &Segment) -> ConditionStatus {
-    let v = seg.condition_words()[0].load(Ordering::Acquire);
+    let payload = seg.condition_words();
+    let v = payload[0].load(Ordering::Acquire);
+    let slots = &payload[HEAD_WORDS..];
+    let taken = condition::slots(v);
+    let waiting = (0..condition::SLOTS)
+        .filter(|&i| taken & 1 << i != 0)
+        .filter_map(|i| {
+            let identity = slots[2 * i + 1].load(Ordering::Acquire);
+            let ids = Ids::unpack(slots[2 * i].load(Ordering::Relaxed));
+            (identity != 0 && ids.pid != 0).then_some(ids.pid)
+        })
+        .collect();
     ConditionStatus {
         waiters: condition::waiters(v),
         pending: condition::pending(v),
         sequence: seg.record().word.load(Ordering::Relaxed),
+        waiting,
     }
 }
 

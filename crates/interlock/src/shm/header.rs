@@ -26,7 +26,7 @@
 //!                                broke, the last reset) and two banks of parties' slots of
 //!                                BARRIER_SLOT_LEN bytes; a Condition's CONDITION_PAYLOAD_LEN
 //!                                bytes (waiters and pending notifications, its lock's
-//!                                identity); accessed only as atomics
+//!                                identity, 32 waiter slots); accessed only as atomics
 //! ```
 //!
 //! All integers are native-endian: a segment is shared between processes of one machine, never
@@ -61,9 +61,10 @@ pub(crate) const MAX_PARTIES: usize = 1024;
 pub(crate) const BARRIER_HEAD_LEN: usize = 64;
 /// Bytes of one Barrier party slot.
 pub(crate) const BARRIER_SLOT_LEN: usize = 32;
-/// Bytes of a Condition's payload: its state word (waiters, notifications pending), then
-/// the identity of the lock it is bound to (device, inode, record index + 1), then reserved.
-pub(crate) const CONDITION_PAYLOAD_LEN: usize = 64;
+/// Bytes of a Condition's payload: its state word (waiters, notifications pending, slots
+/// taken), the identity of the lock it is bound to (device, inode, record index + 1), 4
+/// reserved words, then 32 waiter slots of 16 bytes (ids, process identity).
+pub(crate) const CONDITION_PAYLOAD_LEN: usize = 64 + 32 * 16;
 /// Bytes of one wait-registry slot.
 pub(crate) const WAIT_SLOT_LEN: usize = 64;
 /// The most slots a wait registry may have.

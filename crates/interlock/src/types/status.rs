@@ -388,15 +388,19 @@ impl fmt::Display for ProcessGroup {
 /// assert_eq!((status.waiters, status.pending, status.sequence), (0, 0, 0));
 /// # Ok::<(), interlock::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConditionStatus {
-    /// Waiters counted in. An upper bound: a waiter killed while it waited stays counted (which
-    /// costs later waiters at most spurious wake-ups, never a lost one).
+    /// Waiters counted in. An upper bound: a waiter killed while it waited stays counted until
+    /// a living waiter finds it dead (each looks once a second) — which costs at most spurious
+    /// wake-ups meanwhile, never a lost one.
     pub waiters: u32,
     /// Notifications given and not yet taken by a waiter.
     pub pending: u32,
     /// Notifications so far (wrapping at 2^32): the word waiters sleep on.
     pub sequence: u32,
+    /// The process ids of the waiters named in the condition's slots (the first 32 waiters at
+    /// once have one; the others are only counted).
+    pub waiting: Vec<u32>,
 }

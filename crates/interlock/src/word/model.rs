@@ -468,10 +468,11 @@ fn model_barrier_break_races_the_leader() {
 
 // Issue 15: Condition.
 
-/// A condition's words and the user's lock with the state it guards (a flag).
+/// A condition's words (two slots) and the user's lock with the state it guards (a flag).
 struct Cond {
     seq: AtomicU32,
     state: crate::sync::AtomicU64,
+    slots: [crate::sync::AtomicU64; 4],
     lock: loom::sync::Mutex<bool>,
 }
 
@@ -479,6 +480,7 @@ fn cond() -> Arc<Cond> {
     Arc::new(Cond {
         seq: AtomicU32::new(0),
         state: crate::sync::AtomicU64::new(0),
+        slots: std::array::from_fn(|_| crate::sync::AtomicU64::new(0)),
         lock: loom::sync::Mutex::new(false),
     })
 }
@@ -490,15 +492,16 @@ fn cond_waiter(c: &Cond, enter_after_release: bool) {
     let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
     let mut flag = c.lock.lock().unwrap();
     while !*flag {
-        let s0 = if enter_after_release {
+        let (s0, slot) = if enter_after_release {
             drop(flag);
-            condition::enter(&c.seq, &c.state)
+            condition::enter(&c.seq, &c.state, 0)
         } else {
-            let s0 = condition::enter(&c.seq, &c.state);
+            let entered = condition::enter(&c.seq, &c.state, 0);
             drop(flag);
-            s0
+            entered
         };
         assert!(condition::wait(&c.seq, &c.state, s0, &never));
+        condition::leave(&c.state, &c.slots, slot);
         flag = c.lock.lock().unwrap();
     }
 }
@@ -573,8 +576,8 @@ fn model_condition_notification_of_a_vanished_waiter_is_taken_over() {
     loom::model(|| {
         let c = cond();
         // Both counted in (each while it held the lock).
-        let survivor = condition::enter(&c.seq, &c.state);
-        let s0 = condition::enter(&c.seq, &c.state);
+        let (survivor, slot) = condition::enter(&c.seq, &c.state, 0);
+        let (s0, _) = condition::enter(&c.seq, &c.state, 0);
         let vanishing = {
             let c = c.clone();
             thread::spawn(move || {
@@ -592,7 +595,55 @@ fn model_condition_notification_of_a_vanished_waiter_is_taken_over() {
         assert_eq!(given, 1, "two waiters counted: one notification given");
         // The survivor's next look.
         assert!(condition::poll(&c.seq, &c.state, survivor).is_ok());
+        condition::leave(&c.state, &c.slots, slot);
         let v = c.state.load(Ordering::Relaxed);
         assert_eq!((condition::waiters(v), condition::pending(v)), (1, 0));
+    });
+}
+
+/// Condition: a waiter killed while counted in slot 0 is counted out exactly once, by one of
+/// two healers racing each other, while a third waiter leaves its own slot (1) and a new one
+/// enters (taking slot 0 or 1 as they come free): the healers never count out the newcomer,
+/// however the slots are reused — at the end exactly the newcomer is counted, named in its
+/// slot. (Loom cannot prove a process dead: "dead" is the identity the killed one had.)
+#[test]
+fn model_condition_a_dead_waiter_is_healed_once_and_never_a_living_one() {
+    loom::model(|| {
+        let c = cond();
+        const DEAD: u64 = 1;
+        let (_, dead) = condition::enter(&c.seq, &c.state, 0);
+        condition::name_slot(&c.slots, dead.unwrap(), 10, DEAD);
+        let (_, leaving) = condition::enter(&c.seq, &c.state, 0);
+        condition::name_slot(&c.slots, leaving.unwrap(), 20, 2);
+        let healers: Vec<_> = (0..2)
+            .map(|_| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    condition::heal(&c.state, &c.slots, 0, |_, identity| identity == DEAD)
+                })
+            })
+            .collect();
+        let newcomer = {
+            let c = c.clone();
+            thread::spawn(move || {
+                condition::leave(&c.state, &c.slots, leaving);
+                let (_, slot) = condition::enter(&c.seq, &c.state, 0);
+                condition::name_slot(&c.slots, slot.unwrap(), 30, 3);
+                slot.unwrap()
+            })
+        };
+        let healed: u32 = healers
+            .into_iter()
+            .map(|h| u32::from(h.join().unwrap()))
+            .sum();
+        let slot = newcomer.join().unwrap();
+        assert_eq!(healed, 1, "counted out once");
+        let v = c.state.load(Ordering::Relaxed);
+        assert_eq!(
+            condition::slots(v),
+            1 << slot,
+            "only the newcomer is counted"
+        );
+        assert_eq!(c.slots[2 * slot + 1].load(Ordering::Relaxed), 3);
     });
 }

@@ -320,6 +320,55 @@ fn waiters_sigkilled_at_random_instants_never_hang_the_others() {
     );
 }
 
+/// Three waiters SIGKILLed while they wait stay counted (and named) until a living waiter
+/// finds them dead — each looks once a second of its wait — and counts them out; `status`
+/// then counts and names the living one alone, and one `notify_one` reaches it.
+#[test]
+fn waiters_killed_while_waiting_are_counted_out_by_a_living_one() {
+    let lock = Lock::new().unwrap();
+    let cond = Condition::new(&lock).unwrap();
+    let victims: Vec<_> = (0..3)
+        .map(|_| {
+            fork(|| {
+                let guard = lock.lock().unwrap();
+                let _ = cond.wait(guard);
+            })
+        })
+        .collect();
+    wait_until("three waiters counted in", || cond.status().waiters == 3);
+    let dead: Vec<u32> = victims.iter().map(|v| v.pid()).collect();
+    let mut named = cond.status().waiting;
+    named.sort_unstable();
+    let mut expected = dead.clone();
+    expected.sort_unstable();
+    assert_eq!(named, expected, "each waiter named in its slot");
+    for v in victims {
+        v.kill(libc::SIGKILL);
+        v.join_killed_by(libc::SIGKILL);
+    }
+    assert_eq!(
+        cond.status().waiters,
+        3,
+        "nothing counts the dead out by itself"
+    );
+    let (tx, rx) = channel();
+    let living = fork(|| {
+        let guard = lock.lock().unwrap();
+        tx.send("waiting");
+        let (_g, r) = cond.wait_timeout(guard, PATIENCE).unwrap();
+        assert!(!r.timed_out(), "living waiter: never notified");
+    });
+    rx.expect("waiting");
+    wait_until("the dead counted out", || {
+        let s = cond.status();
+        s.waiters == 1 && s.waiting == [living.pid()]
+    });
+    cond.notify_one();
+    living.join();
+    let s = cond.status();
+    assert!(s.waiters == 0 && s.pending == 0, "{s:?}");
+}
+
 /// A notifier SIGKILLed at a random instant in a loop of notifications leaves a consistent
 /// condition: pending never above waiters, and a wait and a notification after it work.
 #[test]
