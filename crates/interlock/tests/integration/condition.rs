@@ -549,3 +549,29 @@ fn bad_input_is_typed() {
         drop((cond, again));
     });
 }
+
+/// `remove_unheld` of a condition: refused while a waiter is counted in (its word is a count of
+/// notifications, not a lock to take), done once nobody waits.
+#[test]
+fn a_condition_is_removed_only_while_nobody_waits() {
+    in_private_namespace(|_| {
+        let lock = Lock::open("rm-queue").unwrap();
+        let cond = Condition::open("rm-ready", &lock).unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let guard = lock.lock().unwrap();
+                cond.wait_timeout(guard, PATIENCE).unwrap().1.timed_out()
+            });
+            wait_until("the waiter counted in", || cond.status().waiters == 1);
+            let err = interlock::namespace::remove_unheld("rm-ready").unwrap_err();
+            assert!(
+                matches!(&err, Error::InUse { lock, holder: None } if lock.contains("condition")),
+                "{err}"
+            );
+            cond.notify_one();
+            assert!(!waiter.join().unwrap());
+        });
+        interlock::namespace::remove_unheld("rm-ready").expect("nobody waits");
+        assert!(interlock::namespace::status("rm-ready").is_err(), "removed");
+    });
+}
