@@ -301,8 +301,8 @@ impl Raw {
     /// notification: the fast path, then the contended one *without its first spin*. The
     /// lock is then most often held by the notifier, which notified under it and which our
     /// wake-up may have preempted on this very CPU: spinning cannot see it released, and only
-    /// delays the sleep that lets it run (measured in decision 0026: 1.4–1.6× glibc's
-    /// `pthread_cond` with the spin, 1.1× without).
+    /// delays the sleep that lets it run (decision 0026: a ping-pong 1.5–1.6× glibc's
+    /// `pthread_cond` with the spin, 1.0–1.1× without).
     #[cold]
     #[inline(never)]
     pub(crate) fn acquire_woken(&self, me: &Me) -> Result<Acquisition, Error> {
