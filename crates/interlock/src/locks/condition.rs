@@ -96,9 +96,8 @@ const _: () = assert!(CONDITION_PAYLOAD_LEN == 8 * (HEAD_WORDS + 2 * condition::
 ///
 /// The condition has no holder; its lock has. A waiter killed at any instant — asleep, woken,
 /// taking the lock again — wedges no one: asleep, it leaves its count until another waiter
-/// counts it out (see above); holding the
-/// lock again, it is the lock's dead holder, and the next holder is told as usual
-/// ([`LockGuard::previous_owner_died`]). A `wait` that takes the lock back from a dead holder
+/// counts it out (see above); holding the lock again, it is the lock's dead holder, and the
+/// next holder is told as usual ([`LockGuard::previous_owner_died`]). A `wait` that takes the lock back from a dead holder
 /// returns a guard that says so. A notifier killed at any instant leaves nothing inconsistent:
 /// killed inside `notify`, its notification is delivered at the waiters' next look (it had
 /// announced it, not yet woken anyone), with the next notification (it had only counted it),
@@ -111,9 +110,11 @@ const _: () = assert!(CONDITION_PAYLOAD_LEN == 8 * (HEAD_WORDS + 2 * condition::
 /// - The wait takes the guard and gives it back (std's shape); on an [`RLock`] it releases
 ///   every level of the recursion and restores it (Python's `_release_save` /
 ///   `_acquire_restore`). The returned guard has a new [fencing token](LockGuard::token).
-/// - Notifying without holding the lock is allowed (it is with both), but a waiter that checks
-///   its state and then waits is only safe from a notification it would miss if the notifier
-///   changed that state under the lock.
+/// - A waiter killed while it waits hangs nobody. Python's `notify` waits for every waiter it
+///   wakes to answer, and so hangs for ever once one was killed.
+/// - Notifying without holding the lock is allowed (as with std's; Python's asserts it holds
+///   it), but a waiter that checks its state and then waits is only safe from missing a
+///   notification if the notifier changed that state under the lock.
 pub struct Condition {
     raw: Raw,
 }
