@@ -38,6 +38,10 @@ grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
 out_barrier="$(cargo run -p interlock-bench --release --bin barrier -- --smoke)"
 echo "$out_barrier"
 grep -E '^\| 2 \| [0-9]+ \| [0-9]+ \| [0-9.]+× \|$' <<<"$out_barrier"
+# Issue 15: the condition's notify-to-wake table (beside pthread_cond) comes out.
+out_condvar="$(cargo run -p interlock-bench --release --bin condvar -- --smoke)"
+echo "$out_condvar"
+grep -E '^\| interlock Lock \+ Condition \| [0-9]+ \| [0-9]+–[0-9]+ \| [0-9.]+× \([0-9.]+–[0-9.]+; goal ≤ 1\.5×\) \| [0-9.]+× \| [0-9.]+× \|$' <<<"$out_condvar"
 # The criterion benches at least build.
 cargo bench -p interlock-bench --bench uncontended --no-run
 

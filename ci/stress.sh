@@ -18,6 +18,8 @@ cpus="${2:-2}"
 # Hundreds of SIGKILLs where CI runs a few (issue 15: Event waiters, Barrier parties).
 export INTERLOCK_EVENT_KILLS="${INTERLOCK_EVENT_KILLS:-300}"
 export INTERLOCK_BARRIER_KILLS="${INTERLOCK_BARRIER_KILLS:-200}"
+# Issue 15: Condition waiters and notifiers.
+export INTERLOCK_CONDITION_KILLS="${INTERLOCK_CONDITION_KILLS:-300}"
 
 if ! command -v stress-ng >/dev/null; then
   if [ "$(id -u)" = 0 ]; then

@@ -35,3 +35,6 @@ mod semaphore;
 
 // A `Value` of the user's own type in a crate without a bytemuck dependency (issue 15).
 mod value_derive;
+
+// A Condition in `status`, `list` and `status --json` (issue 15).
+mod condition;

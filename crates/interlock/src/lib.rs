@@ -108,6 +108,13 @@ pub use crate::{
     types::{BarrierBreak, BarrierStatus, EventStatus},
 };
 
+// Issue 15: Condition.
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use crate::{
+    locks::condition::{Condition, ConditionGuard, ConditionLock, WaitTimeoutResult},
+    types::ConditionStatus,
+};
+
 // Issue 15: what a `Value` of a user's own type needs, without a bytemuck dependency of its own.
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::resources::value::ValueType;

@@ -552,6 +552,9 @@ mod model;
 pub(crate) mod barrier;
 pub(crate) mod event;
 
+// Issue 15: Condition.
+pub(crate) mod condition;
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -252,7 +252,7 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
 }
 
 /// The STATE column of `list`: held/free; an event's set/clear; a barrier's arrivals or
-/// "broken"; a semaphore's permits held of its total ("2/3").
+/// "broken"; a semaphore's permits held of its total ("2/3"); a condition's waiting/idle.
 fn state_word(r: &Report) -> String {
     if let Some(sem) = &r.status.semaphore {
         return format!(
@@ -269,6 +269,10 @@ fn state_word(r: &Report) -> String {
             Some(_) => "broken".into(),
             None => format!("{}/{}", b.arrived, b.parties),
         };
+    }
+    // Issue 15: a condition: whether anyone is counted waiting (how many: WAITERS).
+    if let Some(c) = &r.status.condition {
+        return if c.waiters > 0 { "waiting" } else { "idle" }.into();
     }
     if r.held { "held" } else { "free" }.into()
 }
@@ -304,6 +308,24 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     }
     if let Some(sem) = &s.semaphore {
         return write_semaphore(out, r, sem);
+    }
+    // Issue 15: a condition has no holder (its lock has): its counts instead.
+    if let Some(c) = &s.condition {
+        writeln!(
+            out,
+            "  waiters:       {} (at most: a killed waiter is counted until another finds it dead)",
+            c.waiters
+        )?;
+        writeln!(
+            out,
+            "  pending:       {} notification(s) not yet taken",
+            c.pending
+        )?;
+        writeln!(out, "  notifications: {}", c.sequence)?;
+        for pid in &c.waiting {
+            writeln!(out, "  waiting:       pid {pid}")?;
+        }
+        return Ok(());
     }
     if r.sidecar {
         writeln!(

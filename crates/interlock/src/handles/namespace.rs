@@ -197,10 +197,19 @@ pub(crate) fn remove_while_held(
 ) -> Result<bool, Error> {
     let me = sys::me();
     let kind = seg.kind(&label)?;
+    // Issue 15: a condition's word counts notifications, it is no lock to take: the condition
+    // is in use while a waiter is counted in.
+    let waiting = (kind == Kind::Condition).then(|| crate::locks::condition::read(&seg).waiters);
     let locks = Raw::new(seg, label, kind, trusted)?.table_elements();
     let mut taken = Vec::with_capacity(locks.len());
     let mut outcome = Ok(());
-    for raw in &locks {
+    if waiting.is_some_and(|n| n > 0) {
+        outcome = Err(Error::InUse {
+            lock: locks[0].label().replacen("lock", "condition", 1),
+            holder: None,
+        });
+    }
+    for raw in locks.iter().filter(|_| waiting.is_none()) {
         // An RLock this thread holds would let us in again: that is a hold too.
         let got = if raw.held_by(&me) {
             Ok(None)

@@ -262,3 +262,45 @@ impl Options<crate::locks::barrier::Barrier> {
         self
     }
 }
+
+// Issue 15: Condition.
+handle_methods! {
+    impl[] crate::locks::condition::Condition;
+    name: "condition";
+    path: "interlock::Condition";
+    example: "interlock::Condition::new(&interlock::Lock::new()?)?";
+    options: "interlock::Condition::options().lock(&interlock::Lock::new()?).create()?";
+    create(lock: &impl crate::ConditionLock => lock, "&interlock::Lock::new()?");
+}
+
+/// A condition's own setting.
+impl Options<crate::locks::condition::Condition> {
+    /// The lock the condition is bound to ([`Lock`] or [`RLock`]):
+    /// needed wherever the condition may be created ([`create`](Options::create),
+    /// [`open`](Options::open), [`open_path`](Options::open_path)); a condition that exists
+    /// must be bound to this lock ([`Error::WrongLock`] otherwise).
+    /// [`from_env`](Options::from_env) takes the condition passed, bound to whatever lock,
+    /// unless it is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{Condition, Lock};
+    ///
+    /// let lock = Lock::new()?;
+    /// let cond = Condition::options().lock(&lock).create()?;
+    /// assert!(cond.is_bound_to(&lock));
+    /// assert!(matches!(
+    ///     Condition::options().create(),
+    ///     Err(interlock::Error::WrongLock { .. })
+    /// ));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn lock(
+        mut self,
+        lock: &impl crate::ConditionLock,
+    ) -> Options<crate::locks::condition::Condition> {
+        self.config_mut().bind(lock);
+        self
+    }
+}

@@ -133,7 +133,10 @@ impl<'a> Hold<'a> {
     #[cold]
     #[inline(never)]
     fn end_quietly(&self, reentrant: bool) -> bool {
-        self.raw.end_hold(&sys::me(), self.token(), || {
+        // An RLock's outer level, whose hold a condition wait released and took again, ends
+        // the hold it continued as (`Raw::continue_hold`).
+        let token = self.raw.current_token(self.token());
+        self.raw.end_hold(&sys::me(), token, || {
             if self.poisoning() {
                 self.raw.poison();
             }

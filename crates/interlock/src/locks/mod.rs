@@ -21,3 +21,6 @@ pub(crate) mod semaphore;
 // Issue 15: Event and Barrier.
 pub(crate) mod barrier;
 pub(crate) mod event;
+
+// Issue 15: Condition.
+pub(crate) mod condition;

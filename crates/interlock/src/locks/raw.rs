@@ -79,6 +79,11 @@ pub struct Raw {
     /// `Raw::handoff_stranded`). Atomics, not a mutex: a forked child may use the handle.
     handoff_seen: std::sync::atomic::AtomicU64,
     handoff_seen_at: std::sync::atomic::AtomicU64,
+    /// An RLock hold that a [`Condition`](crate::Condition) wait released and took again
+    /// (`continue_hold`): its first token and the token it has now, so that the guards of its
+    /// outer levels, which keep the first, still end it (`current_token`). Process-local, and
+    /// meaningful only while the count of acquisitions is still the second.
+    continued: [std::sync::atomic::AtomicU64; 2],
 }
 
 /// `Raw::off_path`: the segment is one other users can write (never linked).
@@ -118,11 +123,54 @@ impl Raw {
             off_path: AtomicU8::new(if trusted { 0 } else { UNTRUSTED }),
             handoff_seen: std::sync::atomic::AtomicU64::new(0),
             handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
+            continued: Default::default(),
         })
     }
 
     pub(crate) fn segment(&self) -> &Segment {
         self.at.segment()
+    }
+
+    /// Which lock this is, the same in every process: the segment's device and inode, and the
+    /// record's index (a table's lock).
+    pub(crate) fn identity(&self) -> (u64, u64, u64) {
+        let (dev, ino) = self.at.segment().identity();
+        (dev, ino, self.at.index() as u64)
+    }
+
+    /// Records that the calling thread's hold `from` (its first token: the outer guards keep
+    /// it) continues as hold `to`, taken again after a condition wait released it: see
+    /// [`Raw::current_token`]. The thread holds the lock (as `to`).
+    pub(crate) fn continue_hold(&self, from: u64, to: u64) {
+        let from = self.current_first(from);
+        self.continued[0].store(from, Ordering::Relaxed);
+        self.continued[1].store(to, Ordering::Relaxed);
+    }
+
+    /// The first token of the hold that guard token `token` belongs to: itself, unless it is
+    /// a continued hold's current token.
+    fn current_first(&self, token: u64) -> u64 {
+        if self.continued[1].load(Ordering::Relaxed) == token {
+            self.continued[0].load(Ordering::Relaxed)
+        } else {
+            token
+        }
+    }
+
+    /// The token a guard of token `token` ends its hold with: the hold's current token if the
+    /// hold was continued ([`Raw::continue_hold`]) since the guard was made, and is still the
+    /// current acquisition; `token` otherwise (and the release checks it as usual).
+    pub(crate) fn current_token(&self, token: u64) -> u64 {
+        let to = self.continued[1].load(Ordering::Relaxed);
+        if to != 0
+            && token < to
+            && token >= self.continued[0].load(Ordering::Relaxed)
+            && self.record().acquisitions.load(Ordering::Relaxed) == to
+        {
+            to
+        } else {
+            token
+        }
     }
 
     /// The locks of a LockTable segment (`self` made of a
@@ -141,6 +189,7 @@ impl Raw {
                 off_path: AtomicU8::new(off_path),
                 handoff_seen: std::sync::atomic::AtomicU64::new(0),
                 handoff_seen_at: std::sync::atomic::AtomicU64::new(0),
+                continued: Default::default(),
             })
             .collect()
     }
@@ -245,12 +294,39 @@ impl Raw {
     #[cold]
     #[inline(never)]
     pub(crate) fn acquire_slow(&self, me: &Me, wait: Wait) -> Result<Option<Acquisition>, Error> {
+        self.acquire_contended(me, wait, true)
+    }
+
+    /// Takes the lock, untimed, for a thread just woken by a [`Condition`](crate::Condition)'s
+    /// notification: the fast path, then the contended one *without its first spin*. The
+    /// lock is then most often held by the notifier, which notified under it and which our
+    /// wake-up may have preempted on this very CPU: spinning cannot see it released, and only
+    /// delays the sleep that lets it run (decision 0026: a ping-pong 1.5–1.6× glibc's
+    /// `pthread_cond` with the spin, 1.0–1.1× without).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn acquire_woken(&self, me: &Me) -> Result<Acquisition, Error> {
+        let acq = match self.try_acquire_fast(me) {
+            Some(acq) => Some(acq),
+            None => self.acquire_contended(me, Wait::Forever, false)?,
+        };
+        Ok(acq.expect("an untimed wait only ends holding the lock"))
+    }
+
+    /// [`Raw::acquire_slow`], with or without the contended path's first spin.
+    #[inline(always)]
+    fn acquire_contended(
+        &self,
+        me: &Me,
+        wait: Wait,
+        spin: bool,
+    ) -> Result<Option<Acquisition>, Error> {
         let rec = self.record();
         // Read the clock only for timed waits: untimed acquisitions never pay for it.
         let started = matches!(wait, Wait::For(_)).then(Instant::now);
         let mut cycle = None;
         let got = rec.acquire_contended(me, self.trusted, |w, bits, arm| {
-            self.wait_for(me, w, bits, arm, wait, &mut cycle)
+            self.wait_for(me, w, bits, arm, wait, spin, &mut cycle)
         });
         match got {
             Ok(how) => {
@@ -308,6 +384,7 @@ impl Raw {
         bits: u32,
         arm: word::Arm<'_>,
         wait: Wait,
+        spin: bool,
         cycle_out: &mut Option<Vec<CycleMember>>,
     ) -> Result<Acquired, Blocked> {
         let waiters = &self.record().waiters;
@@ -316,8 +393,13 @@ impl Raw {
         }
         // A spin first, before any clock is read: most contended acquisitions end here, and
         // the clock reads and deadlines of the sleeping path below cost several times a
-        // hand-over (decision 0019).
-        if let Ok(how) = word::spin_then_try(w, bits, arm) {
+        // hand-over (decision 0019). Not for a condition's woken waiter (`acquire_woken`):
+        // one look instead.
+        if spin {
+            if let Ok(how) = word::spin_then_try(w, bits, arm) {
+                return Ok(how);
+            }
+        } else if let Ok(how) = word::try_lock_slow(w, bits, arm) {
             return Ok(how);
         }
         let mut spun = true;

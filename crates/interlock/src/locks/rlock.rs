@@ -338,10 +338,10 @@ impl fmt::Debug for RLock {
 #[must_use = "if unused the RLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RLockGuard<'a> {
-    hold: Hold<'a>,
+    pub(crate) hold: Hold<'a>,
     /// A `u32` kept in a `u64`: a guard without padding bytes stays in registers (see
     /// `guard::Hold`).
-    depth: u64,
+    pub(crate) depth: u64,
 }
 
 impl RLockGuard<'_> {

@@ -21,6 +21,15 @@ pub(crate) fn read_segment(seg: &Segment, kind: Kind) -> LockStatus {
             barrier: Some(crate::locks::barrier::read(seg)),
             ..LockStatus::never_taken_of(kind)
         },
+        // Issue 15: Condition.
+        Kind::Condition => {
+            let condition = crate::locks::condition::read(seg);
+            LockStatus {
+                waiters: condition.waiters,
+                condition: Some(condition),
+                ..LockStatus::never_taken_of(kind)
+            }
+        }
         Kind::Semaphore => {
             let sem = semaphore(seg);
             let permits = &sem.permits;
@@ -118,5 +127,6 @@ pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         event: None,
         barrier: None,
         semaphore: None,
+        condition: None,
     }
 }

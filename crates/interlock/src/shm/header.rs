@@ -7,7 +7,7 @@
 //!     12     4  header length    HEADER_LEN
 //!     16     8  segment length   the whole segment's bytes (the file is at least this long)
 //!     24     4  kind             1 Lock, 2 RLock, 3 Value, 4 FairLock, 5 LockTable, 6 WaitRegistry,
-//!                                7 FairRLock, 8 Event, 9 Barrier, 10 Semaphore
+//!                                7 FairRLock, 8 Event, 9 Barrier, 10 Semaphore, 13 Condition
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
 //!     36     4  flags            0 (reserved; a set bit is refused)
@@ -16,7 +16,7 @@
 //!     52     4  size             per kind: a Value's bytes (1 to MAX_VALUE), a LockTable's locks
 //!                                or a Semaphore's permits (1 to MAX_TABLE), a WaitRegistry's slots
 //!                                (1 to MAX_WAIT_SLOTS), a Barrier's parties (1 to MAX_PARTIES);
-//!                                0 for a lock, an Event
+//!                                0 for a lock, an Event, a Condition
 //!     56     8  reserved, zero
 //!     64   128  lock record      see `Record` (a LockTable: one per lock, a Semaphore: one
 //!                                per permit, back to back)
@@ -24,7 +24,9 @@
 //!                                rounded up to 8 bytes; a WaitRegistry's slots of
 //!                                WAIT_SLOT_LEN bytes; a Barrier's BARRIER_HEAD_LEN bytes (why it
 //!                                broke, the last reset) and two banks of parties' slots of
-//!                                BARRIER_SLOT_LEN bytes; accessed only as atomics
+//!                                BARRIER_SLOT_LEN bytes; a Condition's CONDITION_PAYLOAD_LEN
+//!                                bytes (waiters and pending notifications, its lock's
+//!                                identity, 32 waiter slots); accessed only as atomics
 //! ```
 //!
 //! All integers are native-endian: a segment is shared between processes of one machine, never
@@ -59,6 +61,10 @@ pub(crate) const MAX_PARTIES: usize = 1024;
 pub(crate) const BARRIER_HEAD_LEN: usize = 64;
 /// Bytes of one Barrier party slot.
 pub(crate) const BARRIER_SLOT_LEN: usize = 32;
+/// Bytes of a Condition's payload: its state word (waiters, notifications pending, slots
+/// taken), the identity of the lock it is bound to (device, inode, record index + 1), 4
+/// reserved words, then 32 waiter slots of 16 bytes (ids, process identity).
+pub(crate) const CONDITION_PAYLOAD_LEN: usize = 64 + 32 * 16;
 /// Bytes of one wait-registry slot.
 pub(crate) const WAIT_SLOT_LEN: usize = 64;
 /// The most slots a wait registry may have.
@@ -128,6 +134,7 @@ fn size_fault(content: Content, size: u32) -> Option<&'static str> {
                 Some("a lock carries a value")
             }
             Kind::Event if size != 0 => Some("an event carries a value"),
+            Kind::Condition if size != 0 => Some("a condition carries a value"),
             Kind::Barrier if size == 0 || size > MAX_PARTIES => {
                 Some("a barrier's parties are 0 or over 1024")
             }
@@ -161,6 +168,8 @@ impl Content {
             // 11: reserved for a BoundedSemaphore kind (unused: every interlock semaphore
             // is bounded, decision 0023).
             Content::Handle(Kind::Semaphore) => 10,
+            // 12: the RwLock's.
+            Content::Handle(Kind::Condition) => 13,
         }
     }
 
@@ -176,6 +185,7 @@ impl Content {
             8 => Content::Handle(Kind::Event),
             9 => Content::Handle(Kind::Barrier),
             10 => Content::Handle(Kind::Semaphore),
+            13 => Content::Handle(Kind::Condition),
             _ => return None,
         })
     }
@@ -232,6 +242,7 @@ impl Header {
             Content::Handle(Kind::Barrier) => {
                 PAYLOAD_OFFSET + BARRIER_HEAD_LEN + 2 * self.parties() * BARRIER_SLOT_LEN
             }
+            Content::Handle(Kind::Condition) => PAYLOAD_OFFSET + CONDITION_PAYLOAD_LEN,
             _ => value_segment_len(self.value_len()),
         }
     }
@@ -399,6 +410,7 @@ mod tests {
             (Content::Handle(Kind::Event), 8, 0),
             (Content::Handle(Kind::Barrier), 9, 4),
             (Content::Handle(Kind::Semaphore), 10, 2),
+            (Content::Handle(Kind::Condition), 13, 0),
         ];
         for (content, code, size) in all {
             assert_eq!(content.code(), code);

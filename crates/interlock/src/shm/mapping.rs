@@ -143,6 +143,8 @@ impl Segment {
                     .try_into()
                     .map_err(|_| invalid(format!("a {content}'s size")))?,
             ),
+            // A Condition's `value` is its payload (the bound lock's identity), no size.
+            Content::Handle(Kind::Condition) => 0,
             _ => u32::try_from(value.len()).unwrap_or(u32::MAX),
         };
         // Never write (and so never publish) a header `decode` refuses: a Value of no bytes
@@ -152,6 +154,21 @@ impl Segment {
             .map_err(|fault| invalid(format!("a new {content} of size {size}: {fault}")))?;
         ftruncate(fd, header.segment_len() as u64)?;
         reserve(fd, header.segment_len() as u64)?;
+        if content == Content::Handle(Kind::Condition) {
+            if value.len() > super::CONDITION_PAYLOAD_LEN {
+                return Err(invalid(format!(
+                    "a condition's payload of {} bytes",
+                    value.len()
+                )));
+            }
+            let written = pwrite(fd, value, PAYLOAD_OFFSET as u64)?;
+            if written != value.len() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "short write of a condition's lock",
+                ));
+            }
+        }
         if content == Content::Handle(Kind::Value) {
             // Selector 0 (slot A current), slot A = the value, slot B zero.
             let mut payload = vec![0u8; payload_len(value.len())];
@@ -250,6 +267,18 @@ impl Segment {
         self.payload_words(
             (super::BARRIER_HEAD_LEN + 2 * self.header.parties() * super::BARRIER_SLOT_LEN) / 8,
         )
+    }
+
+    /// A Condition's payload as 8-byte atomics (`CONDITION_PAYLOAD_LEN / 8` words): its state
+    /// (waiters, notifications pending: `word/condition.rs`), then the bound lock's device,
+    /// inode and record index + 1.
+    pub(crate) fn condition_words(&self) -> &[AtomicU64] {
+        assert_eq!(
+            self.header.content,
+            Content::Handle(Kind::Condition),
+            "not a condition"
+        );
+        self.payload_words(super::CONDITION_PAYLOAD_LEN / 8)
     }
 
     /// The first `words` 8-byte words after the records (a Value's payload, a wait registry's

@@ -325,6 +325,27 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    // Issue 15: Condition.
+    /// A [`Condition`](crate::Condition) used with a lock it is not bound to: a wait given the
+    /// guard of another lock (the guard is released), a condition opened with another lock than
+    /// the one it was created with, or one created without its lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = (interlock::Lock::new()?, interlock::Lock::new()?);
+    /// let cond = interlock::Condition::new(&a)?;
+    /// let err = cond.wait(b.lock()?).unwrap_err();
+    /// assert!(matches!(err, interlock::Error::WrongLock { .. }), "{err}");
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    #[error("{condition}: {reason}")]
+    WrongLock {
+        /// The condition: its name, path, or "anonymous condition".
+        condition: String,
+        /// What was wrong, naming the lock.
+        reason: String,
+    },
 }
 
 impl Error {

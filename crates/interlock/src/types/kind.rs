@@ -40,6 +40,9 @@ pub enum Kind {
     Event,
     /// A [`Barrier`](crate::Barrier): n parties wait for each other.
     Barrier,
+    // Issue 15: Condition.
+    /// A [`Condition`](crate::Condition): processes wait, bound to a lock, until notified.
+    Condition,
 }
 
 impl fmt::Display for Kind {
@@ -54,6 +57,7 @@ impl fmt::Display for Kind {
             Kind::Semaphore => "Semaphore",
             Kind::Event => "Event",
             Kind::Barrier => "Barrier",
+            Kind::Condition => "Condition",
         })
     }
 }

@@ -122,6 +122,10 @@ pub struct LockStatus {
     /// is, and `poisoned` is false (a death is told to the permit's next taker, not kept).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub semaphore: Option<SemaphoreStatus>,
+    /// A [`Condition`](crate::Condition)'s state (`None` for any other kind; a condition has
+    /// no holder: its lock has). In JSON only for a condition.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub condition: Option<ConditionStatus>,
 }
 
 impl LockStatus {
@@ -147,6 +151,7 @@ impl LockStatus {
             event: None,
             barrier: None,
             semaphore: None,
+            condition: None,
         }
     }
 }
@@ -368,4 +373,34 @@ impl fmt::Display for ProcessGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "process group {}", self.pgid)
     }
+}
+
+/// A [`Condition`](crate::Condition)'s state, read without changing it: what
+/// [`Condition::status`](crate::Condition::status), [`namespace::status`](crate::namespace::status)
+/// and `interlock status` report.
+///
+/// # Examples
+///
+/// ```
+/// let lock = interlock::Lock::new()?;
+/// let cond = interlock::Condition::new(&lock)?;
+/// let status = cond.status();
+/// assert_eq!((status.waiters, status.pending, status.sequence), (0, 0, 0));
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ConditionStatus {
+    /// Waiters counted in. An upper bound: a waiter killed while it waited stays counted until
+    /// a living waiter finds it dead (each looks once a second) — which costs at most spurious
+    /// wake-ups meanwhile, never a lost one.
+    pub waiters: u32,
+    /// Notifications given and not yet taken by a waiter.
+    pub pending: u32,
+    /// Notifications so far (wrapping at 2^32): the word waiters sleep on.
+    pub sequence: u32,
+    /// The process ids of the waiters named in the condition's slots (the first 32 waiters at
+    /// once have one; the others are only counted).
+    pub waiting: Vec<u32>,
 }

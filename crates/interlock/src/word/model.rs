@@ -2,7 +2,8 @@
 //! plus a yield (`sys/loom_shim.rs`); an owner's death is a thread that abandons the word, after
 //! which a "kernel" step rewrites it exactly as `handle_futex_death` does.
 //!
-//! Run (release, bounded pre-emptions; the models take well under a second, the build ~20 s):
+//! Run (release, bounded pre-emptions; the models take about 7 s, the Condition's four 1.4 s of
+//! it; the build ~20 s):
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock-ipc --release --lib model`
 //!
 //! They can fail: with `unlock` never waking, loom reports the deadlock; with the contended
@@ -11,7 +12,11 @@
 //! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
 //! a woken sleeper may not take a handed-over word; the guard-release model without
 //! `try_unlock_seen`'s fallback; the semaphore's death model when the sleeper announces itself
-//! on one permit only.
+//! on one permit only. The condition's models: the no-lost-wake-up one fails (deadlock) when
+//! the waiter reads the sequence after releasing the lock — checked on every run, in a child
+//! process (`model_condition_entering_after_the_release_loses_the_wake_up`); the take-over one
+//! fails when a notification travels with the futex wake-up (a woken waiter's token taken at
+//! the wake: tried when it was written).
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -459,5 +464,187 @@ fn model_barrier_break_races_the_leader() {
                     || matches!(arrived, barrier::Arrival::Waiting { .. })
             );
         }
+    });
+}
+
+// Issue 15: Condition.
+
+/// A condition's words (two slots) and the user's lock with the state it guards (a flag).
+struct Cond {
+    seq: AtomicU32,
+    state: crate::sync::AtomicU64,
+    slots: [crate::sync::AtomicU64; 4],
+    lock: loom::sync::Mutex<bool>,
+}
+
+fn cond() -> Arc<Cond> {
+    Arc::new(Cond {
+        seq: AtomicU32::new(0),
+        state: crate::sync::AtomicU64::new(0),
+        slots: std::array::from_fn(|_| crate::sync::AtomicU64::new(0)),
+        lock: loom::sync::Mutex::new(false),
+    })
+}
+
+/// The waiter of `model_condition_*`: holds the lock, and while the flag is down, counts itself
+/// in and waits with the lock released (Condition::wait's order). `enter_after_release`: the
+/// mutation that reads the sequence only after the release.
+fn cond_waiter(c: &Cond, enter_after_release: bool) {
+    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+    let mut flag = c.lock.lock().unwrap();
+    while !*flag {
+        let (s0, slot) = if enter_after_release {
+            drop(flag);
+            condition::enter(&c.seq, &c.state, 0)
+        } else {
+            let entered = condition::enter(&c.seq, &c.state, 0);
+            drop(flag);
+            entered
+        };
+        assert!(condition::wait(&c.seq, &c.state, s0, &never));
+        condition::leave(&c.state, &c.slots, slot);
+        flag = c.lock.lock().unwrap();
+    }
+}
+
+/// Condition: a notification given (under the lock) after the waiter checked the flag and
+/// before it sleeps is never lost — the waiter counts itself in and reads the sequence before
+/// it releases the lock, so either the notifier sees it counted or it sees the sequence move.
+/// Loom reports a deadlock when the waiter reads the sequence after the release
+/// (`model_condition_entering_after_the_release_loses_the_wake_up`, below).
+#[test]
+fn model_condition_notify_after_the_release_is_never_lost() {
+    loom::model(|| {
+        let c = cond();
+        let waiter = {
+            let c = c.clone();
+            thread::spawn(move || cond_waiter(&c, false))
+        };
+        {
+            let mut flag = c.lock.lock().unwrap();
+            *flag = true;
+            condition::notify(&c.seq, &c.state, 1);
+        }
+        waiter.join().unwrap();
+        let v = c.state.load(Ordering::Relaxed);
+        assert_eq!((condition::waiters(v), condition::pending(v)), (0, 0));
+    });
+}
+
+/// The mutation of the model above: a waiter that reads the sequence after releasing the lock
+/// can miss the notification given in between, and sleeps for ever — loom reports the
+/// deadlock. Loom aborts the process after a deadlock (a destructor panics while unwinding),
+/// so the mutant runs in a child process of this test binary, which must fail saying so.
+#[test]
+fn model_condition_entering_after_the_release_loses_the_wake_up() {
+    const NAME: &str = "word::model::model_condition_entering_after_the_release_loses_the_wake_up";
+    if std::env::var_os("INTERLOCK_LOOM_MUTANT").is_some() {
+        loom::model(|| {
+            let c = cond();
+            let waiter = {
+                let c = c.clone();
+                thread::spawn(move || cond_waiter(&c, true))
+            };
+            {
+                let mut flag = c.lock.lock().unwrap();
+                *flag = true;
+                condition::notify(&c.seq, &c.state, 1);
+            }
+            waiter.join().unwrap();
+        });
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+        .env("INTERLOCK_LOOM_MUTANT", "1")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let output = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && output.contains("deadlock"),
+        "the mutant passed the model: {}\n{output}",
+        out.status
+    );
+}
+
+/// Condition: `notify_one` while two waiters wait, and the one the futex wakes vanishes (a
+/// process killed right after its wake-up, before it took the notification): the other takes
+/// it over at its next look (a waiter's sleep is a bounded slice; here, one look after the
+/// others are done), and exactly one notification is taken. The vanished waiter stays counted.
+#[test]
+fn model_condition_notification_of_a_vanished_waiter_is_taken_over() {
+    loom::model(|| {
+        let c = cond();
+        // Both counted in (each while it held the lock).
+        let (survivor, slot) = condition::enter(&c.seq, &c.state, 0);
+        let (s0, _) = condition::enter(&c.seq, &c.state, 0);
+        let vanishing = {
+            let c = c.clone();
+            thread::spawn(move || {
+                // Asleep, possibly woken by the notification below; then killed: it never
+                // takes anything.
+                crate::sys::futex::wait(&c.seq, s0, None);
+            })
+        };
+        let notifier = {
+            let c = c.clone();
+            thread::spawn(move || condition::notify(&c.seq, &c.state, 1))
+        };
+        vanishing.join().unwrap();
+        let given = notifier.join().unwrap();
+        assert_eq!(given, 1, "two waiters counted: one notification given");
+        // The survivor's next look.
+        assert!(condition::poll(&c.seq, &c.state, survivor).is_ok());
+        condition::leave(&c.state, &c.slots, slot);
+        let v = c.state.load(Ordering::Relaxed);
+        assert_eq!((condition::waiters(v), condition::pending(v)), (1, 0));
+    });
+}
+
+/// Condition: a waiter killed while counted in slot 0 is counted out exactly once, by one of
+/// two healers racing each other, while a third waiter leaves its own slot (1) and a new one
+/// enters (taking slot 0 or 1 as they come free): the healers never count out the newcomer,
+/// however the slots are reused — at the end exactly the newcomer is counted, named in its
+/// slot. (Loom cannot prove a process dead: "dead" is the identity the killed one had.)
+#[test]
+fn model_condition_a_dead_waiter_is_healed_once_and_never_a_living_one() {
+    loom::model(|| {
+        let c = cond();
+        const DEAD: u64 = 1;
+        let (_, dead) = condition::enter(&c.seq, &c.state, 0);
+        condition::name_slot(&c.slots, dead.unwrap(), 10, DEAD);
+        let (_, leaving) = condition::enter(&c.seq, &c.state, 0);
+        condition::name_slot(&c.slots, leaving.unwrap(), 20, 2);
+        let healers: Vec<_> = (0..2)
+            .map(|_| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    condition::heal(&c.state, &c.slots, 0, |_, identity| identity == DEAD)
+                })
+            })
+            .collect();
+        let newcomer = {
+            let c = c.clone();
+            thread::spawn(move || {
+                condition::leave(&c.state, &c.slots, leaving);
+                let (_, slot) = condition::enter(&c.seq, &c.state, 0);
+                condition::name_slot(&c.slots, slot.unwrap(), 30, 3);
+                slot.unwrap()
+            })
+        };
+        let healed: u32 = healers
+            .into_iter()
+            .map(|h| u32::from(h.join().unwrap()))
+            .sum();
+        let slot = newcomer.join().unwrap();
+        assert_eq!(healed, 1, "counted out once");
+        let v = c.state.load(Ordering::Relaxed);
+        assert_eq!(
+            condition::slots(v),
+            1 << slot,
+            "only the newcomer is counted"
+        );
+        assert_eq!(c.slots[2 * slot + 1].load(Ordering::Relaxed), 3);
     });
 }

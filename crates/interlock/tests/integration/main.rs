@@ -10,6 +10,7 @@ mod common; // helpers: forks, pipes, child roles, namespaces, flavours of lock 
 
 mod bad_input;
 mod barrier; // `Barrier`: generations exact; a party SIGKILLed breaks it for the others, named // bad names, unsafe paths, files that are not our locks: each refused clearly
+mod condition; // `Condition`: producers/consumers, notify one/all, SIGKILLed waiters and notifiers
 mod crash; // holders SIGKILLed, `_exit`ing, panicking: the next owner is told, promptly
 mod deadlock; // lock-order cycles across processes: exactly one member gets `Error::Deadlock`
 mod event; // `Event`: set releases every waiter; waiters SIGKILLed at random leave nothing

@@ -1,0 +1,61 @@
+//! A [`Condition`](interlock::Condition) in `interlock status`, `list` and `status --json`
+//! (issue 15): the kind, its waiters counted, its notifications.
+
+use std::time::Duration;
+
+use crate::util::{describe, stdout, wait_until, Ns};
+
+#[test]
+fn status_and_list_show_a_condition_and_its_waiters() {
+    let ns = Ns::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(ns.ns_dir())
+        .unwrap();
+    let lock = interlock::Lock::open_path(ns.ns_dir().join("queue.lock"), 0o600).unwrap();
+    let cond =
+        interlock::Condition::open_path(ns.ns_dir().join("ready.lock"), 0o600, &lock).unwrap();
+    let out = ns.run(&["status", "ready"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(stdout(&out).contains("(Condition)"), "{}", describe(&out));
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let guard = lock.lock().unwrap();
+            let (_guard, r) = cond.wait_timeout(guard, Duration::from_secs(60)).unwrap();
+            r.timed_out()
+        });
+        wait_until("the waiter counted in", || {
+            stdout(&ns.run(&["status", "ready"])).contains("waiters:       1 ")
+        });
+        assert_eq!(list_row(&ns, "ready")[1..3], ["Condition", "waiting"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&ns.run(&["status", "--json", "ready"]).stdout).unwrap();
+        assert_eq!(v["kind"], "Condition");
+        assert_eq!(v["condition"]["waiters"], 1, "{v}");
+        assert_eq!(v["condition"]["pending"], 0, "{v}");
+        assert_eq!(
+            v["condition"]["waiting"],
+            serde_json::json!([std::process::id()]),
+            "{v}"
+        );
+        assert!(stdout(&ns.run(&["status", "ready"]))
+            .contains(&format!("waiting:       pid {}", std::process::id())));
+        assert!(v.get("event").is_none(), "{v}");
+        cond.notify_one();
+        assert!(!waiter.join().unwrap(), "notified, not timed out");
+    });
+    let text = stdout(&ns.run(&["status", "ready"]));
+    assert!(
+        text.contains("waiters:       0 ") && text.contains("notifications: 1"),
+        "{text}"
+    );
+    assert_eq!(list_row(&ns, "ready")[1..3], ["Condition", "idle"]);
+}
+
+/// `list`'s columns for `name`: NAME, KIND, STATE, …
+fn list_row(ns: &Ns, name: &str) -> Vec<String> {
+    let out = stdout(&ns.run(&["list"]));
+    out.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|cols| cols.first().is_some_and(|c| c.trim_matches('"') == name))
+        .unwrap_or_else(|| panic!("no row for {name} in:\n{out}"))
+}
