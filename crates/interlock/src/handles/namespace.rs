@@ -197,15 +197,26 @@ pub(crate) fn remove_while_held(
 ) -> Result<bool, Error> {
     let me = sys::me();
     let kind = seg.kind(&label)?;
-    // Issue 15: a condition's word counts notifications, it is no lock to take: the condition
-    // is in use while a waiter is counted in.
-    let waiting = (kind == Kind::Condition).then(|| crate::locks::condition::read(&seg).waiters);
+    // Issue 15: the words of a condition, an event and a barrier are no locks to take (taking
+    // one read its count or flag as a holder, "held by pid 0 thread N"): each is in use while
+    // someone waits on it — a waiter counted in, an event's waiters bit, a barrier's arrivals.
+    let waiting = match kind {
+        Kind::Condition => Some(crate::locks::condition::read(&seg).waiters > 0),
+        Kind::Event => Some(crate::locks::event::read(seg.record()).waiters),
+        Kind::Barrier => Some(crate::locks::barrier::read(&seg).arrived > 0),
+        _ => None,
+    };
     let locks = Raw::new(seg, label, kind, trusted)?.table_elements();
     let mut taken = Vec::with_capacity(locks.len());
     let mut outcome = Ok(());
-    if waiting.is_some_and(|n| n > 0) {
+    if waiting == Some(true) {
+        let what = match kind {
+            Kind::Condition => "condition",
+            Kind::Event => "event",
+            _ => "barrier",
+        };
         outcome = Err(Error::InUse {
-            lock: locks[0].label().replacen("lock", "condition", 1),
+            lock: locks[0].label().replacen("lock", what, 1),
             holder: None,
         });
     }

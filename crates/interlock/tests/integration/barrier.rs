@@ -307,3 +307,25 @@ fn bad_parties_and_kinds_are_typed_errors() {
         assert_eq!(p.status().generation, 1);
     });
 }
+
+/// `remove_unheld` (`interlock rm`) of a barrier: refused while a party has arrived and waits,
+/// naming it a barrier (its word is a count, not a lock), and done once nobody waits.
+#[test]
+fn a_barrier_is_removed_only_while_nobody_waits() {
+    in_private_namespace(|_| {
+        let barrier = Barrier::open("rm-bar", 2).unwrap();
+        std::thread::scope(|s| {
+            let first = s.spawn(|| barrier.wait_timeout(PATIENCE).map(|r| r.is_leader()));
+            wait_until("one party arrived", || barrier.status().arrived == 1);
+            let err = interlock::namespace::remove_unheld("rm-bar").unwrap_err();
+            assert!(
+                matches!(&err, Error::InUse { lock, holder: None } if lock.contains("barrier")),
+                "{err}"
+            );
+            let second = barrier.wait_timeout(PATIENCE).unwrap().is_leader();
+            assert!(first.join().unwrap().unwrap() != second, "one leader");
+        });
+        interlock::namespace::remove_unheld("rm-bar").expect("nobody waits");
+        assert!(interlock::namespace::status("rm-bar").is_err(), "removed");
+    });
+}

@@ -251,3 +251,26 @@ fn an_event_by_name_or_path_is_one_event() {
         ));
     });
 }
+
+/// `remove_unheld` (`interlock rm`) of an event: refused while a waiter sleeps on it, naming it
+/// an event — its word is a flag, not a lock (it used to be "held by pid 0 thread N") — and done
+/// once nobody waits.
+#[test]
+fn an_event_is_removed_only_while_nobody_waits() {
+    in_private_namespace(|_| {
+        let event = Event::open("rm-ev").unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| event.wait_timeout(common::PATIENCE));
+            common::wait_until("the waiter asleep", || event.status().waiters);
+            let err = interlock::namespace::remove_unheld("rm-ev").unwrap_err();
+            assert!(
+                matches!(&err, Error::InUse { lock, holder: None } if lock.contains("event")),
+                "{err}"
+            );
+            event.set();
+            assert!(waiter.join().unwrap());
+        });
+        interlock::namespace::remove_unheld("rm-ev").expect("nobody waits");
+        assert!(interlock::namespace::status("rm-ev").is_err(), "removed");
+    });
+}
