@@ -8,8 +8,8 @@
 #[macro_use]
 mod common; // helpers: forks, pipes, child roles, namespaces, flavours of lock (`each_flavor!`)
 
-mod bad_input;
-mod barrier; // `Barrier`: generations exact; a party SIGKILLed breaks it for the others, named // bad names, unsafe paths, files that are not our locks: each refused clearly
+mod bad_input; // bad names, unsafe paths, files that are not our locks: each refused clearly
+mod barrier; // `Barrier`: generations exact; a party SIGKILLed breaks it for the others, named
 mod condition; // `Condition`: producers/consumers, notify one/all, SIGKILLed waiters and notifiers
 mod crash; // holders SIGKILLed, `_exit`ing, panicking: the next owner is told, promptly
 mod deadlock; // lock-order cycles across processes: exactly one member gets `Error::Deadlock`
