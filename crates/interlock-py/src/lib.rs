@@ -1,0 +1,693 @@
+//! `interlock._interlock`: the Python extension module behind the `interlock` package
+//! (`python/interlock`), multiprocessing's `Lock` and `RLock` over interlock's robust locks.
+//!
+//! A Rust guard borrows its lock and belongs to the thread that took it; a Python lock is
+//! acquired by one call and released by another. So an acquisition here takes the guard, notes
+//! what it says (token, previous owner died) and forgets it; `release()` is the core's
+//! explicit release ([`interlock::Lock::release`]), which checks that the calling thread holds
+//! the lock. No guard outlives a call, so nothing here borrows the lock across calls.
+//!
+//! Waiting releases the GIL (`Python::detach`). On the main thread — the only one where Python
+//! runs signal handlers — a wait goes in slices with `PyErr_CheckSignals` between them, so
+//! that Ctrl-C raises `KeyboardInterrupt` (see [`slice_for`] for the slice lengths and why they
+//! grow).
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use interlock::Error;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyTuple, PyType};
+
+/// The main thread's waits are cut into slices this long, between which signals are checked:
+/// the longest a Ctrl-C waits to be seen during a wait's first `deadlock::timeout()`.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// How long one wait on the main thread lasts before signals are checked, after `waited`.
+///
+/// The core registers a waiter in the wait-for graph (and looks for lock-order cycles) only
+/// once one wait has lasted `deadlock::timeout()` (200 ms by default); a 50 ms slice would never
+/// get there. So after that long the slices grow to `2 × timeout + 100 ms`: each one is
+/// registered for its last `timeout + 100 ms`, more than half of it, so the registered windows
+/// of two such waiters always overlap and a cycle between them is found. The price is a Ctrl-C
+/// seen within 500 ms (default timeout) instead of 50 ms once a wait is that old. A core wait
+/// that could be interrupted would need neither (see the crate's report, issue 17).
+fn slice_for(waited: Duration) -> Duration {
+    let timeout = interlock::deadlock::timeout();
+    if waited < timeout {
+        SLICE
+    } else {
+        timeout * 2 + Duration::from_millis(100)
+    }
+}
+
+/// Python runs signal handlers on the main thread of the process only.
+fn on_main_thread() -> bool {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    u32::try_from(tid).is_ok_and(|tid| tid == std::process::id())
+}
+
+/// How long one core call may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Never,
+    For(Duration),
+    Forever,
+}
+
+/// What an acquisition's guard said before it was forgotten.
+#[derive(Clone, Copy)]
+struct Taken {
+    token: u64,
+    owner_died: bool,
+}
+
+/// What both lock types offer the shared acquisition loop.
+trait Handle: Sync {
+    /// Takes the lock (one more level of an RLock) and forgets the guard.
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error>;
+}
+
+impl Handle for interlock::Lock {
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+        let guard = match wait {
+            Wait::Never => self.try_lock()?,
+            Wait::For(d) => self.try_lock_for(d)?,
+            Wait::Forever => Some(self.lock()?),
+        };
+        Ok(guard.map(|g| {
+            let taken = Taken {
+                token: g.token(),
+                owner_died: g.previous_owner_died(),
+            };
+            // Python's `release()` ends the hold (`Lock::release`).
+            std::mem::forget(g);
+            taken
+        }))
+    }
+}
+
+impl Handle for interlock::RLock {
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+        let guard = match wait {
+            Wait::Never => self.try_lock()?,
+            Wait::For(d) => self.try_lock_for(d)?,
+            Wait::Forever => Some(self.lock()?),
+        };
+        Ok(guard.map(|g| {
+            let taken = Taken {
+                token: g.token(),
+                owner_died: g.previous_owner_died(),
+            };
+            // Python's `release()` ends the level (`RLock::release`).
+            std::mem::forget(g);
+            taken
+        }))
+    }
+}
+
+/// `timeout` as multiprocessing reads it: `None` is forever, a negative number is zero.
+fn deadline(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(PyValueError::new_err("timeout must not be NaN")),
+        // A timeout too large to represent is no timeout.
+        Some(t) => Ok(Duration::try_from_secs_f64(t.max(0.0)).ok()),
+    }
+}
+
+/// multiprocessing's `acquire(block, timeout)`: `Some` when taken, `None` when not taken in
+/// time (or at once, for `block=False`). Errors (a re-acquisition that would deadlock, a
+/// deadlock cycle, `KeyboardInterrupt`) are raised.
+fn acquire<H: Handle>(
+    py: Python<'_>,
+    lock: &H,
+    label: &str,
+    block: bool,
+    timeout: Option<f64>,
+) -> PyResult<Option<Taken>> {
+    // The uncontended case never gives up the GIL: taking a free lock is one compare-exchange.
+    if let Some(taken) = lock.take(Wait::Never).map_err(|e| to_py(py, e, label))? {
+        return Ok(Some(taken));
+    }
+    if !block {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let end = match deadline(timeout)? {
+        Some(d) if d.is_zero() => return Ok(None),
+        Some(d) => started.checked_add(d),
+        None => None,
+    };
+    let main = on_main_thread();
+    loop {
+        let now = Instant::now();
+        let remaining = match end {
+            Some(end) if now >= end => return Ok(None),
+            Some(end) => Some(end - now),
+            None => None,
+        };
+        let slice = main.then(|| slice_for(now - started));
+        let wait = match (remaining, slice) {
+            (None, None) => Wait::Forever,
+            (Some(d), None) | (None, Some(d)) => Wait::For(d),
+            (Some(r), Some(s)) => Wait::For(r.min(s)),
+        };
+        let got = py
+            .detach(|| lock.take(wait))
+            .map_err(|e| to_py(py, e, label))?;
+        if got.is_some() {
+            return Ok(got);
+        }
+        if main {
+            // Runs the handlers of signals that arrived while we slept: SIGINT's raises
+            // KeyboardInterrupt here, and the lock is not held.
+            py.check_signals()?;
+        }
+    }
+}
+
+/// Where a handle came from: how it pickles.
+#[derive(Clone)]
+enum Source {
+    /// `Lock()`, or adopted from a descriptor: handed over by descriptor.
+    Anonymous,
+    /// `Lock.open(name)`: pickled by name.
+    Name(String),
+    /// `Lock.open_path(path)`: pickled by path.
+    Path(PathBuf),
+}
+
+impl Source {
+    fn label(&self, kind: &str) -> String {
+        match self {
+            Source::Anonymous => format!("anonymous {kind}"),
+            Source::Name(n) => format!("{kind} {n:?}"),
+            Source::Path(p) => format!("{kind} at {}", p.display()),
+        }
+    }
+}
+
+/// The latest acquisition made through this object in this process.
+#[derive(Default)]
+struct Last {
+    token: AtomicU64,
+    owner_died: AtomicBool,
+}
+
+impl Last {
+    fn note(&self, taken: Taken) {
+        self.token.store(taken.token, Ordering::Relaxed);
+        self.owner_died.store(taken.owner_died, Ordering::Relaxed);
+    }
+}
+
+/// The variable through which `export_fd` reads the descriptor `pass_to` makes, and `adopt_fd`
+/// hands one to `from_env` (the core has no descriptor accessor; see issue 17's report).
+const HANDOVER_VAR: &str = "INTERLOCK_PY_HANDOVER";
+
+/// Serialises `adopt_fd`'s use of the process environment.
+static ENV: Mutex<()> = Mutex::new(());
+
+/// A new descriptor (close-on-exec) of the lock's shared memory, for `multiprocessing`'s
+/// descriptor hand-over: the one `pass_to` would give a spawned program, duplicated while the
+/// `Command` holding it is alive.
+fn export_fd(
+    pass_to: impl FnOnce(&mut Command, &str) -> Result<(), Error>,
+) -> Result<OwnedFd, String> {
+    let mut cmd = Command::new("/nonexistent/interlock-py-handover");
+    pass_to(&mut cmd, HANDOVER_VAR).map_err(|e| e.to_string())?;
+    let value = cmd
+        .get_envs()
+        .find(|(k, _)| *k == HANDOVER_VAR)
+        .and_then(|(_, v)| v)
+        .and_then(|v| v.to_str())
+        .ok_or("pass_to set no handover variable")?;
+    let fd: RawFd = value
+        .split(':')
+        .find_map(|part| part.strip_prefix("fd="))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("unexpected handover value {value:?}"))?;
+    // SAFETY: `fd` is the descriptor `pass_to` duplicated for `cmd`, owned by `cmd`'s
+    // pre-exec hook, and `cmd` lives until the end of this function, past the borrow's use.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let owned = borrowed.try_clone_to_owned().map_err(|e| e.to_string())?;
+    drop(cmd);
+    Ok(owned)
+}
+
+/// Adopts descriptor `fd` (received through multiprocessing's hand-over) with the core's
+/// `from_env`, through a variable of the documented form naming it. `fd` stays the caller's.
+fn adopt_fd<P>(fd: RawFd, from_env: impl FnOnce(&str) -> Result<P, Error>) -> Result<P, Error> {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).map_err(|error| Error::Io {
+        op: "adopt",
+        what: format!("descriptor {fd}"),
+        error,
+    })?;
+    let value = format!("interlock:v1:fd={fd}:dev={}:ino={}", meta.dev(), meta.ino());
+    std::env::set_var(HANDOVER_VAR, value);
+    let adopted = from_env(HANDOVER_VAR);
+    std::env::remove_var(HANDOVER_VAR);
+    adopted
+}
+
+/// The exception classes of `interlock._errors`, fetched once.
+fn error_class<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyType>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module =
+        MODULE.get_or_try_init(py, || py.import("interlock._errors").map(Bound::unbind))?;
+    Ok(module.bind(py).getattr(name)?.cast_into()?)
+}
+
+/// The Python exception for a core error: the class by variant, the core's message (which
+/// names the holder), and the evidence as attributes (`holder`, `cycle`, `lock`).
+fn to_py(py: Python<'_>, err: Error, label: &str) -> PyErr {
+    match build_error(py, &err, label) {
+        Ok(e) => e,
+        Err(e) => e,
+    }
+}
+
+fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
+    let mut holder = None;
+    let mut cycle = None;
+    let class = match err {
+        Error::InvalidName { .. } | Error::InvalidVarName { .. } => "InvalidName",
+        Error::WouldDeadlock { .. } => "WouldDeadlock",
+        Error::Timeout { holder: h, .. } => {
+            holder = h.as_deref().map(Holder::from);
+            "Timeout"
+        }
+        Error::NotOwner { holder: h, .. } => {
+            holder = h.as_deref().map(Holder::from);
+            "NotOwner"
+        }
+        Error::Deadlock { cycle: c, .. } => {
+            cycle = Some(
+                c.iter()
+                    .map(|m| (m.pid, m.tid, m.waits_for.clone(), m.held_by))
+                    .collect::<Vec<_>>(),
+            );
+            "Deadlock"
+        }
+        Error::RecursionOverflow { .. } => "RecursionOverflow",
+        Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
+        Error::KindMismatch { .. } => "KindMismatch",
+        Error::UnsafePath { .. } => "UnsafePath",
+        Error::InUse { holder: h, .. } => {
+            holder = h.as_deref().map(Holder::from);
+            "InUse"
+        }
+        Error::Io { error, .. } => {
+            let class = error_class(py, "InterlockOSError")?;
+            let exc = class.call1((error.raw_os_error().unwrap_or(0), err.to_string()))?;
+            exc.setattr("lock", label)?;
+            return Ok(PyErr::from_value(exc));
+        }
+        _ => "InterlockError",
+    };
+    let exc = error_class(py, class)?.call1((err.to_string(),))?;
+    exc.setattr("lock", label)?;
+    if class == "Timeout" || class == "NotOwner" || class == "InUse" {
+        let holder = holder.map(|h| h.into_pyobject(py)).transpose()?;
+        exc.setattr("holder", holder)?;
+    }
+    if let Some(cycle) = cycle {
+        exc.setattr("cycle", cycle)?;
+    }
+    Ok(PyErr::from_value(exc))
+}
+
+/// Who holds a lock (`LockStatus.holder`, `Timeout.holder`).
+#[pyclass(frozen, module = "interlock", get_all)]
+struct Holder {
+    /// Process id.
+    pid: u32,
+    /// Thread id (`threading.get_native_id()` in that process).
+    tid: u32,
+    /// Since when, in seconds since the epoch, if the lock records it.
+    since: Option<f64>,
+    /// The fencing token of the hold.
+    token: u64,
+    /// Whether the holder is still running.
+    alive: bool,
+    /// The holder's command line, when it could be read.
+    command: Option<String>,
+    /// The holder's text as the core prints it.
+    text: String,
+}
+
+impl From<&interlock::Holder> for Holder {
+    fn from(h: &interlock::Holder) -> Holder {
+        Holder {
+            pid: h.pid,
+            tid: h.tid,
+            since: h
+                .since
+                .and_then(|s| s.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            token: h.token,
+            alive: h.alive,
+            command: h.command.clone(),
+            text: h.to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl Holder {
+    fn __repr__(&self) -> String {
+        format!("<interlock.Holder {}>", self.text)
+    }
+
+    fn __str__(&self) -> String {
+        self.text.clone()
+    }
+}
+
+/// A lock's state, read without taking it (`lock.status()`).
+#[pyclass(frozen, module = "interlock", get_all)]
+struct LockStatus {
+    /// "Lock", "RLock", …
+    kind: String,
+    /// Who holds it, or None.
+    holder: Option<Py<Holder>>,
+    /// Threads waiting for it now.
+    waiters: u32,
+    /// How often it was taken (the last hold's token).
+    acquisitions: u64,
+    /// How often a holder died holding it.
+    owner_deaths: u32,
+    /// Poisoned: a holder died and nobody has called `clear_poison()` since.
+    poisoned: bool,
+    /// The last holder died and nobody has taken it since.
+    owner_died_unclaimed: bool,
+    /// An RLock's recursion depth (0 when free; 1 for a held Lock).
+    depth: u32,
+}
+
+impl LockStatus {
+    fn new(py: Python<'_>, s: &interlock::LockStatus) -> PyResult<LockStatus> {
+        Ok(LockStatus {
+            kind: s.kind.to_string(),
+            holder: s
+                .holder
+                .as_ref()
+                .map(|h| Py::new(py, Holder::from(h)))
+                .transpose()?,
+            waiters: s.waiters,
+            acquisitions: s.acquisitions,
+            owner_deaths: s.owner_deaths,
+            poisoned: s.poisoned,
+            owner_died_unclaimed: s.owner_died_unclaimed,
+            depth: s.depth,
+        })
+    }
+}
+
+#[pymethods]
+impl LockStatus {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let holder = match &self.holder {
+            Some(h) => h.get().text.clone(),
+            None => "nobody".into(),
+        };
+        let _ = py;
+        format!(
+            "<interlock.LockStatus {} held by {holder}, {} waiting, {} acquisitions, {} owner deaths{}>",
+            self.kind,
+            self.waiters,
+            self.acquisitions,
+            self.owner_deaths,
+            if self.poisoned { ", poisoned" } else { "" }
+        )
+    }
+}
+
+/// The pickling recipe: by name or path, or through `interlock._pickle` for an anonymous
+/// lock (descriptor hand-over, only while spawning a child).
+fn reduce<'py>(
+    slf: &Bound<'py, PyAny>,
+    source: &Source,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    let py = slf.py();
+    let pickle = py.import("interlock._pickle")?;
+    let cls = slf.get_type();
+    match source {
+        Source::Anonymous => {
+            let recipe = pickle.call_method1("reduce_anonymous", (slf,))?;
+            let (f, args): (Bound<'py, PyAny>, Bound<'py, PyTuple>) = recipe.extract()?;
+            Ok((f, args))
+        }
+        Source::Name(name) => Ok((
+            pickle.getattr("rebuild_named")?,
+            PyTuple::new(py, [cls.into_any(), name.into_pyobject(py)?.into_any()])?,
+        )),
+        Source::Path(path) => Ok((
+            pickle.getattr("rebuild_path")?,
+            PyTuple::new(py, [cls.into_any(), path.into_pyobject(py)?.into_any()])?,
+        )),
+    }
+}
+
+macro_rules! lock_class {
+    ($ty:ident, $py_name:literal, $core:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[pyclass(frozen, module = "interlock", name = $py_name)]
+        struct $ty {
+            inner: $core,
+            source: Source,
+            last: Last,
+            /// The descriptor handed to spawned children (kept open until this object goes:
+            /// multiprocessing sends it after pickling).
+            exported: Mutex<Option<OwnedFd>>,
+        }
+
+        impl $ty {
+            fn wrap(inner: $core, source: Source) -> $ty {
+                $ty {
+                    inner,
+                    source,
+                    last: Last::default(),
+                    exported: Mutex::new(None),
+                }
+            }
+
+            fn label(&self) -> String {
+                self.source.label($py_name)
+            }
+
+            fn acquire_inner(
+                &self,
+                py: Python<'_>,
+                block: bool,
+                timeout: Option<f64>,
+            ) -> PyResult<bool> {
+                match acquire(py, &self.inner, &self.label(), block, timeout)? {
+                    Some(taken) => {
+                        self.last.note(taken);
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+        }
+
+        #[pymethods]
+        impl $ty {
+            #[new]
+            fn py_new(py: Python<'_>) -> PyResult<$ty> {
+                let inner = <$core>::new().map_err(|e| to_py(py, e, $py_name))?;
+                Ok($ty::wrap(inner, Source::Anonymous))
+            }
+
+            /// Opens (creating if needed) the lock named `name` in this user's namespace.
+            #[staticmethod]
+            fn open(py: Python<'_>, name: &str) -> PyResult<$ty> {
+                let inner = <$core>::open(name).map_err(|e| to_py(py, e, name))?;
+                Ok($ty::wrap(inner, Source::Name(name.to_owned())))
+            }
+
+            /// Opens (creating if needed, with `mode`) the lock file at `path`.
+            #[staticmethod]
+            #[pyo3(signature = (path, mode = 0o600))]
+            fn open_path(py: Python<'_>, path: PathBuf, mode: u32) -> PyResult<$ty> {
+                let label = path.display().to_string();
+                let inner = <$core>::open_path(&path, mode).map_err(|e| to_py(py, e, &label))?;
+                Ok($ty::wrap(inner, Source::Path(path)))
+            }
+
+            #[pyo3(signature = (block = true, timeout = None))]
+            fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+                self.acquire_inner(py, block, timeout)
+            }
+
+            fn release(&self, py: Python<'_>) -> PyResult<()> {
+                self.inner
+                    .release()
+                    .map_err(|e| to_py(py, e, &self.label()))
+            }
+
+            fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+                self.acquire_inner(py, true, None)
+            }
+
+            #[pyo3(signature = (*_args))]
+            fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+                self.inner
+                    .release()
+                    .map_err(|e| to_py(py, e, &self.label()))
+            }
+
+            /// Waits at most `timeout` seconds (None: for ever) and returns the lock itself,
+            /// for `with lock.hold(timeout=2):`; raises `interlock.Timeout` naming the holder.
+            #[pyo3(signature = (timeout = None))]
+            fn hold<'py>(
+                slf: &Bound<'py, Self>,
+                timeout: Option<f64>,
+            ) -> PyResult<Bound<'py, Self>> {
+                let py = slf.py();
+                let me = slf.get();
+                let started = Instant::now();
+                if me.acquire_inner(py, true, timeout)? {
+                    return Ok(slf.clone());
+                }
+                let err = Error::Timeout {
+                    lock: me.label(),
+                    waited: started.elapsed(),
+                    holder: me.inner.status().holder.map(Box::new),
+                };
+                Err(to_py(py, err, &me.label()))
+            }
+
+            /// Whether any thread of any process holds the lock now.
+            fn locked(&self) -> bool {
+                self.inner.status().holder.is_some()
+            }
+
+            /// Whether the calling thread holds it (multiprocessing's private `_is_mine`).
+            fn _is_mine(&self) -> bool {
+                self.inner.is_held_by_current_thread()
+            }
+
+            /// The recursion depth of the calling thread's hold, 0 if it holds none
+            /// (multiprocessing's private `_count`).
+            fn _count(&self) -> u32 {
+                if self.inner.is_held_by_current_thread() {
+                    self.inner.status().depth.max(1)
+                } else {
+                    0
+                }
+            }
+
+            /// True when this process's latest acquisition through this object found that the
+            /// previous holder had died holding the lock.
+            #[getter]
+            fn previous_owner_died(&self) -> bool {
+                self.last.owner_died.load(Ordering::Relaxed)
+            }
+
+            /// The fencing token of this process's latest acquisition through this object.
+            #[getter]
+            fn token(&self) -> u64 {
+                self.last.token.load(Ordering::Relaxed)
+            }
+
+            /// Whether the lock is poisoned (a holder died; nobody cleared it since).
+            #[getter]
+            fn is_poisoned(&self) -> bool {
+                self.inner.is_poisoned()
+            }
+
+            /// Clears the poison mark, after the protected state was checked or repaired.
+            fn clear_poison(&self) {
+                self.inner.clear_poison()
+            }
+
+            /// The lock's state, read without taking it.
+            fn status(&self, py: Python<'_>) -> PyResult<LockStatus> {
+                LockStatus::new(py, &self.inner.status())
+            }
+
+            /// The name (`open`), path (`open_path`) or None (anonymous).
+            #[getter]
+            fn name(&self) -> Option<String> {
+                match &self.source {
+                    Source::Anonymous => None,
+                    Source::Name(n) => Some(n.clone()),
+                    Source::Path(p) => Some(p.display().to_string()),
+                }
+            }
+
+            fn __reduce__<'py>(
+                slf: &Bound<'py, Self>,
+            ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+                reduce(slf.as_any(), &slf.get().source)
+            }
+
+            /// A descriptor of the lock's memory for multiprocessing's hand-over, owned by this
+            /// object (do not close it).
+            fn _export_fd(&self) -> PyResult<RawFd> {
+                let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(fd) = exported.as_ref() {
+                    return Ok(fd.as_raw_fd());
+                }
+                let fd = export_fd(|cmd, var| self.inner.pass_to(cmd, var)).map_err(|e| {
+                    PyOSError::new_err(format!("cannot hand over {}: {e}", self.label()))
+                })?;
+                let raw = fd.as_raw_fd();
+                *exported = Some(fd);
+                Ok(raw)
+            }
+
+            /// Adopts a lock received as descriptor `fd` (which stays the caller's).
+            #[staticmethod]
+            fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<$ty> {
+                let inner = adopt_fd(fd, <$core>::from_env).map_err(|e| to_py(py, e, $py_name))?;
+                Ok($ty::wrap(inner, Source::Anonymous))
+            }
+
+            fn __repr__(&self) -> String {
+                let status = self.inner.status();
+                let state = match &status.holder {
+                    Some(h) if h.tid == h.pid => format!("held by pid {}", h.pid),
+                    Some(h) => format!("held by pid {} thread {}", h.pid, h.tid),
+                    None => "unlocked".into(),
+                };
+                format!("<interlock.{} {}, {state}>", $py_name, self.label())
+            }
+        }
+    };
+}
+
+lock_class!(
+    PyLock,
+    "Lock",
+    interlock::Lock,
+    "multiprocessing.Lock that a killed holder cannot wedge."
+);
+lock_class!(
+    PyRLock,
+    "RLock",
+    interlock::RLock,
+    "multiprocessing.RLock that a killed holder cannot wedge."
+);
+
+/// The extension module.
+#[pymodule]
+fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLock>()?;
+    m.add_class::<PyRLock>()?;
+    m.add_class::<LockStatus>()?;
+    m.add_class::<Holder>()?;
+    Ok(())
+}
