@@ -433,6 +433,27 @@ impl LockStatus {
     }
 }
 
+/// `lock.hold(timeout)`: acquires on entry (raising `interlock.Timeout`), releases on exit.
+#[pyclass(frozen, module = "interlock")]
+struct HoldFor {
+    lock: Py<PyAny>,
+    timeout: Option<f64>,
+}
+
+#[pymethods]
+impl HoldFor {
+    fn __enter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.lock
+            .bind(py)
+            .call_method1("_acquire_or_raise", (self.timeout,))
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.lock.bind(py).call_method0("release").map(drop)
+    }
+}
+
 /// The pickling recipe: by name or path, or through `interlock._pickle` for an anonymous
 /// lock (descriptor hand-over, only while spawning a child).
 fn reduce<'py>(
@@ -548,10 +569,20 @@ macro_rules! lock_class {
                     .map_err(|e| to_py(py, e, &self.label()))
             }
 
-            /// Waits at most `timeout` seconds (None: for ever) and returns the lock itself,
-            /// for `with lock.hold(timeout=2):`; raises `interlock.Timeout` naming the holder.
+            /// A context manager that waits at most `timeout` seconds (None: for ever) for the
+            /// lock on entry, raising `interlock.Timeout` naming the holder instead of returning
+            /// False: `with lock.hold(timeout=2):`.
             #[pyo3(signature = (timeout = None))]
-            fn hold<'py>(
+            fn hold(slf: &Bound<'_, Self>, timeout: Option<f64>) -> HoldFor {
+                HoldFor {
+                    lock: slf.clone().into_any().unbind(),
+                    timeout,
+                }
+            }
+
+            /// `hold`'s entry: acquires or raises `interlock.Timeout`.
+            #[pyo3(signature = (timeout = None))]
+            fn _acquire_or_raise<'py>(
                 slf: &Bound<'py, Self>,
                 timeout: Option<f64>,
             ) -> PyResult<Bound<'py, Self>> {
@@ -689,5 +720,6 @@ fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRLock>()?;
     m.add_class::<LockStatus>()?;
     m.add_class::<Holder>()?;
+    m.add_class::<HoldFor>()?;
     Ok(())
 }
