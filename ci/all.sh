@@ -16,3 +16,4 @@ bash ci/loom.sh
 bash ci/examples.sh
 bash ci/bench-smoke.sh
 bash ci/test.sh
+bash ci/python.sh

@@ -50,9 +50,7 @@ fn slice_for(waited: Duration) -> Duration {
 
 /// Python runs signal handlers on the main thread of the process only.
 fn on_main_thread() -> bool {
-    // SAFETY: gettid takes no arguments and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    u32::try_from(tid).is_ok_and(|tid| tid == std::process::id())
+    rustix::thread::gettid().as_raw_nonzero().get() as u32 == std::process::id()
 }
 
 /// How long one core call may wait.

@@ -23,3 +23,19 @@ def name():
 @pytest.fixture(params=START_METHODS)
 def ctx(request):
     return multiprocessing.get_context(request.param)
+
+
+@pytest.fixture(scope="session")
+def interlock_bin():
+    """The workspace's `interlock` CLI, the Rust side of the shared-lock tests: $INTERLOCK_BIN,
+    or a build under $CARGO_TARGET_DIR or the repository's target/. Missing is a failure, never
+    a skip (ci/python.sh builds it first)."""
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    candidates = [os.environ.get("INTERLOCK_BIN")]
+    for target in (os.environ.get("CARGO_TARGET_DIR"), os.path.join(repo, "target")):
+        if target:
+            candidates += [os.path.join(target, p, "interlock") for p in ("release", "debug")]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    pytest.fail(f"no interlock CLI binary: build it (cargo build -p interlock-cli) or set INTERLOCK_BIN; looked at {candidates}")

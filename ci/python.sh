@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Python package (crates/interlock-py): builds the manylinux wheel with maturin, checks it
+# with auditwheel, installs it in a venv of its own, and runs the pytest suite against it
+# (the examples and the `interlock` CLI, the Rust side of the shared-lock tests, included).
+set -euxo pipefail
+cd "$(dirname "$0")"/..
+target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+venv="$target/python-venv"
+wheels="$target/python-wheels"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest auditwheel
+rm -rf "$wheels"
+# manylinux_2_34 (glibc 2.34 and newer: Debian 12, Ubuntu 22.04, RHEL 9): the oldest this host's
+# Rust standard library allows without a manylinux container or zig. maturin refuses to tag a wheel
+# whose symbols need more, and auditwheel says the same independently.
+"$venv/bin/maturin" build --release --locked -m crates/interlock-py/Cargo.toml \
+    --interpreter "$venv/bin/python" --compatibility "${INTERLOCK_MANYLINUX:-manylinux_2_34}" -o "$wheels"
+wheel=$(ls "$wheels"/*.whl)
+"$venv/bin/auditwheel" show "$wheel" | tee "$target/python-auditwheel.txt"
+tr -s " \n" "  " <"$target/python-auditwheel.txt" |
+    grep -q "is consistent with the following platform tag: \"${INTERLOCK_MANYLINUX:-manylinux_2_34}_"
+"$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+cargo build --release -p interlock-cli
+# From the tests' directory, so that `import interlock` is the installed wheel, not the source.
+cd crates/interlock-py/tests
+INTERLOCK_BIN="$target/release/interlock" "$venv/bin/python" -m pytest -p no:cacheprovider -ra -v .
