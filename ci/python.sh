@@ -8,7 +8,7 @@ target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 venv="$target/python-venv"
 wheels="$target/python-wheels"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest auditwheel
+"$venv/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest auditwheel mypy
 rm -rf "$wheels"
 # manylinux_2_34 (glibc 2.34 and newer: Debian 12, Ubuntu 22.04, RHEL 9): the oldest this host's
 # Rust standard library allows without a manylinux container or zig. maturin refuses to tag a wheel
@@ -20,7 +20,13 @@ wheel=$(ls "$wheels"/*.whl)
 tr -s " \n" "  " <"$target/python-auditwheel.txt" |
     grep -q "is consistent with the following platform tag: \"${INTERLOCK_MANYLINUX:-manylinux_2_34}_"
 "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+# The type stubs say what the module has, no more and no less.
+"$venv/bin/python" -m mypy.stubtest interlock
 cargo build --release -p interlock-cli
 # From the tests' directory, so that `import interlock` is the installed wheel, not the source.
 cd crates/interlock-py/tests
 INTERLOCK_BIN="$target/release/interlock" "$venv/bin/python" -m pytest -p no:cacheprovider -ra -v .
+# The benchmark beside multiprocessing.Lock, threading.Lock, filelock and fasteners, with tiny
+# arguments, so that it cannot rot (README "From Python" has the full run's command and figures).
+"$venv/bin/pip" install -q --disable-pip-version-check filelock fasteners
+"$venv/bin/python" ../bench/bench_locks.py --reps 1 --seconds 0.05 --recovery-timeout 0.2

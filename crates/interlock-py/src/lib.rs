@@ -112,6 +112,25 @@ impl Handle for interlock::RLock {
     }
 }
 
+impl Handle for interlock::Semaphore {
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+        let permit = match wait {
+            Wait::Never => self.try_acquire()?,
+            Wait::For(d) => self.try_acquire_for(d)?,
+            Wait::Forever => Some(self.acquire()?),
+        };
+        Ok(permit.map(|p| {
+            let taken = Taken {
+                token: p.token(),
+                owner_died: p.previous_owner_died(),
+            };
+            // Python's `release()` gives it back (`Semaphore::release`).
+            std::mem::forget(p);
+            taken
+        }))
+    }
+}
+
 /// `timeout` as multiprocessing reads it: `None` is forever, a negative number is zero.
 fn deadline(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     match timeout {
@@ -301,6 +320,7 @@ fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
         Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
         Error::KindMismatch { .. } => "KindMismatch",
         Error::UnsafePath { .. } => "UnsafePath",
+        Error::SemaphoreSize { .. } => "InvalidSize",
         Error::InUse { holder: h, .. } => {
             holder = h.as_deref().map(Holder::from);
             "InUse"
@@ -457,10 +477,17 @@ impl HoldFor {
 fn reduce<'py>(
     slf: &Bound<'py, PyAny>,
     source: &Source,
+    extra: &[u64],
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
     let py = slf.py();
+    let with_extra = |first: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyTuple>> {
+        let mut items = vec![slf.get_type().into_any(), first];
+        for x in extra {
+            items.push(x.into_pyobject(py)?.into_any());
+        }
+        PyTuple::new(py, items)
+    };
     let pickle = py.import("interlock._pickle")?;
-    let cls = slf.get_type();
     match source {
         Source::Anonymous => {
             let recipe = pickle.call_method1("reduce_anonymous", (slf,))?;
@@ -469,11 +496,11 @@ fn reduce<'py>(
         }
         Source::Name(name) => Ok((
             pickle.getattr("rebuild_named")?,
-            PyTuple::new(py, [cls.into_any(), name.into_pyobject(py)?.into_any()])?,
+            with_extra(name.into_pyobject(py)?.into_any())?,
         )),
         Source::Path(path) => Ok((
             pickle.getattr("rebuild_path")?,
-            PyTuple::new(py, [cls.into_any(), path.into_pyobject(py)?.into_any()])?,
+            with_extra(path.into_pyobject(py)?.into_any())?,
         )),
     }
 }
@@ -660,7 +687,7 @@ macro_rules! lock_class {
             fn __reduce__<'py>(
                 slf: &Bound<'py, Self>,
             ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-                reduce(slf.as_any(), &slf.get().source)
+                reduce(slf.as_any(), &slf.get().source, &[])
             }
 
             /// A descriptor of the lock's memory for multiprocessing's hand-over, owned by this
@@ -711,11 +738,321 @@ lock_class!(
     "multiprocessing.RLock that a killed holder cannot wedge."
 );
 
+/// The descriptor hand-over of an anonymous handle, shared by `Semaphore` and `Event`.
+fn export_once(
+    slot: &Mutex<Option<OwnedFd>>,
+    label: &str,
+    pass_to: impl FnOnce(&mut Command, &str) -> Result<(), Error>,
+) -> PyResult<RawFd> {
+    let mut exported = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(fd) = exported.as_ref() {
+        return Ok(fd.as_raw_fd());
+    }
+    let fd = export_fd(pass_to)
+        .map_err(|e| PyOSError::new_err(format!("cannot hand over {label}: {e}")))?;
+    let raw = fd.as_raw_fd();
+    *exported = Some(fd);
+    Ok(raw)
+}
+
+/// multiprocessing.BoundedSemaphore whose permits come back when their holder is killed.
+#[pyclass(frozen, module = "interlock", name = "Semaphore")]
+struct PySemaphore {
+    inner: interlock::Semaphore,
+    source: Source,
+    last: Last,
+    exported: Mutex<Option<OwnedFd>>,
+}
+
+impl PySemaphore {
+    fn wrap(inner: interlock::Semaphore, source: Source) -> PySemaphore {
+        PySemaphore {
+            inner,
+            source,
+            last: Last::default(),
+            exported: Mutex::new(None),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.source.label("Semaphore")
+    }
+
+    fn acquire_inner(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        match acquire(py, &self.inner, &self.label(), block, timeout)? {
+            Some(taken) => {
+                self.last.note(taken);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[pymethods]
+impl PySemaphore {
+    #[new]
+    #[pyo3(signature = (value = 1))]
+    fn py_new(py: Python<'_>, value: usize) -> PyResult<PySemaphore> {
+        let inner = interlock::Semaphore::new(value).map_err(|e| to_py(py, e, "Semaphore"))?;
+        Ok(PySemaphore::wrap(inner, Source::Anonymous))
+    }
+
+    /// Opens (creating if needed, with `value` permits) the semaphore named `name`.
+    #[staticmethod]
+    #[pyo3(signature = (name, value = 1))]
+    fn open(py: Python<'_>, name: &str, value: usize) -> PyResult<PySemaphore> {
+        let inner = interlock::Semaphore::open(name, value).map_err(|e| to_py(py, e, name))?;
+        Ok(PySemaphore::wrap(inner, Source::Name(name.to_owned())))
+    }
+
+    /// Opens (creating if needed, with `value` permits and `mode`) the semaphore file at `path`.
+    #[staticmethod]
+    #[pyo3(signature = (path, value = 1, mode = 0o600))]
+    fn open_path(py: Python<'_>, path: PathBuf, value: usize, mode: u32) -> PyResult<PySemaphore> {
+        let label = path.display().to_string();
+        let inner = interlock::Semaphore::open_path(&path, mode, value)
+            .map_err(|e| to_py(py, e, &label))?;
+        Ok(PySemaphore::wrap(inner, Source::Path(path)))
+    }
+
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        self.acquire_inner(py, block, timeout)
+    }
+
+    /// Gives back a permit the calling thread holds; `NotOwner` (a ValueError, as
+    /// BoundedSemaphore's) when it holds none.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner
+            .release()
+            .map_err(|e| to_py(py, e, &self.label()))
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire_inner(py, true, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release(py)
+    }
+
+    /// Permits free now (multiprocessing's `get_value`).
+    fn get_value(&self) -> usize {
+        self.inner.available()
+    }
+
+    /// How many permits it has.
+    #[getter]
+    fn permits(&self) -> usize {
+        self.inner.permits()
+    }
+
+    /// Each permit's holder, or None where it is free.
+    fn holders(&self, py: Python<'_>) -> PyResult<Vec<Option<Py<Holder>>>> {
+        self.inner
+            .holders()
+            .iter()
+            .map(|s| {
+                s.holder
+                    .as_ref()
+                    .map(|h| Py::new(py, Holder::from(h)))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// True when this process's latest acquisition through this object got a permit whose
+    /// previous holder died holding it.
+    #[getter]
+    fn previous_owner_died(&self) -> bool {
+        self.last.owner_died.load(Ordering::Relaxed)
+    }
+
+    /// The fencing token of this process's latest acquisition through this object.
+    #[getter]
+    fn token(&self) -> u64 {
+        self.last.token.load(Ordering::Relaxed)
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match &self.source {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let permits = slf.get().inner.permits() as u64;
+        reduce(slf.as_any(), &slf.get().source, &[permits])
+    }
+
+    fn _export_fd(&self) -> PyResult<RawFd> {
+        export_once(&self.exported, &self.label(), |cmd, var| {
+            self.inner.pass_to(cmd, var)
+        })
+    }
+
+    #[staticmethod]
+    fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PySemaphore> {
+        let inner =
+            adopt_fd(fd, interlock::Semaphore::from_env).map_err(|e| to_py(py, e, "Semaphore"))?;
+        Ok(PySemaphore::wrap(inner, Source::Anonymous))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<interlock.Semaphore {}, {} of {} free>",
+            self.label(),
+            self.inner.available(),
+            self.inner.permits()
+        )
+    }
+}
+
+/// multiprocessing.Event: a flag that processes wait for.
+#[pyclass(frozen, module = "interlock", name = "Event")]
+struct PyEvent {
+    inner: interlock::Event,
+    source: Source,
+    exported: Mutex<Option<OwnedFd>>,
+}
+
+impl PyEvent {
+    fn wrap(inner: interlock::Event, source: Source) -> PyEvent {
+        PyEvent {
+            inner,
+            source,
+            exported: Mutex::new(None),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.source.label("Event")
+    }
+}
+
+#[pymethods]
+impl PyEvent {
+    #[new]
+    fn py_new(py: Python<'_>) -> PyResult<PyEvent> {
+        let inner = interlock::Event::new().map_err(|e| to_py(py, e, "Event"))?;
+        Ok(PyEvent::wrap(inner, Source::Anonymous))
+    }
+
+    #[staticmethod]
+    fn open(py: Python<'_>, name: &str) -> PyResult<PyEvent> {
+        let inner = interlock::Event::open(name).map_err(|e| to_py(py, e, name))?;
+        Ok(PyEvent::wrap(inner, Source::Name(name.to_owned())))
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (path, mode = 0o600))]
+    fn open_path(py: Python<'_>, path: PathBuf, mode: u32) -> PyResult<PyEvent> {
+        let label = path.display().to_string();
+        let inner = interlock::Event::open_path(&path, mode).map_err(|e| to_py(py, e, &label))?;
+        Ok(PyEvent::wrap(inner, Source::Path(path)))
+    }
+
+    fn set(&self) {
+        self.inner.set()
+    }
+
+    fn clear(&self) {
+        self.inner.clear()
+    }
+
+    fn is_set(&self) -> bool {
+        self.inner.is_set()
+    }
+
+    /// Waits until the flag is set or `timeout` seconds pass; returns the flag. The GIL is
+    /// released; on the main thread Ctrl-C raises KeyboardInterrupt within 50 ms.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.inner.is_set() {
+            return Ok(true);
+        }
+        let started = Instant::now();
+        let end = match deadline(timeout)? {
+            Some(d) if d.is_zero() => return Ok(false),
+            Some(d) => started.checked_add(d),
+            None => None,
+        };
+        let main = on_main_thread();
+        loop {
+            let now = Instant::now();
+            let remaining = match end {
+                Some(end) if now >= end => return Ok(self.inner.is_set()),
+                Some(end) => Some(end - now),
+                None => None,
+            };
+            let slice = main.then_some(SLICE);
+            let set = match (remaining, slice) {
+                (None, None) => {
+                    py.detach(|| self.inner.wait());
+                    true
+                }
+                (Some(d), None) | (None, Some(d)) => py.detach(|| self.inner.wait_timeout(d)),
+                (Some(r), Some(s)) => py.detach(|| self.inner.wait_timeout(r.min(s))),
+            };
+            if set {
+                return Ok(true);
+            }
+            if main {
+                py.check_signals()?;
+            }
+        }
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match &self.source {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        reduce(slf.as_any(), &slf.get().source, &[])
+    }
+
+    fn _export_fd(&self) -> PyResult<RawFd> {
+        export_once(&self.exported, &self.label(), |cmd, var| {
+            self.inner.pass_to(cmd, var)
+        })
+    }
+
+    #[staticmethod]
+    fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PyEvent> {
+        let inner = adopt_fd(fd, interlock::Event::from_env).map_err(|e| to_py(py, e, "Event"))?;
+        Ok(PyEvent::wrap(inner, Source::Anonymous))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<interlock.Event {}, {}>",
+            self.label(),
+            if self.inner.is_set() { "set" } else { "unset" }
+        )
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLock>()?;
     m.add_class::<PyRLock>()?;
+    m.add_class::<PySemaphore>()?;
+    m.add_class::<PyEvent>()?;
     m.add_class::<LockStatus>()?;
     m.add_class::<Holder>()?;
     m.add_class::<HoldFor>()?;

@@ -82,3 +82,15 @@ def cycle_member(first, second, barrier, queue):
                 second.release()
         except interlock.Deadlock as e:
             queue.put(("deadlock", str(e)))
+
+
+def take_permit_and_report(sem, ready):
+    """Takes a permit, says so, and waits to be killed."""
+    sem.acquire()
+    ready.set()
+    while True:
+        time.sleep(60)
+
+
+def wait_event_and_report(event, queue, timeout=30):
+    queue.put(event.wait(timeout))

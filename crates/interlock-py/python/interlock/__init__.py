@@ -20,6 +20,7 @@ from ._errors import (
     InterlockError,
     InterlockOSError,
     InUse,
+    InvalidSize,
     InvalidName,
     KindMismatch,
     NotFound,
@@ -29,13 +30,21 @@ from ._errors import (
     UnsafePath,
     WouldDeadlock,
 )
-from ._interlock import Holder, Lock, LockStatus, RLock
+from ._interlock import Event, Holder, HoldFor, Lock, LockStatus, RLock, Semaphore
+
+#: multiprocessing's name for what every interlock semaphore is: bounded (a release with no
+#: permit held raises NotOwner, a ValueError, as BoundedSemaphore's does).
+BoundedSemaphore = Semaphore
 
 __all__ = [
     "Lock",
     "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Event",
     "LockStatus",
     "Holder",
+    "HoldFor",
     "InterlockError",
     "Timeout",
     "Deadlock",
@@ -46,6 +55,7 @@ __all__ = [
     "KindMismatch",
     "UnsafePath",
     "InUse",
+    "InvalidSize",
     "RecursionOverflow",
     "InterlockOSError",
 ]

@@ -1,22 +1,42 @@
 """Type stubs of the interlock package (see __init__.py and the README's "From Python")."""
 
 from os import PathLike
-from types import TracebackType
-from typing import Optional, Tuple, Type, TypeVar, Union
+from typing import List, Optional, Tuple, Union, final
 
-_L = TypeVar("_L", "Lock", "RLock")
+__all__ = [
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Event",
+    "LockStatus",
+    "Holder",
+    "HoldFor",
+    "InterlockError",
+    "Timeout",
+    "Deadlock",
+    "WouldDeadlock",
+    "NotOwner",
+    "InvalidName",
+    "NotFound",
+    "KindMismatch",
+    "UnsafePath",
+    "InvalidSize",
+    "InUse",
+    "RecursionOverflow",
+    "InterlockOSError",
+]
 
+@final
 class Holder:
-    """Who holds a lock."""
+    """Who holds a lock: pid, native thread id, token, alive, since (epoch seconds), command."""
 
     @property
     def pid(self) -> int: ...
     @property
-    def tid(self) -> int:
-        """The holding thread's native id (threading.get_native_id() in that process)."""
+    def tid(self) -> int: ...
     @property
-    def since(self) -> Optional[float]:
-        """Since when (seconds since the epoch), if the lock records it."""
+    def since(self) -> Optional[float]: ...
     @property
     def token(self) -> int: ...
     @property
@@ -26,6 +46,7 @@ class Holder:
     @property
     def text(self) -> str: ...
 
+@final
 class LockStatus:
     """A lock's state, read without taking it."""
 
@@ -46,37 +67,32 @@ class LockStatus:
     @property
     def depth(self) -> int: ...
 
+@final
 class HoldFor:
     """`lock.hold(timeout)`: acquires on entry (or raises Timeout), releases on exit."""
 
     def __enter__(self) -> Union[Lock, RLock]: ...
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None: ...
+    def __exit__(self, *args: object) -> None: ...
 
-class _Base:
-    @classmethod
-    def open(cls: Type[_L], name: str) -> _L:
+@final
+class Lock:
+    """multiprocessing.Lock that a killed holder cannot wedge (owned by the acquiring thread)."""
+
+    def __new__(cls) -> Lock: ...
+    @staticmethod
+    def open(name: str) -> Lock:
         """The lock named `name` in this user's namespace, created if missing."""
-    @classmethod
-    def open_path(cls: Type[_L], path: Union[str, PathLike[str]], mode: int = 0o600) -> _L:
+    @staticmethod
+    def open_path(path: Union[str, PathLike[str]], mode: int = 0o600) -> Lock:
         """The lock file at `path`, created (with `mode`) if missing."""
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
         """multiprocessing's acquire: True when taken, False when not in time (or at once)."""
     def release(self) -> None:
         """Releases the calling thread's hold (one level of an RLock); NotOwner otherwise."""
     def __enter__(self) -> bool: ...
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None: ...
+    def __exit__(self, *args: object) -> None: ...
     def hold(self, timeout: Optional[float] = None) -> HoldFor:
-        """`with lock.hold(timeout=2):` — raises Timeout naming the holder instead of returning False."""
+        """`with lock.hold(timeout=2):` raises Timeout naming the holder instead of returning False."""
     def locked(self) -> bool:
         """Whether any thread of any process holds it now."""
     @property
@@ -94,16 +110,102 @@ class _Base:
         """The name or path it was opened by; None for an anonymous lock."""
     def _is_mine(self) -> bool: ...
     def _count(self) -> int: ...
+    def _acquire_or_raise(self, timeout: Optional[float] = None) -> Lock: ...
+    def _export_fd(self) -> int: ...
+    @staticmethod
+    def _adopt_fd(fd: int) -> Lock: ...
 
-class Lock(_Base):
-    """multiprocessing.Lock that a killed holder cannot wedge (owned by the acquiring thread)."""
-
-    def __init__(self) -> None: ...
-
-class RLock(_Base):
+@final
+class RLock:
     """multiprocessing.RLock that a killed holder cannot wedge."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> RLock: ...
+    @staticmethod
+    def open(name: str) -> RLock:
+        """The lock named `name` in this user's namespace, created if missing."""
+    @staticmethod
+    def open_path(path: Union[str, PathLike[str]], mode: int = 0o600) -> RLock:
+        """The lock file at `path`, created (with `mode`) if missing."""
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """multiprocessing's acquire: True when taken, False when not in time (or at once)."""
+    def release(self) -> None:
+        """Releases the calling thread's hold (one level of an RLock); NotOwner otherwise."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, *args: object) -> None: ...
+    def hold(self, timeout: Optional[float] = None) -> HoldFor:
+        """`with lock.hold(timeout=2):` raises Timeout naming the holder instead of returning False."""
+    def locked(self) -> bool:
+        """Whether any thread of any process holds it now."""
+    @property
+    def previous_owner_died(self) -> bool:
+        """This process's latest acquisition through this object found the previous holder dead."""
+    @property
+    def token(self) -> int:
+        """The fencing token of this process's latest acquisition through this object."""
+    @property
+    def is_poisoned(self) -> bool: ...
+    def clear_poison(self) -> None: ...
+    def status(self) -> LockStatus: ...
+    @property
+    def name(self) -> Optional[str]:
+        """The name or path it was opened by; None for an anonymous lock."""
+    def _is_mine(self) -> bool: ...
+    def _count(self) -> int: ...
+    def _acquire_or_raise(self, timeout: Optional[float] = None) -> RLock: ...
+    def _export_fd(self) -> int: ...
+    @staticmethod
+    def _adopt_fd(fd: int) -> RLock: ...
+
+@final
+class Semaphore:
+    """multiprocessing.BoundedSemaphore whose permits come back when their holder is killed.
+
+    Every interlock semaphore is bounded; a permit belongs to the thread that took it.
+    """
+
+    def __new__(cls, value: int = 1) -> Semaphore: ...
+    @staticmethod
+    def open(name: str, value: int = 1) -> Semaphore: ...
+    @staticmethod
+    def open_path(path: Union[str, PathLike[str]], value: int = 1, mode: int = 0o600) -> Semaphore: ...
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> bool: ...
+    def __exit__(self, *args: object) -> None: ...
+    def get_value(self) -> int: ...
+    @property
+    def permits(self) -> int: ...
+    def holders(self) -> List[Optional[Holder]]: ...
+    @property
+    def previous_owner_died(self) -> bool: ...
+    @property
+    def token(self) -> int: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    def _export_fd(self) -> int: ...
+    @staticmethod
+    def _adopt_fd(fd: int) -> Semaphore: ...
+
+BoundedSemaphore = Semaphore
+
+@final
+class Event:
+    """multiprocessing.Event."""
+
+    def __new__(cls) -> Event: ...
+    @staticmethod
+    def open(name: str) -> Event: ...
+    @staticmethod
+    def open_path(path: Union[str, PathLike[str]], mode: int = 0o600) -> Event: ...
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: Optional[float] = None) -> bool: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    def _export_fd(self) -> int: ...
+    @staticmethod
+    def _adopt_fd(fd: int) -> Event: ...
 
 class InterlockError(Exception):
     lock: Optional[str]
@@ -123,6 +225,7 @@ class InvalidName(InterlockError, ValueError): ...
 class NotFound(InterlockError, FileNotFoundError): ...
 class KindMismatch(InterlockError, TypeError): ...
 class UnsafePath(InterlockError, PermissionError): ...
+class InvalidSize(InterlockError, ValueError): ...
 
 class InUse(InterlockError):
     holder: Optional[Holder]

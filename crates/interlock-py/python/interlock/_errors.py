@@ -18,6 +18,7 @@ __all__ = [
     "KindMismatch",
     "UnsafePath",
     "InUse",
+    "InvalidSize",
     "RecursionOverflow",
     "InterlockOSError",
 ]
@@ -73,6 +74,10 @@ class KindMismatch(InterlockError, TypeError):
 
 class UnsafePath(InterlockError, PermissionError):
     """A lock file or directory refused: a symlink, another user's, open to others, …"""
+
+
+class InvalidSize(InterlockError, ValueError):
+    """A semaphore of no permits or too many, or one that exists with another number."""
 
 
 class InUse(InterlockError):

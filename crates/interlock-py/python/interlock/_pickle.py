@@ -29,9 +29,9 @@ def rebuild_inherited(cls, dupfd):
         os.close(fd)
 
 
-def rebuild_named(cls, name):
-    return cls.open(name)
+def rebuild_named(cls, name, *args):
+    return cls.open(name, *args)
 
 
-def rebuild_path(cls, path):
-    return cls.open_path(path)
+def rebuild_path(cls, path, *args):
+    return cls.open_path(path, *args)
