@@ -39,3 +39,18 @@ def interlock_bin():
         if c and os.access(c, os.X_OK):
             return c
     pytest.fail(f"no interlock CLI binary: build it (cargo build -p interlock-cli) or set INTERLOCK_BIN; looked at {candidates}")
+
+
+_skipped = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No silent skips: a test that did not run fails the suite."""
+    if _skipped and exitstatus == 0:
+        print(f"\nconftest: {len(_skipped)} tests skipped, which CI does not allow: {_skipped}")
+        session.exitstatus = 1
