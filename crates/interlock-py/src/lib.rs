@@ -9,7 +9,7 @@
 //!
 //! Waiting releases the GIL (`Python::detach`). On the main thread — the only one where Python
 //! runs signal handlers — a wait goes in slices with `PyErr_CheckSignals` between them, so
-//! that Ctrl-C raises `KeyboardInterrupt` (see [`slice_for`] for the slice lengths and why they
+//! that Ctrl-C raises `KeyboardInterrupt` (see `slice_for` for the slice lengths and why they
 //! grow).
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
