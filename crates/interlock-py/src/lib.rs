@@ -38,7 +38,7 @@ const SLICE: Duration = Duration::from_millis(50);
 /// registered for its last `timeout + 100 ms`, more than half of it, so the registered windows
 /// of two such waiters always overlap and a cycle between them is found. The price is a Ctrl-C
 /// seen within 500 ms (default timeout) instead of 50 ms once a wait is that old. A core wait
-/// that could be interrupted would need neither (see the crate's report, issue 17).
+/// that could be interrupted would need neither (decision 0028).
 fn slice_for(waited: Duration) -> Duration {
     let timeout = interlock::deadlock::timeout();
     if waited < timeout {

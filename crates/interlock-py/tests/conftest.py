@@ -1,8 +1,16 @@
 import itertools
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 import pytest
+
+# Every named lock of the suite lives in a namespace of its own (mode 0700, as the core requires),
+# which the children (spawn, forkserver, the CLI) inherit through the environment, and which goes
+# when the session ends: the user's own namespace is left as it was.
+NAMESPACE = tempfile.mkdtemp(prefix="interlock-pytest-")
+os.environ["INTERLOCK_DIR"] = NAMESPACE
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 _names = itertools.count()
@@ -51,6 +59,7 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     """No silent skips: a test that did not run fails the suite."""
+    shutil.rmtree(NAMESPACE, ignore_errors=True)
     if _skipped and exitstatus == 0:
         print(f"\nconftest: {len(_skipped)} tests skipped, which CI does not allow: {_skipped}")
         session.exitstatus = 1
