@@ -8,17 +8,19 @@ target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 venv="$target/python-venv"
 wheels="$target/python-wheels"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest auditwheel mypy
+"$venv/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2" ziglang pytest auditwheel mypy
 rm -rf "$wheels"
-# manylinux_2_34 (glibc 2.34 and newer: Debian 12, Ubuntu 22.04, RHEL 9): the oldest this host's
-# Rust standard library allows without a manylinux container or zig. maturin refuses to tag a wheel
-# whose symbols need more, and auditwheel says the same independently.
-"$venv/bin/maturin" build --release --locked -m crates/interlock-py/Cargo.toml \
-    --interpreter "$venv/bin/python" --compatibility "${INTERLOCK_MANYLINUX:-manylinux_2_34}" -o "$wheels"
+# manylinux_2_28 (glibc 2.28 and newer: Debian 10+, Ubuntu 20.04+, RHEL 8+), linked by zig
+# (`--zig`, ziglang from PyPI) against that glibc's symbols: this host's own glibc (2.36) and
+# Rust standard library would give manylinux_2_34 at best. maturin refuses to tag a wheel whose
+# symbols need more, and auditwheel checks the same independently. maturin finds zig on PATH.
+tag="${INTERLOCK_MANYLINUX:-manylinux_2_28}"
+PATH="$venv/bin:$PATH" "$venv/bin/maturin" build --release --locked -m crates/interlock-py/Cargo.toml \
+    --interpreter "$venv/bin/python" --zig --compatibility "$tag" -o "$wheels"
 wheel=$(ls "$wheels"/*.whl)
 "$venv/bin/auditwheel" show "$wheel" | tee "$target/python-auditwheel.txt"
 tr -s " \n" "  " <"$target/python-auditwheel.txt" |
-    grep -q "is consistent with the following platform tag: \"${INTERLOCK_MANYLINUX:-manylinux_2_34}_"
+    grep -q "is consistent with the following platform tag: \"${tag}_"
 "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 # The type stubs say what the module has, no more and no less.
 "$venv/bin/python" -m mypy.stubtest interlock
