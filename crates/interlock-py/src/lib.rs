@@ -849,6 +849,12 @@ impl PySemaphore {
         self.inner.permits()
     }
 
+    /// Threads waiting for a permit now.
+    #[getter]
+    fn waiters(&self) -> u32 {
+        self.inner.waiters()
+    }
+
     /// Each permit's holder, or None where it is free.
     fn holders(&self, py: Python<'_>) -> PyResult<Vec<Option<Py<Holder>>>> {
         self.inner

@@ -76,6 +76,37 @@ def test_timeout_and_nonblocking_return_false_as_multiprocessing():
     assert in_thread(lambda: lock.acquire(timeout=0) and (lock.release() or True)) is True
 
 
+def test_a_long_timed_wait_on_the_main_thread_ends_at_its_deadline():
+    """Past the deadlock timeout the main thread waits in longer slices; a slice never runs past
+    the caller's deadline."""
+    lock = Lock()
+    held, done = threading.Event(), threading.Event()
+
+    def holder():
+        with lock:
+            held.set()
+            done.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert held.wait(30)
+    started = time.monotonic()
+    assert lock.acquire(timeout=0.7) is False
+    waited = time.monotonic() - started
+    done.set()
+    t.join(30)
+    assert 0.7 <= waited < 1.5, waited
+
+
+def test_a_thread_that_ends_holding_a_lock_is_a_dead_owner():
+    lock = Lock()
+    in_thread(lock.acquire)  # the thread ends without releasing: the kernel says its owner died
+    assert lock.acquire(timeout=30) is True
+    assert lock.previous_owner_died and lock.is_poisoned
+    lock.clear_poison()
+    lock.release()
+
+
 def test_nan_timeout_is_a_value_error():
     lock = Lock()
     lock.acquire()
