@@ -320,7 +320,13 @@ fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
         Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
         Error::KindMismatch { .. } => "KindMismatch",
         Error::UnsafePath { .. } => "UnsafePath",
-        Error::SemaphoreSize { .. } => "InvalidSize",
+        Error::SemaphoreSize { .. } | Error::BarrierParties { .. } => "InvalidSize",
+        Error::BrokenBarrier { dead_pid, .. } => {
+            let exc = error_class(py, "BrokenBarrier")?.call1((err.to_string(),))?;
+            exc.setattr("lock", label)?;
+            exc.setattr("dead_pid", *dead_pid)?;
+            return Ok(PyErr::from_value(exc));
+        }
         Error::InUse { holder: h, .. } => {
             holder = h.as_deref().map(Holder::from);
             "InUse"
@@ -1052,6 +1058,206 @@ impl PyEvent {
     }
 }
 
+/// multiprocessing.Barrier (threading.Barrier's API) whose waiters are told when a party dies.
+#[pyclass(frozen, module = "interlock", name = "Barrier")]
+struct PyBarrier {
+    inner: std::sync::Arc<interlock::Barrier>,
+    source: Source,
+    default_timeout: Option<f64>,
+    exported: Mutex<Option<OwnedFd>>,
+}
+
+impl PyBarrier {
+    fn wrap(inner: interlock::Barrier, source: Source, timeout: Option<f64>) -> PyBarrier {
+        PyBarrier {
+            inner: std::sync::Arc::new(inner),
+            source,
+            default_timeout: timeout,
+            exported: Mutex::new(None),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.source.label("Barrier")
+    }
+}
+
+#[pymethods]
+impl PyBarrier {
+    #[new]
+    #[pyo3(signature = (parties, action = None, timeout = None))]
+    fn py_new(
+        py: Python<'_>,
+        parties: u32,
+        action: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<PyBarrier> {
+        if action.is_some() {
+            return Err(PyValueError::new_err(
+                "interlock.Barrier takes no action: the last party to arrive releases the others \
+                 at once; run the action after wait() in the party whose index is parties - 1",
+            ));
+        }
+        let inner = interlock::Barrier::new(parties).map_err(|e| to_py(py, e, "Barrier"))?;
+        Ok(PyBarrier::wrap(inner, Source::Anonymous, timeout))
+    }
+
+    /// Opens (creating if needed, for `parties`) the barrier named `name`.
+    #[staticmethod]
+    #[pyo3(signature = (name, parties, timeout = None))]
+    fn open(py: Python<'_>, name: &str, parties: u32, timeout: Option<f64>) -> PyResult<PyBarrier> {
+        let inner = interlock::Barrier::open(name, parties).map_err(|e| to_py(py, e, name))?;
+        Ok(PyBarrier::wrap(
+            inner,
+            Source::Name(name.to_owned()),
+            timeout,
+        ))
+    }
+
+    /// Opens (creating if needed, for `parties`, with `mode`) the barrier file at `path`.
+    #[staticmethod]
+    #[pyo3(signature = (path, parties, mode = 0o600, timeout = None))]
+    fn open_path(
+        py: Python<'_>,
+        path: PathBuf,
+        parties: u32,
+        mode: u32,
+        timeout: Option<f64>,
+    ) -> PyResult<PyBarrier> {
+        let label = path.display().to_string();
+        let inner = interlock::Barrier::open_path(&path, mode, parties)
+            .map_err(|e| to_py(py, e, &label))?;
+        Ok(PyBarrier::wrap(inner, Source::Path(path), timeout))
+    }
+
+    /// Waits for every party; returns this party's place in the arrival order (0 to
+    /// parties - 1). Raises `interlock.BrokenBarrier` (a `threading.BrokenBarrierError`) when
+    /// the barrier is or gets broken: a party died (named), a wait timed out, abort, reset.
+    ///
+    /// An arrival cannot be taken back, so Ctrl-C on the main thread breaks the barrier (for
+    /// every party, as a timeout does) before `KeyboardInterrupt` is raised. The main thread's
+    /// wait runs on a helper thread of this process, for the main thread to check signals.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
+        let timeout = match timeout.or(self.default_timeout) {
+            None => None,
+            t => Some(deadline(t)?.unwrap_or(Duration::MAX)),
+        };
+        let run = move |b: &interlock::Barrier| match timeout {
+            None => b.wait(),
+            Some(t) => b.wait_timeout(t),
+        };
+        let result = if on_main_thread() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let barrier = std::sync::Arc::clone(&self.inner);
+            std::thread::Builder::new()
+                .name("interlock-barrier-wait".into())
+                .spawn(move || {
+                    let _ = tx.send(run(&barrier));
+                })
+                .map_err(|e| {
+                    PyOSError::new_err(format!("cannot start the barrier's waiter: {e}"))
+                })?;
+            // The receiver goes into each GIL-free wait and comes back (it is Send, not Sync).
+            let mut rx = rx;
+            loop {
+                let (got, back) = py.detach(move || {
+                    let got = rx.recv_timeout(SLICE);
+                    (got, rx)
+                });
+                rx = back;
+                match got {
+                    Ok(result) => break result,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(interrupt) = py.check_signals() {
+                            self.inner.abort();
+                            // The helper's wait ends at once (broken); its result is moot.
+                            let _ = py.detach(move || rx.recv());
+                            return Err(interrupt);
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(PyOSError::new_err("the barrier's waiter thread died"));
+                    }
+                }
+            }
+        } else {
+            py.detach(|| run(&self.inner))
+        };
+        result
+            .map(|passed| passed.index())
+            .map_err(|e| to_py(py, e, &self.label()))
+    }
+
+    /// Breaks the barrier: waiting parties, and every wait until `reset()`, raise BrokenBarrier.
+    fn abort(&self) {
+        self.inner.abort()
+    }
+
+    /// Mends the barrier for a new generation; parties waiting now raise BrokenBarrier.
+    fn reset(&self) {
+        self.inner.reset()
+    }
+
+    #[getter]
+    fn parties(&self) -> u32 {
+        self.inner.parties()
+    }
+
+    /// Parties waiting in the current generation.
+    #[getter]
+    fn n_waiting(&self) -> u32 {
+        self.inner.status().arrived
+    }
+
+    #[getter]
+    fn broken(&self) -> bool {
+        self.inner.status().broken.is_some()
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match &self.source {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let parties = u64::from(slf.get().inner.parties());
+        reduce(slf.as_any(), &slf.get().source, &[parties])
+    }
+
+    fn _export_fd(&self) -> PyResult<RawFd> {
+        export_once(&self.exported, &self.label(), |cmd, var| {
+            self.inner.pass_to(cmd, var)
+        })
+    }
+
+    #[staticmethod]
+    fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PyBarrier> {
+        let inner =
+            adopt_fd(fd, interlock::Barrier::from_env).map_err(|e| to_py(py, e, "Barrier"))?;
+        Ok(PyBarrier::wrap(inner, Source::Anonymous, None))
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.status();
+        format!(
+            "<interlock.Barrier {}, {} of {} waiting{}>",
+            self.label(),
+            s.arrived,
+            s.parties,
+            s.broken
+                .map(|b| format!(", broken: {b}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -1059,6 +1265,7 @@ fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRLock>()?;
     m.add_class::<PySemaphore>()?;
     m.add_class::<PyEvent>()?;
+    m.add_class::<PyBarrier>()?;
     m.add_class::<LockStatus>()?;
     m.add_class::<Holder>()?;
     m.add_class::<HoldFor>()?;

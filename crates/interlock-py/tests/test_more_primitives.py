@@ -122,3 +122,84 @@ def test_sigint_interrupts_an_event_wait(name):
     finally:
         child.kill()
     assert out == "interrupted\n" and child.returncode == 0
+
+
+# --- Barrier ------------------------------------------------------------------------------
+
+
+def test_barrier_passes_every_party_with_distinct_indexes(ctx):
+    barrier = interlock.Barrier(3)
+    assert barrier.parties == 3 and not barrier.broken
+    q = ctx.Queue()
+    ps = [ctx.Process(target=workers.barrier_party, args=(barrier, q), daemon=True) for _ in range(2)]
+    for p in ps:
+        p.start()
+    mine = barrier.wait(TIMEOUT)
+    got = sorted([mine] + [q.get(timeout=TIMEOUT)[1] for _ in ps])
+    for p in ps:
+        p.join(TIMEOUT)
+        assert p.exitcode == 0
+    assert got == [0, 1, 2]
+
+
+def test_a_dead_party_breaks_the_barrier_and_is_named(ctx):
+    barrier = interlock.Barrier(3)
+    arrived = ctx.Event()
+    q = ctx.Queue()
+    dying = ctx.Process(target=workers.barrier_party_that_dies, args=(barrier, arrived), daemon=True)
+    dying.start()
+    assert arrived.wait(TIMEOUT)
+    waiter = ctx.Process(target=workers.barrier_party, args=(barrier, q), daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + TIMEOUT
+    while barrier.n_waiting < 2:
+        assert time.monotonic() < deadline
+    os.kill(dying.pid, signal.SIGKILL)
+    dying.join(TIMEOUT)
+    assert q.get(timeout=TIMEOUT) == ("broken", dying.pid)
+    waiter.join(TIMEOUT)
+    assert barrier.broken
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(1)
+    barrier.reset()
+    assert not barrier.broken
+
+
+def test_barrier_timeout_breaks_it_as_threading_does():
+    barrier = interlock.Barrier(2, timeout=0.05)
+    with pytest.raises(interlock.BrokenBarrier):
+        barrier.wait()
+    assert barrier.broken
+
+
+def test_barrier_refuses_an_action():
+    with pytest.raises(ValueError, match="no action"):
+        interlock.Barrier(2, action=print)
+
+
+def test_sigint_during_a_barrier_wait_breaks_it_and_raises_keyboard_interrupt(name):
+    barrier = interlock.Barrier.open(name, 2)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, interlock\nb = interlock.Barrier.open(sys.argv[1], 2)\nprint('waiting', flush=True)\ntry:\n    b.wait()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n", name],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "waiting\n"
+        deadline = time.monotonic() + TIMEOUT
+        while barrier.n_waiting < 1:
+            assert time.monotonic() < deadline
+        os.kill(child.pid, signal.SIGINT)
+        out, _ = child.communicate(timeout=TIMEOUT)
+    finally:
+        child.kill()
+    assert out == "interrupted\n" and child.returncode == 0
+    assert barrier.broken, "an arrival cannot be taken back: the interrupted party breaks it"
+    with pytest.raises(interlock.BrokenBarrier):
+        barrier.wait(1)
+
+
+def test_named_barrier_pickles_with_its_parties(name):
+    barrier = interlock.Barrier.open(name, 4)
+    copy = pickle.loads(pickle.dumps(barrier))
+    assert copy.parties == 4 and copy.name == name

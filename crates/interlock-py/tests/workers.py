@@ -94,3 +94,19 @@ def take_permit_and_report(sem, ready):
 
 def wait_event_and_report(event, queue, timeout=30):
     queue.put(event.wait(timeout))
+
+
+def barrier_party(barrier, queue):
+    """Waits at the barrier; reports its index or that it broke (and why: the dead party)."""
+    import interlock
+
+    try:
+        queue.put(("passed", barrier.wait(30)))
+    except interlock.BrokenBarrier as e:
+        queue.put(("broken", e.dead_pid))
+
+
+def barrier_party_that_dies(barrier, arrived):
+    """Arrives, says so, and is SIGKILLed by the test while it waits."""
+    arrived.set()
+    barrier.wait()

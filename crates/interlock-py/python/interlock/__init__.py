@@ -16,6 +16,7 @@ unrelated processes meet by name with ``Lock.open("name")`` or by file with
 """
 
 from ._errors import (
+    BrokenBarrier,
     Deadlock,
     InterlockError,
     InterlockOSError,
@@ -30,7 +31,7 @@ from ._errors import (
     UnsafePath,
     WouldDeadlock,
 )
-from ._interlock import Event, Holder, HoldFor, Lock, LockStatus, RLock, Semaphore
+from ._interlock import Barrier, Event, Holder, HoldFor, Lock, LockStatus, RLock, Semaphore
 
 #: multiprocessing's name for what every interlock semaphore is: bounded (a release with no
 #: permit held raises NotOwner, a ValueError, as BoundedSemaphore's does).
@@ -42,6 +43,7 @@ __all__ = [
     "Semaphore",
     "BoundedSemaphore",
     "Event",
+    "Barrier",
     "LockStatus",
     "Holder",
     "HoldFor",
@@ -56,6 +58,7 @@ __all__ = [
     "UnsafePath",
     "InUse",
     "InvalidSize",
+    "BrokenBarrier",
     "RecursionOverflow",
     "InterlockOSError",
 ]

@@ -1,6 +1,7 @@
 """Type stubs of the interlock package (see __init__.py and the README's "From Python")."""
 
 from os import PathLike
+import threading
 from typing import List, Optional, Tuple, Union, final
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "Semaphore",
     "BoundedSemaphore",
     "Event",
+    "Barrier",
     "LockStatus",
     "Holder",
     "HoldFor",
@@ -22,6 +24,7 @@ __all__ = [
     "KindMismatch",
     "UnsafePath",
     "InvalidSize",
+    "BrokenBarrier",
     "InUse",
     "RecursionOverflow",
     "InterlockOSError",
@@ -209,6 +212,32 @@ class Event:
     @staticmethod
     def _adopt_fd(fd: int) -> Event: ...
 
+@final
+class Barrier:
+    """multiprocessing.Barrier whose waiters are told when a party dies."""
+
+    def __new__(cls, parties: int, action: None = None, timeout: Optional[float] = None) -> Barrier: ...
+    @staticmethod
+    def open(name: str, parties: int, timeout: Optional[float] = None) -> Barrier: ...
+    @staticmethod
+    def open_path(
+        path: Union[str, PathLike[str]], parties: int, mode: int = 0o600, timeout: Optional[float] = None
+    ) -> Barrier: ...
+    def wait(self, timeout: Optional[float] = None) -> int: ...
+    def abort(self) -> None: ...
+    def reset(self) -> None: ...
+    @property
+    def parties(self) -> int: ...
+    @property
+    def n_waiting(self) -> int: ...
+    @property
+    def broken(self) -> bool: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    def _export_fd(self) -> int: ...
+    @staticmethod
+    def _adopt_fd(fd: int) -> Barrier: ...
+
 class InterlockError(Exception):
     lock: Optional[str]
 
@@ -228,6 +257,9 @@ class NotFound(InterlockError, FileNotFoundError): ...
 class KindMismatch(InterlockError, TypeError): ...
 class UnsafePath(InterlockError, PermissionError): ...
 class InvalidSize(InterlockError, ValueError): ...
+
+class BrokenBarrier(InterlockError, threading.BrokenBarrierError):
+    dead_pid: Optional[int]
 
 class InUse(InterlockError):
     holder: Optional[Holder]

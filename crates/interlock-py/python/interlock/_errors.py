@@ -7,6 +7,8 @@ released too often) and an ``AssertionError`` (its ``RLock`` released by a non-o
 Messages come from the Rust core and name the holder where there is one.
 """
 
+import threading
+
 __all__ = [
     "InterlockError",
     "Timeout",
@@ -19,6 +21,7 @@ __all__ = [
     "UnsafePath",
     "InUse",
     "InvalidSize",
+    "BrokenBarrier",
     "RecursionOverflow",
     "InterlockOSError",
 ]
@@ -78,6 +81,12 @@ class UnsafePath(InterlockError, PermissionError):
 
 class InvalidSize(InterlockError, ValueError):
     """A semaphore of no permits or too many, or one that exists with another number."""
+
+
+class BrokenBarrier(InterlockError, threading.BrokenBarrierError):
+    """The barrier is or got broken: a party died (``dead_pid``), a wait timed out, abort, reset."""
+
+    dead_pid = None
 
 
 class InUse(InterlockError):
