@@ -19,3 +19,4 @@ bash ci/examples.sh
 bash ci/bench-smoke.sh
 bash ci/chaos.sh
 bash ci/test.sh
+bash ci/python.sh

@@ -20,5 +20,7 @@ cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 # util-linux's flock(1) and python3 are the benchmark harness's peers.
 command -v flock >/dev/null || apt_install util-linux
 command -v python3 >/dev/null || apt_install python3
+# ci/python.sh builds and tests the Python package in a venv of its own (maturin and pytest from PyPI).
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 # groff and man read the generated man page in the CLI tests (`interlock man`).
 command -v groff >/dev/null && command -v man >/dev/null || apt_install groff-base man-db

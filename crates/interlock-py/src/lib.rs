@@ -1,0 +1,1273 @@
+//! `interlock._interlock`: the Python extension module behind the `interlock` package
+//! (`python/interlock`), multiprocessing's `Lock` and `RLock` over interlock's robust locks.
+//!
+//! A Rust guard borrows its lock and belongs to the thread that took it; a Python lock is
+//! acquired by one call and released by another. So an acquisition here takes the guard, notes
+//! what it says (token, previous owner died) and forgets it; `release()` is the core's
+//! explicit release ([`interlock::Lock::release`]), which checks that the calling thread holds
+//! the lock. No guard outlives a call, so nothing here borrows the lock across calls.
+//!
+//! Waiting releases the GIL (`Python::detach`). On the main thread — the only one where Python
+//! runs signal handlers — a wait goes in slices with `PyErr_CheckSignals` between them, so
+//! that Ctrl-C raises `KeyboardInterrupt` (see `slice_for` for the slice lengths and why they
+//! grow).
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use interlock::Error;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyTuple, PyType};
+
+/// The main thread's waits are cut into slices this long, between which signals are checked:
+/// the longest a Ctrl-C waits to be seen during a wait's first `deadlock::timeout()`.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// How long one wait on the main thread lasts before signals are checked, after `waited`.
+///
+/// The core registers a waiter in the wait-for graph (and looks for lock-order cycles) only
+/// once one wait has lasted `deadlock::timeout()` (200 ms by default); a 50 ms slice would never
+/// get there. So after that long the slices grow to `2 × timeout + 100 ms`: each one is
+/// registered for its last `timeout + 100 ms`, more than half of it, so the registered windows
+/// of two such waiters always overlap and a cycle between them is found. The price is a Ctrl-C
+/// seen within 500 ms (default timeout) instead of 50 ms once a wait is that old. A core wait
+/// that could be interrupted would need neither (decision 0028).
+fn slice_for(waited: Duration) -> Duration {
+    let timeout = interlock::deadlock::timeout();
+    if waited < timeout {
+        SLICE
+    } else {
+        timeout * 2 + Duration::from_millis(100)
+    }
+}
+
+/// Python runs signal handlers on the main thread of the process only.
+fn on_main_thread() -> bool {
+    rustix::thread::gettid().as_raw_nonzero().get() as u32 == std::process::id()
+}
+
+/// How long one core call may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Never,
+    For(Duration),
+    Forever,
+}
+
+/// What an acquisition's guard said before it was forgotten.
+#[derive(Clone, Copy)]
+struct Taken {
+    token: u64,
+    owner_died: bool,
+}
+
+/// What both lock types offer the shared acquisition loop.
+trait Handle: Sync {
+    /// Takes the lock (one more level of an RLock) and forgets the guard.
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error>;
+}
+
+impl Handle for interlock::Lock {
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+        let guard = match wait {
+            Wait::Never => self.try_lock()?,
+            Wait::For(d) => self.try_lock_for(d)?,
+            Wait::Forever => Some(self.lock()?),
+        };
+        Ok(guard.map(|g| {
+            let taken = Taken {
+                token: g.token(),
+                owner_died: g.previous_owner_died(),
+            };
+            // Python's `release()` ends the hold (`Lock::release`).
+            std::mem::forget(g);
+            taken
+        }))
+    }
+}
+
+impl Handle for interlock::RLock {
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+        let guard = match wait {
+            Wait::Never => self.try_lock()?,
+            Wait::For(d) => self.try_lock_for(d)?,
+            Wait::Forever => Some(self.lock()?),
+        };
+        Ok(guard.map(|g| {
+            let taken = Taken {
+                token: g.token(),
+                owner_died: g.previous_owner_died(),
+            };
+            // Python's `release()` ends the level (`RLock::release`).
+            std::mem::forget(g);
+            taken
+        }))
+    }
+}
+
+impl Handle for interlock::Semaphore {
+    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+        let permit = match wait {
+            Wait::Never => self.try_acquire()?,
+            Wait::For(d) => self.try_acquire_for(d)?,
+            Wait::Forever => Some(self.acquire()?),
+        };
+        Ok(permit.map(|p| {
+            let taken = Taken {
+                token: p.token(),
+                owner_died: p.previous_owner_died(),
+            };
+            // Python's `release()` gives it back (`Semaphore::release`).
+            std::mem::forget(p);
+            taken
+        }))
+    }
+}
+
+/// `timeout` as multiprocessing reads it: `None` is forever, a negative number is zero.
+fn deadline(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(PyValueError::new_err("timeout must not be NaN")),
+        // A timeout too large to represent is no timeout.
+        Some(t) => Ok(Duration::try_from_secs_f64(t.max(0.0)).ok()),
+    }
+}
+
+/// multiprocessing's `acquire(block, timeout)`: `Some` when taken, `None` when not taken in
+/// time (or at once, for `block=False`). Errors (a re-acquisition that would deadlock, a
+/// deadlock cycle, `KeyboardInterrupt`) are raised.
+fn acquire<H: Handle>(
+    py: Python<'_>,
+    lock: &H,
+    label: &str,
+    block: bool,
+    timeout: Option<f64>,
+) -> PyResult<Option<Taken>> {
+    // The uncontended case never gives up the GIL: taking a free lock is one compare-exchange.
+    if let Some(taken) = lock.take(Wait::Never).map_err(|e| to_py(py, e, label))? {
+        return Ok(Some(taken));
+    }
+    if !block {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let end = match deadline(timeout)? {
+        Some(d) if d.is_zero() => return Ok(None),
+        Some(d) => started.checked_add(d),
+        None => None,
+    };
+    let main = on_main_thread();
+    loop {
+        let now = Instant::now();
+        let remaining = match end {
+            Some(end) if now >= end => return Ok(None),
+            Some(end) => Some(end - now),
+            None => None,
+        };
+        let slice = main.then(|| slice_for(now - started));
+        let wait = match (remaining, slice) {
+            (None, None) => Wait::Forever,
+            (Some(d), None) | (None, Some(d)) => Wait::For(d),
+            (Some(r), Some(s)) => Wait::For(r.min(s)),
+        };
+        let got = py
+            .detach(|| lock.take(wait))
+            .map_err(|e| to_py(py, e, label))?;
+        if got.is_some() {
+            return Ok(got);
+        }
+        if main {
+            // Runs the handlers of signals that arrived while we slept: SIGINT's raises
+            // KeyboardInterrupt here, and the lock is not held.
+            py.check_signals()?;
+        }
+    }
+}
+
+/// Where a handle came from: how it pickles.
+#[derive(Clone)]
+enum Source {
+    /// `Lock()`, or adopted from a descriptor: handed over by descriptor.
+    Anonymous,
+    /// `Lock.open(name)`: pickled by name.
+    Name(String),
+    /// `Lock.open_path(path)`: pickled by path.
+    Path(PathBuf),
+}
+
+impl Source {
+    fn label(&self, kind: &str) -> String {
+        match self {
+            Source::Anonymous => format!("anonymous {kind}"),
+            Source::Name(n) => format!("{kind} {n:?}"),
+            Source::Path(p) => format!("{kind} at {}", p.display()),
+        }
+    }
+}
+
+/// The latest acquisition made through this object in this process.
+#[derive(Default)]
+struct Last {
+    token: AtomicU64,
+    owner_died: AtomicBool,
+}
+
+impl Last {
+    fn note(&self, taken: Taken) {
+        self.token.store(taken.token, Ordering::Relaxed);
+        self.owner_died.store(taken.owner_died, Ordering::Relaxed);
+    }
+}
+
+/// The variable through which `export_fd` reads the descriptor `pass_to` makes, and `adopt_fd`
+/// hands one to `from_env` (the core has no descriptor accessor; see issue 17's report).
+const HANDOVER_VAR: &str = "INTERLOCK_PY_HANDOVER";
+
+/// Serialises `adopt_fd`'s use of the process environment.
+static ENV: Mutex<()> = Mutex::new(());
+
+/// A new descriptor (close-on-exec) of the lock's shared memory, for `multiprocessing`'s
+/// descriptor hand-over: the one `pass_to` would give a spawned program, duplicated while the
+/// `Command` holding it is alive.
+fn export_fd(
+    pass_to: impl FnOnce(&mut Command, &str) -> Result<(), Error>,
+) -> Result<OwnedFd, String> {
+    let mut cmd = Command::new("/nonexistent/interlock-py-handover");
+    pass_to(&mut cmd, HANDOVER_VAR).map_err(|e| e.to_string())?;
+    let value = cmd
+        .get_envs()
+        .find(|(k, _)| *k == HANDOVER_VAR)
+        .and_then(|(_, v)| v)
+        .and_then(|v| v.to_str())
+        .ok_or("pass_to set no handover variable")?;
+    let fd: RawFd = value
+        .split(':')
+        .find_map(|part| part.strip_prefix("fd="))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("unexpected handover value {value:?}"))?;
+    // SAFETY: `fd` is the descriptor `pass_to` duplicated for `cmd`, owned by `cmd`'s
+    // pre-exec hook, and `cmd` lives until the end of this function, past the borrow's use.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let owned = borrowed.try_clone_to_owned().map_err(|e| e.to_string())?;
+    drop(cmd);
+    Ok(owned)
+}
+
+/// Adopts descriptor `fd` (received through multiprocessing's hand-over) with the core's
+/// `from_env`, through a variable of the documented form naming it. `fd` stays the caller's.
+fn adopt_fd<P>(fd: RawFd, from_env: impl FnOnce(&str) -> Result<P, Error>) -> Result<P, Error> {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).map_err(|error| Error::Io {
+        op: "adopt",
+        what: format!("descriptor {fd}"),
+        error,
+    })?;
+    let value = format!("interlock:v1:fd={fd}:dev={}:ino={}", meta.dev(), meta.ino());
+    std::env::set_var(HANDOVER_VAR, value);
+    let adopted = from_env(HANDOVER_VAR);
+    std::env::remove_var(HANDOVER_VAR);
+    adopted
+}
+
+/// The exception classes of `interlock._errors`, fetched once.
+fn error_class<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyType>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module =
+        MODULE.get_or_try_init(py, || py.import("interlock._errors").map(Bound::unbind))?;
+    Ok(module.bind(py).getattr(name)?.cast_into()?)
+}
+
+/// The Python exception for a core error: the class by variant, the core's message (which
+/// names the holder), and the evidence as attributes (`holder`, `cycle`, `lock`).
+fn to_py(py: Python<'_>, err: Error, label: &str) -> PyErr {
+    match build_error(py, &err, label) {
+        Ok(e) => e,
+        Err(e) => e,
+    }
+}
+
+fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
+    let mut holder = None;
+    let mut cycle = None;
+    let class = match err {
+        Error::InvalidName { .. } | Error::InvalidVarName { .. } => "InvalidName",
+        Error::WouldDeadlock { .. } => "WouldDeadlock",
+        Error::Timeout { holder: h, .. } => {
+            holder = h.as_deref().map(Holder::from);
+            "Timeout"
+        }
+        Error::NotOwner { holder: h, .. } => {
+            holder = h.as_deref().map(Holder::from);
+            "NotOwner"
+        }
+        Error::Deadlock { cycle: c, .. } => {
+            cycle = Some(
+                c.iter()
+                    .map(|m| (m.pid, m.tid, m.waits_for.clone(), m.held_by))
+                    .collect::<Vec<_>>(),
+            );
+            "Deadlock"
+        }
+        Error::RecursionOverflow { .. } => "RecursionOverflow",
+        Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
+        Error::KindMismatch { .. } => "KindMismatch",
+        Error::UnsafePath { .. } => "UnsafePath",
+        Error::SemaphoreSize { .. } | Error::BarrierParties { .. } => "InvalidSize",
+        Error::BrokenBarrier { dead_pid, .. } => {
+            let exc = error_class(py, "BrokenBarrier")?.call1((err.to_string(),))?;
+            exc.setattr("lock", label)?;
+            exc.setattr("dead_pid", *dead_pid)?;
+            return Ok(PyErr::from_value(exc));
+        }
+        Error::InUse { holder: h, .. } => {
+            holder = h.as_deref().map(Holder::from);
+            "InUse"
+        }
+        Error::Io { error, .. } => {
+            let class = error_class(py, "InterlockOSError")?;
+            let exc = class.call1((error.raw_os_error().unwrap_or(0), err.to_string()))?;
+            exc.setattr("lock", label)?;
+            return Ok(PyErr::from_value(exc));
+        }
+        _ => "InterlockError",
+    };
+    let exc = error_class(py, class)?.call1((err.to_string(),))?;
+    exc.setattr("lock", label)?;
+    if class == "Timeout" || class == "NotOwner" || class == "InUse" {
+        let holder = holder.map(|h| h.into_pyobject(py)).transpose()?;
+        exc.setattr("holder", holder)?;
+    }
+    if let Some(cycle) = cycle {
+        exc.setattr("cycle", cycle)?;
+    }
+    Ok(PyErr::from_value(exc))
+}
+
+/// Who holds a lock (`LockStatus.holder`, `Timeout.holder`).
+#[pyclass(frozen, module = "interlock", get_all)]
+struct Holder {
+    /// Process id.
+    pid: u32,
+    /// Thread id (`threading.get_native_id()` in that process).
+    tid: u32,
+    /// Since when, in seconds since the epoch, if the lock records it.
+    since: Option<f64>,
+    /// The fencing token of the hold.
+    token: u64,
+    /// Whether the holder is still running.
+    alive: bool,
+    /// The holder's command line, when it could be read.
+    command: Option<String>,
+    /// The holder's text as the core prints it.
+    text: String,
+}
+
+impl From<&interlock::Holder> for Holder {
+    fn from(h: &interlock::Holder) -> Holder {
+        Holder {
+            pid: h.pid,
+            tid: h.tid,
+            since: h
+                .since
+                .and_then(|s| s.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            token: h.token,
+            alive: h.alive,
+            command: h.command.clone(),
+            text: h.to_string(),
+        }
+    }
+}
+
+#[pymethods]
+impl Holder {
+    fn __repr__(&self) -> String {
+        format!("<interlock.Holder {}>", self.text)
+    }
+
+    fn __str__(&self) -> String {
+        self.text.clone()
+    }
+}
+
+/// A lock's state, read without taking it (`lock.status()`).
+#[pyclass(frozen, module = "interlock", get_all)]
+struct LockStatus {
+    /// "Lock", "RLock", …
+    kind: String,
+    /// Who holds it, or None.
+    holder: Option<Py<Holder>>,
+    /// Threads waiting for it now.
+    waiters: u32,
+    /// How often it was taken (the last hold's token).
+    acquisitions: u64,
+    /// How often a holder died holding it.
+    owner_deaths: u32,
+    /// Poisoned: a holder died and nobody has called `clear_poison()` since.
+    poisoned: bool,
+    /// The last holder died and nobody has taken it since.
+    owner_died_unclaimed: bool,
+    /// An RLock's recursion depth (0 when free; 1 for a held Lock).
+    depth: u32,
+}
+
+impl LockStatus {
+    fn new(py: Python<'_>, s: &interlock::LockStatus) -> PyResult<LockStatus> {
+        Ok(LockStatus {
+            kind: s.kind.to_string(),
+            holder: s
+                .holder
+                .as_ref()
+                .map(|h| Py::new(py, Holder::from(h)))
+                .transpose()?,
+            waiters: s.waiters,
+            acquisitions: s.acquisitions,
+            owner_deaths: s.owner_deaths,
+            poisoned: s.poisoned,
+            owner_died_unclaimed: s.owner_died_unclaimed,
+            depth: s.depth,
+        })
+    }
+}
+
+#[pymethods]
+impl LockStatus {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let holder = match &self.holder {
+            Some(h) => h.get().text.clone(),
+            None => "nobody".into(),
+        };
+        let _ = py;
+        format!(
+            "<interlock.LockStatus {} held by {holder}, {} waiting, {} acquisitions, {} owner deaths{}>",
+            self.kind,
+            self.waiters,
+            self.acquisitions,
+            self.owner_deaths,
+            if self.poisoned { ", poisoned" } else { "" }
+        )
+    }
+}
+
+/// `lock.hold(timeout)`: acquires on entry (raising `interlock.Timeout`), releases on exit.
+#[pyclass(frozen, module = "interlock")]
+struct HoldFor {
+    lock: Py<PyAny>,
+    timeout: Option<f64>,
+}
+
+#[pymethods]
+impl HoldFor {
+    fn __enter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.lock
+            .bind(py)
+            .call_method1("_acquire_or_raise", (self.timeout,))
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.lock.bind(py).call_method0("release").map(drop)
+    }
+}
+
+/// The pickling recipe: by name or path, or through `interlock._pickle` for an anonymous
+/// lock (descriptor hand-over, only while spawning a child).
+fn reduce<'py>(
+    slf: &Bound<'py, PyAny>,
+    source: &Source,
+    extra: &[u64],
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    let py = slf.py();
+    let with_extra = |first: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyTuple>> {
+        let mut items = vec![slf.get_type().into_any(), first];
+        for x in extra {
+            items.push(x.into_pyobject(py)?.into_any());
+        }
+        PyTuple::new(py, items)
+    };
+    let pickle = py.import("interlock._pickle")?;
+    match source {
+        Source::Anonymous => {
+            let recipe = pickle.call_method1("reduce_anonymous", (slf,))?;
+            let (f, args): (Bound<'py, PyAny>, Bound<'py, PyTuple>) = recipe.extract()?;
+            Ok((f, args))
+        }
+        Source::Name(name) => Ok((
+            pickle.getattr("rebuild_named")?,
+            with_extra(name.into_pyobject(py)?.into_any())?,
+        )),
+        Source::Path(path) => Ok((
+            pickle.getattr("rebuild_path")?,
+            with_extra(path.into_pyobject(py)?.into_any())?,
+        )),
+    }
+}
+
+macro_rules! lock_class {
+    ($ty:ident, $py_name:literal, $core:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[pyclass(frozen, module = "interlock", name = $py_name)]
+        struct $ty {
+            inner: $core,
+            source: Source,
+            last: Last,
+            /// The descriptor handed to spawned children (kept open until this object goes:
+            /// multiprocessing sends it after pickling).
+            exported: Mutex<Option<OwnedFd>>,
+        }
+
+        impl $ty {
+            fn wrap(inner: $core, source: Source) -> $ty {
+                $ty {
+                    inner,
+                    source,
+                    last: Last::default(),
+                    exported: Mutex::new(None),
+                }
+            }
+
+            fn label(&self) -> String {
+                self.source.label($py_name)
+            }
+
+            fn acquire_inner(
+                &self,
+                py: Python<'_>,
+                block: bool,
+                timeout: Option<f64>,
+            ) -> PyResult<bool> {
+                match acquire(py, &self.inner, &self.label(), block, timeout)? {
+                    Some(taken) => {
+                        self.last.note(taken);
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+        }
+
+        #[pymethods]
+        impl $ty {
+            #[new]
+            fn py_new(py: Python<'_>) -> PyResult<$ty> {
+                let inner = <$core>::new().map_err(|e| to_py(py, e, $py_name))?;
+                Ok($ty::wrap(inner, Source::Anonymous))
+            }
+
+            /// Opens (creating if needed) the lock named `name` in this user's namespace.
+            #[staticmethod]
+            fn open(py: Python<'_>, name: &str) -> PyResult<$ty> {
+                let inner = <$core>::open(name).map_err(|e| to_py(py, e, name))?;
+                Ok($ty::wrap(inner, Source::Name(name.to_owned())))
+            }
+
+            /// Opens (creating if needed, with `mode`) the lock file at `path`.
+            #[staticmethod]
+            #[pyo3(signature = (path, mode = 0o600))]
+            fn open_path(py: Python<'_>, path: PathBuf, mode: u32) -> PyResult<$ty> {
+                let label = path.display().to_string();
+                let inner = <$core>::open_path(&path, mode).map_err(|e| to_py(py, e, &label))?;
+                Ok($ty::wrap(inner, Source::Path(path)))
+            }
+
+            #[pyo3(signature = (block = true, timeout = None))]
+            fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+                self.acquire_inner(py, block, timeout)
+            }
+
+            fn release(&self, py: Python<'_>) -> PyResult<()> {
+                self.inner
+                    .release()
+                    .map_err(|e| to_py(py, e, &self.label()))
+            }
+
+            fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+                self.acquire_inner(py, true, None)
+            }
+
+            #[pyo3(signature = (*_args))]
+            fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+                self.inner
+                    .release()
+                    .map_err(|e| to_py(py, e, &self.label()))
+            }
+
+            /// A context manager that waits at most `timeout` seconds (None: for ever) for the
+            /// lock on entry, raising `interlock.Timeout` naming the holder instead of returning
+            /// False: `with lock.hold(timeout=2):`.
+            #[pyo3(signature = (timeout = None))]
+            fn hold(slf: &Bound<'_, Self>, timeout: Option<f64>) -> HoldFor {
+                HoldFor {
+                    lock: slf.clone().into_any().unbind(),
+                    timeout,
+                }
+            }
+
+            /// `hold`'s entry: acquires or raises `interlock.Timeout`.
+            #[pyo3(signature = (timeout = None))]
+            fn _acquire_or_raise<'py>(
+                slf: &Bound<'py, Self>,
+                timeout: Option<f64>,
+            ) -> PyResult<Bound<'py, Self>> {
+                let py = slf.py();
+                let me = slf.get();
+                let started = Instant::now();
+                if me.acquire_inner(py, true, timeout)? {
+                    return Ok(slf.clone());
+                }
+                let err = Error::Timeout {
+                    lock: me.label(),
+                    waited: started.elapsed(),
+                    holder: me.inner.status().holder.map(Box::new),
+                };
+                Err(to_py(py, err, &me.label()))
+            }
+
+            /// Whether any thread of any process holds the lock now.
+            fn locked(&self) -> bool {
+                self.inner.status().holder.is_some()
+            }
+
+            /// Whether the calling thread holds it (multiprocessing's private `_is_mine`).
+            fn _is_mine(&self) -> bool {
+                self.inner.is_held_by_current_thread()
+            }
+
+            /// The recursion depth of the calling thread's hold, 0 if it holds none
+            /// (multiprocessing's private `_count`).
+            fn _count(&self) -> u32 {
+                if self.inner.is_held_by_current_thread() {
+                    self.inner.status().depth.max(1)
+                } else {
+                    0
+                }
+            }
+
+            /// True when this process's latest acquisition through this object found that the
+            /// previous holder had died holding the lock.
+            #[getter]
+            fn previous_owner_died(&self) -> bool {
+                self.last.owner_died.load(Ordering::Relaxed)
+            }
+
+            /// The fencing token of this process's latest acquisition through this object.
+            #[getter]
+            fn token(&self) -> u64 {
+                self.last.token.load(Ordering::Relaxed)
+            }
+
+            /// Whether the lock is poisoned (a holder died; nobody cleared it since).
+            #[getter]
+            fn is_poisoned(&self) -> bool {
+                self.inner.is_poisoned()
+            }
+
+            /// Clears the poison mark, after the protected state was checked or repaired.
+            fn clear_poison(&self) {
+                self.inner.clear_poison()
+            }
+
+            /// The lock's state, read without taking it.
+            fn status(&self, py: Python<'_>) -> PyResult<LockStatus> {
+                LockStatus::new(py, &self.inner.status())
+            }
+
+            /// The name (`open`), path (`open_path`) or None (anonymous).
+            #[getter]
+            fn name(&self) -> Option<String> {
+                match &self.source {
+                    Source::Anonymous => None,
+                    Source::Name(n) => Some(n.clone()),
+                    Source::Path(p) => Some(p.display().to_string()),
+                }
+            }
+
+            fn __reduce__<'py>(
+                slf: &Bound<'py, Self>,
+            ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+                reduce(slf.as_any(), &slf.get().source, &[])
+            }
+
+            /// A descriptor of the lock's memory for multiprocessing's hand-over, owned by this
+            /// object (do not close it).
+            fn _export_fd(&self) -> PyResult<RawFd> {
+                let mut exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(fd) = exported.as_ref() {
+                    return Ok(fd.as_raw_fd());
+                }
+                let fd = export_fd(|cmd, var| self.inner.pass_to(cmd, var)).map_err(|e| {
+                    PyOSError::new_err(format!("cannot hand over {}: {e}", self.label()))
+                })?;
+                let raw = fd.as_raw_fd();
+                *exported = Some(fd);
+                Ok(raw)
+            }
+
+            /// Adopts a lock received as descriptor `fd` (which stays the caller's).
+            #[staticmethod]
+            fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<$ty> {
+                let inner = adopt_fd(fd, <$core>::from_env).map_err(|e| to_py(py, e, $py_name))?;
+                Ok($ty::wrap(inner, Source::Anonymous))
+            }
+
+            fn __repr__(&self) -> String {
+                let status = self.inner.status();
+                let state = match &status.holder {
+                    Some(h) if h.tid == h.pid => format!("held by pid {}", h.pid),
+                    Some(h) => format!("held by pid {} thread {}", h.pid, h.tid),
+                    None => "unlocked".into(),
+                };
+                format!("<interlock.{} {}, {state}>", $py_name, self.label())
+            }
+        }
+    };
+}
+
+lock_class!(
+    PyLock,
+    "Lock",
+    interlock::Lock,
+    "multiprocessing.Lock that a killed holder cannot wedge."
+);
+lock_class!(
+    PyRLock,
+    "RLock",
+    interlock::RLock,
+    "multiprocessing.RLock that a killed holder cannot wedge."
+);
+
+/// The descriptor hand-over of an anonymous handle, shared by `Semaphore` and `Event`.
+fn export_once(
+    slot: &Mutex<Option<OwnedFd>>,
+    label: &str,
+    pass_to: impl FnOnce(&mut Command, &str) -> Result<(), Error>,
+) -> PyResult<RawFd> {
+    let mut exported = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(fd) = exported.as_ref() {
+        return Ok(fd.as_raw_fd());
+    }
+    let fd = export_fd(pass_to)
+        .map_err(|e| PyOSError::new_err(format!("cannot hand over {label}: {e}")))?;
+    let raw = fd.as_raw_fd();
+    *exported = Some(fd);
+    Ok(raw)
+}
+
+/// multiprocessing.BoundedSemaphore whose permits come back when their holder is killed.
+#[pyclass(frozen, module = "interlock", name = "Semaphore")]
+struct PySemaphore {
+    inner: interlock::Semaphore,
+    source: Source,
+    last: Last,
+    exported: Mutex<Option<OwnedFd>>,
+}
+
+impl PySemaphore {
+    fn wrap(inner: interlock::Semaphore, source: Source) -> PySemaphore {
+        PySemaphore {
+            inner,
+            source,
+            last: Last::default(),
+            exported: Mutex::new(None),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.source.label("Semaphore")
+    }
+
+    fn acquire_inner(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        match acquire(py, &self.inner, &self.label(), block, timeout)? {
+            Some(taken) => {
+                self.last.note(taken);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[pymethods]
+impl PySemaphore {
+    #[new]
+    #[pyo3(signature = (value = 1))]
+    fn py_new(py: Python<'_>, value: usize) -> PyResult<PySemaphore> {
+        let inner = interlock::Semaphore::new(value).map_err(|e| to_py(py, e, "Semaphore"))?;
+        Ok(PySemaphore::wrap(inner, Source::Anonymous))
+    }
+
+    /// Opens (creating if needed, with `value` permits) the semaphore named `name`.
+    #[staticmethod]
+    #[pyo3(signature = (name, value = 1))]
+    fn open(py: Python<'_>, name: &str, value: usize) -> PyResult<PySemaphore> {
+        let inner = interlock::Semaphore::open(name, value).map_err(|e| to_py(py, e, name))?;
+        Ok(PySemaphore::wrap(inner, Source::Name(name.to_owned())))
+    }
+
+    /// Opens (creating if needed, with `value` permits and `mode`) the semaphore file at `path`.
+    #[staticmethod]
+    #[pyo3(signature = (path, value = 1, mode = 0o600))]
+    fn open_path(py: Python<'_>, path: PathBuf, value: usize, mode: u32) -> PyResult<PySemaphore> {
+        let label = path.display().to_string();
+        let inner = interlock::Semaphore::open_path(&path, mode, value)
+            .map_err(|e| to_py(py, e, &label))?;
+        Ok(PySemaphore::wrap(inner, Source::Path(path)))
+    }
+
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        self.acquire_inner(py, block, timeout)
+    }
+
+    /// Gives back a permit the calling thread holds; `NotOwner` (a ValueError, as
+    /// BoundedSemaphore's) when it holds none.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner
+            .release()
+            .map_err(|e| to_py(py, e, &self.label()))
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire_inner(py, true, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release(py)
+    }
+
+    /// Permits free now (multiprocessing's `get_value`).
+    fn get_value(&self) -> usize {
+        self.inner.available()
+    }
+
+    /// How many permits it has.
+    #[getter]
+    fn permits(&self) -> usize {
+        self.inner.permits()
+    }
+
+    /// Threads waiting for a permit now.
+    #[getter]
+    fn waiters(&self) -> u32 {
+        self.inner.waiters()
+    }
+
+    /// Each permit's holder, or None where it is free.
+    fn holders(&self, py: Python<'_>) -> PyResult<Vec<Option<Py<Holder>>>> {
+        self.inner
+            .holders()
+            .iter()
+            .map(|s| {
+                s.holder
+                    .as_ref()
+                    .map(|h| Py::new(py, Holder::from(h)))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// True when this process's latest acquisition through this object got a permit whose
+    /// previous holder died holding it.
+    #[getter]
+    fn previous_owner_died(&self) -> bool {
+        self.last.owner_died.load(Ordering::Relaxed)
+    }
+
+    /// The fencing token of this process's latest acquisition through this object.
+    #[getter]
+    fn token(&self) -> u64 {
+        self.last.token.load(Ordering::Relaxed)
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match &self.source {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let permits = slf.get().inner.permits() as u64;
+        reduce(slf.as_any(), &slf.get().source, &[permits])
+    }
+
+    fn _export_fd(&self) -> PyResult<RawFd> {
+        export_once(&self.exported, &self.label(), |cmd, var| {
+            self.inner.pass_to(cmd, var)
+        })
+    }
+
+    #[staticmethod]
+    fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PySemaphore> {
+        let inner =
+            adopt_fd(fd, interlock::Semaphore::from_env).map_err(|e| to_py(py, e, "Semaphore"))?;
+        Ok(PySemaphore::wrap(inner, Source::Anonymous))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<interlock.Semaphore {}, {} of {} free>",
+            self.label(),
+            self.inner.available(),
+            self.inner.permits()
+        )
+    }
+}
+
+/// multiprocessing.Event: a flag that processes wait for.
+#[pyclass(frozen, module = "interlock", name = "Event")]
+struct PyEvent {
+    inner: interlock::Event,
+    source: Source,
+    exported: Mutex<Option<OwnedFd>>,
+}
+
+impl PyEvent {
+    fn wrap(inner: interlock::Event, source: Source) -> PyEvent {
+        PyEvent {
+            inner,
+            source,
+            exported: Mutex::new(None),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.source.label("Event")
+    }
+}
+
+#[pymethods]
+impl PyEvent {
+    #[new]
+    fn py_new(py: Python<'_>) -> PyResult<PyEvent> {
+        let inner = interlock::Event::new().map_err(|e| to_py(py, e, "Event"))?;
+        Ok(PyEvent::wrap(inner, Source::Anonymous))
+    }
+
+    #[staticmethod]
+    fn open(py: Python<'_>, name: &str) -> PyResult<PyEvent> {
+        let inner = interlock::Event::open(name).map_err(|e| to_py(py, e, name))?;
+        Ok(PyEvent::wrap(inner, Source::Name(name.to_owned())))
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (path, mode = 0o600))]
+    fn open_path(py: Python<'_>, path: PathBuf, mode: u32) -> PyResult<PyEvent> {
+        let label = path.display().to_string();
+        let inner = interlock::Event::open_path(&path, mode).map_err(|e| to_py(py, e, &label))?;
+        Ok(PyEvent::wrap(inner, Source::Path(path)))
+    }
+
+    fn set(&self) {
+        self.inner.set()
+    }
+
+    fn clear(&self) {
+        self.inner.clear()
+    }
+
+    fn is_set(&self) -> bool {
+        self.inner.is_set()
+    }
+
+    /// Waits until the flag is set or `timeout` seconds pass; returns the flag. The GIL is
+    /// released; on the main thread Ctrl-C raises KeyboardInterrupt within 50 ms.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.inner.is_set() {
+            return Ok(true);
+        }
+        let started = Instant::now();
+        let end = match deadline(timeout)? {
+            Some(d) if d.is_zero() => return Ok(false),
+            Some(d) => started.checked_add(d),
+            None => None,
+        };
+        let main = on_main_thread();
+        loop {
+            let now = Instant::now();
+            let remaining = match end {
+                Some(end) if now >= end => return Ok(self.inner.is_set()),
+                Some(end) => Some(end - now),
+                None => None,
+            };
+            let slice = main.then_some(SLICE);
+            let set = match (remaining, slice) {
+                (None, None) => {
+                    py.detach(|| self.inner.wait());
+                    true
+                }
+                (Some(d), None) | (None, Some(d)) => py.detach(|| self.inner.wait_timeout(d)),
+                (Some(r), Some(s)) => py.detach(|| self.inner.wait_timeout(r.min(s))),
+            };
+            if set {
+                return Ok(true);
+            }
+            if main {
+                py.check_signals()?;
+            }
+        }
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match &self.source {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        reduce(slf.as_any(), &slf.get().source, &[])
+    }
+
+    fn _export_fd(&self) -> PyResult<RawFd> {
+        export_once(&self.exported, &self.label(), |cmd, var| {
+            self.inner.pass_to(cmd, var)
+        })
+    }
+
+    #[staticmethod]
+    fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PyEvent> {
+        let inner = adopt_fd(fd, interlock::Event::from_env).map_err(|e| to_py(py, e, "Event"))?;
+        Ok(PyEvent::wrap(inner, Source::Anonymous))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<interlock.Event {}, {}>",
+            self.label(),
+            if self.inner.is_set() { "set" } else { "unset" }
+        )
+    }
+}
+
+/// multiprocessing.Barrier (threading.Barrier's API) whose waiters are told when a party dies.
+#[pyclass(frozen, module = "interlock", name = "Barrier")]
+struct PyBarrier {
+    inner: std::sync::Arc<interlock::Barrier>,
+    source: Source,
+    default_timeout: Option<f64>,
+    exported: Mutex<Option<OwnedFd>>,
+}
+
+impl PyBarrier {
+    fn wrap(inner: interlock::Barrier, source: Source, timeout: Option<f64>) -> PyBarrier {
+        PyBarrier {
+            inner: std::sync::Arc::new(inner),
+            source,
+            default_timeout: timeout,
+            exported: Mutex::new(None),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.source.label("Barrier")
+    }
+}
+
+#[pymethods]
+impl PyBarrier {
+    #[new]
+    #[pyo3(signature = (parties, action = None, timeout = None))]
+    fn py_new(
+        py: Python<'_>,
+        parties: u32,
+        action: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<PyBarrier> {
+        if action.is_some() {
+            return Err(PyValueError::new_err(
+                "interlock.Barrier takes no action: the last party to arrive releases the others \
+                 at once; run the action after wait() in the party whose index is parties - 1",
+            ));
+        }
+        let inner = interlock::Barrier::new(parties).map_err(|e| to_py(py, e, "Barrier"))?;
+        Ok(PyBarrier::wrap(inner, Source::Anonymous, timeout))
+    }
+
+    /// Opens (creating if needed, for `parties`) the barrier named `name`.
+    #[staticmethod]
+    #[pyo3(signature = (name, parties, timeout = None))]
+    fn open(py: Python<'_>, name: &str, parties: u32, timeout: Option<f64>) -> PyResult<PyBarrier> {
+        let inner = interlock::Barrier::open(name, parties).map_err(|e| to_py(py, e, name))?;
+        Ok(PyBarrier::wrap(
+            inner,
+            Source::Name(name.to_owned()),
+            timeout,
+        ))
+    }
+
+    /// Opens (creating if needed, for `parties`, with `mode`) the barrier file at `path`.
+    #[staticmethod]
+    #[pyo3(signature = (path, parties, mode = 0o600, timeout = None))]
+    fn open_path(
+        py: Python<'_>,
+        path: PathBuf,
+        parties: u32,
+        mode: u32,
+        timeout: Option<f64>,
+    ) -> PyResult<PyBarrier> {
+        let label = path.display().to_string();
+        let inner = interlock::Barrier::open_path(&path, mode, parties)
+            .map_err(|e| to_py(py, e, &label))?;
+        Ok(PyBarrier::wrap(inner, Source::Path(path), timeout))
+    }
+
+    /// Waits for every party; returns this party's place in the arrival order (0 to
+    /// parties - 1). Raises `interlock.BrokenBarrier` (a `threading.BrokenBarrierError`) when
+    /// the barrier is or gets broken: a party died (named), a wait timed out, abort, reset.
+    ///
+    /// An arrival cannot be taken back, so Ctrl-C on the main thread breaks the barrier (for
+    /// every party, as a timeout does) before `KeyboardInterrupt` is raised. The main thread's
+    /// wait runs on a helper thread of this process, for the main thread to check signals.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
+        let timeout = match timeout.or(self.default_timeout) {
+            None => None,
+            t => Some(deadline(t)?.unwrap_or(Duration::MAX)),
+        };
+        let run = move |b: &interlock::Barrier| match timeout {
+            None => b.wait(),
+            Some(t) => b.wait_timeout(t),
+        };
+        let result = if on_main_thread() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let barrier = std::sync::Arc::clone(&self.inner);
+            std::thread::Builder::new()
+                .name("interlock-barrier-wait".into())
+                .spawn(move || {
+                    let _ = tx.send(run(&barrier));
+                })
+                .map_err(|e| {
+                    PyOSError::new_err(format!("cannot start the barrier's waiter: {e}"))
+                })?;
+            // The receiver goes into each GIL-free wait and comes back (it is Send, not Sync).
+            let mut rx = rx;
+            loop {
+                let (got, back) = py.detach(move || {
+                    let got = rx.recv_timeout(SLICE);
+                    (got, rx)
+                });
+                rx = back;
+                match got {
+                    Ok(result) => break result,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(interrupt) = py.check_signals() {
+                            self.inner.abort();
+                            // The helper's wait ends at once (broken); its result is moot.
+                            let _ = py.detach(move || rx.recv());
+                            return Err(interrupt);
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(PyOSError::new_err("the barrier's waiter thread died"));
+                    }
+                }
+            }
+        } else {
+            py.detach(|| run(&self.inner))
+        };
+        result
+            .map(|passed| passed.index())
+            .map_err(|e| to_py(py, e, &self.label()))
+    }
+
+    /// Breaks the barrier: waiting parties, and every wait until `reset()`, raise BrokenBarrier.
+    fn abort(&self) {
+        self.inner.abort()
+    }
+
+    /// Mends the barrier for a new generation; parties waiting now raise BrokenBarrier.
+    fn reset(&self) {
+        self.inner.reset()
+    }
+
+    #[getter]
+    fn parties(&self) -> u32 {
+        self.inner.parties()
+    }
+
+    /// Parties waiting in the current generation.
+    #[getter]
+    fn n_waiting(&self) -> u32 {
+        self.inner.status().arrived
+    }
+
+    #[getter]
+    fn broken(&self) -> bool {
+        self.inner.status().broken.is_some()
+    }
+
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match &self.source {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let parties = u64::from(slf.get().inner.parties());
+        reduce(slf.as_any(), &slf.get().source, &[parties])
+    }
+
+    fn _export_fd(&self) -> PyResult<RawFd> {
+        export_once(&self.exported, &self.label(), |cmd, var| {
+            self.inner.pass_to(cmd, var)
+        })
+    }
+
+    #[staticmethod]
+    fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PyBarrier> {
+        let inner =
+            adopt_fd(fd, interlock::Barrier::from_env).map_err(|e| to_py(py, e, "Barrier"))?;
+        Ok(PyBarrier::wrap(inner, Source::Anonymous, None))
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.status();
+        format!(
+            "<interlock.Barrier {}, {} of {} waiting{}>",
+            self.label(),
+            s.arrived,
+            s.parties,
+            s.broken
+                .map(|b| format!(", broken: {b}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// The extension module.
+#[pymodule]
+fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLock>()?;
+    m.add_class::<PyRLock>()?;
+    m.add_class::<PySemaphore>()?;
+    m.add_class::<PyEvent>()?;
+    m.add_class::<PyBarrier>()?;
+    m.add_class::<LockStatus>()?;
+    m.add_class::<Holder>()?;
+    m.add_class::<HoldFor>()?;
+    Ok(())
+}

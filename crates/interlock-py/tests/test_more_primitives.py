@@ -1,0 +1,205 @@
+"""Semaphore (bounded, as multiprocessing.BoundedSemaphore) and Event."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import interlock
+import workers
+from interlock import BoundedSemaphore, Event, Semaphore
+
+TIMEOUT = 30
+
+
+def test_semaphore_counts_permits():
+    sem = Semaphore(2)
+    assert sem.permits == 2 and sem.get_value() == 2
+    assert sem.acquire() and sem.acquire(timeout=1)
+    assert sem.get_value() == 0
+    assert sem.acquire(False) is False
+    other = []
+    t = threading.Thread(target=lambda: other.append(sem.acquire(timeout=0.05)))
+    t.start()
+    t.join(TIMEOUT)
+    assert other == [False]
+    # Every permit held by this thread: waiting could never end (permits are the holder's).
+    with pytest.raises(interlock.WouldDeadlock):
+        sem.acquire(timeout=0.05)
+    sem.release()
+    with sem:
+        assert sem.get_value() == 0
+    sem.release()
+    assert sem.get_value() == 2
+    assert BoundedSemaphore is Semaphore
+
+
+def test_semaphore_release_above_what_was_taken_is_a_value_error():
+    sem = BoundedSemaphore(1)
+    with pytest.raises(ValueError) as e:
+        sem.release()
+    assert isinstance(e.value, interlock.NotOwner)
+
+
+def test_a_semaphore_of_no_permits_is_refused():
+    with pytest.raises(interlock.InvalidSize) as e:
+        Semaphore(0)
+    assert isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("permits", [1, 2])
+def test_a_permit_of_a_killed_holder_comes_back_and_its_taker_is_told(ctx, permits):
+    sem = Semaphore(permits)
+    for _ in range(permits - 1):
+        sem.acquire()  # this thread holds the others: the dead holder's is the one left
+    ready = ctx.Event()
+    holder = ctx.Process(target=workers.take_permit_and_report, args=(sem, ready), daemon=True)
+    holder.start()
+    assert ready.wait(TIMEOUT)
+    assert sem.get_value() == 0
+    assert holder.pid in [h.pid for h in sem.holders() if h]
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(TIMEOUT)
+    assert sem.acquire(timeout=TIMEOUT) is True
+    assert sem.previous_owner_died
+    for _ in range(permits):
+        sem.release()
+    assert sem.get_value() == permits
+
+
+def test_named_semaphore_pickles_with_its_permits(name):
+    sem = Semaphore.open(name, 3)
+    copy = pickle.loads(pickle.dumps(sem))
+    assert copy.permits == 3 and copy.name == name
+    with sem:
+        assert copy.get_value() == 2
+    with pytest.raises(interlock.InvalidSize):
+        Semaphore.open(name, 4)
+
+
+def test_event_set_wait_clear(ctx):
+    ev = Event()
+    assert not ev.is_set() and ev.wait(0.01) is False
+    q = ctx.Queue()
+    p = ctx.Process(target=workers.wait_event_and_report, args=(ev, q), daemon=True)
+    p.start()
+    ev.set()
+    assert q.get(timeout=TIMEOUT) is True
+    p.join(TIMEOUT)
+    assert p.exitcode == 0
+    assert ev.wait() is True
+    ev.clear()
+    assert not ev.is_set()
+
+
+def test_event_wait_in_a_thread_releases_the_gil():
+    ev = Event()
+    out = []
+    t = threading.Thread(target=lambda: out.append(ev.wait(TIMEOUT)))
+    t.start()
+    time.sleep(0.05)  # Python code runs here while the other thread waits
+    ev.set()
+    t.join(TIMEOUT)
+    assert out == [True]
+
+
+def test_sigint_interrupts_an_event_wait(name):
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, interlock\nev = interlock.Event.open(sys.argv[1])\nprint('waiting', flush=True)\ntry:\n    ev.wait()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n", name],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "waiting\n"
+        time.sleep(0.1)
+        os.kill(child.pid, signal.SIGINT)
+        out, _ = child.communicate(timeout=TIMEOUT)
+    finally:
+        child.kill()
+    assert out == "interrupted\n" and child.returncode == 0
+
+
+# --- Barrier ------------------------------------------------------------------------------
+
+
+def test_barrier_passes_every_party_with_distinct_indexes(ctx):
+    barrier = interlock.Barrier(3)
+    assert barrier.parties == 3 and not barrier.broken
+    q = ctx.Queue()
+    ps = [ctx.Process(target=workers.barrier_party, args=(barrier, q), daemon=True) for _ in range(2)]
+    for p in ps:
+        p.start()
+    mine = barrier.wait(TIMEOUT)
+    got = sorted([mine] + [q.get(timeout=TIMEOUT)[1] for _ in ps])
+    for p in ps:
+        p.join(TIMEOUT)
+        assert p.exitcode == 0
+    assert got == [0, 1, 2]
+
+
+def test_a_dead_party_breaks_the_barrier_and_is_named(ctx):
+    barrier = interlock.Barrier(3)
+    arrived = ctx.Event()
+    q = ctx.Queue()
+    dying = ctx.Process(target=workers.barrier_party_that_dies, args=(barrier, arrived), daemon=True)
+    dying.start()
+    assert arrived.wait(TIMEOUT)
+    waiter = ctx.Process(target=workers.barrier_party, args=(barrier, q), daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + TIMEOUT
+    while barrier.n_waiting < 2:
+        assert time.monotonic() < deadline
+    os.kill(dying.pid, signal.SIGKILL)
+    dying.join(TIMEOUT)
+    assert q.get(timeout=TIMEOUT) == ("broken", dying.pid)
+    waiter.join(TIMEOUT)
+    assert barrier.broken
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(1)
+    barrier.reset()
+    assert not barrier.broken
+
+
+def test_barrier_timeout_breaks_it_as_threading_does():
+    barrier = interlock.Barrier(2, timeout=0.05)
+    with pytest.raises(interlock.BrokenBarrier):
+        barrier.wait()
+    assert barrier.broken
+
+
+def test_barrier_refuses_an_action():
+    with pytest.raises(ValueError, match="no action"):
+        interlock.Barrier(2, action=print)
+
+
+def test_sigint_during_a_barrier_wait_breaks_it_and_raises_keyboard_interrupt(name):
+    barrier = interlock.Barrier.open(name, 2)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, interlock\nb = interlock.Barrier.open(sys.argv[1], 2)\nprint('waiting', flush=True)\ntry:\n    b.wait()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n", name],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "waiting\n"
+        deadline = time.monotonic() + TIMEOUT
+        while barrier.n_waiting < 1:
+            assert time.monotonic() < deadline
+        os.kill(child.pid, signal.SIGINT)
+        out, _ = child.communicate(timeout=TIMEOUT)
+    finally:
+        child.kill()
+    assert out == "interrupted\n" and child.returncode == 0
+    assert barrier.broken, "an arrival cannot be taken back: the interrupted party breaks it"
+    with pytest.raises(interlock.BrokenBarrier):
+        barrier.wait(1)
+
+
+def test_named_barrier_pickles_with_its_parties(name):
+    barrier = interlock.Barrier.open(name, 4)
+    copy = pickle.loads(pickle.dumps(barrier))
+    assert copy.parties == 4 and copy.name == name
