@@ -4,7 +4,8 @@
 //! P worker processes, forked from the driver, take one to three primitives at a time, in random
 //! orders, each with a random timeout: a `Lock`, a fair `Lock`, an `RLock` (re-entered up to three
 //! levels), the four rows of a `LockTable`, a `Semaphore` of three permits, a `Value<[u64; 2]>`
-//! and a slotted `SharedFile` counter. Meanwhile the driver SIGKILLs random workers (and forks
+//! and a slotted `SharedFile` counter; one round in eight notifies or waits (with a timeout) on a
+//! `Condition` bound to the `Lock`. Meanwhile the driver SIGKILLs random workers (and forks
 //! new ones in their place), SIGSTOPs and SIGCONTs others, and interrupts waits with a signal
 //! whose handler does nothing. Checked continuously in shared memory, and at the end:
 //!
@@ -28,7 +29,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use interlock::{Format, Lock, LockTable, RLock, Semaphore, SharedFile, Value};
+use interlock::{Condition, Format, Lock, LockTable, RLock, Semaphore, SharedFile, Value};
 use interlock_testkit::{describe_status, SharedMem};
 
 /// How far past its timeout a timed wait may return before it counts as a violation: room for
@@ -82,7 +83,14 @@ mod board {
     pub(crate) const ACKED_VALUE: usize = 2;
     pub(crate) const ACKED_FILE: usize = 3;
     pub(crate) const PID: usize = 4;
-    pub(crate) const LEN: usize = WORKER + MAX_PROCS * WORKER_LEN;
+    /// The condition bound to the plain `Lock`: waits, wake-ups by a notification, timeouts,
+    /// notifications sent.
+    pub(crate) const COND: usize = WORKER + MAX_PROCS * WORKER_LEN;
+    pub(crate) const COND_WAITS: usize = COND;
+    pub(crate) const COND_WOKEN: usize = COND + 1;
+    pub(crate) const COND_TIMED_OUT: usize = COND + 2;
+    pub(crate) const COND_NOTIFIES: usize = COND + 3;
+    pub(crate) const LEN: usize = COND + 4;
 }
 
 struct Prims {
@@ -93,6 +101,8 @@ struct Prims {
     sem: Semaphore,
     value: Value<[u64; 2]>,
     file: SharedFile,
+    /// Bound to `lock`.
+    cond: Condition,
 }
 
 /// xorshift64*: enough randomness for choosing, reproducible from a seed.
@@ -306,12 +316,126 @@ fn take<'a>(
     }
 }
 
+/// Claims occupant slot `sub` of primitive `p` for worker `w`: a violation if another holder is
+/// in it and the taker was not told of a death.
+fn claim(b: &SharedMem, w: usize, p: usize, sub: usize, died: bool) {
+    let before = prim(b, p, board::OCCUPANT + sub).swap(w as u64 + 1, Ordering::SeqCst);
+    if before != 0 && !died {
+        prim(b, p, board::DOUBLE).fetch_add(1, Ordering::SeqCst);
+        violation(
+            b,
+            format_args!(
+                "{} (slot {sub}): taken by worker {w} while worker {} holds it, and not told of a death",
+                NAMES[p],
+                before - 1
+            ),
+        );
+    }
+}
+
+/// Gives occupant slot `sub` of primitive `p` back: a violation if another took it meanwhile.
+fn leave(b: &SharedMem, w: usize, p: usize, sub: usize) {
+    let me = w as u64 + 1;
+    if let Err(now) = prim(b, p, board::OCCUPANT + sub).compare_exchange(
+        me,
+        0,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    ) {
+        prim(b, p, board::DOUBLE).fetch_add(1, Ordering::SeqCst);
+        violation(
+            b,
+            format_args!(
+                "{} (slot {sub}): worker {w} leaves, but worker {} took it meanwhile",
+                NAMES[p],
+                now.wrapping_sub(1)
+            ),
+        );
+    }
+}
+
+/// One round with the `Condition` bound to the plain `Lock`: take the lock, then notify one,
+/// notify all, or wait with a timeout — the lock given up during the wait and taken back after
+/// (told if its holder died meanwhile) — and let go. A wait must end within its timeout plus the
+/// re-take, bounded by `SLACK`, unless the process was paused.
+fn condition_round(prims: &Prims, b: &SharedMem, w: usize, rng: &mut Rng) {
+    let timeout = Duration::from_micros(500 + rng.below(50_000));
+    let Some((Held::Lock { _guard: guard }, _, died)) = take(prims, b, w, 0, timeout, rng, false)
+    else {
+        return;
+    };
+    let holding = worker_slot(b, w, board::HOLDING);
+    holding.fetch_or(1, Ordering::SeqCst);
+    claim(b, w, 0, 0, died);
+    let guard = match rng.below(4) {
+        0 => {
+            prims.cond.notify_one();
+            b.slot(board::COND_NOTIFIES).fetch_add(1, Ordering::Relaxed);
+            guard
+        }
+        1 => {
+            prims.cond.notify_all();
+            b.slot(board::COND_NOTIFIES).fetch_add(1, Ordering::Relaxed);
+            guard
+        }
+        _ => {
+            leave(b, w, 0, 0);
+            holding.fetch_and(!1, Ordering::SeqCst);
+            let wait = Duration::from_micros(500 + rng.below(30_000));
+            let pauses = worker_slot(b, w, board::PAUSES).load(Ordering::SeqCst);
+            let started = Instant::now();
+            let result = prims.cond.wait_timeout(guard, wait);
+            let waited = started.elapsed();
+            b.slot(board::COND_WAITS).fetch_add(1, Ordering::Relaxed);
+            if waited > wait + SLACK
+                && worker_slot(b, w, board::PAUSES).load(Ordering::SeqCst) == pauses
+            {
+                violation(
+                    b,
+                    format_args!("Condition: a wait of {wait:?} returned after {waited:?}"),
+                );
+            }
+            match result {
+                Ok((guard, timed)) => {
+                    let counter = if timed.timed_out() {
+                        board::COND_TIMED_OUT
+                    } else {
+                        board::COND_WOKEN
+                    };
+                    b.slot(counter).fetch_add(1, Ordering::Relaxed);
+                    let died = guard.previous_owner_died();
+                    if died {
+                        prim(b, 0, board::TOLD).fetch_add(1, Ordering::SeqCst);
+                    }
+                    if guard.is_poisoned() {
+                        guard.clear_poison();
+                    }
+                    holding.fetch_or(1, Ordering::SeqCst);
+                    claim(b, w, 0, 0, died);
+                    guard
+                }
+                Err(e) => {
+                    violation(b, format_args!("Condition: wait failed: {e}"));
+                    return;
+                }
+            }
+        }
+    };
+    leave(b, w, 0, 0);
+    holding.fetch_and(!1, Ordering::SeqCst);
+    drop(guard);
+}
+
 /// A worker: takes random sets of primitives in random orders until told to stop.
 fn work(prims: &Prims, b: &SharedMem, w: usize, seed: u64, plant: bool) {
     worker_slot(b, w, board::PID).store(std::process::id().into(), Ordering::SeqCst);
     let mut rng = Rng(seed | 1);
     let holding = worker_slot(b, w, board::HOLDING);
     while b.slot(board::STOP).load(Ordering::SeqCst) == 0 {
+        if rng.below(8) == 0 {
+            condition_round(prims, b, w, &mut rng);
+            continue;
+        }
         let k = 1 + rng.below(3) as usize;
         let mut order: Vec<usize> = (0..N).collect();
         for i in 0..k {
@@ -344,20 +468,7 @@ fn work(prims: &Prims, b: &SharedMem, w: usize, seed: u64, plant: bool) {
             holding.fetch_or(1 << p, Ordering::SeqCst);
             // The occupant slot is ours now. It may name another worker only if that worker
             // died holding this very lock or permit — and then we were told so.
-            let me = w as u64 + 1;
-            let occupant = prim(b, p, board::OCCUPANT + sub);
-            let before = occupant.swap(me, Ordering::SeqCst);
-            if before != 0 && !died {
-                prim(b, p, board::DOUBLE).fetch_add(1, Ordering::SeqCst);
-                violation(
-                    b,
-                    format_args!(
-                        "{} (slot {sub}): taken by worker {w} while worker {} holds it, and not told of a death",
-                        NAMES[p],
-                        before - 1
-                    ),
-                );
-            }
+            claim(b, w, p, sub, died);
             held.push((p, sub, h));
         }
         // The section: a little work, and the value's two fields moved one after the other.
@@ -365,23 +476,7 @@ fn work(prims: &Prims, b: &SharedMem, w: usize, seed: u64, plant: bool) {
             std::hint::spin_loop();
         }
         while let Some((p, sub, h)) = held.pop() {
-            let me = w as u64 + 1;
-            if let Err(now) = prim(b, p, board::OCCUPANT + sub).compare_exchange(
-                me,
-                0,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                prim(b, p, board::DOUBLE).fetch_add(1, Ordering::SeqCst);
-                violation(
-                    b,
-                    format_args!(
-                        "{} (slot {sub}): worker {w} leaves, but worker {} took it meanwhile",
-                        NAMES[p],
-                        now.wrapping_sub(1)
-                    ),
-                );
-            }
+            leave(b, w, p, sub);
             holding.fetch_and(!(1 << p), Ordering::SeqCst);
             if let Held::Value(mut g) = h {
                 g[0] += 1;
@@ -438,8 +533,11 @@ fn main() {
     let a = args();
     install_interrupt_handler();
     let dir = tempfile::tempdir().expect("tempdir");
+    let lock = Lock::new().expect("Lock");
+    let cond = Condition::new(&lock).expect("Condition");
     let prims = Prims {
-        lock: Lock::new().expect("Lock"),
+        lock,
+        cond,
         fair: Lock::options().fair(true).create().expect("fair Lock"),
         rlock: RLock::new().expect("RLock"),
         table: LockTable::new(4).expect("LockTable"),
@@ -682,6 +780,13 @@ fn main() {
     }
     let violations = b.slot(board::VIOLATIONS).load(Ordering::SeqCst);
     println!();
+    println!(
+        "Condition (bound to the Lock): {} waits — {} woken by a notification, {} timed out — {} notifications sent",
+        b.slot(board::COND_WAITS).load(Ordering::SeqCst),
+        b.slot(board::COND_WOKEN).load(Ordering::SeqCst),
+        b.slot(board::COND_TIMED_OUT).load(Ordering::SeqCst),
+        b.slot(board::COND_NOTIFIES).load(Ordering::SeqCst),
+    );
     println!(
         "kills {kills}, pauses {pauses}, interrupts {interrupts}, respawns {respawns}; \
          value {final_value:?} ({acked_value} acknowledged), file {file_count:?} ({acked_file} acknowledged); \
