@@ -1,0 +1,725 @@
+//! `EtcdLock` and its guard: the lock algorithm of etcd's `concurrency` package, client-side.
+//!
+//! Keys, under the client's prefix `P` (default `interlock/`) and the lock's name `N`:
+//!
+//! - `P N /w/ LEASE` (LEASE in 16 hex digits): one per waiting or holding client, attached to
+//!   the client's lease, value = who (`pid=… host=…`). Its create revision is its place in
+//!   the queue and, once it holds, the fencing token.
+//! - `P N /o`: the owner record, no lease (it outlives holders): `held token=T …` written by
+//!   the holder when it takes the lock, `released token=T …` by its release. A new holder that
+//!   finds `held` with another token knows its predecessor never released: its key went with
+//!   its lease, i.e. it was killed, paused or cut off past its TTL (owner death).
+//!
+//! Acquire: (1) a txn creates the key if absent (`create_revision == 0`), else reads it (a
+//! leftover of this lease, whose revision is kept); (2) while a key with a lower create
+//! revision exists, watch the nearest one from the revision read until it is deleted (a watch,
+//! not polling); (3) a txn guarded by the own key's create revision reads the owner record and
+//! writes `held`: if the key is gone (the lease lapsed while waiting) that txn fails and the
+//! caller gets [`Error::LeaseLost`], never the lock. Release: a txn guarded by the key's create
+//! revision deletes it and writes `released`; a stale guard's release changes nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{
+    Compare, CompareOp, GetOptions, KeyValue, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
+    TxnOpResponse, WatchFilterType, WatchOptions,
+};
+use tokio::sync::{watch, OwnedMutexGuard};
+
+use crate::client::{EtcdClient, Local, Session};
+use crate::record::{self, OwnerRecord};
+use crate::Error;
+
+/// A named lock over etcd: the same guard contract as [`interlock::Lock`] — `lock`,
+/// `try_lock`, `lock_timeout`, a fencing token, "the previous owner died" — across machines.
+///
+/// Each method has a blocking form (for a client made with [`EtcdClient::connect`]) and an
+/// async one (`…_async`, cancel-safe: a dropped future withdraws its key). Within one client,
+/// acquisitions of one name are serialised locally before they queue in etcd (the queue key
+/// is per lease), so threads and tasks of one process exclude each other too.
+///
+/// # Owner death
+///
+/// A holder whose lease lapses (killed, paused or cut off for longer than the TTL) loses the
+/// lock to the next waiter, which is told: [`EtcdGuard::previous_owner_died`]. The old holder
+/// learns it from [`EtcdGuard::lease_lost`] — but only when it asks, or through
+/// [`EtcdGuard::lease_lost_signal`]: code that writes elsewhere must fence its writes with
+/// [`EtcdGuard::token`] (see the `fenced_store` example), since a paused process cannot know
+/// it was paused until it runs again.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use interlock_etcd::{EtcdClient, EtcdLock, EtcdOptions};
+///
+/// let client = EtcdClient::connect(EtcdOptions::parse("127.0.0.1:2379"))?;
+/// let lock = EtcdLock::new(&client, "deploy")?;
+/// let guard = lock.lock_timeout(Duration::from_secs(30))?;
+/// if guard.previous_owner_died() {
+///     // check what the last deploy left
+/// }
+/// // ... write, carrying guard.token() to the store ...
+/// guard.unlock()?;
+/// # Ok::<(), interlock_etcd::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct EtcdLock {
+    client: EtcdClient,
+    name: String,
+    local: Arc<Local>,
+}
+
+/// How long an acquisition may wait.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// Not at all: `try_lock`.
+    No,
+    Forever,
+    Until(Instant),
+}
+
+impl EtcdLock {
+    /// The lock `name` of this client's prefix (nothing is written until it is taken).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]: the local crate's rules (`[A-Za-z0-9._-]`, at most 200 bytes,
+    /// no leading dot), so that a name means the same on both backends.
+    pub fn new(client: &EtcdClient, name: &str) -> Result<EtcdLock, Error> {
+        validate_name(name)?;
+        Ok(EtcdLock {
+            client: client.clone(),
+            name: name.to_owned(),
+            local: client.local(name),
+        })
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client it belongs to.
+    pub fn client(&self) -> &EtcdClient {
+        &self.client
+    }
+
+    /// Waits for the lock, without limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldDeadlock`] if this thread holds it already; [`Error::LeaseLost`] if the
+    /// client's lease lapsed while waiting; [`Error::Unavailable`] and others when etcd fails.
+    ///
+    /// # Panics
+    ///
+    /// Inside an async context (use [`lock_async`](Self::lock_async)).
+    #[track_caller]
+    pub fn lock(&self) -> Result<EtcdGuard, Error> {
+        self.blocking(Wait::Forever).map(|g| g.expect("waited"))
+    }
+
+    /// Takes the lock if nobody holds or waits for it, else `None` at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Panics
+    ///
+    /// Inside an async context.
+    #[track_caller]
+    pub fn try_lock(&self) -> Result<Option<EtcdGuard>, Error> {
+        self.blocking(Wait::No)
+    }
+
+    /// Waits at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] (naming the holder's token) when it runs out; else as
+    /// [`lock`](Self::lock).
+    ///
+    /// # Panics
+    ///
+    /// Inside an async context.
+    #[track_caller]
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<EtcdGuard, Error> {
+        self.blocking(Wait::Until(Instant::now() + timeout))
+            .map(|g| g.expect("waited"))
+    }
+
+    /// Waits at most `timeout`; `None` when it runs out.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Panics
+    ///
+    /// Inside an async context.
+    pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<EtcdGuard>, Error> {
+        match self.lock_timeout(timeout) {
+            Ok(guard) => Ok(Some(guard)),
+            Err(Error::Timeout { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`lock`](Self::lock), async. Cancel-safe: dropping the future withdraws this client's
+    /// key from the queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock), without `WouldDeadlock` (tasks have no thread to tell).
+    pub async fn lock_async(&self) -> Result<EtcdGuard, Error> {
+        self.acquire(Wait::Forever)
+            .await
+            .map(|g| g.expect("waited"))
+    }
+
+    /// [`try_lock`](Self::try_lock), async.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock_async`](Self::lock_async).
+    pub async fn try_lock_async(&self) -> Result<Option<EtcdGuard>, Error> {
+        self.acquire(Wait::No).await
+    }
+
+    /// [`lock_timeout`](Self::lock_timeout), async.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock_timeout`](Self::lock_timeout).
+    pub async fn lock_timeout_async(&self, timeout: Duration) -> Result<EtcdGuard, Error> {
+        self.acquire(Wait::Until(Instant::now() + timeout))
+            .await
+            .map(|g| g.expect("waited"))
+    }
+
+    fn blocking(&self, wait: Wait) -> Result<Option<EtcdGuard>, Error> {
+        let me = std::thread::current().id();
+        if *self.local.thread.lock().unwrap_or_else(|e| e.into_inner()) == Some(me) {
+            return Err(Error::WouldDeadlock {
+                name: self.name.clone(),
+            });
+        }
+        let guard = self.client.block_on(self.acquire(wait))?;
+        if let Some(guard) = &guard {
+            *self.local.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(me);
+            guard.held_by_thread(true);
+        }
+        Ok(guard)
+    }
+
+    fn key_prefix(&self) -> String {
+        format!("{}{}/", self.client.options().get_prefix(), self.name)
+    }
+
+    async fn acquire(&self, wait: Wait) -> Result<Option<EtcdGuard>, Error> {
+        let start = Instant::now();
+        // This client's turn for the name first (the queue key is per lease).
+        let local = match wait {
+            Wait::No => match Arc::clone(&self.local.mutex).try_lock_owned() {
+                Ok(local) => local,
+                Err(_) => return Ok(None),
+            },
+            Wait::Forever => Arc::clone(&self.local.mutex).lock_owned().await,
+            Wait::Until(deadline) => {
+                match tokio::time::timeout_at(
+                    deadline.into(),
+                    Arc::clone(&self.local.mutex).lock_owned(),
+                )
+                .await
+                {
+                    Ok(local) => local,
+                    Err(_) => return Err(self.timeout(start, None)),
+                }
+            }
+        };
+        let session = self.client.session().await?;
+        let mut entry = Entry {
+            client: self.client.clone(),
+            key: record::waiter_key(&self.key_prefix(), session.id),
+            owner_key: record::owner_key(&self.key_prefix()),
+            session,
+            rev: None,
+            local: Some(local),
+        };
+        let result = match wait {
+            Wait::Until(deadline) => {
+                match tokio::time::timeout_at(deadline.into(), self.queue(&mut entry, false)).await
+                {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let holder = self.first_token(&entry).await;
+                        Err(self.timeout(start, holder))
+                    }
+                }
+            }
+            Wait::No => self.queue(&mut entry, true).await,
+            Wait::Forever => self.queue(&mut entry, false).await,
+        };
+        match result {
+            Ok(Some(previous)) => Ok(Some(entry.into_guard(self, previous))),
+            Ok(None) => {
+                entry.withdraw().await;
+                Ok(None)
+            }
+            Err(e) => {
+                entry.withdraw().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn timeout(&self, start: Instant, holder: Option<u64>) -> Error {
+        Error::Timeout {
+            name: self.name.clone(),
+            waited: start.elapsed(),
+            holder,
+        }
+    }
+
+    /// The token of the first key in the queue (the holder), for a timeout's message.
+    async fn first_token(&self, entry: &Entry) -> Option<u64> {
+        let mut kv = self.client.etcd().kv_client();
+        let get = kv.get(
+            record::waiters(&self.key_prefix()),
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Create, SortOrder::Ascend)
+                    .with_limit(1)
+                    .with_keys_only(),
+            ),
+        );
+        let answer = tokio::time::timeout(Duration::from_millis(500), get).await;
+        let first = answer.ok()?.ok()?.kvs().first()?.create_revision();
+        (Some(first) != entry.rev).then_some(first as u64)
+    }
+
+    /// Steps (1)–(3). `Ok(None)`: `try_only` and someone is ahead. `Ok(Some(previous))`: held,
+    /// with the owner record found.
+    async fn queue(
+        &self,
+        entry: &mut Entry,
+        try_only: bool,
+    ) -> Result<Option<Option<OwnerRecord>>, Error> {
+        let prefix = self.key_prefix();
+        let waiters = record::waiters(&prefix);
+        let lease = entry.session.id;
+        let mut kv = self.client.etcd().kv_client();
+
+        // (1) Enqueue.
+        let create = Txn::new()
+            .when([Compare::create_revision(
+                entry.key.clone(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then([TxnOp::put(
+                entry.key.clone(),
+                record::who(),
+                Some(PutOptions::new().with_lease(lease)),
+            )])
+            .or_else([TxnOp::get(entry.key.clone(), None)]);
+        let answer = self.client.request("enqueue", kv.txn(create)).await?;
+        let rev = if answer.succeeded() {
+            answer.header().map(|h| h.revision()).unwrap_or_default()
+        } else {
+            // A key of this lease left by a withdrawal that failed: ours, keep its place.
+            match answer.op_responses().first() {
+                Some(TxnOpResponse::Get(get)) => get
+                    .kvs()
+                    .first()
+                    .map(KeyValue::create_revision)
+                    .unwrap_or_default(),
+                _ => 0,
+            }
+        };
+        if rev == 0 {
+            return Err(Error::LeaseLost { lease });
+        }
+        entry.rev = Some(rev);
+
+        // (2) Wait for each key ahead to go, nearest first.
+        loop {
+            let ahead = self
+                .client
+                .request(
+                    "queue read",
+                    kv.get(
+                        waiters.clone(),
+                        Some(
+                            GetOptions::new()
+                                .with_prefix()
+                                .with_max_create_revision(rev - 1)
+                                .with_sort(SortTarget::Create, SortOrder::Descend)
+                                .with_limit(1)
+                                .with_keys_only(),
+                        ),
+                    ),
+                )
+                .await?;
+            let Some(nearest) = ahead.kvs().first() else {
+                break;
+            };
+            if try_only {
+                return Ok(None);
+            }
+            if entry.session.is_lost() {
+                return Err(Error::LeaseLost { lease });
+            }
+            let from = ahead.header().map(|h| h.revision()).unwrap_or_default() + 1;
+            self.wait_deleted(nearest.key().to_vec(), from, &entry.session)
+                .await?;
+        }
+
+        // (3) Confirm the own key still exists, read the owner record and take it over, in
+        // one txn (its operations apply in order: the read sees the predecessor's record).
+        let owner = entry.owner_key.clone();
+        let held = OwnerRecord::held(rev as u64, lease);
+        let confirm = Txn::new()
+            .when([Compare::create_revision(
+                entry.key.clone(),
+                CompareOp::Equal,
+                rev,
+            )])
+            .and_then([
+                TxnOp::get(owner.clone(), None),
+                TxnOp::put(owner, held.encode(), None),
+            ]);
+        let answer = self.client.request("confirm", kv.txn(confirm)).await?;
+        if !answer.succeeded() {
+            return Err(Error::LeaseLost { lease });
+        }
+        let previous = match answer.op_responses().first() {
+            Some(TxnOpResponse::Get(get)) => get
+                .kvs()
+                .first()
+                .and_then(|kv| OwnerRecord::parse(kv.value())),
+            _ => None,
+        };
+        Ok(Some(previous))
+    }
+
+    /// Watches `key` from revision `from` until it is deleted (or the watch breaks: the caller
+    /// looks again). Ends with [`Error::LeaseLost`] if this client's lease lapses meanwhile.
+    async fn wait_deleted(&self, key: Vec<u8>, from: i64, session: &Session) -> Result<(), Error> {
+        let mut watcher = self.client.etcd().watch_client();
+        let mut lost = session.subscribe();
+        let options = WatchOptions::new()
+            .with_start_revision(from)
+            .with_filters([WatchFilterType::NoPut]);
+        let stream = tokio::select! {
+            s = self.client.request("watch", watcher.watch(key, Some(options))) => s?,
+            _ = lost.wait_for(|l| *l) => return Err(Error::LeaseLost { lease: session.id }),
+        };
+        let (_sender, mut events) = stream.split();
+        loop {
+            tokio::select! {
+                message = events.message() => match message {
+                    Ok(Some(answer)) => {
+                        if answer.canceled() || !answer.events().is_empty() {
+                            // Deleted (the only events asked for), or the watch ended
+                            // (compaction): look again either way.
+                            return Ok(());
+                        }
+                    }
+                    // The stream broke (a member went away): look again, after a pause
+                    // that keeps a dead cluster from being hammered.
+                    Ok(None) | Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        return Ok(());
+                    }
+                },
+                _ = lost.wait_for(|l| *l) => return Err(Error::LeaseLost { lease: session.id }),
+            }
+        }
+    }
+}
+
+/// A queue entry being made: withdrawn when dropped before it became a guard (a cancelled
+/// future, an error, a timeout).
+struct Entry {
+    client: EtcdClient,
+    session: Arc<Session>,
+    key: Vec<u8>,
+    owner_key: Vec<u8>,
+    /// The key's create revision, once known.
+    rev: Option<i64>,
+    /// This client's turn for the name, held until the key is gone.
+    local: Option<OwnedMutexGuard<()>>,
+}
+
+impl Entry {
+    fn into_guard(mut self, lock: &EtcdLock, previous: Option<OwnerRecord>) -> EtcdGuard {
+        let rev = self.rev.expect("queued");
+        let local = self.local.take().expect("not withdrawn");
+        let died = previous.as_ref().is_some_and(|p| p.died_before(rev as u64));
+        EtcdGuard {
+            hold: Some(Hold {
+                client: self.client.clone(),
+                session: Arc::clone(&self.session),
+                key: std::mem::take(&mut self.key),
+                owner_key: std::mem::take(&mut self.owner_key),
+                rev,
+                _local: local,
+                local_state: Arc::clone(&lock.local),
+                thread_bound: std::sync::atomic::AtomicBool::new(false),
+            }),
+            name: lock.name.clone(),
+            previous_owner_died: died,
+            previous: previous.map(|p| p.token),
+        }
+    }
+
+    /// Deletes the key now (guarded by its create revision when known).
+    async fn withdraw(&mut self) {
+        let Some(local) = self.local.take() else {
+            return;
+        };
+        delete_key(&self.client, &self.key, self.rev).await;
+        drop(local);
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // A cancelled acquisition: withdraw in the background, keeping this client's turn
+        // for the name until the key is gone (so that the next acquisition's create does not
+        // meet it).
+        if let Some(local) = self.local.take() {
+            let client = self.client.clone();
+            let key = std::mem::take(&mut self.key);
+            let rev = self.rev;
+            self.client.inner.handle.spawn(async move {
+                delete_key(&client, &key, rev).await;
+                drop(local);
+            });
+        }
+    }
+}
+
+async fn delete_key(client: &EtcdClient, key: &[u8], rev: Option<i64>) {
+    let mut kv = client.etcd().kv_client();
+    let txn = match rev {
+        Some(rev) => Txn::new()
+            .when([Compare::create_revision(
+                key.to_vec(),
+                CompareOp::Equal,
+                rev,
+            )])
+            .and_then([TxnOp::delete(key.to_vec(), None)]),
+        // Unknown revision: the create may or may not have happened; the key is this
+        // lease's and this client's turn for the name is held, so nobody else uses it.
+        None => Txn::new().and_then([TxnOp::delete(key.to_vec(), None)]),
+    };
+    let _ = client.request("withdraw", kv.txn(txn)).await;
+}
+
+/// An acquisition of an [`EtcdLock`]: released (its key deleted, a clean release recorded)
+/// when dropped or by [`unlock`](Self::unlock).
+///
+/// Unlike the local guards it is `Send`: the hold belongs to the client's lease, not to a
+/// thread.
+#[must_use = "if unused the lock is released at once"]
+#[clippy::has_significant_drop]
+pub struct EtcdGuard {
+    hold: Option<Hold>,
+    name: String,
+    previous_owner_died: bool,
+    previous: Option<u64>,
+}
+
+struct Hold {
+    client: EtcdClient,
+    session: Arc<Session>,
+    key: Vec<u8>,
+    owner_key: Vec<u8>,
+    rev: i64,
+    _local: OwnedMutexGuard<()>,
+    local_state: Arc<Local>,
+    thread_bound: std::sync::atomic::AtomicBool,
+}
+
+impl EtcdGuard {
+    /// The fencing token of this hold: its key's create revision, an etcd revision, so
+    /// strictly greater than every earlier hold's of any lock on the cluster. Hand it to
+    /// whatever the lock protects, and have that refuse older tokens.
+    pub fn token(&self) -> u64 {
+        self.hold().rev as u64
+    }
+
+    /// Whether the previous holder never released: its lease lapsed while it held the lock
+    /// (killed, paused, cut off). What it protected may be half-done.
+    pub fn previous_owner_died(&self) -> bool {
+        self.previous_owner_died
+    }
+
+    /// The token of the hold before this one, if the lock was ever held before.
+    pub fn previous_token(&self) -> Option<u64> {
+        self.previous
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The id of the lease the hold lives under.
+    pub fn lease_id(&self) -> i64 {
+        self.hold().session.id
+    }
+
+    /// Whether the lease this hold lives under is lost: the server expired it, or the client
+    /// has not had a renewal acknowledged for a whole TTL (counted from when it was sent, so
+    /// the client says "lost" no later than the server drops the key). Once true, another
+    /// client may hold the lock; writes fenced by [`token`](Self::token) are refused by a store
+    /// that saw a newer one.
+    pub fn lease_lost(&self) -> bool {
+        self.hold().session.is_lost()
+    }
+
+    /// A channel that turns `true` the moment the lease is lost (for `select!`, or
+    /// `signal.wait_for(|lost| *lost).await`).
+    ///
+    /// ```no_run
+    /// # async fn f(guard: interlock_etcd::EtcdGuard) {
+    /// let mut lost = guard.lease_lost_signal();
+    /// tokio::select! {
+    ///     _ = lost.wait_for(|lost| *lost) => eprintln!("lease lost: stop writing"),
+    ///     _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+    /// }
+    /// # }
+    /// ```
+    pub fn lease_lost_signal(&self) -> watch::Receiver<bool> {
+        self.hold().session.subscribe()
+    }
+
+    /// Waits until the lease is lost.
+    pub async fn lease_lost_wait(&self) {
+        let mut rx = self.lease_lost_signal();
+        let _ = rx.wait_for(|lost| *lost).await;
+    }
+
+    /// The lease's TTL as granted.
+    pub fn ttl(&self) -> Duration {
+        self.hold().session.ttl
+    }
+
+    /// Releases the lock, saying whether the release was clean.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LeaseLost`] when the hold had already ended on the server (its lease lapsed:
+    /// the next holder is told its predecessor died); others when etcd fails (the key then
+    /// goes with the lease).
+    ///
+    /// # Panics
+    ///
+    /// Inside an async context (use [`unlock_async`](Self::unlock_async)).
+    pub fn unlock(mut self) -> Result<(), Error> {
+        let hold = self.hold.take().expect("held");
+        let client = hold.client.clone();
+        client.block_on(hold.release())
+    }
+
+    /// [`unlock`](Self::unlock), async.
+    ///
+    /// # Errors
+    ///
+    /// As [`unlock`](Self::unlock).
+    pub async fn unlock_async(mut self) -> Result<(), Error> {
+        let hold = self.hold.take().expect("held");
+        hold.release().await
+    }
+
+    fn hold(&self) -> &Hold {
+        self.hold.as_ref().expect("held until dropped")
+    }
+
+    pub(crate) fn held_by_thread(&self, bound: bool) {
+        self.hold()
+            .thread_bound
+            .store(bound, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Hold {
+    async fn release(self) -> Result<(), Error> {
+        if self.thread_bound.load(std::sync::atomic::Ordering::Relaxed) {
+            *self
+                .local_state
+                .thread
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        let mut kv = self.client.etcd().kv_client();
+        let released = OwnerRecord::released(self.rev as u64, self.session.id);
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                self.key.clone(),
+                CompareOp::Equal,
+                self.rev,
+            )])
+            .and_then([
+                TxnOp::delete(self.key.clone(), None),
+                TxnOp::put(self.owner_key.clone(), released.encode(), None),
+            ]);
+        let answer = self.client.request("release", kv.txn(txn)).await?;
+        if answer.succeeded() {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost {
+                lease: self.session.id,
+            })
+        }
+        // `_local` drops here: the next acquisition of this client may begin.
+    }
+}
+
+impl Drop for EtcdGuard {
+    fn drop(&mut self) {
+        let Some(hold) = self.hold.take() else {
+            return;
+        };
+        let handle = hold.client.inner.handle.clone();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // In async code: release in the background (this client's next acquisition of the
+            // name waits for it).
+            handle.spawn(async move {
+                let _ = hold.release().await;
+            });
+        } else {
+            let _ = handle.block_on(hold.release());
+        }
+    }
+}
+
+impl std::fmt::Debug for EtcdGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("EtcdGuard");
+        d.field("name", &self.name);
+        if let Some(hold) = &self.hold {
+            d.field("token", &hold.rev)
+                .field("lease", &format_args!("{:#x}", hold.session.id))
+                .field("lease_lost", &hold.session.is_lost());
+        }
+        d.field("previous_owner_died", &self.previous_owner_died)
+            .finish()
+    }
+}
+
+/// The local crate's name rules, as this crate's error.
+pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
+    interlock::namespace::validate_name(name).map_err(|e| match e {
+        interlock::Error::InvalidName { name, reason } => Error::InvalidName {
+            name,
+            reason: reason.to_owned(),
+        },
+        other => Error::Local(other),
+    })
+}
