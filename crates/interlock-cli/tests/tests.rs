@@ -35,3 +35,6 @@ mod semaphore;
 
 // A `Value` of the user's own type in a crate without a bytemuck dependency (issue 15).
 mod value_derive;
+
+// `run`, `status` and `list` with --etcd, against real etcd members (issue 16).
+mod etcd;

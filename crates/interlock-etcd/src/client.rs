@@ -302,12 +302,28 @@ impl EtcdClient {
         Arc::clone(locals.entry(name.to_owned()).or_default())
     }
 
-    /// Runs `fut` to completion on the client's runtime, from blocking code.
+    /// Runs `fut` to completion on the client's runtime, from blocking code: for a blocking
+    /// program that wants one of the async calls (say, to wait for a child process or
+    /// [`EtcdGuard::lease_lost_wait`](crate::EtcdGuard::lease_lost_wait), whichever comes
+    /// first).
     ///
     /// # Panics
     ///
-    /// Inside an async context.
-    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
+    /// Inside an async context; for a client made by [`connect_async`](Self::connect_async)
+    /// whose runtime is a current-thread one.
+    ///
+    /// ```no_run
+    /// use interlock_etcd::{EtcdClient, EtcdLock, EtcdOptions};
+    ///
+    /// let client = EtcdClient::connect(EtcdOptions::parse("127.0.0.1:2379"))?;
+    /// let guard = EtcdLock::new(&client, "job")?.lock()?;
+    /// let lost = client.block_on(async {
+    ///     tokio::time::timeout(std::time::Duration::from_secs(1), guard.lease_lost_wait()).await
+    /// });
+    /// assert!(lost.is_err(), "the lease lives");
+    /// # Ok::<(), interlock_etcd::Error>(())
+    /// ```
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         self.inner.handle.block_on(fut)
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// No endpoint answered within the connect timeout (refused, unresolvable, or silent).
-    #[error("no etcd endpoint of {endpoints:?} answered within {:.2}s: {detail}", .timeout.as_secs_f64())]
+    #[error("cannot reach etcd at {endpoints:?} (tried for up to {:.2}s): {detail}", .timeout.as_secs_f64())]
     Unreachable {
         /// The endpoints as configured.
         endpoints: Vec<String>,

@@ -33,7 +33,8 @@
 //! - Connect: [`EtcdOptions`] (endpoints, TTL, prefix, time limits), [`EtcdClient`] (blocking,
 //!   with a runtime of its own, or on the caller's tokio runtime).
 //! - Lock: [`EtcdLock`] (`lock`, `try_lock`, `lock_timeout`, and `…_async`), [`EtcdGuard`]
-//!   (`token`, `previous_owner_died`, `lease_lost`, `lease_lost_signal`, `unlock`).
+//!   (`token`, `previous_owner_died`, `lease_lost`, `lease_lost_signal`, `unlock`);
+//!   [`EtcdRLock`], [`EtcdRLockGuard`] (recursive: the depth counted on the client).
 //! - Choose the backend at run time: [`AnyLock`], [`AnyGuard`].
 //! - Inspect: [`status`], [`list`] ([`EtcdStatus`], [`EtcdHolder`]).
 //! - Fail clearly: [`Error`].
@@ -53,10 +54,12 @@ mod client;
 mod error;
 mod lock;
 mod record;
+mod rlock;
 mod status;
 
 pub use any::{AnyGuard, AnyLock};
 pub use client::{EtcdClient, EtcdOptions};
 pub use error::Error;
 pub use lock::{EtcdGuard, EtcdLock};
+pub use rlock::{EtcdRLock, EtcdRLockGuard};
 pub use status::{list, list_async, status, status_async, EtcdHolder, EtcdStatus};

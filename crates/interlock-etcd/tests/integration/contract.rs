@@ -115,3 +115,37 @@ fn status_counts_waiters_of_other_clients() {
     assert_eq!((status.holder, status.waiters), (None, 0));
     assert!(matches!(status.last, Some((_, true))), "{:?}", status.last);
 }
+
+#[test]
+fn rlock_depth_is_counted_on_the_client() {
+    use interlock_etcd::EtcdRLock;
+    let cluster = EtcdCluster::start(1);
+    let a = connect(&cluster.endpoints());
+    let b = connect(&cluster.endpoints());
+    let rlock = EtcdRLock::new(&a, "recursive").unwrap();
+    let other = EtcdLock::new(&b, "recursive").unwrap();
+    let outer = rlock.lock().unwrap();
+    let inner = rlock.lock().unwrap();
+    assert_eq!((outer.depth(), inner.depth()), (1, 2));
+    assert_eq!(inner.token(), outer.token(), "one hold, one key");
+    let status = interlock_etcd::status(&a, "recursive").unwrap();
+    assert_eq!(status.waiters, 0, "{status:?}");
+    // Another thread of the same client waits like anyone else.
+    std::thread::scope(|s| {
+        assert!(s
+            .spawn(|| rlock.try_lock().unwrap().is_none())
+            .join()
+            .unwrap());
+    });
+    drop(inner);
+    assert!(
+        other.try_lock().unwrap().is_none(),
+        "the outer level still holds"
+    );
+    drop(outer);
+    let next = other
+        .try_lock()
+        .unwrap()
+        .expect("released with the outermost level");
+    assert!(!next.previous_owner_died());
+}
