@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{Client, ConnectOptions, GetOptions, Txn};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -105,6 +105,10 @@ impl EtcdOptions {
     /// The key prefix.
     pub fn get_prefix(&self) -> &str {
         &self.prefix
+    }
+
+    pub(crate) fn request_timeout_value(&self) -> Duration {
+        self.request_timeout
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -345,30 +349,97 @@ impl EtcdClient {
         self.inner.etcd.clone()
     }
 
-    /// `fut` with the request timeout; a timeout or transport failure is
+    /// One request, made by `attempt` on a clone of the etcd client, retried while the
+    /// cluster does not answer, within the request timeout: a write in flight when the leader
+    /// dies is never answered (etcd drops the proposal), and a new attempt goes to the new
+    /// leader. Every request this crate retries is safe to repeat (a create-if-absent, a read,
+    /// a delete or write guarded by a create revision). After the request timeout:
     /// [`Error::Unavailable`].
-    pub(crate) async fn request<T>(
+    pub(crate) async fn request<T, F, Fut>(
         &self,
         what: &'static str,
-        fut: impl Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, Error> {
-        let timeout = self.inner.options.request_timeout;
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(match Error::etcd(what, e) {
-                Error::Unavailable { detail, .. } => Error::Unavailable {
-                    what,
-                    timeout,
-                    detail,
-                },
-                other => other,
-            }),
-            Err(_) => Err(Error::Unavailable {
+        attempt: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        retrying(
+            what,
+            self.inner.options.request_timeout,
+            &self.inner.etcd,
+            attempt,
+        )
+        .await
+    }
+}
+
+/// [`EtcdClient::request`]'s loop, for the client and for the lease grant before the client
+/// exists: attempts of at most a quarter of `total` (and at least half a second) until one is
+/// answered, an error other than "unavailable" comes, or `total` has passed.
+async fn retrying<T, F, Fut>(
+    what: &'static str,
+    total: Duration,
+    etcd: &Client,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut(Client) -> Fut,
+    Fut: Future<Output = Result<T, etcd_client::Error>>,
+{
+    // A healthy cluster answers in milliseconds; an election takes about a second.
+    let each = (total / 4).max(Duration::from_millis(500)).min(total);
+    let deadline = Instant::now() + total;
+    let mut detail = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Unavailable {
                 what,
-                timeout,
-                detail: None,
-            }),
+                timeout: total,
+                detail,
+            });
         }
+        match tokio::time::timeout(each.min(left), attempt(etcd.clone())).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => match Error::etcd(what, e) {
+                Error::Unavailable { detail: d, .. } => {
+                    detail = d;
+                    tokio::time::sleep(Duration::from_millis(50).min(left)).await;
+                }
+                other => return Err(other),
+            },
+            Err(_) => detail = Some(format!("no answer within {:?}", each.min(left))),
+        }
+    }
+}
+
+impl EtcdClient {
+    /// A txn through [`request`](Self::request).
+    pub(crate) async fn txn(
+        &self,
+        what: &'static str,
+        txn: &Txn,
+    ) -> Result<etcd_client::TxnResponse, Error> {
+        self.request(what, |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
+        .await
+    }
+
+    /// A range read through [`request`](Self::request).
+    pub(crate) async fn get(
+        &self,
+        what: &'static str,
+        key: &[u8],
+        options: Option<GetOptions>,
+    ) -> Result<etcd_client::GetResponse, Error> {
+        self.request(what, |mut c| {
+            let (key, options) = (key.to_vec(), options.clone());
+            async move { c.get(key, options).await }
+        })
+        .await
     }
 }
 
@@ -469,25 +540,15 @@ impl Session {
         options: &EtcdOptions,
         handle: &Handle,
     ) -> Result<Session, Error> {
-        let mut lease = etcd.lease_client();
         let ttl_secs = options.ttl.as_secs().max(1) as i64;
         let sent = Instant::now();
-        let granted = match tokio::time::timeout(
+        let granted = retrying(
+            "lease grant",
             options.request_timeout,
-            lease.grant(ttl_secs, None),
+            etcd,
+            |mut c| async move { c.lease_grant(ttl_secs, None).await },
         )
-        .await
-        {
-            Ok(Ok(granted)) => granted,
-            Ok(Err(e)) => return Err(Error::etcd("lease grant", e)),
-            Err(_) => {
-                return Err(Error::Unavailable {
-                    what: "lease grant",
-                    timeout: options.request_timeout,
-                    detail: None,
-                })
-            }
-        };
+        .await?;
         let ttl = Duration::from_secs(granted.ttl().max(1) as u64);
         let (tx, _) = watch::channel(false);
         let state = Arc::new(LeaseState {

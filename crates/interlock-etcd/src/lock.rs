@@ -238,7 +238,15 @@ impl EtcdLock {
                 }
             }
         };
-        let session = self.client.session().await?;
+        let session = match wait {
+            Wait::Until(deadline) => {
+                match tokio::time::timeout_at(deadline.into(), self.client.session()).await {
+                    Ok(session) => session?,
+                    Err(_) => return Err(self.timeout(start, None)),
+                }
+            }
+            _ => self.client.session().await?,
+        };
         let mut entry = Entry {
             client: self.client.clone(),
             key: record::waiter_key(&self.key_prefix(), session.id),
@@ -310,7 +318,6 @@ impl EtcdLock {
         let prefix = self.key_prefix();
         let waiters = record::waiters(&prefix);
         let lease = entry.session.id;
-        let mut kv = self.client.etcd().kv_client();
 
         // (1) Enqueue.
         let create = Txn::new()
@@ -325,7 +332,7 @@ impl EtcdLock {
                 Some(PutOptions::new().with_lease(lease)),
             )])
             .or_else([TxnOp::get(entry.key.clone(), None)]);
-        let answer = self.client.request("enqueue", kv.txn(create)).await?;
+        let answer = self.client.txn("enqueue", &create).await?;
         let rev = if answer.succeeded() {
             answer.header().map(|h| h.revision()).unwrap_or_default()
         } else {
@@ -348,18 +355,16 @@ impl EtcdLock {
         loop {
             let ahead = self
                 .client
-                .request(
+                .get(
                     "queue read",
-                    kv.get(
-                        waiters.clone(),
-                        Some(
-                            GetOptions::new()
-                                .with_prefix()
-                                .with_max_create_revision(rev - 1)
-                                .with_sort(SortTarget::Create, SortOrder::Descend)
-                                .with_limit(1)
-                                .with_keys_only(),
-                        ),
+                    waiters.as_bytes(),
+                    Some(
+                        GetOptions::new()
+                            .with_prefix()
+                            .with_max_create_revision(rev - 1)
+                            .with_sort(SortTarget::Create, SortOrder::Descend)
+                            .with_limit(1)
+                            .with_keys_only(),
                     ),
                 )
                 .await?;
@@ -391,7 +396,7 @@ impl EtcdLock {
                 TxnOp::get(owner.clone(), None),
                 TxnOp::put(owner, held.encode(), None),
             ]);
-        let answer = self.client.request("confirm", kv.txn(confirm)).await?;
+        let answer = self.client.txn("confirm", &confirm).await?;
         if !answer.succeeded() {
             return Err(Error::LeaseLost { lease });
         }
@@ -408,13 +413,15 @@ impl EtcdLock {
     /// Watches `key` from revision `from` until it is deleted (or the watch breaks: the caller
     /// looks again). Ends with [`Error::LeaseLost`] if this client's lease lapses meanwhile.
     async fn wait_deleted(&self, key: Vec<u8>, from: i64, session: &Session) -> Result<(), Error> {
-        let mut watcher = self.client.etcd().watch_client();
         let mut lost = session.subscribe();
         let options = WatchOptions::new()
             .with_start_revision(from)
             .with_filters([WatchFilterType::NoPut]);
         let stream = tokio::select! {
-            s = self.client.request("watch", watcher.watch(key, Some(options))) => s?,
+            s = self.client.request("watch", |mut c| {
+                let (key, options) = (key.clone(), options.clone());
+                async move { c.watch(key, Some(options)).await }
+            }) => s?,
             _ = lost.wait_for(|l| *l) => return Err(Error::LeaseLost { lease: session.id }),
         };
         let (_sender, mut events) = stream.split();
@@ -476,15 +483,26 @@ impl Entry {
         }
     }
 
-    /// Deletes the key now (guarded by its create revision when known).
+    /// Deletes the key now (guarded by its create revision when known); if that fails, keeps
+    /// trying in the background (see [`withdraw_until_gone`]).
     async fn withdraw(&mut self) {
         let Some(local) = self.local.take() else {
             return;
         };
-        delete_key(&self.client, &self.key, self.rev).await;
-        drop(local);
+        let (client, key, rev) = (self.client.clone(), std::mem::take(&mut self.key), self.rev);
+        if !delete_key(&client, &key, rev, FIRST_WITHDRAWAL).await {
+            let session = Arc::clone(&self.session);
+            self.client
+                .inner
+                .handle
+                .spawn(withdraw_until_gone(client, key, rev, session, local));
+        }
     }
 }
+
+/// How long the first attempt to withdraw a key may take before the caller gets its answer
+/// (a timeout, an error) and the attempts go on in the background.
+const FIRST_WITHDRAWAL: Duration = Duration::from_secs(1);
 
 impl Drop for Entry {
     fn drop(&mut self) {
@@ -494,16 +512,35 @@ impl Drop for Entry {
         if let Some(local) = self.local.take() {
             let client = self.client.clone();
             let key = std::mem::take(&mut self.key);
-            let rev = self.rev;
-            self.client.inner.handle.spawn(async move {
-                delete_key(&client, &key, rev).await;
-                drop(local);
-            });
+            let (rev, session) = (self.rev, Arc::clone(&self.session));
+            self.client
+                .inner
+                .handle
+                .spawn(withdraw_until_gone(client, key, rev, session, local));
         }
     }
 }
 
-async fn delete_key(client: &EtcdClient, key: &[u8], rev: Option<i64>) {
+/// Deletes a withdrawn key, retrying until it is gone or its lease is: a key left in the queue
+/// under a live lease would reach the head and hold the lock for nobody. This client's turn
+/// for the name (`local`) is held until then.
+async fn withdraw_until_gone(
+    client: EtcdClient,
+    key: Vec<u8>,
+    rev: Option<i64>,
+    session: Arc<Session>,
+    local: OwnedMutexGuard<()>,
+) {
+    let timeout = client.options().request_timeout_value();
+    while !session.is_lost() && !delete_key(&client, &key, rev, timeout).await {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(local);
+}
+
+/// Deletes `key` (if its create revision is still `rev`, when known); false if etcd did not
+/// answer within `timeout`.
+async fn delete_key(client: &EtcdClient, key: &[u8], rev: Option<i64>, timeout: Duration) -> bool {
     let mut kv = client.etcd().kv_client();
     let txn = match rev {
         Some(rev) => Txn::new()
@@ -517,7 +554,7 @@ async fn delete_key(client: &EtcdClient, key: &[u8], rev: Option<i64>) {
         // lease's and this client's turn for the name is held, so nobody else uses it.
         None => Txn::new().and_then([TxnOp::delete(key.to_vec(), None)]),
     };
-    let _ = client.request("withdraw", kv.txn(txn)).await;
+    matches!(tokio::time::timeout(timeout, kv.txn(txn)).await, Ok(Ok(_)))
 }
 
 /// An acquisition of an [`EtcdLock`]: released (its key deleted, a clean release recorded)
@@ -657,7 +694,6 @@ impl Hold {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = None;
         }
-        let mut kv = self.client.etcd().kv_client();
         let released = OwnerRecord::released(self.rev as u64, self.session.id);
         let txn = Txn::new()
             .when([Compare::create_revision(
@@ -669,8 +705,8 @@ impl Hold {
                 TxnOp::delete(self.key.clone(), None),
                 TxnOp::put(self.owner_key.clone(), released.encode(), None),
             ]);
-        let answer = self.client.request("release", kv.txn(txn)).await?;
-        if answer.succeeded() {
+        let answer = self.client.txn("release", &txn).await?;
+        if answer.succeeded() || self.released_by_an_earlier_attempt().await {
             Ok(())
         } else {
             Err(Error::LeaseLost {
@@ -678,6 +714,23 @@ impl Hold {
             })
         }
         // `_local` drops here: the next acquisition of this client may begin.
+    }
+
+    /// Whether the owner record says this hold was released: a retried release whose first
+    /// attempt was applied but not answered finds its key gone and its own record.
+    async fn released_by_an_earlier_attempt(&self) -> bool {
+        let Ok(answer) = self
+            .client
+            .get("release check", &self.owner_key, None)
+            .await
+        else {
+            return false;
+        };
+        answer
+            .kvs()
+            .first()
+            .and_then(|kv| OwnerRecord::parse(kv.value()))
+            .is_some_and(|r| r.released && r.token == self.rev as u64)
     }
 }
 

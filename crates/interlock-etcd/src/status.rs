@@ -68,22 +68,19 @@ pub fn status(client: &EtcdClient, name: &str) -> Result<EtcdStatus, Error> {
 pub async fn status_async(client: &EtcdClient, name: &str) -> Result<EtcdStatus, Error> {
     validate_name(name)?;
     let prefix = format!("{}{name}/", client.options().get_prefix());
-    let mut kv = client.etcd().kv_client();
     let queue = client
-        .request(
+        .get(
             "status",
-            kv.get(
-                record::waiters(&prefix),
-                Some(
-                    GetOptions::new()
-                        .with_prefix()
-                        .with_sort(SortTarget::Create, SortOrder::Ascend),
-                ),
+            record::waiters(&prefix).as_bytes(),
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Create, SortOrder::Ascend),
             ),
         )
         .await?;
     let owner = client
-        .request("status", kv.get(record::owner_key(&prefix), None))
+        .get("status", &record::owner_key(&prefix), None)
         .await?;
     let record = owner
         .kvs()
@@ -135,14 +132,11 @@ pub fn list(client: &EtcdClient) -> Result<Vec<String>, Error> {
 /// As [`list`].
 pub async fn list_async(client: &EtcdClient) -> Result<Vec<String>, Error> {
     let prefix = client.options().get_prefix().to_owned();
-    let mut kv = client.etcd().kv_client();
     let keys = client
-        .request(
+        .get(
             "list",
-            kv.get(
-                prefix.clone(),
-                Some(GetOptions::new().with_prefix().with_keys_only()),
-            ),
+            prefix.as_bytes(),
+            Some(GetOptions::new().with_prefix().with_keys_only()),
         )
         .await?;
     let mut names: Vec<String> = keys

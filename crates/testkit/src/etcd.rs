@@ -184,6 +184,38 @@ impl EtcdCluster {
         self.members.is_empty()
     }
 
+    /// The index of the member that leads now, as `etcdctl endpoint status` reports it
+    /// (asked of the members still running); `None` while there is no leader or no answer.
+    pub fn leader(&self) -> Option<usize> {
+        let live: Vec<usize> = (0..self.members.len())
+            .filter(|&i| !self.members[i].gone && !self.members[i].stopped)
+            .collect();
+        let endpoints: Vec<String> = live.iter().map(|&i| self.endpoint(i)).collect();
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &endpoints.join(","), "--command-timeout=1s"])
+            .args(["endpoint", "status", "-w", "json"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // `[{"Endpoint":"127.0.0.1:P","Status":{"header":{…,"member_id":M,…},…,"leader":L,…}},…]`
+        let number = |block: &str, field: &str| -> Option<u64> {
+            let at = block.find(&format!("\"{field}\":"))? + field.len() + 3;
+            let digits: String = block[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        let blocks: Vec<&str> = text.split("{\"Endpoint\":").skip(1).collect();
+        let leader = blocks.iter().find_map(|b| number(b, "leader"))?;
+        blocks.iter().find_map(|block| {
+            let port: u16 = block.split('"').nth(1)?.rsplit(':').next()?.parse().ok()?;
+            let index = self.members.iter().position(|m| m.client_port == port)?;
+            (number(block, "member_id")? == leader).then_some(index)
+        })
+    }
+
     fn signal(&self, i: usize, sig: i32) {
         // SAFETY: kill(2) on a pid this cluster spawned and has not reaped (`gone` is set
         // only after `wait`), so it names our child, not a reused pid.

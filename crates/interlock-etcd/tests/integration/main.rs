@@ -4,6 +4,8 @@
 //! are bounded by the TTL (2 s here) plus a margin, and say so.
 
 mod common;
+/// A TCP proxy a test can cut.
+mod proxy;
 
 /// One calling code for both backends.
 mod any;
@@ -16,3 +18,5 @@ mod contract;
 mod crash;
 /// Bad input: unreachable endpoints, a silent server, invalid names.
 mod errors;
+/// Faults: a client cut off, the leader member killed, two of three members stopped.
+mod faults;
