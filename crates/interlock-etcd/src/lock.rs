@@ -319,25 +319,41 @@ impl EtcdLock {
         let waiters = record::waiters(&prefix);
         let lease = entry.session.id;
 
-        // (1) Enqueue.
+        // (1) Enqueue, and read the head of the queue in the same txn (its operations apply
+        // in order: the read sees the key just created): if the head is this key, nobody is
+        // ahead and step (2) costs no request.
+        let head = TxnOp::get(
+            waiters.clone(),
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Create, SortOrder::Ascend)
+                    .with_limit(1)
+                    .with_keys_only(),
+            ),
+        );
         let create = Txn::new()
             .when([Compare::create_revision(
                 entry.key.clone(),
                 CompareOp::Equal,
                 0,
             )])
-            .and_then([TxnOp::put(
-                entry.key.clone(),
-                record::who(),
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else([TxnOp::get(entry.key.clone(), None)]);
+            .and_then([
+                TxnOp::put(
+                    entry.key.clone(),
+                    record::who(),
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
+                head.clone(),
+            ])
+            .or_else([TxnOp::get(entry.key.clone(), None), head]);
         let answer = self.client.txn("enqueue", &create).await?;
+        let ops = answer.op_responses();
         let rev = if answer.succeeded() {
             answer.header().map(|h| h.revision()).unwrap_or_default()
         } else {
             // A key of this lease left by a withdrawal that failed: ours, keep its place.
-            match answer.op_responses().first() {
+            match ops.first() {
                 Some(TxnOpResponse::Get(get)) => get
                     .kvs()
                     .first()
@@ -350,9 +366,13 @@ impl EtcdLock {
             return Err(Error::LeaseLost { lease });
         }
         entry.rev = Some(rev);
+        let first = match ops.get(1) {
+            Some(TxnOpResponse::Get(get)) => get.kvs().first().map(KeyValue::create_revision),
+            _ => None,
+        };
 
         // (2) Wait for each key ahead to go, nearest first.
-        loop {
+        while first != Some(rev) {
             let ahead = self
                 .client
                 .get(
