@@ -22,10 +22,12 @@ usage: etcd [options]
 Starts an etcd cluster of 1 member, then one of 3 (127.0.0.1, free ports, killed by pid),
 and on each measures:
 
-  lock+unlock                 EtcdLock::lock + unlock, one client (3 requests: enqueue with
-                              the head of the queue, confirm with the owner record, release)
-  lease-grant + put + delete  the same three requests bare, with the same client library:
-                              the goal is lock+unlock within 1.2 times this
+  lock+unlock                 EtcdLock::lock + unlock, one client, nobody else queued: 2
+                              requests (one txn creates the key and takes over the owner
+                              record, one releases)
+  lease-grant + put + delete  a bare lock's three requests with the same client library,
+                              interleaved with the row above: the goal is lock+unlock within
+                              1.2 times this
   etcdctl lock NAME true      etcd's own CLI (a process: connect, lock, run, unlock)
   interlock run --etcd        ours, the same (when the CLI binary is found: --cli PATH)
   contended                   4 processes taking turns for --secs: lock+unlock per second
@@ -91,6 +93,28 @@ fn time_us(n: usize, mut f: impl FnMut()) -> Summary {
     Summary::of(&v)
 }
 
+/// Microseconds of `f` and of `g`, `n` times each, alternating which goes first.
+fn time_pair_us(n: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (Summary, Summary) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..n + 3 {
+        let one = |h: &mut dyn FnMut(), into: &mut Vec<f64>| {
+            let t = Instant::now();
+            h();
+            if round >= 3 {
+                into.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        };
+        if round % 2 == 0 {
+            one(&mut f, &mut a);
+            one(&mut g, &mut b);
+        } else {
+            one(&mut g, &mut b);
+            one(&mut f, &mut a);
+        }
+    }
+    (Summary::of(&a), Summary::of(&b))
+}
+
 /// One cluster's results, each a summary (µs unless said otherwise).
 struct Results {
     lock: Summary,
@@ -109,26 +133,29 @@ fn measure(members: usize, args: &Args) -> Results {
     let client = connect(&endpoints, Duration::from_secs(10));
 
     let lock = EtcdLock::new(&client, "rt").unwrap();
-    let lock_rt = time_us(args.rounds, || lock.lock().unwrap().unlock().unwrap());
-
-    // The bare peer: the same three writes' worth of requests with the same library.
+    // The bare peer: a lease grant, a put under it and a delete with the same library.
     let mut bare_client = client
         .block_on(etcd_client::Client::connect(
             endpoints.split(',').collect::<Vec<_>>(),
             None,
         ))
         .unwrap();
-    let bare = time_us(args.rounds, || {
-        client.block_on(async {
-            let lease = bare_client.lease_grant(10, None).await.unwrap().id();
-            let options = etcd_client::PutOptions::new().with_lease(lease);
-            bare_client
-                .put("bare/key", "v", Some(options))
-                .await
-                .unwrap();
-            bare_client.delete("bare/key", None).await.unwrap();
-        });
-    });
+    // Interleaved, one of each per round, so that the machine's other load falls on both.
+    let (lock_rt, bare) = time_pair_us(
+        args.rounds,
+        || lock.lock().unwrap().unlock().unwrap(),
+        || {
+            client.block_on(async {
+                let lease = bare_client.lease_grant(10, None).await.unwrap().id();
+                let options = etcd_client::PutOptions::new().with_lease(lease);
+                bare_client
+                    .put("bare/key", "v", Some(options))
+                    .await
+                    .unwrap();
+                bare_client.delete("bare/key", None).await.unwrap();
+            });
+        },
+    );
 
     let etcdctl = time_us(args.rounds.min(50), || {
         let status = Command::new("etcdctl")

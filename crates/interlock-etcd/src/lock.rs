@@ -4,19 +4,30 @@
 //!
 //! - `P N /w/ LEASE` (LEASE in 16 hex digits): one per waiting or holding client, attached to
 //!   the client's lease, value = who (`pid=… host=…`). Its create revision is its place in
-//!   the queue and, once it holds, the fencing token.
+//!   the queue and, once it holds, the fencing token. One key per client and name: the
+//!   client's own acquisitions of a name are serialised locally first.
 //! - `P N /o`: the owner record, no lease (it outlives holders): `held token=T …` written by
-//!   the holder when it takes the lock, `released token=T …` by its release. A new holder that
-//!   finds `held` with another token knows its predecessor never released: its key went with
-//!   its lease, i.e. it was killed, paused or cut off past its TTL (owner death).
+//!   the holder when it takes the lock (without `token=` when written in the txn that created
+//!   the key: the record's `mod_revision` is then the token), `released token=T …` by its
+//!   release. A new holder that finds `held` with another token knows its predecessor never
+//!   released: its key went with its lease, i.e. it was killed, paused or cut off past its
+//!   TTL (owner death).
 //!
-//! Acquire: (1) a txn creates the key if absent (`create_revision == 0`), else reads it (a
-//! leftover of this lease, whose revision is kept); (2) while a key with a lower create
+//! Acquire: (1) one txn: if no key is queued at all (the queue's prefix compares as version
+//! 0), it creates the key and takes over the owner record at once — the uncontended lock is
+//! this one request, its token the txn's revision; else it creates the key if absent
+//! (`create_revision == 0`, in a nested txn), or reads it (a leftover of this lease, whose
+//! place is kept), and reads the head of the queue; (2) while a key with a lower create
 //! revision exists, watch the nearest one from the revision read until it is deleted (a watch,
 //! not polling); (3) a txn guarded by the own key's create revision reads the owner record and
 //! writes `held`: if the key is gone (the lease lapsed while waiting) that txn fails and the
 //! caller gets [`Error::LeaseLost`], never the lock. Release: a txn guarded by the key's create
 //! revision deletes it and writes `released`; a stale guard's release changes nothing.
+//!
+//! Every request is retried while the cluster does not answer, within the request timeout
+//! (etcd drops a proposal in flight when its leader dies); each is safe to repeat: a retried
+//! create finds its key, a retried confirm finds its own record (and may then miss a death
+//! report), a retried release finds its own `released` record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -332,35 +343,58 @@ impl EtcdLock {
                     .with_keys_only(),
             ),
         );
-        let create = Txn::new()
+        let owner = entry.owner_key.clone();
+        let put_key = TxnOp::put(
+            entry.key.clone(),
+            record::who(),
+            Some(PutOptions::new().with_lease(lease)),
+        );
+        // Nobody queued (no key under the queue's prefix: an empty range compares as version
+        // 0): create the key and take over the owner record at once — one request, the token
+        // being this txn's revision (the record leaves it out and is read back by its
+        // `mod_revision`). Else enqueue: create the key if absent (a nested txn), else read it.
+        let enqueue = Txn::new()
             .when([Compare::create_revision(
                 entry.key.clone(),
                 CompareOp::Equal,
                 0,
             )])
+            .and_then([put_key.clone()])
+            .or_else([TxnOp::get(entry.key.clone(), None)]);
+        let create = Txn::new()
+            .when([Compare::version(waiters.clone(), CompareOp::Equal, 0).with_prefix()])
             .and_then([
-                TxnOp::put(
-                    entry.key.clone(),
-                    record::who(),
-                    Some(PutOptions::new().with_lease(lease)),
-                ),
-                head.clone(),
+                put_key,
+                TxnOp::get(owner.clone(), None),
+                TxnOp::put(owner.clone(), OwnerRecord::held(0, lease).encode(), None),
             ])
-            .or_else([TxnOp::get(entry.key.clone(), None), head]);
+            .or_else([TxnOp::txn(enqueue), head]);
         let answer = self.client.txn("enqueue", &create).await?;
         let ops = answer.op_responses();
-        let rev = if answer.succeeded() {
-            answer.header().map(|h| h.revision()).unwrap_or_default()
-        } else {
+        let revision = answer.header().map(|h| h.revision()).unwrap_or_default();
+        if answer.succeeded() {
+            entry.rev = Some(revision);
+            let previous = match ops.get(1) {
+                Some(TxnOpResponse::Get(get)) => get
+                    .kvs()
+                    .first()
+                    .and_then(|kv| OwnerRecord::parse(kv.value(), kv.mod_revision())),
+                _ => None,
+            };
+            return Ok(Some(previous));
+        }
+        let rev = match ops.first() {
+            Some(TxnOpResponse::Txn(inner)) if inner.succeeded() => revision,
             // A key of this lease left by a withdrawal that failed: ours, keep its place.
-            match ops.first() {
+            Some(TxnOpResponse::Txn(inner)) => match inner.op_responses().first() {
                 Some(TxnOpResponse::Get(get)) => get
                     .kvs()
                     .first()
                     .map(KeyValue::create_revision)
                     .unwrap_or_default(),
                 _ => 0,
-            }
+            },
+            _ => 0,
         };
         if rev == 0 {
             return Err(Error::LeaseLost { lease });
@@ -404,7 +438,6 @@ impl EtcdLock {
 
         // (3) Confirm the own key still exists, read the owner record and take it over, in
         // one txn (its operations apply in order: the read sees the predecessor's record).
-        let owner = entry.owner_key.clone();
         let held = OwnerRecord::held(rev as u64, lease);
         let confirm = Txn::new()
             .when([Compare::create_revision(
@@ -424,7 +457,7 @@ impl EtcdLock {
             Some(TxnOpResponse::Get(get)) => get
                 .kvs()
                 .first()
-                .and_then(|kv| OwnerRecord::parse(kv.value())),
+                .and_then(|kv| OwnerRecord::parse(kv.value(), kv.mod_revision())),
             _ => None,
         };
         Ok(Some(previous))
@@ -749,7 +782,7 @@ impl Hold {
         answer
             .kvs()
             .first()
-            .and_then(|kv| OwnerRecord::parse(kv.value()))
+            .and_then(|kv| OwnerRecord::parse(kv.value(), kv.mod_revision()))
             .is_some_and(|r| r.released && r.token == self.rev as u64)
     }
 }

@@ -48,6 +48,9 @@ pub(crate) struct OwnerRecord {
 }
 
 impl OwnerRecord {
+    /// A hold's record. Token 0: written in the txn that created the hold's key, whose
+    /// revision is the token; it is left out of the text and read back as the record's
+    /// `mod_revision` (see [`parse`](Self::parse)).
     pub(crate) fn held(token: u64, lease: i64) -> OwnerRecord {
         OwnerRecord {
             released: false,
@@ -72,10 +75,14 @@ impl OwnerRecord {
     }
 
     pub(crate) fn encode(&self) -> String {
+        let token = if self.token == 0 {
+            String::new()
+        } else {
+            format!(" token={}", self.token)
+        };
         format!(
-            "{} token={} lease={:x} pid={} host={} at_ms={}",
+            "{}{token} lease={:x} pid={} host={} at_ms={}",
             if self.released { "released" } else { "held" },
-            self.token,
             self.lease,
             self.pid.map_or("?".into(), |p| p.to_string()),
             self.host.as_deref().unwrap_or("?"),
@@ -83,7 +90,9 @@ impl OwnerRecord {
         )
     }
 
-    pub(crate) fn parse(bytes: &[u8]) -> Option<OwnerRecord> {
+    /// The record in `bytes`, last written at revision `mod_revision` (the token when the text
+    /// names none).
+    pub(crate) fn parse(bytes: &[u8], mod_revision: i64) -> Option<OwnerRecord> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut words = text.split_whitespace();
         let released = match words.next()? {
@@ -93,7 +102,7 @@ impl OwnerRecord {
         };
         let mut record = OwnerRecord {
             released,
-            token: 0,
+            token: mod_revision.max(0) as u64,
             lease: 0,
             pid: None,
             host: None,
@@ -137,12 +146,12 @@ mod tests {
     fn owner_records_round_trip() {
         let held = OwnerRecord::held(42, 0x1234);
         assert_eq!(
-            OwnerRecord::parse(held.encode().as_bytes()),
+            OwnerRecord::parse(held.encode().as_bytes(), 50),
             Some(held.clone())
         );
         let released = OwnerRecord::released(42, 0x1234);
         assert_eq!(
-            OwnerRecord::parse(released.encode().as_bytes()),
+            OwnerRecord::parse(released.encode().as_bytes(), 50),
             Some(released.clone())
         );
         assert!(held.died_before(43));
@@ -151,7 +160,12 @@ mod tests {
             "a retried confirm finds its own record"
         );
         assert!(!released.died_before(43));
-        assert_eq!(OwnerRecord::parse(b"garbage"), None);
+        assert_eq!(OwnerRecord::parse(b"garbage", 50), None);
+        // Written with the key, in one txn: the token is the record's revision.
+        let implicit = OwnerRecord::held(0, 0x1234);
+        assert!(!implicit.encode().contains("token="));
+        let read = OwnerRecord::parse(implicit.encode().as_bytes(), 77).unwrap();
+        assert_eq!((read.token, read.released), (77, false));
     }
 
     #[test]

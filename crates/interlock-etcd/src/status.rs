@@ -85,7 +85,7 @@ pub async fn status_async(client: &EtcdClient, name: &str) -> Result<EtcdStatus,
     let record = owner
         .kvs()
         .first()
-        .and_then(|kv| OwnerRecord::parse(kv.value()));
+        .and_then(|kv| OwnerRecord::parse(kv.value(), kv.mod_revision()));
     let holder = queue.kvs().first().map(|first| {
         let token = first.create_revision() as u64;
         let (pid, host) = record::parse_who(first.value());
