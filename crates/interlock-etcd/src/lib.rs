@@ -36,7 +36,7 @@
 //!   (`token`, `previous_owner_died`, `lease_lost`, `lease_lost_signal`, `unlock`);
 //!   [`EtcdRLock`], [`EtcdRLockGuard`] (recursive: the depth counted on the client).
 //! - Choose the backend at run time: [`AnyLock`], [`AnyGuard`].
-//! - Inspect: [`status`], [`list`] ([`EtcdStatus`], [`EtcdHolder`]).
+//! - Inspect: [`status()`], [`list()`] ([`EtcdStatus`], [`EtcdHolder`]).
 //! - Fail clearly: [`Error`].
 //!
 //! # What is guaranteed
