@@ -150,3 +150,43 @@ fn run_etcd_refuses_bad_input_with_usage_and_system_codes() {
     let out = ns.run(&["run", "--etcd", "127.0.0.1:1", "--slots", "2", "x", "true"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
+
+#[test]
+fn a_paused_etcd_runner_stops_its_command_once_it_learns_its_lease_is_lost() {
+    let cluster = EtcdCluster::start(1);
+    let endpoints = cluster.endpoints();
+    let ns = Ns::new();
+    let mut holder = hold(&ns, &endpoints, "paused");
+    let pid = holder.id() as i32;
+    // SAFETY: kill(2) on our child, not reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    // The next runner gets the lock once the paused one's lease lapses (TTL 2 s; bounded).
+    let out = ns.run(&[
+        "run",
+        "--etcd",
+        &endpoints,
+        "--wait",
+        "20",
+        "paused",
+        "--",
+        "sh",
+        "-c",
+        "echo died=$INTERLOCK_PREVIOUS_OWNER_DIED",
+    ]);
+    assert_eq!(stdout(&out), "died=1\n", "{}", describe(&out));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    // Resumed, it finds its lease lost, stops COMMAND (SIGTERM) and exits 3.
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = holder.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut holder.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("lost the lease"), "{err}");
+}
