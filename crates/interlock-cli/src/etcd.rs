@@ -2,7 +2,9 @@
 //! (`interlock-etcd`) instead of this machine's namespace.
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::process::Command;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -50,9 +52,9 @@ fn coded(err: Error) -> anyhow::Error {
     anyhow::Error::new(Coded(code, err.to_string()))
 }
 
-/// `run --etcd`: COMMAND while holding the etcd lock NAME. If the lease is lost while COMMAND
-/// runs (another holder may have the lock then), COMMAND gets SIGTERM, SIGKILL a second later,
-/// and `run` exits 3.
+/// `run --etcd`: COMMAND while holding the etcd lock NAME. INT, TERM, HUP, QUIT, USR1 and USR2
+/// are passed on to COMMAND. If the lease is lost while COMMAND runs (another holder may have
+/// the lock then), COMMAND gets SIGTERM, SIGKILL a second later, and `run` exits 3.
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let endpoints = args.etcd.endpoints();
     let unsupported = [
@@ -69,6 +71,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     }
     let name = args.name.as_deref().expect("NAME without --path");
     let label = format!("etcd lock {name:?}");
+    // Before any thread exists (the client's runtime): the signals passed on to COMMAND stay
+    // blocked in every thread of interlock, so that only the forwarding thread takes them.
+    let signals = Signals::block();
     // The same name rules as on this machine, checked before connecting.
     interlock::namespace::validate_name(name)?;
     let client = args.etcd.connect(endpoints)?;
@@ -142,6 +147,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         );
     // If interlock dies, so does COMMAND: it must not run on without the lock.
     interlock::kill_with_parent(&mut cmd);
+    signals.unblock_in(&mut cmd);
     let child = cmd.spawn().map_err(|e| {
         let code = match e.kind() {
             std::io::ErrorKind::NotFound => Exit::NotFound,
@@ -151,6 +157,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         anyhow::Error::new(Coded(code, format!("cannot run {shown:?}: {e}")))
     })?;
     let pid = child.id() as libc::pid_t;
+    signals.pass_on_to(pid);
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let mut child = child;
     std::thread::spawn(move || {
@@ -182,6 +189,105 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         eprintln!("interlock: releasing {label}: {e}");
     }
     Ok(crate::cmd::exit_of(status))
+}
+
+/// The signals `run --etcd` passes on to COMMAND, as the local `run` does: COMMAND's handlers
+/// run to their end while interlock holds the lock, then interlock releases it and exits with
+/// COMMAND's status (`timeout(1)`, `systemctl stop`, Ctrl-C). Before COMMAND runs (while
+/// waiting for the lock), such a signal ends interlock as it would have without this.
+struct Signals {
+    old: libc::sigset_t,
+    /// COMMAND's pidfd once it runs.
+    pidfd: Arc<OnceLock<OwnedFd>>,
+}
+
+const PASSED_ON: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+impl Signals {
+    /// Blocks [`PASSED_ON`] in the calling thread (and the threads it starts later) and starts
+    /// the thread that takes them.
+    fn block() -> Signals {
+        // SAFETY: sigset_t is plain data that sigemptyset initialises before any other use.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset_t we own.
+        unsafe { libc::sigemptyset(&mut set) };
+        for sig in PASSED_ON {
+            // SAFETY: as above; `sig` is a valid signal number.
+            unsafe { libc::sigaddset(&mut set, sig) };
+        }
+        // SAFETY: both pointers are valid sigset_t we own.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        let pidfd = Arc::new(OnceLock::<OwnedFd>::new());
+        let target = Arc::clone(&pidfd);
+        std::thread::spawn(move || loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is a valid sigset_t, `sig` a valid out pointer.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                return;
+            }
+            let Some(fd) = target.get() else {
+                die_of(sig);
+            };
+            // After COMMAND's end this fails with ESRCH, harmlessly.
+            if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
+                let _ = rustix::process::pidfd_send_signal(fd, sig);
+            }
+        });
+        Signals { old, pidfd }
+    }
+
+    /// COMMAND starts with interlock's signal mask as it was before [`block`](Self::block).
+    fn unblock_in(&self, cmd: &mut Command) {
+        use std::os::unix::process::CommandExt;
+        let old = self.old;
+        let hook = move || {
+            // SAFETY: `old` is a valid sigset_t copied into the hook; no old mask is asked for.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            Ok(())
+        };
+        // SAFETY: the hook calls only pthread_sigmask (sigprocmask, async-signal-safe) between
+        // fork and exec, and allocates nothing.
+        unsafe { cmd.pre_exec(hook) };
+    }
+
+    /// From now on the signals go to `pid`, through a pidfd opened now (COMMAND is not reaped
+    /// yet: nothing waits for it before this returns), so that one arriving after COMMAND was
+    /// reaped never reaches a process that reuses its pid.
+    fn pass_on_to(&self, pid: libc::pid_t) {
+        let pidfd = rustix::process::Pid::from_raw(pid).and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
+        if let Some(fd) = pidfd {
+            let _ = self.pidfd.set(fd);
+        }
+    }
+}
+
+/// Ends interlock by `sig`, as if it had never been blocked (the shell sees 128+N).
+fn die_of(sig: libc::c_int) -> ! {
+    // SAFETY: the default action of a valid signal (nothing installed a handler for it).
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+    // SAFETY: sigset_t is plain data that sigemptyset initialises before any other use.
+    let mut one: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `one` is a valid sigset_t we own.
+    unsafe { libc::sigemptyset(&mut one) };
+    // SAFETY: as above; `sig` is a valid signal number.
+    unsafe { libc::sigaddset(&mut one, sig) };
+    // SAFETY: unblocking it in this thread only; no old mask asked for.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut()) };
+    // SAFETY: raise(3) in this thread: the default action of every signal in PASSED_ON ends
+    // the process.
+    unsafe { libc::raise(sig) };
+    std::process::exit(128 + sig)
 }
 
 /// SIGTERM to COMMAND, SIGKILL a second later if it still runs; waits for it.

@@ -190,3 +190,70 @@ fn a_paused_etcd_runner_stops_its_command_once_it_learns_its_lease_is_lost() {
     assert_eq!(status.code(), Some(3), "{err}");
     assert!(err.contains("lost the lease"), "{err}");
 }
+
+#[test]
+fn sigterm_to_an_etcd_runner_reaches_command_and_the_lock_is_released_cleanly() {
+    let cluster = EtcdCluster::start(1);
+    let endpoints = cluster.endpoints();
+    let ns = Ns::new();
+    // COMMAND traps TERM, says so, and exits 5.
+    let mut runner = ns
+        .cmd()
+        .args(["run", "--etcd", &endpoints, "term", "--", "sh", "-c"])
+        .arg("trap 'echo got-term; exit 5' TERM; echo held; while :; do sleep 0.05; done")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(runner.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "held\n");
+    // SAFETY: kill(2) on our child, not reaped yet.
+    assert_eq!(unsafe { libc::kill(runner.id() as i32, libc::SIGTERM) }, 0);
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "got-term\n", "COMMAND's handler ran");
+    let status = runner.wait().unwrap();
+    assert_eq!(status.code(), Some(5), "COMMAND's status passes through");
+    // Released, not lapsed: the next holder is not told of a death, and gets it at once.
+    let out = ns.run(&[
+        "run",
+        "--etcd",
+        &endpoints,
+        "--no-wait",
+        "term",
+        "--",
+        "sh",
+        "-c",
+        "echo died=$INTERLOCK_PREVIOUS_OWNER_DIED",
+    ]);
+    assert_eq!(stdout(&out), "died=0\n", "{}", describe(&out));
+}
+
+#[test]
+fn sigint_while_an_etcd_runner_waits_ends_it_by_that_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let cluster = EtcdCluster::start(1);
+    let endpoints = cluster.endpoints();
+    let ns = Ns::new();
+    let mut holder = hold(&ns, &endpoints, "wait");
+    let mut waiter = ns
+        .cmd()
+        .args(["run", "--etcd", &endpoints, "wait", "--", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Observable, not told: the waiter's key in the queue.
+    crate::util::wait_until("the waiter queued", || {
+        let out = ns.run(&["status", "--etcd", &endpoints, "--json", "wait"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|j| j["waiters"] == 1)
+    });
+    // SAFETY: kill(2) on our child, not reaped yet.
+    assert_eq!(unsafe { libc::kill(waiter.id() as i32, libc::SIGINT) }, 0);
+    let status = waiter.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+}
