@@ -645,3 +645,42 @@ async fn watchdog(state: Arc<LeaseState>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_older_than_3_4_are_refused_by_version() {
+        assert!(check_version("3.4.23").is_ok());
+        assert!(check_version("3.5.0").is_ok());
+        assert!(check_version("4.0.0").is_ok());
+        for old in ["3.3.27", "3.2.0", "2.3.8", "garbage", ""] {
+            match check_version(old) {
+                Err(Error::ServerTooOld { found, required }) => {
+                    assert_eq!((found.as_str(), required), (old, OLDEST_SERVER));
+                }
+                other => panic!("{old}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn options_check_their_settings() {
+        assert!(EtcdOptions::parse("a:1").check().is_ok());
+        assert!(matches!(
+            EtcdOptions::parse(" , ").check(),
+            Err(Error::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            EtcdOptions::parse("a:1")
+                .ttl(Duration::from_millis(999))
+                .check(),
+            Err(Error::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            EtcdOptions::parse("a:1").prefix("a\0b").check(),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+}
