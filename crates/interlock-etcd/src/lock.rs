@@ -18,8 +18,9 @@
 //! this one request, its token the txn's revision; else it creates the key if absent
 //! (`create_revision == 0`, in a nested txn), or reads it (a leftover of this lease, whose
 //! place is kept), and reads the head of the queue; (2) while a key with a lower create
-//! revision exists, watch the nearest one from the revision read until it is deleted (a watch,
-//! not polling); (3) a txn guarded by the own key's create revision reads the owner record and
+//! revision exists, watch the nearest one until it is deleted (a watch from the present, then
+//! one read of the key: not polling, and no watch from a past revision, which etcd 3.4 serves
+//! late); (3) a txn guarded by the own key's create revision reads the owner record and
 //! writes `held`: if the key is gone (the lease lapsed while waiting) that txn fails and the
 //! caller gets [`Error::LeaseLost`], never the lock. Release: a txn guarded by the key's create
 //! revision deletes it and writes `released`; a stale guard's release changes nothing.
@@ -431,9 +432,12 @@ impl EtcdLock {
             if entry.session.is_lost() {
                 return Err(Error::LeaseLost { lease });
             }
-            let from = ahead.header().map(|h| h.revision()).unwrap_or_default() + 1;
-            self.wait_deleted(nearest.key().to_vec(), from, &entry.session)
-                .await?;
+            self.wait_deleted(
+                nearest.key().to_vec(),
+                nearest.create_revision(),
+                &entry.session,
+            )
+            .await?;
         }
 
         // (3) Confirm the own key still exists, read the owner record and take it over, in
@@ -463,21 +467,33 @@ impl EtcdLock {
         Ok(Some(previous))
     }
 
-    /// Watches `key` from revision `from` until it is deleted (or the watch breaks: the caller
-    /// looks again). Ends with [`Error::LeaseLost`] if this client's lease lapses meanwhile.
-    async fn wait_deleted(&self, key: Vec<u8>, from: i64, session: &Session) -> Result<(), Error> {
+    /// Waits until `key` (created at revision `created`) is deleted, or the watch breaks (the
+    /// caller looks again). Ends with [`Error::LeaseLost`] if this client's lease lapses
+    /// meanwhile.
+    ///
+    /// The watch starts at the present, and the key is read once it is in place: a deletion
+    /// before the watch shows in that read, one after it in the watch. (A watch from a past
+    /// revision — `concurrency`'s way — is an "unsynced" watcher in etcd 3.4, caught up by a
+    /// loop that runs every 100 ms: under contention, when other writes land between the read
+    /// and the watch, every hand-over waited for it.)
+    async fn wait_deleted(
+        &self,
+        key: Vec<u8>,
+        created: i64,
+        session: &Session,
+    ) -> Result<(), Error> {
+        let lost_error = || Error::LeaseLost { lease: session.id };
         let mut lost = session.subscribe();
-        let options = WatchOptions::new()
-            .with_start_revision(from)
-            .with_filters([WatchFilterType::NoPut]);
+        let options = WatchOptions::new().with_filters([WatchFilterType::NoPut]);
         let stream = tokio::select! {
             s = self.client.request("watch", |mut c| {
                 let (key, options) = (key.clone(), options.clone());
                 async move { c.watch(key, Some(options)).await }
             }) => s?,
-            _ = lost.wait_for(|l| *l) => return Err(Error::LeaseLost { lease: session.id }),
+            _ = lost.wait_for(|l| *l) => return Err(lost_error()),
         };
         let (_sender, mut events) = stream.split();
+        let mut in_place = false;
         loop {
             tokio::select! {
                 message = events.message() => match message {
@@ -487,6 +503,14 @@ impl EtcdLock {
                             // (compaction): look again either way.
                             return Ok(());
                         }
+                        if answer.created() && !in_place {
+                            in_place = true;
+                            let now = self.client.get("queue read", &key, None).await?;
+                            let same = now.kvs().first().map(KeyValue::create_revision);
+                            if same != Some(created) {
+                                return Ok(());
+                            }
+                        }
                     }
                     // The stream broke (a member went away): look again, after a pause
                     // that keeps a dead cluster from being hammered.
@@ -495,7 +519,7 @@ impl EtcdLock {
                         return Ok(());
                     }
                 },
-                _ = lost.wait_for(|l| *l) => return Err(Error::LeaseLost { lease: session.id }),
+                _ = lost.wait_for(|l| *l) => return Err(lost_error()),
             }
         }
     }
