@@ -35,7 +35,19 @@ pub enum AnyLock {
     Etcd(EtcdLock),
 }
 
-/// A hold of an [`AnyLock`].
+/// A hold of an [`AnyLock`]: `token`, `previous_owner_died`, `lease_lost` and `unlock` on
+/// either backend.
+///
+/// ```
+/// # let name = format!("doc-anyguard-{}", std::process::id());
+/// let lock = interlock_etcd::AnyLock::open(None, &name)?;
+/// let guard = lock.try_lock()?.expect("nobody else uses this name");
+/// let token = guard.token();
+/// guard.unlock()?;
+/// assert!(lock.lock()?.token() > token);
+/// # interlock::namespace::remove(&name)?;
+/// # Ok::<(), interlock_etcd::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "if unused the lock is released at once"]
 #[clippy::has_significant_drop]

@@ -181,6 +181,20 @@ impl EtcdLock {
     /// [`lock`](Self::lock), async. Cancel-safe: dropping the future withdraws this client's
     /// key from the queue.
     ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), interlock_etcd::Error> {
+    /// use interlock_etcd::{EtcdClient, EtcdLock, EtcdOptions};
+    ///
+    /// let client = EtcdClient::connect_async(EtcdOptions::parse("127.0.0.1:2379")).await?;
+    /// let lock = EtcdLock::new(&client, "jobs")?;
+    /// tokio::select! {
+    ///     guard = lock.lock_async() => { let guard = guard?; /* ... */ guard.unlock_async().await?; }
+    ///     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {} // the key is withdrawn
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`lock`](Self::lock), without `WouldDeadlock` (tasks have no thread to tell).
@@ -639,6 +653,21 @@ async fn delete_key(client: &EtcdClient, key: &[u8], rev: Option<i64>, timeout: 
 ///
 /// Unlike the local guards it is `Send`: the hold belongs to the client's lease, not to a
 /// thread.
+///
+/// ```no_run
+/// # let client = interlock_etcd::EtcdClient::connect(interlock_etcd::EtcdOptions::parse("127.0.0.1:2379"))?;
+/// let guard = interlock_etcd::EtcdLock::new(&client, "report")?.lock()?;
+/// for chunk in ["a", "b", "c"] {
+///     if guard.lease_lost() {
+///         // Another client may hold the lock now: stop, the store would refuse us anyway.
+///         break;
+///     }
+///     // store.write(guard.token(), chunk)?;
+/// #   let _ = chunk;
+/// }
+/// guard.unlock()?; // Err(LeaseLost) if the hold had already ended
+/// # Ok::<(), interlock_etcd::Error>(())
+/// ```
 #[must_use = "if unused the lock is released at once"]
 #[clippy::has_significant_drop]
 pub struct EtcdGuard {

@@ -40,7 +40,8 @@ struct Held {
     guard: EtcdGuard,
 }
 
-/// One level of an [`EtcdRLock`] hold. `!Send`: the depth belongs to the thread.
+/// One level of an [`EtcdRLock`] hold. `!Send`: the depth belongs to the thread. See
+/// [`EtcdRLock`] for an example.
 #[must_use = "if unused the RLock level ends at once"]
 #[clippy::has_significant_drop]
 #[derive(Debug)]

@@ -9,6 +9,17 @@ use crate::record::{self, OwnerRecord};
 use crate::{Error, EtcdClient};
 
 /// A lock's state on the cluster, as [`status`] reads it.
+///
+/// ```no_run
+/// # let client = interlock_etcd::EtcdClient::connect(interlock_etcd::EtcdOptions::parse("127.0.0.1:2379"))?;
+/// let status = interlock_etcd::status(&client, "deploy")?;
+/// match (&status.holder, status.last) {
+///     (Some(holder), _) => println!("held, token {}", holder.token),
+///     (None, Some((token, false))) => println!("free; the hold {token} ended with its lease"),
+///     (None, _) => println!("free"),
+/// }
+/// # Ok::<(), interlock_etcd::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EtcdStatus {
@@ -23,7 +34,7 @@ pub struct EtcdStatus {
     pub last: Option<(u64, bool)>,
 }
 
-/// Who holds an etcd lock.
+/// Who holds an etcd lock (see [`EtcdStatus`] for an example).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EtcdHolder {
@@ -121,6 +132,17 @@ pub async fn status_async(client: &EtcdClient, name: &str) -> Result<EtcdStatus,
 /// # Errors
 ///
 /// [`Error::Unavailable`] and others when etcd fails.
+///
+/// ```no_run
+/// use interlock_etcd::{EtcdClient, EtcdOptions};
+///
+/// let client = EtcdClient::connect(EtcdOptions::parse("127.0.0.1:2379"))?;
+/// for name in interlock_etcd::list(&client)? {
+///     let status = interlock_etcd::status(&client, &name)?;
+///     println!("{name}: {} waiting", status.waiters);
+/// }
+/// # Ok::<(), interlock_etcd::Error>(())
+/// ```
 pub fn list(client: &EtcdClient) -> Result<Vec<String>, Error> {
     client.block_on(list_async(client))
 }
