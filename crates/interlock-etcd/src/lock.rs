@@ -28,7 +28,8 @@
 //! Every request is retried while the cluster does not answer, within the request timeout
 //! (etcd drops a proposal in flight when its leader dies); each is safe to repeat: a retried
 //! create finds its key, a retried confirm finds its own record (and may then miss a death
-//! report), a retried release finds its own `released` record.
+//! report), a retried release finds its own `released` record. An acquisition that ends
+//! without a guard withdraws its key, recording a release if its take-over had been applied.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -580,13 +581,22 @@ impl Entry {
         let Some(local) = self.local.take() else {
             return;
         };
-        let (client, key, rev) = (self.client.clone(), std::mem::take(&mut self.key), self.rev);
-        if !delete_key(&client, &key, rev, FIRST_WITHDRAWAL).await {
-            let session = Arc::clone(&self.session);
+        let withdrawal = self.withdrawal();
+        if !withdrawal.run(FIRST_WITHDRAWAL).await {
             self.client
                 .inner
                 .handle
-                .spawn(withdraw_until_gone(client, key, rev, session, local));
+                .spawn(withdraw_until_gone(withdrawal, local));
+        }
+    }
+
+    fn withdrawal(&mut self) -> Withdrawal {
+        Withdrawal {
+            client: self.client.clone(),
+            key: std::mem::take(&mut self.key),
+            owner_key: std::mem::take(&mut self.owner_key),
+            rev: self.rev,
+            session: Arc::clone(&self.session),
         }
     }
 }
@@ -601,51 +611,84 @@ impl Drop for Entry {
         // for the name until the key is gone (so that the next acquisition's create does not
         // meet it).
         if let Some(local) = self.local.take() {
-            let client = self.client.clone();
-            let key = std::mem::take(&mut self.key);
-            let (rev, session) = (self.rev, Arc::clone(&self.session));
+            let withdrawal = self.withdrawal();
             self.client
                 .inner
                 .handle
-                .spawn(withdraw_until_gone(client, key, rev, session, local));
+                .spawn(withdraw_until_gone(withdrawal, local));
         }
     }
 }
 
-/// Deletes a withdrawn key, retrying until it is gone or its lease is: a key left in the queue
-/// under a live lease would reach the head and hold the lock for nobody. This client's turn
-/// for the name (`local`) is held until then.
-async fn withdraw_until_gone(
-    client: EtcdClient,
-    key: Vec<u8>,
-    rev: Option<i64>,
-    session: Arc<Session>,
-    local: OwnedMutexGuard<()>,
-) {
-    let timeout = client.options().request_timeout_value();
-    while !session.is_lost() && !delete_key(&client, &key, rev, timeout).await {
+/// Retries a withdrawal until the key is gone or its lease is: a key left in the queue under a
+/// live lease would reach the head and hold the lock for nobody. This client's turn for the
+/// name (`local`) is held until then.
+async fn withdraw_until_gone(withdrawal: Withdrawal, local: OwnedMutexGuard<()>) {
+    let timeout = withdrawal.client.options().request_timeout_value();
+    while !withdrawal.session.is_lost() && !withdrawal.run(timeout).await {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(local);
 }
 
-/// Deletes `key` (if its create revision is still `rev`, when known); false if etcd did not
-/// answer within `timeout`.
-async fn delete_key(client: &EtcdClient, key: &[u8], rev: Option<i64>, timeout: Duration) -> bool {
-    let mut kv = client.etcd().kv_client();
-    let txn = match rev {
-        Some(rev) => Txn::new()
-            .when([Compare::create_revision(
-                key.to_vec(),
-                CompareOp::Equal,
-                rev,
-            )])
-            .and_then([TxnOp::delete(key.to_vec(), None)]),
-        // Unknown revision: the create may or may not have happened; the key is this
-        // lease's and this client's turn for the name is held, so nobody else uses it.
-        None => Txn::new().and_then([TxnOp::delete(key.to_vec(), None)]),
-    };
-    matches!(tokio::time::timeout(timeout, kv.txn(txn)).await, Ok(Ok(_)))
+/// A queue key to delete, for an acquisition that ends without a guard.
+struct Withdrawal {
+    client: EtcdClient,
+    key: Vec<u8>,
+    owner_key: Vec<u8>,
+    rev: Option<i64>,
+    session: Arc<Session>,
+}
+
+impl Withdrawal {
+    /// Deletes the key (if its create revision is still the one known); false if etcd did not
+    /// answer within `timeout`.
+    ///
+    /// An acquisition cancelled after its confirm was applied, but before the answer came,
+    /// held the lock for an instant and left `held` in the owner record: the same txn then
+    /// records a release, so that the next holder is not told of a death that was none. The
+    /// record is this hold's if it was written with the key (its `mod_revision` is the key's
+    /// create revision) or names the key's revision as its token (`held token=REV `, matched
+    /// as a range of values).
+    async fn run(&self, timeout: Duration) -> bool {
+        let key = self.key.clone();
+        let txn = match self.rev {
+            Some(rev) => {
+                let released = OwnerRecord::released(rev as u64, self.session.id).encode();
+                let put = || TxnOp::put(self.owner_key.clone(), released.clone(), None);
+                let by_text = Txn::new()
+                    .when([
+                        Compare::value(
+                            self.owner_key.clone(),
+                            CompareOp::Greater,
+                            format!("held token={rev} "),
+                        ),
+                        Compare::value(
+                            self.owner_key.clone(),
+                            CompareOp::Less,
+                            format!("held token={rev}!"),
+                        ),
+                    ])
+                    .and_then([put()]);
+                let own_record = Txn::new()
+                    .when([Compare::mod_revision(
+                        self.owner_key.clone(),
+                        CompareOp::Equal,
+                        rev,
+                    )])
+                    .and_then([put()])
+                    .or_else([TxnOp::txn(by_text)]);
+                Txn::new()
+                    .when([Compare::create_revision(key.clone(), CompareOp::Equal, rev)])
+                    .and_then([TxnOp::delete(key, None), TxnOp::txn(own_record)])
+            }
+            // Unknown revision: the create may or may not have happened; the key is this
+            // lease's and this client's turn for the name is held, so nobody else uses it.
+            None => Txn::new().and_then([TxnOp::delete(key, None)]),
+        };
+        let mut kv = self.client.etcd().kv_client();
+        matches!(tokio::time::timeout(timeout, kv.txn(txn)).await, Ok(Ok(_)))
+    }
 }
 
 /// An acquisition of an [`EtcdLock`]: released (its key deleted, a clean release recorded)
@@ -881,4 +924,66 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
         },
         other => Error::Local(other),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EtcdOptions;
+
+    /// An acquisition whose last txn (the one-request path, or the confirm) was applied but
+    /// whose answer never came is withdrawn: the owner record must then say "released", or the
+    /// next holder would be told of a death that was none.
+    #[test]
+    fn a_withdrawal_after_an_applied_take_over_records_a_release() {
+        let cluster = interlock_testkit::EtcdCluster::start(1);
+        let options = EtcdOptions::parse(&cluster.endpoints()).ttl(Duration::from_secs(2));
+        let a = EtcdClient::connect(options.clone()).unwrap();
+        let b = EtcdClient::connect(options).unwrap();
+        let (la, lb) = (
+            EtcdLock::new(&a, "w").unwrap(),
+            EtcdLock::new(&b, "w").unwrap(),
+        );
+        let entry = |lock: &EtcdLock, session: Arc<Session>, local| {
+            let prefix = lock.key_prefix();
+            Entry {
+                client: lock.client.clone(),
+                key: record::waiter_key(&prefix, session.id),
+                owner_key: record::owner_key(&prefix),
+                session,
+                rev: None,
+                local: Some(local),
+            }
+        };
+        let last = |client: &EtcdClient| crate::status(client, "w").unwrap().last;
+        // The one-request path: the record written with the key.
+        let rev = a.block_on(async {
+            let local = Arc::clone(&la.local.mutex).lock_owned().await;
+            let mut taken = entry(&la, a.session().await.unwrap(), local);
+            assert!(la.queue(&mut taken, false).await.unwrap().is_some());
+            let rev = taken.rev.unwrap();
+            taken.withdraw().await;
+            rev
+        });
+        assert_eq!(last(&a), Some((rev as u64, true)));
+        // The confirm: queued behind another client's hold.
+        let held = lb.lock().unwrap();
+        let rev = a.block_on(async {
+            let local = Arc::clone(&la.local.mutex).lock_owned().await;
+            let mut taken = entry(&la, a.session().await.unwrap(), local);
+            let (got, ()) = tokio::join!(la.queue(&mut taken, false), async {
+                while crate::status_async(&a, "w").await.unwrap().waiters == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                held.unlock_async().await.unwrap();
+            });
+            assert!(got.unwrap().is_some());
+            let rev = taken.rev.unwrap();
+            taken.withdraw().await;
+            rev
+        });
+        assert_eq!(last(&a), Some((rev as u64, true)));
+        let next = lb.lock().unwrap();
+        assert!(!next.previous_owner_died());
+    }
 }
