@@ -97,3 +97,12 @@ fi
 out_res="$(cargo run -p interlock-bench --release --bin resources -- --smoke)"
 echo "$out_res"
 grep -E '^\| interlock `Value<u64>::update' <<<"$out_res"
+
+# Issue 16: interlock-etcd on throwaway clusters of 1 and 3 members, beside the bare client
+# library's lease-grant + put + delete, `etcdctl lock` and `interlock run --etcd` (the CLI
+# built above, target/release/interlock), contended, hand-over and recovery rows.
+out_etcd="$(cargo run -p interlock-bench --release --bin etcd -- --smoke)"
+echo "$out_etcd"
+grep -E '^\| lock\+unlock ÷ bare \(goal ≤ 1\.2×\) \| [0-9.]+× \| [0-9.]+× \|$' <<<"$out_etcd"
+grep -E '^\| `interlock run --etcd E NAME -- true` \(a process\) \|' <<<"$out_etcd"
+grep -E '^\| recovery: SIGKILL of holder → waiter holds \(TTL 2 s\) \| [0-9.]+ s' <<<"$out_etcd"

@@ -42,3 +42,12 @@ done
 out=$(cargo run -q --release -p interlock-ipc --example value_counter -- --procs 4 --loops 1000)
 echo "$out"
 grep -qx 'Final Result: 4000' <<<"$out"
+
+# The etcd backend's fencing example (issue 16): a paused holder's late write is refused by
+# the store, on a throwaway 3-member cluster (ports chosen per run, members killed by pid).
+eval "$(bash ci/etcd-cluster.sh start 3)"
+trap 'bash ci/etcd-cluster.sh stop' EXIT
+out=$(cargo run -q --release -p interlock-etcd --example fenced_store -- "$INTERLOCK_ETCD_ENDPOINTS")
+echo "$out"
+grep -q '^\[holder\] late write rejected token=[0-9]* newest=[0-9]* lease_lost=true$' <<<"$out"
+grep -qx ">> Success: the paused holder's write was fenced off." <<<"$out"

@@ -24,3 +24,8 @@ command -v python3 >/dev/null || apt_install python3
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 # groff and man read the generated man page in the CLI tests (`interlock man`).
 command -v groff >/dev/null && command -v man >/dev/null || apt_install groff-base man-db
+# The etcd backend: `etcd-client` (the crate) runs protoc at build time; its tests spawn real
+# members (`etcd`) and probe them with `etcdctl` (Debian bookworm: etcd 3.4).
+command -v protoc >/dev/null || apt_install protobuf-compiler
+command -v etcd >/dev/null || apt_install etcd-server
+command -v etcdctl >/dev/null || apt_install etcd-client

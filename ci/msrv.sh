@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every package builds with the Rust version it declares (`rust-version`): the workspace's 1.85
-# for the library, the CLI and the test kit, 1.89 for the benchmarks (std's File::lock). Each
+# for the library and the test kit, 1.89 for the benchmarks (std's File::lock) and for
+# interlock-etcd and the CLI that links it (tonic 0.14 needs 1.88; issue 16). Each
 # version's toolchain is installed if missing (minimal profile); if rustup cannot install it,
 # this script fails: it never skips a package.
 #

@@ -13,15 +13,16 @@ cd "$(dirname "$0")"/..
 # first run's library sources. Neither package is on crates.io, so every unpacked copy of them
 # there is one of ours: remove them first.
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/interlock-ipc-* \
+       "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/interlock-etcd-* \
        "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/interlock-cli-*
-cargo publish --dry-run --allow-dirty -p interlock-ipc -p interlock-cli
+cargo publish --dry-run --allow-dirty -p interlock-ipc -p interlock-etcd -p interlock-cli
 
 # Each package carries its licences and README, and nothing of the repository's tests, docs
 # or benchmarks.
-for pkg in interlock-ipc interlock-cli; do
+for pkg in interlock-ipc interlock-etcd interlock-cli; do
   files="$(cargo package --list --allow-dirty -p "$pkg")"
   for f in README.md LICENSE-MIT LICENSE-APACHE src/lib.rs src/main.rs; do
-    case "$pkg:$f" in interlock-ipc:src/main.rs | interlock-cli:src/lib.rs) continue ;; esac
+    case "$pkg:$f" in interlock-ipc:src/main.rs | interlock-etcd:src/main.rs | interlock-cli:src/lib.rs) continue ;; esac
     grep -qx "$f" <<<"$files" || { echo "ci/package.sh: $pkg lacks $f" >&2; exit 1; }
   done
   if grep -E '^(tests/integration/|docs/|benches/|target/)' <<<"$files"; then

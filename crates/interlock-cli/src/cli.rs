@@ -174,6 +174,8 @@ pub(crate) struct RunArgs {
     /// On a conflict or timeout, also print a JSON object on stdout (see above).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) etcd: crate::etcd::EtcdArgs,
     /// COMMAND and its arguments (set by `finish` from the words).
     #[arg(skip)]
     pub(crate) command: Vec<OsString>,
@@ -361,6 +363,8 @@ pub(crate) struct StatusArgs {
     /// Print JSON (see above) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) etcd: crate::etcd::EtcdArgs,
 }
 
 /// List this user's named locks and who holds them; with --path, the locks at those files
@@ -377,6 +381,8 @@ pub(crate) struct ListArgs {
     /// Print JSON: an array of `status --json` objects (the same fields).
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) etcd: crate::etcd::EtcdArgs,
 }
 
 /// Remove a lock (a name, or --path FILE). Refused while it is held, unless --force.

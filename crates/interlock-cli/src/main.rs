@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
+mod etcd; // issue 16: --etcd
 mod exit;
 
 use exit::Exit;

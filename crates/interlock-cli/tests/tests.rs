@@ -38,3 +38,6 @@ mod value_derive;
 
 // A Condition in `status`, `list` and `status --json` (issue 15).
 mod condition;
+
+// `run`, `status` and `list` with --etcd, against real etcd members (issue 16).
+mod etcd;

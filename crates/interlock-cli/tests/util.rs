@@ -32,6 +32,8 @@ impl Ns {
     pub(crate) fn cmd(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_interlock"));
         cmd.env("INTERLOCK_DIR", self.ns_dir());
+        // Named locks are this machine's unless a test says --etcd (issue 16).
+        cmd.env_remove("INTERLOCK_ETCD_ENDPOINTS");
         cmd
     }
 

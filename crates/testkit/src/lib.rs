@@ -10,6 +10,8 @@
 //!   slots ([`SharedMem`], [`bump`]).
 //! - [`role`](mod@role): the running test binary re-run as a child in a role (rusty-fork's method),
 //!   talking over its stdin and stdout ([`RoleChild`]).
+//! - [`etcd`]: a real etcd cluster of 1 or 3 members on 127.0.0.1 for one test
+//!   ([`EtcdCluster`]), killed by pid when it drops.
 //! - [`names`]: lock names and directories that no other test (or run) uses.
 //! - [`skip`]: root-only tests fail in CI and say SKIPPED loudly elsewhere.
 //!
@@ -27,6 +29,7 @@
 
 use std::time::{Duration, Instant};
 
+pub mod etcd;
 pub mod names;
 pub mod pipe;
 pub mod process;
@@ -34,6 +37,7 @@ pub mod role;
 pub mod shm;
 pub mod skip;
 
+pub use etcd::EtcdCluster;
 pub use names::{test_name, unique_name};
 pub use pipe::{channel, pipe, Gate, Receiver, Sender};
 pub use process::{

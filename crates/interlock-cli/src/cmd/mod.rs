@@ -13,11 +13,17 @@ mod target;
 pub(crate) mod barrier;
 pub(crate) mod event;
 
+pub(crate) use run::exit_of;
+
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        // Issue 16: --etcd ENDPOINTS (or INTERLOCK_ETCD_ENDPOINTS).
+        Command::Run(args) if args.etcd.etcd.is_some() => crate::etcd::run(&args),
+        Command::Status(args) if args.etcd.etcd.is_some() => crate::etcd::status(&args),
+        Command::List(args) if args.etcd.etcd.is_some() => crate::etcd::list(&args),
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::status(args),
         Command::List(args) => status::list(args),
