@@ -552,6 +552,9 @@ mod model;
 pub(crate) mod barrier;
 pub(crate) mod event;
 
+// Issue 15: the RwLock's reader/writer pairing.
+pub(crate) mod rwlock;
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -21,3 +21,5 @@ pub(crate) mod semaphore;
 // Issue 15: Event and Barrier.
 pub(crate) mod barrier;
 pub(crate) mod event;
+// Issue 15: the reader-writer lock.
+pub(crate) mod rwlock;

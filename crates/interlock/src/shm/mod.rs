@@ -14,6 +14,7 @@ mod mapping;
 pub(crate) mod name;
 mod record;
 
+pub(crate) use header::MAX_READERS;
 pub(crate) use header::{table_payload, Content, MAGIC, MAX_TABLE, MAX_VALUE, WAIT_SLOT_LEN};
 pub(crate) use header::{BARRIER_HEAD_LEN, BARRIER_SLOT_LEN, MAX_PARTIES};
 pub(crate) use mapping::{trusted_file, RecordRef, Segment};

@@ -40,6 +40,9 @@ pub enum Kind {
     Event,
     /// A [`Barrier`](crate::Barrier): n parties wait for each other.
     Barrier,
+    /// An [`RwLock`](crate::RwLock): many readers or one writer; a writer's record, then one
+    /// 128-byte record per reader slot, each a robust lock word, in one segment.
+    RwLock,
 }
 
 impl fmt::Display for Kind {
@@ -54,6 +57,7 @@ impl fmt::Display for Kind {
             Kind::Semaphore => "Semaphore",
             Kind::Event => "Event",
             Kind::Barrier => "Barrier",
+            Kind::RwLock => "RwLock",
         })
     }
 }

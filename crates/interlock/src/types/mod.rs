@@ -19,3 +19,5 @@ pub use status::{BarrierBreak, BarrierStatus, EventStatus};
 pub use status::{GroupState, Holder, LockStatus, ProcessGroup};
 // Issue 15: a semaphore's status.
 pub use status::{PermitStatus, SemaphoreStatus};
+// Issue 15: an RwLock's status.
+pub use status::{ReaderStatus, RwLockStatus};
