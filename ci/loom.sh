@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model-checks the lock word, the Event word and the Barrier word (crates/interlock/src/word/model.rs). Release, bounded pre-emptions:
+# Model-checks the lock word, the Event word, the Barrier word and the RwLock pairing (crates/interlock/src/word/model.rs). Release, bounded pre-emptions:
 # the models finish in well under a second after a ~20 s build.
 set -euxo pipefail
 cd "$(dirname "$0")"/..

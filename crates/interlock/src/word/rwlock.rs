@@ -106,6 +106,7 @@ pub(crate) fn slot(word: &AtomicU32) -> Slot {
 /// (`WAITERS`, so that the reader's release — or the kernel, if the reader dies — wakes it)
 /// and sleeps until a wake-up, a change, or `deadline`. Returns at once if the slot is free
 /// by then. The caller looks again in every case.
+#[cfg_attr(all(test, loom), allow(dead_code))] // the models' writer gives up instead
 #[cold]
 pub(crate) fn writer_wait_for_slot(word: &AtomicU32, deadline: &Deadline) {
     if let Some(seen) = announce_sleep(word) {
@@ -132,6 +133,13 @@ pub(crate) fn reader_sleep(writer: &AtomicU32, sleepers: &AtomicU32, deadline: &
 
 /// After a writer released a word that had `WAITERS` (the release woke one sleeper): wakes
 /// every sleeper when readers sleep there, since any number of them may read now.
+///
+/// The fence here and [`reader_sleep`]'s are belt and braces as far as loom can tell: the
+/// release's own wake-up takes the futex bucket's lock, which already orders the count
+/// before this look in the model (the models pass without the two fences); the kernel's
+/// `futex_wake` looks for sleepers without its lock first, behind a full barrier of its
+/// own. They cost nothing on the uncontended paths (only a release that found `WAITERS`
+/// comes here).
 #[cold]
 pub(crate) fn wake_readers(writer: &AtomicU32, sleepers: &AtomicU32) {
     fence(Ordering::SeqCst);
