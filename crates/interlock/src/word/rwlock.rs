@@ -12,6 +12,9 @@
 //! - a writer takes the writer word, then (SeqCst fence) reads `mark` and looks at every slot
 //!   below it ([`writer_mark`], [`slot`]): all free, and the write is granted.
 //!
+//! Each fence follows the side's read-modify-write of its own word, so on x86-64 it is that
+//! exchange's `lock` prefix (`sync::fence_after_rmw`); loom checks the fence itself.
+//!
 //! With both fences, at least one of the two sees the other: never both inside. A reader that
 //! finds the writer word held gives its slot back and sleeps on the writer word
 //! ([`reader_sleep`]), counted in `sleepers`; a writer's release that found the word with
@@ -20,7 +23,7 @@
 //! are in `word/model.rs`.
 
 use super::{announce_sleep, OWNER_DIED, TID_MASK};
-use crate::sync::{fence, AtomicU32, Ordering};
+use crate::sync::{fence, fence_after_rmw, AtomicU32, Ordering};
 use crate::sys::futex::{self, Deadline};
 
 /// What a reader that holds its slot finds of the writer word.
@@ -52,12 +55,13 @@ fn raise_mark(mark: &AtomicU32, index: u32) {
     mark.fetch_max(index + 1, Ordering::SeqCst);
 }
 
-/// A reader's look at the writer word after it took its slot: the SeqCst fence pairs with the
-/// writer's in [`writer_mark`] (either the writer sees our slot held, or we see its word
-/// taken). Acquire: a granted read sees everything the last writer wrote.
+/// A reader's look at the writer word after it took its slot (a read-modify-write): the
+/// SeqCst fence ([`fence_after_rmw`]: on x86-64 the slot's locked exchange itself) pairs with
+/// the writer's in [`writer_mark`] — either the writer sees our slot held, or we see its word
+/// taken. Acquire: a granted read sees everything the last writer wrote.
 #[inline(always)]
 pub(crate) fn reader_gate(writer: &AtomicU32) -> Gate {
-    fence(Ordering::SeqCst);
+    fence_after_rmw();
     let state = writer.load(Ordering::Acquire);
     if state & TID_MASK != 0 {
         Gate::Closed
@@ -68,11 +72,12 @@ pub(crate) fn reader_gate(writer: &AtomicU32) -> Gate {
     }
 }
 
-/// A writer's look, once it holds the writer word: how many reader slots from the first may
-/// be held (the high-water mark). The SeqCst fence pairs with the reader's in [`reader_gate`].
+/// A writer's look, once it holds the writer word (taken by a read-modify-write): how many
+/// reader slots from the first may be held (the high-water mark). The SeqCst fence
+/// ([`fence_after_rmw`]) pairs with the reader's in [`reader_gate`].
 #[inline(always)]
 pub(crate) fn writer_mark(mark: &AtomicU32) -> u32 {
-    fence(Ordering::SeqCst);
+    fence_after_rmw();
     mark.load(Ordering::Relaxed)
 }
 
