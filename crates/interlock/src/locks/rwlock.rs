@@ -684,6 +684,12 @@ pub struct RwLockReadGuard<'a> {
 }
 
 impl RwLockReadGuard<'_> {
+    /// The read's slot as the lock guard it is, and the writer's record: for what layer 5 adds
+    /// to guards (a command run as a process group the slot's record names).
+    pub(crate) fn parts(&self) -> (&LockGuard<'_>, &Raw) {
+        (&self.guard, &self.lock.writer.raw)
+    }
+
     /// Whether the last writer died holding the lock (this reader was the first to come after
     /// it): what it wrote may be half done.
     ///
@@ -779,6 +785,16 @@ pub struct RwLockWriteGuard<'a> {
 }
 
 impl<'a> RwLockWriteGuard<'a> {
+    /// The writer's record and this hold's token, and the reader slots' records: for what
+    /// layer 5 adds to guards.
+    pub(crate) fn parts(&self) -> (&Raw, u64, impl Iterator<Item = &Raw>) {
+        (
+            self.hold.raw,
+            self.hold.token(),
+            self.lock.slots.iter().map(|s| &s.raw),
+        )
+    }
+
     /// The same hold, flagged "previous owner died" (a reader died holding its slot).
     fn told(self) -> RwLockWriteGuard<'a> {
         let (raw, token, lock) = (self.hold.raw, self.hold.token(), self.lock);
