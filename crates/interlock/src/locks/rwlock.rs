@@ -551,6 +551,11 @@ impl RwLock {
                             lock: self.writer.raw.handle_label(),
                         });
                     }
+                    if end.is_none_or(|end| Instant::now() < end)
+                        && protocol::spin_until_free(&rec.word)
+                    {
+                        continue;
+                    }
                 }
             }
             let now = Instant::now();
@@ -637,6 +642,11 @@ impl RwLock {
                         })
                     }
                     Err(e) => return Err(e),
+                }
+                if end.is_none_or(|end| Instant::now() < end)
+                    && protocol::spin_until_free(&slot.raw.record().word)
+                {
+                    continue;
                 }
                 let now = Instant::now();
                 if end.is_some_and(|end| now >= end) {

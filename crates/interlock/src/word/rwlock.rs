@@ -22,7 +22,7 @@
 //! ([`wake_readers`]): a reader is never left asleep behind a released writer. The loom models
 //! are in `word/model.rs`.
 
-use super::{announce_sleep, OWNER_DIED, TID_MASK};
+use super::{announce_sleep, spin, OWNER_DIED, TID_MASK};
 use crate::sync::{fence, fence_after_rmw, AtomicU32, Ordering};
 use crate::sys::futex::{self, Deadline};
 
@@ -105,6 +105,15 @@ pub(crate) fn slot(word: &AtomicU32) -> Slot {
     } else {
         Slot::Free
     }
+}
+
+/// Spins a little (the lock word's bounded spin, with back-off) while `word` — the writer
+/// word for a reader kept out, a reader's slot for a writer waiting for it — is held with
+/// nobody asleep on it: true if it is free by then, so that the caller looks again instead of
+/// sleeping. Most writes and reads are far shorter than a sleep and a wake-up.
+#[cold]
+pub(crate) fn spin_until_free(word: &AtomicU32) -> bool {
+    spin(word) & TID_MASK == 0
 }
 
 /// A writer waiting for reader slot `word`, found held at `seen`: announces itself
