@@ -442,16 +442,14 @@ impl RwLock {
         }
     }
 
-    /// The uncontended read: the home slot's compare-exchange, the fence, one look at the
-    /// writer word. `None`, holding nothing, whenever anything else is needed.
+    /// The home slot, taken with one compare-exchange if it is free (its mark raised first).
     #[inline(always)]
-    fn read_fast(&self) -> Option<RwLockReadGuard<'_>> {
+    fn home_slot_guard(&self) -> Option<LockGuard<'_>> {
         let i = self.home_slot();
-        let rec = self.rec();
-        protocol::cover_slot(&rec.mark, i as u32);
+        protocol::cover_slot(&self.rec().mark, i as u32);
         let slot = &self.slots[i];
         let token = slot.raw.lock_fast()?;
-        let guard = LockGuard {
+        Some(LockGuard {
             hold: Hold::new(
                 &slot.raw,
                 Acquisition {
@@ -459,8 +457,15 @@ impl RwLock {
                     owner_died: false,
                 },
             ),
-        };
-        if protocol::reader_gate(&rec.word) == Gate::Open {
+        })
+    }
+
+    /// The uncontended read: the home slot's compare-exchange, the fence, one look at the
+    /// writer word. `None`, holding nothing, whenever anything else is needed.
+    #[inline(always)]
+    fn read_fast(&self) -> Option<RwLockReadGuard<'_>> {
+        let guard = self.home_slot_guard()?;
+        if protocol::reader_gate(&self.rec().word) == Gate::Open {
             Some(RwLockReadGuard { guard, lock: self })
         } else {
             drop(guard);
@@ -469,21 +474,41 @@ impl RwLock {
     }
 
     /// Takes a reader slot: the first free one from slot 0 (raising the mark over each before
-    /// it is tried), else — every slot held — the semaphore's wait for any of them, until
-    /// `end`. A slot whose last holder died counts that death for the next writer.
+    /// it is tried) — a look and one compare-exchange each, then, if none was free, a full
+    /// look at each (also taking a slot whose holder died) — else, every slot held, the
+    /// semaphore's wait for any of them, until `end`. A slot whose last holder died counts
+    /// that death for the next writer.
     fn take_slot(&self, end: Option<Instant>) -> Result<Option<LockGuard<'_>>, Error> {
         let me = sys::me();
         let mark = &self.rec().mark;
         let mut got = None;
         for (i, slot) in self.slots.iter().enumerate() {
+            if protocol::slot(&slot.raw.record().word) != protocol::Slot::Free {
+                continue;
+            }
             protocol::cover_slot(mark, i as u32);
-            match slot.raw.acquire(&me, Wait::Never) {
-                Ok(Some(acq)) => {
-                    got = Some((i, acq));
-                    break;
+            if let Some(token) = slot.raw.lock_fast() {
+                got = Some((
+                    i,
+                    Acquisition {
+                        token,
+                        owner_died: false,
+                    },
+                ));
+                break;
+            }
+        }
+        if got.is_none() {
+            for (i, slot) in self.slots.iter().enumerate() {
+                protocol::cover_slot(mark, i as u32);
+                match slot.raw.acquire(&me, Wait::Never) {
+                    Ok(Some(acq)) => {
+                        got = Some((i, acq));
+                        break;
+                    }
+                    Ok(None) | Err(Error::WouldDeadlock { .. }) => {}
+                    Err(e) => return Err(e),
                 }
-                Ok(None) | Err(Error::WouldDeadlock { .. }) => {}
-                Err(e) => return Err(e),
             }
         }
         let (i, acq) = match got {
@@ -524,8 +549,12 @@ impl RwLock {
         let me = sys::me();
         let rec = self.rec();
         loop {
-            let Some(guard) = self.take_slot(end)? else {
-                return Ok(None);
+            let guard = match self.home_slot_guard() {
+                Some(guard) => guard,
+                None => match self.take_slot(end)? {
+                    Some(guard) => guard,
+                    None => return Ok(None),
+                },
             };
             match protocol::reader_gate(&rec.word) {
                 Gate::Open => return Ok(Some(RwLockReadGuard { guard, lock: self })),
