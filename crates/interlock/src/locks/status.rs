@@ -131,10 +131,15 @@ pub(crate) fn rwlock(seg: &Segment) -> (LockStatus, RwLockStatus) {
     let writer = read(seg.record(), Kind::RwLock);
     let slots = seg.header().records() - 1;
     let mut readers = Vec::new();
+    // A slot's deaths, its unclaimed one included: whoever took a dead slot (a writer, or a
+    // reader, who counted it in `tally` for the next writer) counted it there.
     let mut reader_deaths = 0;
+    let rec = seg.record();
+    let mut untold = rec.tally.load(Ordering::Relaxed) + u32::from(writer.owner_died_unclaimed);
     for i in 0..slots {
         let s = read(seg.record_at(i + 1), Kind::RwLock);
         reader_deaths += s.owner_deaths;
+        untold += u32::from(s.owner_died_unclaimed);
         if let Some(holder) = s.holder {
             readers.push(ReaderStatus {
                 slot: i as u32,
@@ -142,8 +147,6 @@ pub(crate) fn rwlock(seg: &Segment) -> (LockStatus, RwLockStatus) {
             });
         }
     }
-    let rec = seg.record();
-    reader_deaths += rec.tally.load(Ordering::Relaxed);
     let waiting_readers = if State::load(&rec.word, Ordering::Relaxed).waiters() {
         rec.sleepers.load(Ordering::Relaxed)
     } else {
@@ -158,6 +161,7 @@ pub(crate) fn rwlock(seg: &Segment) -> (LockStatus, RwLockStatus) {
         writes: writer.acquisitions,
         writer_deaths: writer.owner_deaths,
         reader_deaths,
+        deaths_untold: untold,
         poisoned: writer.poisoned,
     };
     let summary = LockStatus {

@@ -196,6 +196,10 @@ pub struct RwLockStatus {
     pub writer_deaths: u32,
     /// Readers that died holding a slot.
     pub reader_deaths: u32,
+    /// Deaths no holder has been told of yet: a writer's that no one has come after, readers'
+    /// that no writer has come after. The next writer is told (or, of a writer's, the next
+    /// reader).
+    pub deaths_untold: u32,
     /// Whether the lock is poisoned: a writer died or panicked, and nobody has cleared it.
     pub poisoned: bool,
 }
