@@ -57,7 +57,8 @@ pub(crate) const DEFAULT_READERS: usize = 64;
 /// {
 ///     let a = rw.read()?;
 ///     let b = rw.read()?; // many readers at once (while no writer waits)
-///     assert!(rw.try_write()?.is_none(), "no writer while they read");
+///     let writer = std::thread::scope(|s| s.spawn(|| rw.try_write().map(|w| w.is_some())).join().unwrap());
+///     assert!(!writer?, "no writer while they read");
 /// }
 /// let w = rw.write()?;
 /// assert!(!w.previous_owner_died());
@@ -921,8 +922,12 @@ impl<'a> RwLockWriteGuard<'a> {
     /// let rw = interlock::RwLock::new()?;
     /// let w = rw.write()?;
     /// let r = w.downgrade()?;
-    /// assert!(rw.try_write()?.is_none(), "still read");
-    /// assert!(rw.try_read()?.is_some(), "others read too");
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         assert!(rw.try_write().unwrap().is_none(), "still read");
+    ///         assert!(rw.try_read().unwrap().is_some(), "others read too");
+    ///     });
+    /// });
     /// # drop(r);
     /// # Ok::<(), interlock::Error>(())
     /// ```
