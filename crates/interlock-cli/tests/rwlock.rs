@@ -51,6 +51,14 @@ fn readers_share_and_a_writer_excludes_them() {
         .find(|l| l.starts_with("catalog "))
         .expect("listed");
     assert!(row.contains("RwLock") && row.contains(" 2 read "), "{text}");
+    let out = ns.run(&["rm", "catalog"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rm while read: {}",
+        describe(&out)
+    );
+    assert!(stderr(&out).contains("reader slot"), "{}", describe(&out));
     drop((first, second));
 
     let writer = ns.hold("catalog");
