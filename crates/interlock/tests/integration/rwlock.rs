@@ -167,12 +167,12 @@ fn a_killed_writer_wakes_every_reader_and_the_next_is_told() {
         .map(|_| {
             fork(|| {
                 let r = rw.read_timeout(PATIENCE).expect("the read comes");
+                // One message each: the three readers' lines may interleave on the pipe.
                 rtx.send(if r.previous_owner_died() {
                     "told"
                 } else {
                     "read"
                 });
-                rtx.send("done");
                 // Hold the read until every reader is in: all three inside at once.
                 common::hold_until_killed();
             })
@@ -187,7 +187,6 @@ fn a_killed_writer_wakes_every_reader_and_the_next_is_told() {
             "read" => {}
             other => panic!("unexpected {other:?}"),
         }
-        rrx.expect("done");
     }
     assert_eq!(
         told, 1,
@@ -469,4 +468,57 @@ fn status_shows_readers_and_writer() {
     );
     assert_eq!(status.writes, 1);
     drop(w);
+}
+
+/// Every constructor goes through the one builder: anonymous, by name (twice: one lock), at a
+/// path, each with the builder's settings (timestamps, reader slots).
+#[test]
+fn every_source_keeps_the_builders_settings() {
+    common::in_private_namespace(|dir| {
+        let options = RwLock::options().readers(8).timestamps(true);
+        let check = |rw: &RwLock| {
+            assert_eq!(rw.reader_slots(), 8);
+            let _r = rw.read().unwrap();
+            assert!(rw.status().readers[0].holder.since.is_some());
+        };
+        check(&options.create().unwrap());
+        let named = options.open("rw-opt").unwrap();
+        check(&named);
+        drop(named.write().unwrap());
+        assert_eq!(
+            options.open("rw-opt").unwrap().status().writes,
+            1,
+            "one lock"
+        );
+        check(&options.open_path(dir.join("rw.lock")).unwrap());
+    });
+}
+
+/// A spawned program adopts an rwlock through `pass_to` / `from_env` (its slots checked when
+/// asked for, its kind always), and its write is the parent's lock's.
+#[test]
+fn a_spawned_program_adopts_it() {
+    const VAR: &str = "RWLOCK_UNDER_TEST";
+    if common::role().as_deref() == Some("rw-adopter") {
+        let rw = RwLock::from_env(VAR).expect("adopt");
+        assert_eq!(rw.reader_slots(), 8);
+        assert!(matches!(
+            RwLock::options().readers(4).from_env(VAR),
+            Err(Error::RwLockReaders { .. })
+        ));
+        assert!(matches!(
+            Lock::from_env(VAR),
+            Err(Error::KindMismatch {
+                found: Kind::RwLock,
+                ..
+            })
+        ));
+        drop(rw.write().expect("write"));
+        return;
+    }
+    let rw = RwLock::options().readers(8).create().unwrap();
+    let mut cmd = common::role_command("rw-adopter");
+    rw.pass_to(&mut cmd, VAR).unwrap();
+    common::RoleChild::spawn(cmd).finish();
+    assert_eq!(rw.status().writes, 1, "the child wrote");
 }
