@@ -412,8 +412,10 @@ impl crate::locks::rwlock::RwLockWriteGuard<'_> {
     }
 
     /// What a holder that died — a writer, or a reader — left running in its command's
-    /// process group, if anything: the first such group, the writer's record first, then the
-    /// reader slots'. A writer should wait for it (or kill it) before writing.
+    /// process group, if anything: the first such group that still runs (or cannot be checked
+    /// from here), the writer's record first, then the reader slots'; else the first one the
+    /// records name, gone. A writer should wait for it (or kill it) before writing, then ask
+    /// again: another dead reader's group may still run.
     ///
     /// # Examples
     ///
@@ -423,9 +425,18 @@ impl crate::locks::rwlock::RwLockWriteGuard<'_> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn leftover_group(&self) -> Option<ProcessGroup> {
-        let (raw, token, mut slots) = self.parts();
+        let (raw, token, slots) = self.parts();
         // With the write held no reader is inside: any group a slot names is a dead reader's.
-        leftover_group(raw, token).or_else(|| slots.find_map(|s| leftover_group(s, u64::MAX)))
+        let mut groups = std::iter::once(leftover_group(raw, token))
+            .chain(slots.map(|s| leftover_group(s, u64::MAX)))
+            .flatten();
+        let first = groups.next()?;
+        if first.state() != crate::types::GroupState::Gone {
+            return Some(first);
+        }
+        groups
+            .find(|g| g.state() != crate::types::GroupState::Gone)
+            .or(Some(first))
     }
 }
 

@@ -475,10 +475,12 @@ impl RwLock {
     }
 
     /// Takes a reader slot: the first free one from slot 0 (raising the mark over each before
-    /// it is tried) — a look and one compare-exchange each, then, if none was free, a full
-    /// look at each (also taking a slot whose holder died) — else, every slot held, the
-    /// semaphore's wait for any of them, until `end`. A slot whose last holder died counts
-    /// that death for the next writer.
+    /// it is tried), a look and one compare-exchange each; if none was free, a full look at
+    /// each held slot (a holder the kernel does not report may be found dead), and last at the
+    /// slots whose reader died — taking one replaces the record of the process group its dead
+    /// reader left running, which the next writer should see; if none, the semaphore's wait
+    /// for any slot, until `end`. A slot whose last holder died counts that death for the next
+    /// writer.
     fn take_slot(&self, end: Option<Instant>) -> Result<Option<LockGuard<'_>>, Error> {
         let me = sys::me();
         let mark = &self.rec().mark;
@@ -488,24 +490,27 @@ impl RwLock {
                 continue;
             }
             protocol::cover_slot(mark, i as u32);
-            if let Some(token) = slot.raw.lock_fast() {
-                got = Some((
-                    i,
-                    Acquisition {
-                        token,
-                        owner_died: false,
-                    },
-                ));
+            // The full fast path (not `lock_fast`): a handle that stamps its holds, or a file
+            // others may write, takes a free slot here too.
+            if let Some(acq) = slot.raw.try_acquire_fast(&me) {
+                got = Some((i, acq));
                 break;
             }
         }
-        if got.is_none() {
+        'looks: for dead in [false, true] {
+            if got.is_some() {
+                break;
+            }
             for (i, slot) in self.slots.iter().enumerate() {
+                let state = protocol::slot(&slot.raw.record().word);
+                if (state == protocol::Slot::Dead) != dead {
+                    continue;
+                }
                 protocol::cover_slot(mark, i as u32);
                 match slot.raw.acquire(&me, Wait::Never) {
                     Ok(Some(acq)) => {
                         got = Some((i, acq));
-                        break;
+                        break 'looks;
                     }
                     Ok(None) | Err(Error::WouldDeadlock { .. }) => {}
                     Err(e) => return Err(e),
@@ -640,12 +645,19 @@ impl RwLock {
     ) -> Result<Option<RwLockWriteGuard<'_>>, Error> {
         let me = sys::me();
         let rec = self.rec();
-        let mut told = acq.owner_died;
+        // Deaths this write is told of: a writer's (the word's), readers' (the tally, dead
+        // slots taken here). A write that gives up hands them on to the next writer.
+        let mut untold = u32::from(acq.owner_died);
         let mut guard = self.write_guard(acq);
         let mark = (protocol::writer_mark(&rec.mark) as usize).min(self.slots.len());
-        if rec.tally.load(Ordering::Relaxed) != 0 && rec.tally.swap(0, Ordering::Relaxed) != 0 {
-            told = true;
+        if rec.tally.load(Ordering::Relaxed) != 0 {
+            untold = untold.saturating_add(rec.tally.swap(0, Ordering::Relaxed));
         }
+        let give_up = |untold: u32| {
+            if untold != 0 {
+                rec.tally.fetch_add(untold, Ordering::Relaxed);
+            }
+        };
         for slot in &self.slots[..mark] {
             loop {
                 if protocol::slot(&slot.raw.record().word) == protocol::Slot::Free {
@@ -656,7 +668,7 @@ impl RwLock {
                 match slot.raw.acquire(&me, Wait::Never) {
                     Ok(Some(got)) => {
                         if got.owner_died {
-                            told = true;
+                            untold = untold.saturating_add(1);
                             slot.raw.clear_poison();
                         }
                         drop(LockGuard {
@@ -667,11 +679,15 @@ impl RwLock {
                     Ok(None) => {}
                     // This thread reads: it would wait for itself.
                     Err(Error::WouldDeadlock { .. }) => {
+                        give_up(untold);
                         return Err(Error::WouldDeadlock {
                             lock: self.writer.raw.handle_label(),
-                        })
+                        });
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        give_up(untold);
+                        return Err(e);
+                    }
                 }
                 if end.is_none_or(|end| Instant::now() < end)
                     && protocol::spin_until_free(&slot.raw.record().word)
@@ -680,6 +696,7 @@ impl RwLock {
                 }
                 let now = Instant::now();
                 if end.is_some_and(|end| now >= end) {
+                    give_up(untold);
                     return Ok(None);
                 }
                 let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
@@ -687,6 +704,7 @@ impl RwLock {
                 protocol::writer_wait_for_slot(&slot.raw.record().word, &deadline);
             }
         }
+        let told = untold != 0;
         if told && !guard.hold.owner_died() {
             guard = guard.told();
         }

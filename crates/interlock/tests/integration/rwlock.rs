@@ -522,3 +522,60 @@ fn a_spawned_program_adopts_it() {
     common::RoleChild::spawn(cmd).finish();
     assert_eq!(rw.status().writes, 1, "the child wrote");
 }
+
+/// A write that gives up (`try_write`, a timeout) after it was told of a death — it took a dead
+/// reader's slot — hands the news on: the write that gets in later is told, once.
+#[test]
+fn a_write_that_gives_up_hands_the_deaths_it_was_told_of_on() {
+    let rw = RwLock::new().unwrap();
+    let (tx, rx) = channel();
+    let dead = fork(|| {
+        let _r = rw.read().expect("read");
+        tx.send("reading");
+        common::hold_until_killed();
+    });
+    rx.expect("reading");
+    dead.kill(libc::SIGKILL);
+    dead.join_killed_by(libc::SIGKILL);
+    std::thread::scope(|s| {
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let rw = &rw;
+        let reader = s.spawn(move || {
+            let _r = rw.read().unwrap();
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        });
+        held_rx.recv().unwrap();
+        assert!(rw.try_write().unwrap().is_none(), "a reader is inside");
+        assert!(matches!(
+            rw.write_timeout(Duration::from_millis(20)),
+            Err(Error::Timeout { .. })
+        ));
+        go_tx.send(()).unwrap();
+        reader.join().unwrap();
+    });
+    let w = rw.write().unwrap();
+    assert!(
+        w.previous_owner_died(),
+        "the dead reader is told to the write that got in"
+    );
+    drop(w);
+    assert!(!rw.write().unwrap().previous_owner_died(), "once");
+    assert_eq!(rw.status().deaths_untold, 0);
+}
+
+/// Holds stamped with their time (`timestamps(true)`, as the CLI's) still take the first free
+/// slot, raising the mark over it only: a writer looks at the slots readers used, no more.
+#[test]
+fn stamped_reads_raise_the_mark_over_the_slots_they_use() {
+    let rw = RwLock::options().timestamps(true).create().unwrap();
+    let r = rw.read().unwrap();
+    assert_eq!(r.slot(), 0, "the first free slot");
+    drop(r);
+    let w = rw.write().unwrap();
+    assert!(rw.status().readers.is_empty());
+    drop(w);
+    let (a, b) = (rw.read().unwrap(), rw.read().unwrap());
+    assert_eq!((a.slot(), b.slot()), (0, 1));
+}
