@@ -6,6 +6,7 @@
 //! | name             | what                                                           | robust |
 //! |------------------|----------------------------------------------------------------|--------|
 //! | `pthread-rwlock` | glibc `pthread_rwlock_t`, `PTHREAD_PROCESS_SHARED` (its default kind: readers preferred) | no |
+//! | `pthread-rwlock-wp` | the same, `PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP`: writers preferred, as interlock's | no |
 //! | `flock-rw`       | `flock(LOCK_SH)` / `flock(LOCK_EX)` (std's `File::lock_shared` / `lock`), one open file description each | yes |
 //! | `interlock-rw`   | `interlock::RwLock::new()`                                      | yes    |
 //! | `futex`          | the bare futex mutex: read and write are its lock              | no     |
@@ -63,12 +64,25 @@ struct RwCell(UnsafeCell<libc::pthread_rwlock_t>);
 // `PthreadRw::create` before any use and touched only through the `UnsafeCell` by glibc.
 unsafe impl ShmSafe for RwCell {}
 
-/// `pthread-rwlock`: `pthread_rwlock_init` with `PTHREAD_PROCESS_SHARED`.
+/// `pthread-rwlock`: `pthread_rwlock_init` with `PTHREAD_PROCESS_SHARED`; with `WP`
+/// (`pthread-rwlock-wp`), also `PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP`.
 #[derive(Debug)]
-pub struct PthreadRw(Shared<RwCell>);
+pub struct PthreadRwKind<const WP: bool>(Shared<RwCell>);
 
-impl RwCompetitor for PthreadRw {
-    const NAME: &'static str = "pthread-rwlock";
+/// `pthread-rwlock`: glibc's default kind (readers preferred).
+pub type PthreadRw = PthreadRwKind<false>;
+/// `pthread-rwlock-wp`: writers preferred, like interlock's.
+pub type PthreadRwWp = PthreadRwKind<true>;
+
+/// glibc's `PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP`.
+const PREFER_WRITER_NONRECURSIVE: libc::c_int = 2;
+
+impl<const WP: bool> RwCompetitor for PthreadRwKind<WP> {
+    const NAME: &'static str = if WP {
+        "pthread-rwlock-wp"
+    } else {
+        "pthread-rwlock"
+    };
     const ROBUST: bool = false;
     fn create() -> io::Result<Self> {
         let cell = Shared::<RwCell>::new()?;
@@ -81,13 +95,20 @@ impl RwCompetitor for PthreadRw {
             libc::pthread_rwlockattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED)
         };
         check("pthread_rwlockattr_setpshared", rc)?;
+        if WP {
+            // SAFETY: `attr` is initialised.
+            let rc = unsafe {
+                libc::pthread_rwlockattr_setkind_np(attr.as_mut_ptr(), PREFER_WRITER_NONRECURSIVE)
+            };
+            check("pthread_rwlockattr_setkind_np", rc)?;
+        }
         // SAFETY: the lock's storage is in our live shared mapping, aligned, unused so far;
         // `attr` is initialised.
         let rc = unsafe { libc::pthread_rwlock_init(cell.0.get(), attr.as_ptr()) };
         // SAFETY: `attr` is initialised and no longer needed.
         unsafe { libc::pthread_rwlockattr_destroy(attr.as_mut_ptr()) };
         check("pthread_rwlock_init", rc)?;
-        Ok(PthreadRw(cell))
+        Ok(PthreadRwKind(cell))
     }
     #[inline]
     fn read<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -237,6 +258,8 @@ impl<C: Competitor> RwCompetitor for AsRw<C> {
 pub enum RwPeer {
     /// [`PthreadRw`]: the reference.
     PthreadRw,
+    /// [`PthreadRwWp`]: writers preferred.
+    PthreadRwWp,
     /// [`FlockRw`].
     FlockRw,
     /// [`InterlockRw`].
@@ -249,8 +272,9 @@ pub enum RwPeer {
 
 impl RwPeer {
     /// Every competitor, in table order.
-    pub const ALL: [RwPeer; 5] = [
+    pub const ALL: [RwPeer; 6] = [
         RwPeer::PthreadRw,
+        RwPeer::PthreadRwWp,
         RwPeer::FlockRw,
         RwPeer::InterlockRw,
         RwPeer::Futex,
@@ -261,6 +285,7 @@ impl RwPeer {
     pub fn name(self) -> &'static str {
         match self {
             RwPeer::PthreadRw => PthreadRw::NAME,
+            RwPeer::PthreadRwWp => PthreadRwWp::NAME,
             RwPeer::FlockRw => FlockRw::NAME,
             RwPeer::InterlockRw => InterlockRw::NAME,
             RwPeer::Futex => <AsRw<Futex>>::NAME,
@@ -277,6 +302,7 @@ impl RwPeer {
     pub fn robust(self) -> bool {
         match self {
             RwPeer::PthreadRw => PthreadRw::ROBUST,
+            RwPeer::PthreadRwWp => PthreadRwWp::ROBUST,
             RwPeer::FlockRw => FlockRw::ROBUST,
             RwPeer::InterlockRw => InterlockRw::ROBUST,
             RwPeer::Futex => <AsRw<Futex>>::ROBUST,
@@ -289,6 +315,7 @@ macro_rules! rw_dispatch {
     ($peer:expr, $f:ident($($arg:expr),*)) => {
         match $peer {
             RwPeer::PthreadRw => $f::<PthreadRw>($($arg),*),
+            RwPeer::PthreadRwWp => $f::<PthreadRwWp>($($arg),*),
             RwPeer::FlockRw => $f::<FlockRw>($($arg),*),
             RwPeer::InterlockRw => $f::<InterlockRw>($($arg),*),
             RwPeer::Futex => $f::<AsRw<Futex>>($($arg),*),

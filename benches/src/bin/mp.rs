@@ -30,7 +30,8 @@ options:
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
                             flock, ofd, interlock, interlock-fair, interlock-liveness, python;
                             semaphores: posix-sem, interlock-sem; reader-writer locks:
-                            pthread-rwlock, flock-rw, interlock-rw, and futex and interlock
+                            pthread-rwlock, pthread-rwlock-wp, flock-rw, interlock-rw, and
+                            futex and interlock
                             as mutexes)
   --workloads LIST          uncontended, contended, back-to-back, work-outside, pingpong,
                             recovery, named, deadlock, sem-uncontended, sem-contended,
@@ -1155,7 +1156,12 @@ fn rwlocks(args: &Args, goals: &mut Goals) {
         for &procs in &args.rw_procs {
             let rows = measure(
                 "rw-read-mostly",
-                &[RwPeer::PthreadRw, RwPeer::FlockRw, RwPeer::InterlockRw],
+                &[
+                    RwPeer::PthreadRw,
+                    RwPeer::PthreadRwWp,
+                    RwPeer::FlockRw,
+                    RwPeer::InterlockRw,
+                ],
                 procs,
                 rw::Mix::OneWriteIn(20),
                 &contended,
@@ -1186,6 +1192,15 @@ fn rwlocks(args: &Args, goals: &mut Goals) {
                     format!("rwlock read-mostly, P = {procs}: ≥ 20× flock -s/-x"),
                     cell,
                     pass,
+                ));
+            }
+            // Not a goal: beside glibc's writer-preferring kind, like for like.
+            if let Some(r) = ratios(&rows, RwPeer::InterlockRw, RwPeer::PthreadRwWp) {
+                let (cell, _) = ratio_cell(&r, 1.0, true);
+                goals.rw.push((
+                    format!("(no goal) rwlock read-mostly, P = {procs}, vs pthread-rwlock-wp"),
+                    cell,
+                    true,
                 ));
             }
         }
