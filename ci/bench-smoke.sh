@@ -29,6 +29,11 @@ grep -E '^\| owner-death recovery ≤ 1 ms median \| .* \| (PASS|\*\*FAIL\*\*) \
 # contended rows; its recovery row with N = 2 permits, every round told).
 grep -E '^\| interlock-sem \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out"
 grep -E '^\| semaphore \(N = 2\) permit recovery ≤ 1 ms median, told \| [0-9.]+ µs, told 3/3 \|' "$out"
+# The reader-writer locks: interlock's RwLock beside pthread_rwlock and flock -s/-x; its
+# recovery rows, every round told.
+grep -E '^\| interlock-rw \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out"
+grep -E "^\| rwlock recovery after a writer's SIGKILL ≤ 1 ms median, told \| [0-9.]+ µs, told 1/1 \|" "$out"
+grep -E "^\| rwlock recovery after a reader's SIGKILL ≤ 1 ms median, told \| [0-9.]+ µs, told 2/2 \|" "$out"
 grep -q '<svg' "$plot"
 grep -qx 'interlock-fair' "$plot"
 grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite under load: ci/test.sh's nextest runs (debug, the library's again with TMPDIR
 # on tmpfs, then the multi-process tests in release, then the semaphore's permit-holder kill
-# test with 300 rounds), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs
+# test and the RwLock's reader/writer kill test with 300 rounds each), ROUNDS times in a row, while `stress-ng --cpu CPUS` keeps CPU hogs
 # running beside them. Fails at the first failing round. Not part of ci/all.sh: on the 2-core
 # CI machine a round takes several minutes.
 #
@@ -54,6 +54,10 @@ for round in $(seq 1 "$rounds"); do
   # a round), beside the hogs; CI runs a few.
   INTERLOCK_CRASH_ROUNDS=300 cargo nextest run -p interlock-ipc --profile ci --release \
     -E 'test(permits_of_holders_killed_at_random_instants_all_come_back_told)'
+  # RwLock: readers and writers SIGKILLed at random instants (two kills a round), every death
+  # told to the next writer; CI runs a few.
+  INTERLOCK_CRASH_ROUNDS=300 cargo nextest run -p interlock-ipc --profile ci --release \
+    -E 'test(holders_killed_at_random_instants_never_wedge_it_and_every_death_is_told)'
   set +x
 done
 echo "=== ci/stress.sh: $rounds rounds passed beside stress-ng --cpu $cpus ==="

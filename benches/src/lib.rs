@@ -29,6 +29,8 @@ pub mod python;
 pub mod report;
 pub mod robust_futex;
 pub mod run;
+// Issue 15: reader-writer locks.
+pub mod rwlock;
 pub mod stats;
 
 pub use peers::Competitor;

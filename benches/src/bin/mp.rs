@@ -9,6 +9,7 @@ use interlock_bench::harness::{self, Peer, SemPeer, MAX_PROCS};
 use interlock_bench::machine::Machine;
 use interlock_bench::report::parse_value;
 use interlock_bench::run::{Params, Run};
+use interlock_bench::rwlock::{self as rw, RwPeer};
 use interlock_bench::{python, report};
 
 const USAGE: &str = "\
@@ -28,10 +29,15 @@ options:
   --rounds N                SIGKILL rounds of the recovery workload      [20]
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
                             flock, ofd, interlock, interlock-fair, interlock-liveness, python;
-                            semaphores: posix-sem, interlock-sem)
+                            semaphores: posix-sem, interlock-sem; reader-writer locks:
+                            pthread-rwlock, pthread-rwlock-wp, flock-rw, interlock-rw, and
+                            futex and interlock
+                            as mutexes)
   --workloads LIST          uncontended, contended, back-to-back, work-outside, pingpong,
                             recovery, named, deadlock, sem-uncontended, sem-contended,
-                            sem-recovery  [all]
+                            sem-recovery, rw-uncontended, rw-read-mostly, rw-write-only,
+                            rw-recovery  [all]
+  --rw-procs LIST           process counts of rw-read-mostly            [2,8,64]
   --permits N               permits of the sem-uncontended and sem-contended semaphores [2]
   --sem-procs N             processes of the sem-contended workload      [8]
   --named N                 named locks the memory workload opens        [10000]
@@ -47,6 +53,11 @@ acquisition; `work-outside` is `contended` with --work-outside iterations betwee
 The semaphore workloads run an N-permit semaphore: `sem-uncontended` one process's
 acquire+release, `sem-contended` --sem-procs processes whose sections check that at most N are
 inside, `sem-recovery` a waiter behind N = 1 and N = 2 SIGKILLed permit holders.
+The reader-writer workloads: `rw-uncontended` one process's read lock+unlock (beside the bare
+futex's lock+unlock), `rw-read-mostly` --rw-procs processes doing 19 reads to 1 write (a write
+sets two counters one after the other, a read checks them equal), `rw-write-only` writes at
+P = 1 and 8 (beside interlock's Lock), `rw-recovery` the next writer behind a SIGKILLed reader,
+then writer, holder.
 Each process-count row is measured between two core-to-core round trips (two processes
 passing a number through one cache line), printed beside it.
   -h, --help                this text
@@ -69,6 +80,12 @@ struct Args {
     sem_uncontended: bool,
     sem_contended: bool,
     sem_recovery: bool,
+    rw_peers: Vec<RwPeer>,
+    rw_procs: Vec<usize>,
+    rw_uncontended: bool,
+    rw_read_mostly: bool,
+    rw_write_only: bool,
+    rw_recovery: bool,
     uncontended: bool,
     contended: bool,
     back_to_back: bool,
@@ -110,6 +127,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         sem_uncontended: true,
         sem_contended: true,
         sem_recovery: true,
+        rw_peers: RwPeer::ALL.to_vec(),
+        rw_procs: if smoke { vec![2] } else { vec![2, 8, 64] },
+        rw_uncontended: true,
+        rw_read_mostly: true,
+        rw_write_only: true,
+        rw_recovery: true,
         uncontended: true,
         contended: true,
         back_to_back: true,
@@ -139,13 +162,22 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--rounds" => a.rounds = parse_value(flag, value)?,
             "--only" => {
                 let names = list(value, flag, |x| {
-                    (Peer::from_name(x).is_some() || SemPeer::from_name(x).is_some())
-                        .then(|| x.to_owned())
+                    (Peer::from_name(x).is_some()
+                        || SemPeer::from_name(x).is_some()
+                        || RwPeer::from_name(x).is_some())
+                    .then(|| x.to_owned())
                 })?;
                 a.peers = names.iter().filter_map(|x| Peer::from_name(x)).collect();
                 a.sem_peers = names.iter().filter_map(|x| SemPeer::from_name(x)).collect();
+                a.rw_peers = names.iter().filter_map(|x| RwPeer::from_name(x)).collect();
             }
             "--permits" => a.permits = parse_value(flag, value)?,
+            "--rw-procs" => {
+                a.rw_procs = list(value, flag, |x| x.parse().ok())?;
+                if a.rw_procs.iter().any(|&p| p == 0 || p > MAX_PROCS) {
+                    return Err(format!("{flag}: process counts are 1..={MAX_PROCS}"));
+                }
+            }
             "--sem-procs" => {
                 a.sem_procs = parse_value(flag, value)?;
                 if a.sem_procs == 0 || a.sem_procs > MAX_PROCS {
@@ -166,6 +198,10 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                         "sem-uncontended",
                         "sem-contended",
                         "sem-recovery",
+                        "rw-uncontended",
+                        "rw-read-mostly",
+                        "rw-write-only",
+                        "rw-recovery",
                     ]
                     .contains(&x)
                     .then(|| x.to_owned())
@@ -181,6 +217,10 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 a.sem_uncontended = w.iter().any(|x| x == "sem-uncontended");
                 a.sem_contended = w.iter().any(|x| x == "sem-contended");
                 a.sem_recovery = w.iter().any(|x| x == "sem-recovery");
+                a.rw_uncontended = w.iter().any(|x| x == "rw-uncontended");
+                a.rw_read_mostly = w.iter().any(|x| x == "rw-read-mostly");
+                a.rw_write_only = w.iter().any(|x| x == "rw-write-only");
+                a.rw_recovery = w.iter().any(|x| x == "rw-recovery");
             }
             "--named" => a.named_count = parse_value(flag, value)?,
             "--plot" => a.plot = value.into(),
@@ -361,6 +401,7 @@ fn main() -> ExitCode {
     }
 
     semaphores(&args, &mut goals);
+    rwlocks(&args, &mut goals);
 
     println!("{}", goals.report());
 
@@ -431,6 +472,8 @@ fn contended_load(
 /// What the goals of issues 5 and 13 are judged on, gathered as the workloads run.
 #[derive(Default)]
 struct Goals {
+    /// The reader-writer goals' rows (goal, measured, pass), in the order measured.
+    rw: Vec<(String, String, bool)>,
     /// Uncontended median ns of interlock and futex, and their ratio within each repetition.
     uncontended: Option<(f64, f64, Vec<f64>)>,
     /// Uncontended ratios within each repetition of futex-robust (the floor for a robust lock)
@@ -608,6 +651,7 @@ impl Goals {
                 us <= 1000.0 && told == rounds as u64,
             ));
         }
+        rows.extend(self.rw.iter().cloned());
         if let Some(bytes) = self.footprint {
             rows.push((
                 "one lock's shared footprint ≤ 128 bytes".into(),
@@ -992,6 +1036,268 @@ fn semaphores(args: &Args, goals: &mut Goals) {
              holders are killed in turn over the rounds. posix-sem is not robust, so not \
              measured (a SIGKILLed holder's permit is lost for ever). told: rounds in which the \
              waiter's permit said its previous holder died.\n",
+        );
+        println!("{t}");
+    }
+}
+
+/// The reader-writer workloads: interlock's `RwLock` against glibc's process-shared
+/// `pthread_rwlock_t` and `flock -s`/`-x`, with the bare futex (uncontended) and interlock's
+/// `Lock` (write-only) for the ratios the goals name; each printed as a table, the goals into
+/// `goals`.
+fn rwlocks(args: &Args, goals: &mut Goals) {
+    use interlock_bench::stats::Summary;
+    use std::fmt::Write as _;
+    let sig3 = report::sig3;
+    let peers = &args.rw_peers;
+    if peers.is_empty() {
+        return;
+    }
+    // Per repetition, `a` over `b` (both measured in that repetition).
+    let ratios = |rows: &[(RwPeer, Vec<f64>)], a: RwPeer, b: RwPeer| -> Option<Vec<f64>> {
+        let of = |peer| rows.iter().find(|(p, _)| *p == peer).map(|(_, v)| v);
+        let (x, y) = (of(a)?, of(b)?);
+        Some(x.iter().zip(y).map(|(x, y)| x / y).collect())
+    };
+    let table = |t: &mut String, rows: &[(RwPeer, Vec<f64>)], unit: &str, reference: RwPeer| {
+        let r = rows
+            .iter()
+            .find(|(p, _)| *p == reference)
+            .map(|(_, v)| Summary::of(v).median);
+        let _ = writeln!(
+            t,
+            "| lock | median {unit} | min–max | vs {} |",
+            reference.name()
+        );
+        t.push_str("|---|--:|--:|--:|\n");
+        for (peer, v) in rows {
+            let s = Summary::of(v);
+            let _ = writeln!(
+                t,
+                "| {} | {} | {}–{} | {} |",
+                peer.name(),
+                sig3(s.median),
+                sig3(s.min),
+                sig3(s.max),
+                r.map_or_else(|| "—".into(), |r| format!("{}×", sig3(s.median / r)))
+            );
+        }
+    };
+    let measure =
+        |what: &str, wanted: &[RwPeer], procs: usize, mix: rw::Mix, p: &Params, reps: usize| {
+            let mut rows: Vec<(RwPeer, Vec<f64>)> = peers
+                .iter()
+                .filter(|p| wanted.contains(p))
+                .map(|&p| (p, vec![]))
+                .collect();
+            for rep in 0..reps {
+                progress(format_args!(
+                    "{what}, P = {procs}, repetition {}/{reps}",
+                    rep + 1
+                ));
+                for (peer, v) in &mut rows {
+                    let run = rw::rw_run(*peer, procs, mix, p)
+                        .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));
+                    v.push(if procs == 1 {
+                        run.ns_per_op()
+                    } else {
+                        run.ops_per_sec() / 1e6
+                    });
+                }
+            }
+            rows
+        };
+    let uncontended = Params {
+        inside: args.inside,
+        outside: args.outside,
+        duration: Duration::from_secs_f64(args.uncontended_seconds),
+    };
+    let contended = Params {
+        inside: args.inside,
+        outside: args.outside,
+        duration: Duration::from_secs_f64(args.seconds),
+    };
+
+    if args.rw_uncontended {
+        let reps = 3 * args.reps;
+        let rows = measure(
+            "rw-uncontended",
+            &[
+                RwPeer::Futex,
+                RwPeer::PthreadRw,
+                RwPeer::FlockRw,
+                RwPeer::InterlockRw,
+            ],
+            1,
+            rw::Mix::ReadOnly,
+            &uncontended,
+            reps,
+        );
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "## Reader-writer lock, uncontended read lock+unlock (1 process, {reps} × {:.2} s; \
+             ns per operation, lower is better; futex: its lock+unlock)\n",
+            uncontended.duration.as_secs_f64()
+        );
+        table(&mut t, &rows, "ns/op", RwPeer::Futex);
+        println!("{t}");
+        if let Some(r) = ratios(&rows, RwPeer::InterlockRw, RwPeer::Futex) {
+            let (cell, pass) = ratio_cell(&r, 1.5, false);
+            goals.rw.push((
+                "rwlock uncontended read ≤ 1.5× bare futex".into(),
+                cell,
+                pass,
+            ));
+        }
+    }
+
+    if args.rw_read_mostly {
+        for &procs in &args.rw_procs {
+            let rows = measure(
+                "rw-read-mostly",
+                &[
+                    RwPeer::PthreadRw,
+                    RwPeer::PthreadRwWp,
+                    RwPeer::FlockRw,
+                    RwPeer::InterlockRw,
+                ],
+                procs,
+                rw::Mix::OneWriteIn(20),
+                &contended,
+                args.reps,
+            );
+            let mut t = String::new();
+            let _ = writeln!(
+                t,
+                "## Reader-writer lock, read-mostly (95% reads): {procs} processes ({} × {:.2} s; \
+                 a write sets two counters one after the other, a read checks them equal; \
+                 Mops/s, higher is better)\n",
+                args.reps,
+                contended.duration.as_secs_f64()
+            );
+            table(&mut t, &rows, "Mops/s", RwPeer::PthreadRw);
+            // Not a goal: beside glibc's writer-preferring kind, like for like.
+            if let Some(r) = ratios(&rows, RwPeer::InterlockRw, RwPeer::PthreadRwWp) {
+                let s = Summary::of(&r);
+                let _ = writeln!(
+                    t,
+                    "\ninterlock-rw over pthread-rwlock-wp (glibc's writer-preferring kind, as \
+                     interlock's), per repetition: {}× ({}–{}).",
+                    sig3(s.median),
+                    sig3(s.min),
+                    sig3(s.max)
+                );
+            }
+            println!("{t}");
+            if let Some(r) = ratios(&rows, RwPeer::InterlockRw, RwPeer::PthreadRw) {
+                let (cell, pass) = ratio_cell(&r, 1.0, true);
+                goals.rw.push((
+                    format!("rwlock read-mostly, P = {procs}: ≥ 1.0× pthread-rwlock"),
+                    cell,
+                    pass,
+                ));
+            }
+            if let Some(r) = ratios(&rows, RwPeer::InterlockRw, RwPeer::FlockRw) {
+                let (cell, pass) = ratio_cell(&r, 20.0, true);
+                goals.rw.push((
+                    format!("rwlock read-mostly, P = {procs}: ≥ 20× flock -s/-x"),
+                    cell,
+                    pass,
+                ));
+            }
+        }
+    }
+
+    if args.rw_write_only {
+        for procs in [1, 8] {
+            let p = if procs == 1 { &uncontended } else { &contended };
+            let reps = if procs == 1 { 3 * args.reps } else { args.reps };
+            let rows = measure(
+                "rw-write-only",
+                &[
+                    RwPeer::InterlockLock,
+                    RwPeer::PthreadRw,
+                    RwPeer::InterlockRw,
+                ],
+                procs,
+                rw::Mix::WriteOnly,
+                p,
+                reps,
+            );
+            let unit = if procs == 1 { "ns/op" } else { "Mops/s" };
+            let mut t = String::new();
+            let _ = writeln!(
+                t,
+                "## Reader-writer lock, write-only: {procs} process(es) ({reps} × {:.2} s; {unit}, \
+                 {}; interlock: its Lock's lock+unlock)\n",
+                p.duration.as_secs_f64(),
+                if procs == 1 { "lower is better" } else { "higher is better" }
+            );
+            table(&mut t, &rows, unit, RwPeer::InterlockLock);
+            println!("{t}");
+            // Throughput over the Lock's: for ns/op, the Lock's over ours.
+            let r = if procs == 1 {
+                ratios(&rows, RwPeer::InterlockLock, RwPeer::InterlockRw)
+            } else {
+                ratios(&rows, RwPeer::InterlockRw, RwPeer::InterlockLock)
+            };
+            if let Some(r) = r {
+                let (cell, pass) = ratio_cell(&r, 0.8, true);
+                goals.rw.push((
+                    format!("rwlock write-only, P = {procs}: ≥ 0.8× interlock Lock"),
+                    cell,
+                    pass,
+                ));
+            }
+        }
+    }
+
+    if args.rw_recovery {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "## Reader-writer lock, recovery after SIGKILL of a holder ({} rounds, a reader and \
+             a writer killed in turn; µs from the kill to the next writer holding it, lower is \
+             better)\n",
+            args.rounds
+        );
+        t.push_str("| lock | holder killed | median µs | min | p90 µs | max | told |\n");
+        t.push_str("|---|---|--:|--:|--:|--:|--:|\n");
+        for &peer in peers
+            .iter()
+            .filter(|p| p.robust() && matches!(p, RwPeer::InterlockRw | RwPeer::FlockRw))
+        {
+            progress(format_args!("rw-recovery, {}", peer.name()));
+            let r = rw::rw_recovery(peer, args.rounds)
+                .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));
+            for (who, v) in [("reader", &r.reader_killed), ("writer", &r.writer_killed)] {
+                let us: Vec<f64> = v.iter().map(|(us, _)| *us).collect();
+                let told = v.iter().filter(|(_, t)| *t).count();
+                let s = Summary::of(&us);
+                let _ = writeln!(
+                    t,
+                    "| {} | {who} | {} | {} | {} | {} | {told}/{} |",
+                    peer.name(),
+                    sig3(s.median),
+                    sig3(s.min),
+                    sig3(s.p90),
+                    sig3(s.max),
+                    v.len()
+                );
+                if peer == RwPeer::InterlockRw {
+                    goals.rw.push((
+                        format!("rwlock recovery after a {who}'s SIGKILL ≤ 1 ms median, told"),
+                        format!("{} µs, told {told}/{}", sig3(s.median), v.len()),
+                        s.median <= 1000.0 && told == v.len(),
+                    ));
+                }
+            }
+        }
+        t.push_str(
+            "\npthread-rwlock is not robust, so not measured (a SIGKILLed holder's hold is lost \
+             for ever). flock-rw cannot tell the next writer. told: rounds in which the next \
+             writer was told that a holder died.\n",
         );
         println!("{t}");
     }

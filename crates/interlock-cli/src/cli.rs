@@ -107,6 +107,8 @@ pub(crate) enum Command {
   interlock run --verbose --wait 500ms cache ./refresh  # say how long getting the lock took
   interlock run --fair jobs ./job.sh                    # no waiter starves
   interlock run --kill-orphans backup ./backup.sh       # kill what a killed holder left running
+  interlock run --shared catalog ./report.sh            # readers at once; `run catalog` writes
+  interlock run --shared --path /var/lock/db.lock ./read.sh  # flock -s /var/lock/db.lock
   interlock run backup -- rsync -a /src/ /dst/          # the same: `--` is optional"
 )]
 pub(crate) struct RunArgs {
@@ -158,6 +160,17 @@ pub(crate) struct RunArgs {
     /// with --kill-orphans, kills) what a killed holder left running.
     #[arg(long, value_name = "N", conflicts_with_all = ["path", "fair"])]
     pub(crate) slots: Option<usize>,
+    /// Take the lock shared, as a reader (flock -s): any number of `run --shared` COMMANDs of
+    /// NAME run at once, and none beside a `run NAME` without --shared, which takes it
+    /// exclusively; a writer waiting keeps new readers out. NAME is then a reader-writer lock
+    /// (RwLock), created on first use, and `run NAME` of an RwLock's name takes it
+    /// exclusively; a NAME that is a plain lock is refused (exit 2). A reader or writer that is
+    /// killed gives its hold back, and the next writer is told (INTERLOCK_PREVIOUS_OWNER_DIED).
+    /// With --path, flock(2) LOCK_SH on FILE, exactly as `flock -s FILE`: it shares FILE with
+    /// `flock -s` users and excludes `flock FILE` ones (no interlock record, no owner-death news,
+    /// COMMAND not run as a process group).
+    #[arg(long, short = 's', conflicts_with_all = ["slots", "fair"])]
+    pub(crate) shared: bool,
     /// If a holder died leaving processes of its COMMAND's process group running, kill them
     /// (SIGKILL) instead of waiting for them to exit.
     #[arg(long)]
@@ -342,12 +355,16 @@ pub(crate) enum WaitLimit {
 /// {"permits": [{"permit", "holder" (as above, or null), "acquisitions", "owner_deaths",
 /// "owner_died_unclaimed", "waiters", "leftover_group"}], "free", "sleepers"}; its "holder" is
 /// null, "held" says whether any permit is, "waiters" is "sleepers", "acquisitions" and
-/// "owner_deaths" are the permits' totals.
+/// "owner_deaths" are the permits' totals. A reader-writer lock (`run --shared`) adds "rwlock":
+/// {"writer" (a holder, or null), "readers": [{"slot", "holder"}], "reader_slots", "waiters",
+/// "waiting_readers", "writes", "writer_deaths", "reader_deaths", "poisoned"}; its "holder" is
+/// the writer, "held" says whether a writer or any reader is.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   interlock status backup
   interlock status --json backup | jq .holder.pid
   interlock status --json jobs | jq '.semaphore.permits[].holder.pid'   # a `run --slots` semaphore
+  interlock status --json catalog | jq '.rwlock.readers[].holder.pid'   # a `run --shared` rwlock
   interlock status --path /var/lock/backup.lock       # also who holds it with flock(1)
   interlock status --deadlocks")]
 pub(crate) struct StatusArgs {

@@ -572,3 +572,80 @@ fn runner_started_with_sigchld_ignored_still_gets_the_status() {
     let out = rx.recv_timeout(PATIENCE).expect("the runner hung");
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
 }
+
+/// Issue 15: an rwlock's next writer after two readers whose runners (`run --shared`) were
+/// SIGKILLed, each with a grandchild still inside: it waits for both readers' process groups,
+/// one after the other, and its COMMAND finds neither inside.
+#[test]
+fn grandchildren_of_two_killed_readers_never_overlap_the_next_writer() {
+    let scene = Scene::new();
+    // One FIFO per reader, so that each can be let go alone.
+    for n in [1, 2] {
+        let fifo = scene.path(&format!("release{n}"));
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    }
+    let inside = |n: u32| {
+        let body = INSIDE
+            .replace("$D/inside", &format!("$D/inside{n}"))
+            .replace("$D/release", &format!("$D/release{n}"));
+        format!("sh -c '{}' & wait", body.replace('\'', r"'\''"))
+    };
+    let lock: &[&str] = &["--shared", "c"];
+    let mut first = kill_runner_while_inside(&scene, lock, &inside(1));
+    let mut second = kill_runner_while_inside(&scene, lock, &inside(2));
+    let check =
+        r#"if [ -e "$D/inside1" ] || [ -e "$D/inside2" ]; then echo OVERLAP; else echo clean; fi"#;
+    let before = scene.output(&["status", "--json", "c"]);
+    let mut next = scene.spawn(&["run", "c", "--", "sh", "-c", check]);
+    let err = Lines::stderr(&mut next);
+    let release = |n: u32| {
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(scene.path(&format!("release{n}")))
+            .unwrap();
+        fifo.write_all(b"go\n").unwrap();
+    };
+    // Each line names the group it waits for; let that reader's grandchild go, then the other.
+    for _ in 0..2 {
+        let said = match err.0.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(e) => {
+                let out = next.wait_with_output().unwrap();
+                let after = scene.output(&["status", "--json", "c"]);
+                panic!(
+                    "no line from the next writer on stderr ({e:?}): {}\nbefore: {}\nafter: {}",
+                    describe(&out),
+                    describe(&before),
+                    describe(&after)
+                );
+            }
+        };
+        assert!(
+            said.contains("waiting") && said.contains("process group"),
+            "{said}"
+        );
+        let pgid_of = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(2))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let named = |s: &Stray| {
+            s.0.is_some_and(|pid| said.contains(&format!("process group {}", pgid_of(pid))))
+        };
+        if named(&first) {
+            release(1);
+            first.0 = None;
+        } else {
+            assert!(named(&second), "names neither reader's group: {said}");
+            release(2);
+            second.0 = None;
+        }
+    }
+    let out = next.wait_with_output().unwrap();
+    assert_eq!(stdout(&out).trim(), "clean", "{}", describe(&out));
+    assert!(out.status.success(), "{}", describe(&out));
+}

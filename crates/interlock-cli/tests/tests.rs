@@ -33,6 +33,9 @@ mod event;
 // `status` and `list` of a semaphore (`run --slots`): every permit (issue 15).
 mod semaphore;
 
+// `run --shared`: readers of an RwLock, a writer alone, flock -s on a path (issue 15).
+mod rwlock;
+
 // A `Value` of the user's own type in a crate without a bytemuck dependency (issue 15).
 mod value_derive;
 

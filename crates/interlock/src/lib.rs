@@ -100,6 +100,13 @@ mod word;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::handles::{namespace, path};
 
+// Issue 15: the reader-writer lock.
+#[cfg(all(target_os = "linux", not(all(test, loom))))]
+pub use crate::{
+    locks::rwlock::{RwLock, RwLockConfig, RwLockReadGuard, RwLockWriteGuard},
+    types::{ReaderStatus, RwLockStatus},
+};
+
 // Issue 15: Event and Barrier.
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{

@@ -554,6 +554,8 @@ pub(crate) mod event;
 
 // Issue 15: Condition.
 pub(crate) mod condition;
+// Issue 15: the RwLock's reader/writer pairing.
+pub(crate) mod rwlock;
 
 #[cfg(all(test, not(loom)))]
 mod tests {

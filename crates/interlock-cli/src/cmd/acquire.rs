@@ -59,11 +59,26 @@ pub(crate) fn acquire<'l>(
         },
     };
     let deadline = limit.and_then(|limit| started.checked_add(limit));
-    let (died, group) = (guard.previous_owner_died(), guard.leftover_group());
-    if let Err(message) = outlive_leftovers(died, group, label, args.kill_orphans, deadline) {
-        drop(guard);
-        let reason = if args.no_wait { "held" } else { "timeout" };
-        return Err(conflict(reason, message));
+    // One group for a lock; an rwlock's writer may find several dead holders' groups (a dead
+    // writer's, dead readers'): each in turn, until the records name none not yet outlived.
+    let died = guard.previous_owner_died();
+    let mut group = guard.leftover_group();
+    let mut outlived = Vec::new();
+    loop {
+        let first = outlived.is_empty();
+        if let Err(message) =
+            outlive_leftovers(died && first, group, label, args.kill_orphans, deadline)
+        {
+            drop(guard);
+            let reason = if args.no_wait { "held" } else { "timeout" };
+            return Err(conflict(reason, message));
+        }
+        let Some(g) = group else { break };
+        outlived.push(g);
+        group = guard.leftover_group();
+        if group.is_none_or(|g| outlived.contains(&g)) {
+            break;
+        }
     }
     if args.verbose {
         // As flock --verbose words it (which prints it on stdout, mixed into COMMAND's output).

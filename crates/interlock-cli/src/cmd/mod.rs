@@ -5,6 +5,7 @@ mod demo;
 mod generate;
 mod rm;
 mod run;
+mod shared; // issue 15: `run --shared --path FILE` (flock -s)
 mod slots; // issue 15: `run --slots N`
 pub(crate) mod status;
 mod target;

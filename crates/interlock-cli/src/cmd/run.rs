@@ -16,25 +16,29 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<Exit> {
     if let Some(n) = args.slots {
         return super::slots::run(&args, n);
     }
+    if args.shared && args.path.is_some() {
+        return super::shared::run_path(&args);
+    }
     // A name, or any file at --path (with flock(2) on it too: `interlock::FileLock`).
     let target = Target::open(&args)?;
     let label = target.label();
     // `status` shows how long the holder has held it: worth the clock read here.
-    target.lock().set_timestamps(true);
+    target.set_timestamps(true);
     let guard = super::acquire::acquire(&target, &args, &label)?;
 
     let (program, rest) = args.command.split_first().expect("clap requires COMMAND");
     let mut cmd = Command::new(program);
-    cmd.args(rest)
-        .env("INTERLOCK_TOKEN", guard.token().to_string())
-        .env(
-            "INTERLOCK_PREVIOUS_OWNER_DIED",
-            if guard.previous_owner_died() {
-                "1"
-            } else {
-                "0"
-            },
-        );
+    if let Some(token) = guard.token() {
+        cmd.env("INTERLOCK_TOKEN", token.to_string());
+    }
+    cmd.args(rest).env(
+        "INTERLOCK_PREVIOUS_OWNER_DIED",
+        if guard.previous_owner_died() {
+            "1"
+        } else {
+            "0"
+        },
+    );
     let (status, child) = wait_for_group(guard.spawn_group(&mut cmd), program, &label)?;
     if status.success() && guard.is_poisoned() {
         guard.clear_poison();

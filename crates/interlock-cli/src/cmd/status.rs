@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use interlock::namespace::NamedLock;
-use interlock::{FlockEntry, Holder, LockStatus, PathStatus, SemaphoreStatus, WaitEdge};
+use interlock::{
+    FlockEntry, Holder, LockStatus, PathStatus, RwLockStatus, SemaphoreStatus, WaitEdge,
+};
 use serde::Serialize;
 
 use crate::cli::{ListArgs, StatusArgs};
@@ -58,7 +60,9 @@ impl Report {
             record: interlock::namespace::dir()?.join(format!("{}.lock", lock.name)),
             name: Some(lock.name),
             path: None,
-            held: lock.status.holder.is_some() || any_permit_held(&lock.status),
+            held: lock.status.holder.is_some()
+                || any_permit_held(&lock.status)
+                || any_reader(&lock.status),
             inside: lock.status.holder.clone(),
             status: lock.status,
             file_locks: Vec::new(),
@@ -71,7 +75,7 @@ impl Report {
     pub(crate) fn path(s: PathStatus) -> Report {
         Report {
             name: None,
-            held: s.is_held() || any_permit_held(&s.status),
+            held: s.is_held() || any_permit_held(&s.status) || any_reader(&s.status),
             inside: s.holder(),
             path: Some(s.path),
             record: s.record,
@@ -82,10 +86,13 @@ impl Report {
         }
     }
 
-    /// "lock \"name\"" or "lock at PATH"; "semaphore \"name\"" for a semaphore.
+    /// "lock \"name\"" or "lock at PATH"; "semaphore \"name\"" for a semaphore, "rwlock
+    /// \"name\"" for a reader-writer lock.
     fn label(&self) -> String {
         let what = if self.status.semaphore.is_some() {
             "semaphore"
+        } else if self.status.rwlock.is_some() {
+            "rwlock"
         } else {
             "lock"
         };
@@ -112,6 +119,14 @@ fn any_permit_held(status: &LockStatus) -> bool {
         .semaphore
         .as_ref()
         .is_some_and(|s| s.permits.iter().any(|p| p.holder.is_some()))
+}
+
+/// Whether a reader holds a reader-writer lock (`status` names its writer only).
+fn any_reader(status: &LockStatus) -> bool {
+    status
+        .rwlock
+        .as_ref()
+        .is_some_and(|r| !r.readers.is_empty())
 }
 
 /// A permit's holder as a permit's line says it: `pid P tid T for 3.2s: `COMMAND``.
@@ -206,6 +221,14 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
         let state = state_word(r);
         let holder = match (&r.inside, &s.semaphore) {
             (Some(h), _) => h.to_string(),
+            // A reader-writer lock's readers, by pid.
+            (None, None) if s.rwlock.is_some() => s
+                .rwlock
+                .iter()
+                .flat_map(|rw| &rw.readers)
+                .map(|r| format!("pid {} (reading)", r.holder.pid))
+                .collect::<Vec<_>>()
+                .join(", "),
             // A semaphore's holders, by pid.
             (None, Some(sem)) => sem
                 .permits
@@ -252,8 +275,18 @@ pub(crate) fn list(args: ListArgs) -> anyhow::Result<Exit> {
 }
 
 /// The STATE column of `list`: held/free; an event's set/clear; a barrier's arrivals or
-/// "broken"; a semaphore's permits held of its total ("2/3"); a condition's waiting/idle.
+/// "broken"; a semaphore's permits held of its total ("2/3"); a condition's waiting/idle; a
+/// reader-writer lock's "write" or how many read ("3 read").
 fn state_word(r: &Report) -> String {
+    if let Some(rw) = &r.status.rwlock {
+        return match (&rw.writer, rw.readers.len()) {
+            (Some(_), 0) => "write".into(),
+            // A writer holding the lock against new readers while these leave.
+            (Some(_), _) => "draining".into(),
+            (None, 0) => "free".into(),
+            (None, n) => format!("{n} read"),
+        };
+    }
     if let Some(sem) = &r.status.semaphore {
         return format!(
             "{}/{}",
@@ -326,6 +359,9 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             writeln!(out, "  waiting:       pid {pid}")?;
         }
         return Ok(());
+    }
+    if let Some(rw) = &s.rwlock {
+        return write_rwlock(out, r, rw);
     }
     if r.sidecar {
         writeln!(
@@ -417,6 +453,76 @@ fn write_semaphore(out: &mut impl Write, r: &Report, sem: &SemaphoreStatus) -> s
             writeln!(out, "  left running:  {g} by a holder that died ({state})")?;
         }
     }
+    for e in &r.wait_for {
+        writeln!(
+            out,
+            "  waiting:       pid {} (tid {}) for {} ms",
+            e.pid,
+            e.tid,
+            e.waited.as_millis()
+        )?;
+    }
+    Ok(())
+}
+
+/// A reader-writer lock: its writer, then one line per reader, named as messages name them
+/// (`rwlock "catalog" reader slot 2: held by pid … tid … for 3.2s`).
+fn write_rwlock(out: &mut impl Write, r: &Report, rw: &RwLockStatus) -> std::io::Result<()> {
+    let label = r.label();
+    match &rw.writer {
+        Some(h) if rw.readers.is_empty() => {
+            writeln!(out, "  writer:        {h}")?;
+            writeln!(out, "  token:         {}", h.token)?;
+        }
+        Some(h) => writeln!(
+            out,
+            "  writer:        {h}, waiting for {} reader(s) to leave (new readers wait)",
+            rw.readers.len()
+        )?,
+        None if r.status.owner_died_unclaimed => writeln!(
+            out,
+            "  writer:        none (the last writer died holding it)"
+        )?,
+        None => writeln!(out, "  writer:        none")?,
+    }
+    writeln!(
+        out,
+        "  readers:       {} (of {} slots)",
+        rw.readers.len(),
+        rw.reader_slots
+    )?;
+    for reader in &rw.readers {
+        writeln!(
+            out,
+            "{label} reader slot {}: held by {}",
+            reader.slot,
+            permit_holder(&reader.holder)
+        )?;
+    }
+    if let Some(g) = r.status.leftover_group {
+        let state = match g.state() {
+            interlock::GroupState::Running => "still running",
+            interlock::GroupState::Gone => "gone",
+            _ => "cannot be checked from here",
+        };
+        writeln!(out, "  left running:  {g} by a writer that died ({state})")?;
+    }
+    writeln!(
+        out,
+        "  waiters:       {} ({} of them readers)",
+        rw.waiters, rw.waiting_readers
+    )?;
+    writeln!(out, "  writes:        {}", rw.writes)?;
+    writeln!(
+        out,
+        "  owner deaths:  {} writer(s), {} reader(s)",
+        rw.writer_deaths, rw.reader_deaths
+    )?;
+    writeln!(
+        out,
+        "  poisoned:      {}",
+        if rw.poisoned { "yes" } else { "no" }
+    )?;
     for e in &r.wait_for {
         writeln!(
             out,

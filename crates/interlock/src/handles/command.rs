@@ -341,6 +341,105 @@ impl crate::locks::semaphore::Permit<'_> {
     }
 }
 
+// Issue 15: running a command while holding an RwLock (`interlock run --shared`, and `run` of
+// an rwlock's name).
+impl crate::locks::rwlock::RwLockReadGuard<'_> {
+    /// [`LockGuard::spawn_group`] for a read: `cmd` as a process group of its own, named in
+    /// this read's slot record, signals passed on — what `interlock run --shared` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`LockGuard::spawn_group`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rw = interlock::RwLock::new()?;
+    /// let read = rw.read()?;
+    /// let mut child = read.spawn_group(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// assert_eq!(child.wait()?.code(), Some(3));
+    /// child.wait_group()?;
+    /// drop(child);
+    /// read.unlock()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, Error> {
+        self.parts().0.spawn_group(cmd)
+    }
+
+    /// What a writer that died left running in its command's process group
+    /// ([`RwLockWriteGuard::spawn_group`](crate::RwLockWriteGuard::spawn_group)), if anything:
+    /// a reader should not read beside it. (Readers that died leave their groups to the next
+    /// writer.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rw = interlock::RwLock::new()?;
+    /// assert_eq!(rw.read()?.leftover_group(), None);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn leftover_group(&self) -> Option<ProcessGroup> {
+        // No write is under way while this read holds: any group the writer's record names
+        // is a dead writer's.
+        leftover_group(self.parts().1, u64::MAX)
+    }
+}
+
+impl crate::locks::rwlock::RwLockWriteGuard<'_> {
+    /// [`LockGuard::spawn_group`] for the write: `cmd` as a process group of its own, named in
+    /// the writer's record — what `interlock run` does with the name of an rwlock.
+    ///
+    /// # Errors
+    ///
+    /// As [`LockGuard::spawn_group`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rw = interlock::RwLock::new()?;
+    /// let write = rw.write()?;
+    /// let mut child = write.spawn_group(&mut std::process::Command::new("true"))?;
+    /// assert!(child.wait()?.success());
+    /// child.wait_group()?;
+    /// drop(child);
+    /// write.unlock()?;
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn spawn_group(&self, cmd: &mut Command) -> Result<GroupChild, Error> {
+        let (raw, token, _) = self.parts();
+        spawn_group(raw, token, cmd)
+    }
+
+    /// What a holder that died — a writer, or a reader — left running in its command's
+    /// process group, if anything: the first such group that still runs (or cannot be checked
+    /// from here), the writer's record first, then the reader slots'; else the first one the
+    /// records name, gone. A writer should wait for it (or kill it) before writing, then ask
+    /// again: another dead reader's group may still run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rw = interlock::RwLock::new()?;
+    /// assert_eq!(rw.write()?.leftover_group(), None);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn leftover_group(&self) -> Option<ProcessGroup> {
+        let (raw, token, slots) = self.parts();
+        // With the write held no reader is inside: any group a slot names is a dead reader's.
+        let mut groups = std::iter::once(leftover_group(raw, token))
+            .chain(slots.map(|s| leftover_group(s, u64::MAX)))
+            .flatten();
+        let first = groups.next()?;
+        if first.state() != crate::types::GroupState::Gone {
+            return Some(first);
+        }
+        groups
+            .find(|g| g.state() != crate::types::GroupState::Gone)
+            .or(Some(first))
+    }
+}
+
 /// [`LockGuard::leftover_group`](crate::LockGuard::leftover_group): the group the record
 /// names, unless it is hold `token`'s own.
 pub(crate) fn leftover_group(raw: &Raw, token: u64) -> Option<ProcessGroup> {

@@ -304,3 +304,39 @@ impl Options<crate::locks::condition::Condition> {
         self
     }
 }
+
+// Issue 15: the reader-writer lock.
+handle_methods! {
+    impl[] crate::locks::rwlock::RwLock;
+    name: "rwlock";
+    path: "interlock::RwLock";
+    example: "interlock::RwLock::new()?";
+    options: "interlock::RwLock::options().readers(16).timestamps(true).create()?";
+    create();
+}
+
+/// An rwlock's own setting.
+impl Options<crate::locks::rwlock::RwLock> {
+    /// How many reader slots the rwlock has (1 to 128; 64 by default): at most this many
+    /// readers at once, the others waiting for a slot. Readers take the slot of the CPU they
+    /// run on, so more slots than CPUs buy nothing. An rwlock that exists must have this many
+    /// when it is set; when it is not, any number is taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::RwLock;
+    ///
+    /// let rw = RwLock::options().readers(4).create()?;
+    /// assert_eq!(rw.reader_slots(), 4);
+    /// assert!(matches!(
+    ///     RwLock::options().readers(0).create(),
+    ///     Err(interlock::Error::RwLockReaders { .. })
+    /// ));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn readers(mut self, n: usize) -> Options<crate::locks::rwlock::RwLock> {
+        self.config_mut().readers = Some(n);
+        self
+    }
+}

@@ -101,6 +101,23 @@ impl<'a> Hold<'a> {
         }
     }
 
+    /// [`Hold::drop_hold`] of a non-reentrant hold that runs `after_slow` once the lock is
+    /// released whenever the release was not the uncontended one (a sleeper announced
+    /// itself, or anything unusual): an `RwLock` writer's wake-up of the readers asleep on its
+    /// word.
+    #[inline(always)]
+    pub(crate) fn drop_hold_then(&self, after_slow: impl FnOnce()) {
+        let how = if std::thread::panicking() {
+            FastRelease::Refused
+        } else {
+            self.raw.release_fast(self.bits, false)
+        };
+        if how != FastRelease::Done {
+            self.drop_slow(how, false);
+            after_slow();
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn drop_slow(&self, how: FastRelease, reentrant: bool) {

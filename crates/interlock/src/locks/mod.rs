@@ -24,3 +24,5 @@ pub(crate) mod event;
 
 // Issue 15: Condition.
 pub(crate) mod condition;
+// Issue 15: the reader-writer lock.
+pub(crate) mod rwlock;

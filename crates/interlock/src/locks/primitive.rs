@@ -12,7 +12,8 @@ use crate::types::{Error, Kind};
 
 /// A handle that [`Options`](crate::Options) makes or finds: [`Lock`](crate::Lock),
 /// [`RLock`](crate::RLock), [`LockTable`](crate::LockTable), [`Value`](crate::Value),
-/// [`Event`](crate::Event), [`Barrier`](crate::Barrier), [`Condition`](crate::Condition).
+/// [`Event`](crate::Event), [`Barrier`](crate::Barrier), [`RwLock`](crate::RwLock),
+/// [`Condition`](crate::Condition).
 ///
 /// Sealed: implemented by interlock's own handles only (what a primitive tells the builder
 /// is private). Every `Primitive` `P` has the same constructors — `P::options()` and its

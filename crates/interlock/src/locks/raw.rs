@@ -177,12 +177,18 @@ impl Raw {
     /// `Kind::LockTable` segment): one `Raw` per record, sharing the mapping, each with
     /// `self`'s timestamps setting.
     pub(crate) fn table_elements(self) -> Vec<Raw> {
+        self.table_elements_of(Kind::Lock)
+    }
+
+    /// [`Raw::table_elements`], each record reporting `kind` (an `RwLock`'s records report
+    /// the `RwLock`).
+    pub(crate) fn table_elements_of(self, kind: Kind) -> Vec<Raw> {
         let n = self.at.segment().header().records();
         let off_path = self.off_path.load(Ordering::Relaxed);
         (0..n)
             .map(|i| Raw {
                 at: RecordRef::new(Arc::clone(self.at.segment()), i),
-                kind: Kind::Lock,
+                kind,
                 label: Arc::clone(&self.label),
                 trusted: self.trusted,
                 fair: false,
@@ -208,6 +214,10 @@ impl Raw {
                 semaphore_label(&self.label),
                 self.at.index()
             ),
+            Some(Kind::RwLock) => match self.at.index() {
+                0 => rwlock_label(&self.label),
+                i => format!("{} reader slot {}", rwlock_label(&self.label), i - 1),
+            },
             _ => self.label.to_string(),
         }
     }
@@ -217,6 +227,7 @@ impl Raw {
     pub(crate) fn handle_label(&self) -> String {
         match self.at.segment().header().kind() {
             Some(Kind::Semaphore) => semaphore_label(&self.label),
+            Some(Kind::RwLock) => rwlock_label(&self.label),
             _ => self.label.to_string(),
         }
     }
@@ -728,4 +739,9 @@ impl fmt::Debug for Raw {
 /// "inherited lock ($VAR)") as a semaphore's: the same with "semaphore" for its first "lock".
 fn semaphore_label(label: &str) -> String {
     label.replacen("lock", "semaphore", 1)
+}
+
+/// A handle's label as an `RwLock`'s: `rwlock "name"`, "rwlock at PATH", "anonymous rwlock".
+fn rwlock_label(label: &str) -> String {
+    label.replacen("lock", "rwlock", 1)
 }

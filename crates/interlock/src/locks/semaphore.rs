@@ -370,111 +370,17 @@ impl Semaphore {
         }
     }
 
-    /// One look at every slot, taking any free one (also one whose holder died, or whose
-    /// unreported holder is provably dead). `WouldDeadlock` if the calling thread holds them
-    /// all.
+    /// One look at every slot, taking any free one ([`scan_slots`]).
     #[cold]
     fn scan(&self) -> Result<Option<Permit<'_>>, Error> {
-        let me = sys::me();
-        let mut mine = 0;
-        for (i, slot) in self.slots.iter().enumerate() {
-            match slot.raw.acquire(&me, Wait::Never) {
-                Ok(Some(acq)) => return Ok(Some(self.permit(i, acq))),
-                Ok(None) => {}
-                Err(Error::WouldDeadlock { .. }) => mine += 1,
-                Err(e) => return Err(e),
-            }
-        }
-        if mine == self.slots.len() {
-            return Err(Error::WouldDeadlock {
-                lock: self.slots[0].raw.handle_label(),
-            });
-        }
-        Ok(None)
+        Ok(scan_slots(&self.slots)?.map(|(i, acq)| self.permit(i, acq)))
     }
 
-    /// The contended path: look, announce, look again, sleep on every held slot at once;
-    /// until a permit is taken or `end` passes (`None`: never).
+    /// The contended path ([`wait_for_slot`]).
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, end: Option<Instant>) -> Result<Option<Permit<'_>>, Error> {
-        let sleepers = &self.slots[0].raw.record().sleepers;
-        loop {
-            if let Some(p) = self.scan()? {
-                return Ok(Some(p));
-            }
-            let now = Instant::now();
-            if end.is_some_and(|end| now >= end) {
-                return Ok(None);
-            }
-            let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
-            let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
-            // SeqCst with the fence of `wake_after_release`: either a releaser sees us
-            // counted, or our next look sees its slot free.
-            sleepers.fetch_add(1, Ordering::SeqCst);
-            let (counted, got) = self.sleep_on_held(&deadline);
-            for slot in &self.slots[..counted] {
-                let _ = slot.raw.record().waiters.fetch_update(
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                    |n| n.checked_sub(1),
-                );
-            }
-            let _ =
-                sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-            if let Some(p) = got? {
-                return Ok(Some(p));
-            }
-        }
-    }
-
-    /// One sleep of a counted sleeper: counts itself in each of the first
-    /// [`WAIT_ANY_MAX`](sys::futex::WAIT_ANY_MAX) slots' `waiters` and sets `WAITERS` on their
-    /// words (`word::announce_sleep`), so that a release of any — or the kernel, when any
-    /// one's holder dies — wakes it; looks at every slot once more; and sleeps on all those
-    /// words at once (`futex_waitv`) until `deadline`. On a kernel without `futex_waitv`, it
-    /// sleeps on the one of them with the fewest sleepers, and a death elsewhere is seen at
-    /// the end of the slice. Returns how many slots' `waiters` it counted itself in, and what
-    /// its look took. A slot found free while announcing ends the announcing: the caller looks
-    /// again at once.
-    fn sleep_on_held(
-        &self,
-        deadline: &sys::futex::Deadline,
-    ) -> (usize, Result<Option<Permit<'_>>, Error>) {
-        const MAX: usize = sys::futex::WAIT_ANY_MAX;
-        let mut words = [(&self.slots[0].raw.record().word, 0u32); MAX];
-        let mut len = 0;
-        // (its sleepers before us, its place in `words`): the fallback's one word.
-        let mut fewest = (u32::MAX, 0);
-        let mut counted = 0;
-        for slot in self.slots.iter().take(MAX) {
-            let rec = slot.raw.record();
-            let others = rec.waiters.fetch_add(1, Ordering::Relaxed);
-            counted += 1;
-            match word::announce_sleep(&rec.word) {
-                Some(seen) => {
-                    if others < fewest.0 {
-                        fewest = (others, len);
-                    }
-                    words[len] = (&rec.word, seen);
-                    len += 1;
-                }
-                None => return (counted, Ok(None)),
-            }
-        }
-        fence(Ordering::SeqCst);
-        // Announced: one more look before the sleep (a release between our first look and
-        // our count may have seen no sleeper).
-        match self.scan() {
-            Ok(None) => {}
-            other => return (counted, other),
-        }
-        let words = &words[..len];
-        if len == 1 || word::sleep_announced_any(words, deadline).is_none() {
-            let (w, seen) = words[fewest.1];
-            word::sleep_announced(w, seen, deadline);
-        }
-        (counted, Ok(None))
+        Ok(wait_for_slot(&self.slots, end)?.map(|(i, acq)| self.permit(i, acq)))
     }
 
     /// After slot `released` was given back: if threads sleep for a permit and that slot's
@@ -672,4 +578,116 @@ impl Open for Semaphore {
     fn raw(&self) -> &Raw {
         &self.slots[0].raw
     }
+}
+
+/// One look at every slot of a table of robust slots (a semaphore's permits, an `RwLock`'s
+/// reader slots), taking any free one — also one whose holder died, or whose unreported holder
+/// is provably dead: its index and how it was taken. `WouldDeadlock` if the calling thread
+/// holds them all.
+#[cold]
+pub(crate) fn scan_slots(slots: &[Lock]) -> Result<Option<(usize, Acquisition)>, Error> {
+    let me = sys::me();
+    let mut mine = 0;
+    for (i, slot) in slots.iter().enumerate() {
+        match slot.raw.acquire(&me, Wait::Never) {
+            Ok(Some(acq)) => return Ok(Some((i, acq))),
+            Ok(None) => {}
+            Err(Error::WouldDeadlock { .. }) => mine += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    if mine == slots.len() {
+        return Err(Error::WouldDeadlock {
+            lock: slots[0].raw.handle_label(),
+        });
+    }
+    Ok(None)
+}
+
+/// The contended path of a table of robust slots: look, announce (in the first slot's
+/// `sleepers`, then on every held slot), look again, sleep on every held slot at once; until
+/// a slot is taken or `end` passes (`None`: never).
+#[cold]
+#[inline(never)]
+pub(crate) fn wait_for_slot(
+    slots: &[Lock],
+    end: Option<Instant>,
+) -> Result<Option<(usize, Acquisition)>, Error> {
+    let sleepers = &slots[0].raw.record().sleepers;
+    loop {
+        if let Some(got) = scan_slots(slots)? {
+            return Ok(Some(got));
+        }
+        let now = Instant::now();
+        if end.is_some_and(|end| now >= end) {
+            return Ok(None);
+        }
+        let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
+        let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
+        // SeqCst with the fence of `wake_after_release`: either a releaser sees us
+        // counted, or our next look sees its slot free.
+        sleepers.fetch_add(1, Ordering::SeqCst);
+        let (counted, got) = sleep_on_held(slots, &deadline);
+        for slot in &slots[..counted] {
+            let _ =
+                slot.raw
+                    .record()
+                    .waiters
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+        let _ = sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if let Some(got) = got? {
+            return Ok(Some(got));
+        }
+    }
+}
+
+/// One sleep of a counted sleeper: counts itself in each of the first
+/// [`WAIT_ANY_MAX`](sys::futex::WAIT_ANY_MAX) slots' `waiters` and sets `WAITERS` on their
+/// words (`word::announce_sleep`), so that a release of any — or the kernel, when any
+/// one's holder dies — wakes it; looks at every slot once more; and sleeps on all those
+/// words at once (`futex_waitv`) until `deadline`. On a kernel without `futex_waitv`, it
+/// sleeps on the one of them with the fewest sleepers, and a death elsewhere is seen at
+/// the end of the slice. Returns how many slots' `waiters` it counted itself in, and what
+/// its look took. A slot found free while announcing ends the announcing: the caller looks
+/// again at once.
+#[allow(clippy::type_complexity)]
+fn sleep_on_held(
+    slots: &[Lock],
+    deadline: &sys::futex::Deadline,
+) -> (usize, Result<Option<(usize, Acquisition)>, Error>) {
+    const MAX: usize = sys::futex::WAIT_ANY_MAX;
+    let mut words = [(&slots[0].raw.record().word, 0u32); MAX];
+    let mut len = 0;
+    // (its sleepers before us, its place in `words`): the fallback's one word.
+    let mut fewest = (u32::MAX, 0);
+    let mut counted = 0;
+    for slot in slots.iter().take(MAX) {
+        let rec = slot.raw.record();
+        let others = rec.waiters.fetch_add(1, Ordering::Relaxed);
+        counted += 1;
+        match word::announce_sleep(&rec.word) {
+            Some(seen) => {
+                if others < fewest.0 {
+                    fewest = (others, len);
+                }
+                words[len] = (&rec.word, seen);
+                len += 1;
+            }
+            None => return (counted, Ok(None)),
+        }
+    }
+    fence(Ordering::SeqCst);
+    // Announced: one more look before the sleep (a release between our first look and
+    // our count may have seen no sleeper).
+    match scan_slots(slots) {
+        Ok(None) => {}
+        other => return (counted, other),
+    }
+    let words = &words[..len];
+    if len == 1 || word::sleep_announced_any(words, deadline).is_none() {
+        let (w, seen) = words[fewest.1];
+        word::sleep_announced(w, seen, deadline);
+    }
+    (counted, Ok(None))
 }

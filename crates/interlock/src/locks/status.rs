@@ -6,7 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::shm::{GroupRecord, Record, Segment};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::types::{Holder, Kind, LockStatus, PermitStatus, SemaphoreStatus};
+use crate::types::{
+    Holder, Kind, LockStatus, PermitStatus, ReaderStatus, RwLockStatus, SemaphoreStatus,
+};
 use crate::word::State;
 
 /// A snapshot of what segment `seg` (of kind `kind`) holds — a lock's record, an event's flag,
@@ -45,6 +47,7 @@ pub(crate) fn read_segment(seg: &Segment, kind: Kind) -> LockStatus {
                 ..LockStatus::never_taken_of(kind)
             }
         }
+        Kind::RwLock => rwlock(seg).0,
         _ => read(seg.record(), kind),
     }
 }
@@ -128,5 +131,54 @@ pub(crate) fn read(rec: &Record, kind: Kind) -> LockStatus {
         barrier: None,
         semaphore: None,
         condition: None,
+        rwlock: None,
     }
+}
+
+/// A snapshot of the rwlock in `seg`: its writer's record (record 0) and every reader slot
+/// (records 1..), with the summary a [`LockStatus`] gives of it.
+pub(crate) fn rwlock(seg: &Segment) -> (LockStatus, RwLockStatus) {
+    let writer = read(seg.record(), Kind::RwLock);
+    let slots = seg.header().records() - 1;
+    let mut readers = Vec::new();
+    // A slot's deaths, its unclaimed one included: whoever took a dead slot (a writer, or a
+    // reader, who counted it in `tally` for the next writer) counted it there.
+    let mut reader_deaths = 0;
+    let rec = seg.record();
+    let mut untold = rec.tally.load(Ordering::Relaxed) + u32::from(writer.owner_died_unclaimed);
+    for i in 0..slots {
+        let s = read(seg.record_at(i + 1), Kind::RwLock);
+        reader_deaths += s.owner_deaths;
+        untold += u32::from(s.owner_died_unclaimed);
+        if let Some(holder) = s.holder {
+            readers.push(ReaderStatus {
+                slot: i as u32,
+                holder,
+            });
+        }
+    }
+    let waiting_readers = if State::load(&rec.word, Ordering::Relaxed).waiters() {
+        rec.sleepers.load(Ordering::Relaxed)
+    } else {
+        0
+    };
+    let status = RwLockStatus {
+        writer: writer.holder.clone(),
+        readers,
+        reader_slots: slots as u32,
+        waiters: writer.waiters.max(waiting_readers),
+        waiting_readers,
+        writes: writer.acquisitions,
+        writer_deaths: writer.owner_deaths,
+        reader_deaths,
+        deaths_untold: untold,
+        poisoned: writer.poisoned,
+    };
+    let summary = LockStatus {
+        waiters: status.waiters,
+        owner_deaths: writer.owner_deaths + reader_deaths,
+        rwlock: Some(status.clone()),
+        ..writer
+    };
+    (summary, status)
 }

@@ -7,7 +7,8 @@
 //!     12     4  header length    HEADER_LEN
 //!     16     8  segment length   the whole segment's bytes (the file is at least this long)
 //!     24     4  kind             1 Lock, 2 RLock, 3 Value, 4 FairLock, 5 LockTable, 6 WaitRegistry,
-//!                                7 FairRLock, 8 Event, 9 Barrier, 10 Semaphore, 13 Condition
+//!                                7 FairRLock, 8 Event, 9 Barrier, 10 Semaphore, 12 RwLock,
+//!                                13 Condition
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
 //!     36     4  flags            0 (reserved; a set bit is refused)
@@ -15,11 +16,13 @@
 //!     48     4  creator pid
 //!     52     4  size             per kind: a Value's bytes (1 to MAX_VALUE), a LockTable's locks
 //!                                or a Semaphore's permits (1 to MAX_TABLE), a WaitRegistry's slots
-//!                                (1 to MAX_WAIT_SLOTS), a Barrier's parties (1 to MAX_PARTIES);
+//!                                (1 to MAX_WAIT_SLOTS), a Barrier's parties (1 to MAX_PARTIES),
+//!                                an RwLock's reader slots (1 to MAX_READERS);
 //!                                0 for a lock, an Event, a Condition
 //!     56     8  reserved, zero
 //!     64   128  lock record      see `Record` (a LockTable: one per lock, a Semaphore: one
-//!                                per permit, back to back)
+//!                                per permit, back to back; an RwLock: the writer's, then one
+//!                                per reader slot)
 //!    192     …  payload          a Value's selector word, then two slots of the value's size
 //!                                rounded up to 8 bytes; a WaitRegistry's slots of
 //!                                WAIT_SLOT_LEN bytes; a Barrier's BARRIER_HEAD_LEN bytes (why it
@@ -55,6 +58,9 @@ pub(crate) const PAYLOAD_OFFSET: usize = SEGMENT_LEN;
 pub(crate) const MAX_VALUE: usize = 1 << 20;
 /// The most locks one table may hold (128 MiB of records).
 pub(crate) const MAX_TABLE: usize = 1 << 20;
+/// The most reader slots an RwLock may have (`futex_waitv`'s limit: a reader waiting for a
+/// slot sleeps on every held one at once).
+pub(crate) const MAX_READERS: usize = 128;
 /// The most parties a Barrier may have (two banks of 32-byte slots: 64 KiB).
 pub(crate) const MAX_PARTIES: usize = 1024;
 /// Bytes of a Barrier's payload before its slots.
@@ -147,6 +153,9 @@ fn size_fault(content: Content, size: u32) -> Option<&'static str> {
             Kind::Semaphore if size == 0 || size > MAX_TABLE => {
                 Some("a semaphore's permits are 0 or over 2^20")
             }
+            Kind::RwLock if size == 0 || size > MAX_READERS => {
+                Some("an rwlock's reader slots are 0 or over 128")
+            }
             _ => None,
         },
     }
@@ -168,7 +177,7 @@ impl Content {
             // 11: reserved for a BoundedSemaphore kind (unused: every interlock semaphore
             // is bounded, decision 0023).
             Content::Handle(Kind::Semaphore) => 10,
-            // 12: the RwLock's.
+            Content::Handle(Kind::RwLock) => 12,
             Content::Handle(Kind::Condition) => 13,
         }
     }
@@ -185,6 +194,7 @@ impl Content {
             8 => Content::Handle(Kind::Event),
             9 => Content::Handle(Kind::Barrier),
             10 => Content::Handle(Kind::Semaphore),
+            12 => Content::Handle(Kind::RwLock),
             13 => Content::Handle(Kind::Condition),
             _ => return None,
         })
@@ -235,7 +245,7 @@ impl Header {
     /// Bytes of the whole segment.
     pub(crate) fn segment_len(&self) -> usize {
         match self.content {
-            Content::Handle(Kind::LockTable | Kind::Semaphore) => {
+            Content::Handle(Kind::LockTable | Kind::Semaphore | Kind::RwLock) => {
                 RECORD_OFFSET + self.records() * RECORD_LEN
             }
             Content::WaitRegistry => PAYLOAD_OFFSET + self.wait_slots() * WAIT_SLOT_LEN,
@@ -247,10 +257,12 @@ impl Header {
         }
     }
 
-    /// How many lock records the segment holds: a LockTable's locks, 1 for any other kind.
+    /// How many lock records the segment holds: a LockTable's locks, a Semaphore's permits,
+    /// an RwLock's reader slots and its writer's record; 1 for any other kind.
     pub(crate) fn records(&self) -> usize {
         match self.content {
             Content::Handle(Kind::LockTable | Kind::Semaphore) => self.size as usize,
+            Content::Handle(Kind::RwLock) => self.size as usize + 1,
             _ => 1,
         }
     }
@@ -410,6 +422,7 @@ mod tests {
             (Content::Handle(Kind::Event), 8, 0),
             (Content::Handle(Kind::Barrier), 9, 4),
             (Content::Handle(Kind::Semaphore), 10, 2),
+            (Content::Handle(Kind::RwLock), 12, 64),
             (Content::Handle(Kind::Condition), 13, 0),
         ];
         for (content, code, size) in all {

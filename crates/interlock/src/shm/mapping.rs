@@ -137,7 +137,7 @@ impl Segment {
         let content = content.into();
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
         let size = match content {
-            Content::Handle(Kind::LockTable | Kind::Semaphore | Kind::Barrier)
+            Content::Handle(Kind::LockTable | Kind::Semaphore | Kind::Barrier | Kind::RwLock)
             | Content::WaitRegistry => u32::from_ne_bytes(
                 value
                     .try_into()

@@ -16,6 +16,7 @@ mod record;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::Header;
+pub(crate) use header::MAX_READERS;
 #[cfg(feature = "fuzzing")]
 pub(crate) use header::SEGMENT_LEN;
 pub(crate) use header::{table_payload, Content, MAGIC, MAX_TABLE, MAX_VALUE, WAIT_SLOT_LEN};

@@ -58,7 +58,11 @@ pub(crate) struct Record {
     pub(crate) group_identity: AtomicU64,
     /// The robust futex word; see `word.rs` for its states.
     pub(crate) word: AtomicU32,
-    _reserved1: AtomicU32,
+    /// An [`RwLock`](crate::RwLock)'s writer record only: the reader slots' high-water mark
+    /// (how many slots, from the first, a reader has ever taken), raised by a reader before
+    /// it takes a slot above it, so that a writer looks at those slots alone. Zero (reserved
+    /// in format 1) in every other record.
+    pub(crate) mark: AtomicU32,
     /// The hold (fencing token) whose group `group_ids` names; 0: no group recorded. Written
     /// last (Release) and cleared first: a reader that finds it unchanged around its reads of
     /// `group_ids` and `group_identity` read one group's fields (a seqlock, as `owner_token`).
@@ -82,7 +86,10 @@ pub(crate) struct Record {
     pub(crate) owner_token: AtomicU64,
     /// RLock recursion depth (owner-only; meaningful while held).
     pub(crate) depth: AtomicU32,
-    _pad1: AtomicU32,
+    /// An [`RwLock`](crate::RwLock)'s writer record only: reader deaths the next writer has
+    /// not been told yet (a reader that took a dead reader's slot counts it here). Zero
+    /// (padding in format 1) in every other record.
+    pub(crate) tally: AtomicU32,
 }
 
 const _: () = assert!(std::mem::size_of::<Record>() == RECORD_LEN);

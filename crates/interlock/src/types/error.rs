@@ -346,6 +346,22 @@ pub enum Error {
         /// What was wrong, naming the lock.
         reason: String,
     },
+    /// An [`RwLock`](crate::RwLock) of an impossible number of reader slots (none, or over
+    /// 128), or one that exists with another number than asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = interlock::RwLock::options().readers(0).create().unwrap_err();
+    /// assert!(matches!(err, interlock::Error::RwLockReaders { .. }), "{err}");
+    /// ```
+    #[error("{what}: {reason}")]
+    RwLockReaders {
+        /// The rwlock: its name, path, or "anonymous rwlock".
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -43,6 +43,9 @@ pub enum Kind {
     // Issue 15: Condition.
     /// A [`Condition`](crate::Condition): processes wait, bound to a lock, until notified.
     Condition,
+    /// An [`RwLock`](crate::RwLock): many readers or one writer; a writer's record, then one
+    /// 128-byte record per reader slot, each a robust lock word, in one segment.
+    RwLock,
 }
 
 impl fmt::Display for Kind {
@@ -58,6 +61,7 @@ impl fmt::Display for Kind {
             Kind::Event => "Event",
             Kind::Barrier => "Barrier",
             Kind::Condition => "Condition",
+            Kind::RwLock => "RwLock",
         })
     }
 }

@@ -21,3 +21,5 @@ pub use status::{GroupState, Holder, LockStatus, ProcessGroup};
 pub use status::{PermitStatus, SemaphoreStatus};
 // Issue 15: Condition.
 pub use status::ConditionStatus;
+// Issue 15: an RwLock's status.
+pub use status::{ReaderStatus, RwLockStatus};

@@ -126,6 +126,13 @@ pub struct LockStatus {
     /// no holder: its lock has). In JSON only for a condition.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub condition: Option<ConditionStatus>,
+    /// An [`RwLock`](crate::RwLock)'s readers and writer (`None` for any other kind). In JSON
+    /// only for an rwlock. For an rwlock, the fields above are its writer's record: `holder`
+    /// is the writer (writing, or waiting for readers to leave), `acquisitions` counts writes,
+    /// `waiters` the threads asleep for the writer's word (writers and readers); and
+    /// `owner_deaths` adds the readers' deaths to the writers'.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub rwlock: Option<RwLockStatus>,
 }
 
 impl LockStatus {
@@ -152,8 +159,76 @@ impl LockStatus {
             barrier: None,
             semaphore: None,
             condition: None,
+            rwlock: None,
         }
     }
+}
+
+/// An [`RwLock`](crate::RwLock)'s state, read without taking anything: what
+/// [`RwLock::status`](crate::RwLock::status), [`namespace::status`](crate::namespace::status)
+/// and `interlock status` report.
+///
+/// # Examples
+///
+/// ```
+/// let rw = interlock::RwLock::new()?;
+/// let _r = rw.read()?;
+/// let status = rw.status();
+/// assert!(status.writer.is_none());
+/// assert_eq!(status.readers.len(), 1);
+/// assert_eq!(status.readers[0].holder.pid, std::process::id());
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RwLockStatus {
+    /// The writer: writing, or (when [`readers`](RwLockStatus::readers) is not empty) holding
+    /// the lock against new readers while it waits for these to leave.
+    pub writer: Option<Holder>,
+    /// Every reader holding a slot now.
+    pub readers: Vec<ReaderStatus>,
+    /// How many reader slots the lock has (`Options::readers`).
+    pub reader_slots: u32,
+    /// Threads asleep waiting for the writer's word: writers waiting their turn, and readers
+    /// kept out by a writer (a hint: a sleeper SIGKILLed in its sleep may stay counted).
+    pub waiters: u32,
+    /// Of those, the readers.
+    pub waiting_readers: u32,
+    /// Writes so far (the last writer's fencing token).
+    pub writes: u64,
+    /// Writers that died holding the lock (a death not yet claimed counts).
+    pub writer_deaths: u32,
+    /// Readers that died holding a slot.
+    pub reader_deaths: u32,
+    /// Deaths no holder has been told of yet: a writer's that no one has come after, readers'
+    /// that no writer has come after. The next writer is told (or, of a writer's, the next
+    /// reader).
+    pub deaths_untold: u32,
+    /// Whether the lock is poisoned: a writer died or panicked, and nobody has cleared it.
+    pub poisoned: bool,
+}
+
+/// A reader holding a slot of an [`RwLock`](crate::RwLock).
+///
+/// # Examples
+///
+/// ```
+/// let rw = interlock::RwLock::new()?;
+/// let _r = rw.read()?;
+/// let reader = &rw.status().readers[0];
+/// assert!(reader.slot < 64);
+/// assert!(reader.holder.alive);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ReaderStatus {
+    /// Which reader slot (0 to `reader_slots - 1`).
+    pub slot: u32,
+    /// Who holds it.
+    pub holder: Holder,
 }
 
 /// A [`Semaphore`](crate::Semaphore)'s state, every permit of it, read without taking any:

@@ -16,7 +16,9 @@
 //! the waiter reads the sequence after releasing the lock — checked on every run, in a child
 //! process (`model_condition_entering_after_the_release_loses_the_wake_up`); the take-over one
 //! fails when a notification travels with the futex wake-up (a woken waiter's token taken at
-//! the wake: tried when it was written).
+//! the wake: tried when it was written). The RwLock's pairing model fails (the two sections'
+//! accesses reported) without either SeqCst fence (`reader_gate`'s, `writer_mark`'s), and its
+//! release model (a reader left asleep: loom's deadlock) without `wake_readers`.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -646,5 +648,158 @@ fn model_condition_a_dead_waiter_is_healed_once_and_never_a_living_one() {
             "only the newcomer is counted"
         );
         assert_eq!(c.slots[2 * slot + 1].load(Ordering::Relaxed), 3);
+    });
+}
+
+// ---- Issue 15: the RwLock's reader/writer pairing (`word/rwlock.rs`) ----
+
+/// An rwlock's writer word, one reader slot, the slots' high-water mark, the readers-asleep
+/// count and the data they guard.
+struct Rw {
+    writer: AtomicU32,
+    slot: [AtomicU32; 2],
+    mark: AtomicU32,
+    sleepers: AtomicU32,
+    data: UnsafeCell<u32>,
+}
+
+fn rw(writer: u32) -> Arc<Rw> {
+    Arc::new(Rw {
+        writer: AtomicU32::new(writer),
+        slot: [AtomicU32::new(UNLOCKED), AtomicU32::new(UNLOCKED)],
+        mark: AtomicU32::new(0),
+        sleepers: AtomicU32::new(0),
+        data: UnsafeCell::new(0),
+    })
+}
+
+/// A writer's release as its guard does it: the uncontended exchange, or (a sleeper
+/// announced itself) the lock's release, which wakes one, then every reader.
+fn rw_release_write(s: &Rw, tid: u32) {
+    if !try_unlock_seen(&s.writer, tid) {
+        unlock_raced(&s.writer, false);
+        super::rwlock::wake_readers(&s.writer, &s.sleepers);
+    }
+}
+
+/// The reader/writer pairing (`reader_gate` and `writer_mark`): a reader that raises the mark,
+/// takes its slot and finds the writer word free, and a writer that takes the writer word and
+/// finds the slot free (or the mark below it), are never inside together — loom reports the
+/// data's concurrent read and write if they are. Neither side waits here: a reader that finds
+/// the writer in gives up, and so does a writer that finds the reader in. It fails (the two
+/// accesses reported) with either fence removed (`reader_gate`'s or `writer_mark`'s).
+#[test]
+fn model_rwlock_reader_and_writer_exclude_each_other() {
+    use super::rwlock::{cover_slot, reader_gate, slot, writer_mark, Gate, Slot};
+    loom::model(|| {
+        let s = rw(UNLOCKED);
+        let reader = {
+            let s = s.clone();
+            thread::spawn(move || {
+                cover_slot(&s.mark, 0);
+                if try_lock_fast(&s.slot[0], 1) {
+                    if reader_gate(&s.writer) == Gate::Open {
+                        // SAFETY: read granted; a write beside it is what loom reports.
+                        s.data.with(|d| unsafe { assert!(*d <= 1) });
+                    }
+                    unlock(&s.slot[0]);
+                }
+            })
+        };
+        if try_lock_fast(&s.writer, 2) {
+            let mark = writer_mark(&s.mark);
+            if mark == 0 || slot(&s.slot[0]) == Slot::Free {
+                // SAFETY: write granted; a read beside it is what loom reports.
+                s.data.with_mut(|d| unsafe { *d += 1 });
+            }
+            rw_release_write(&s, 2);
+        }
+        reader.join().unwrap();
+    });
+}
+
+/// A writer's release wakes every reader asleep behind it: two readers find the writer word
+/// held, give their slots back and sleep on it (`reader_sleep`); the writer releases as its
+/// guard does. Both must end inside (loom reports a reader left asleep as a deadlock). It
+/// fails without `wake_readers` (the lock's release wakes one reader; the other sleeps on).
+#[test]
+fn model_rwlock_writer_release_wakes_every_reader() {
+    use super::rwlock::{reader_gate, reader_sleep, Gate};
+    loom::model(|| {
+        let s = rw(9);
+        s.mark.store(2, Ordering::Relaxed);
+        let readers: Vec<_> = [0usize, 1]
+            .into_iter()
+            .map(|i| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                    loop {
+                        assert!(try_lock_fast(&s.slot[i], 1 + i as u32));
+                        let gate = reader_gate(&s.writer);
+                        unlock(&s.slot[i]);
+                        if gate == Gate::Open {
+                            return;
+                        }
+                        reader_sleep(&s.writer, &s.sleepers, &never);
+                    }
+                })
+            })
+            .collect();
+        rw_release_write(&s, 9);
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+}
+
+/// A writer that dies holding the word: the kernel marks it and wakes one sleeper. A reader
+/// woken (or arriving) claims the word — told — and releases it as a writer does, so the
+/// other reader asleep behind the dead writer is woken too: both end inside, exactly one
+/// told. It fails (loom's deadlock) when the claiming reader releases without `wake_readers`.
+#[test]
+fn model_rwlock_dead_writer_leaves_no_reader_asleep() {
+    use super::rwlock::{reader_gate, reader_sleep, Gate};
+    loom::model(|| {
+        let s = rw(9);
+        s.mark.store(2, Ordering::Relaxed);
+        let readers: Vec<_> = [0usize, 1]
+            .into_iter()
+            .map(|i| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    let tid = 1 + i as u32;
+                    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                    loop {
+                        assert!(try_lock_fast(&s.slot[i], tid));
+                        match reader_gate(&s.writer) {
+                            Gate::Open => {
+                                unlock(&s.slot[i]);
+                                return false;
+                            }
+                            Gate::WriterDied => {
+                                if let Ok(how) = try_lock_slow(&s.writer, tid + 10, None) {
+                                    rw_release_write(&s, tid + 10);
+                                    unlock(&s.slot[i]);
+                                    return how == Acquired::OwnerDied;
+                                }
+                                unlock(&s.slot[i]);
+                            }
+                            Gate::Closed => {
+                                unlock(&s.slot[i]);
+                            }
+                        }
+                        reader_sleep(&s.writer, &s.sleepers, &never);
+                    }
+                })
+            })
+            .collect();
+        // The writer's thread dies: the kernel's robust-list walk.
+        assert!(mark_owner_dead(&s.writer, 9));
+        let told: u32 = readers
+            .into_iter()
+            .map(|r| u32::from(r.join().unwrap()))
+            .sum();
+        assert_eq!(told, 1, "the death is told once");
     });
 }

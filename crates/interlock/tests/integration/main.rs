@@ -26,6 +26,7 @@ mod options; // the one builder: every handle from every source, with its settin
 mod pid_reuse; // a reused pid does not hide a dead holder; a live holder is never dead
 mod process_group; // `spawn_group` in a program with other threads
 mod rlock; // `RLock` across processes and threads
+mod rwlock; // `RwLock`: readers never see a write half done; killed readers and writers told
 mod semaphore; // `Semaphore`: at most N holders, permits of killed holders come back told
 mod semaphore_status; // a semaphore's status: every permit's holder, by handle, name and path
 mod shared_file; // `SharedFile` under random SIGKILLs, and against a hostile user

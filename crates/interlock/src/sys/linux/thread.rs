@@ -5,7 +5,8 @@
 //! # Safety
 //!
 //! `unsafe` here registers the `pthread_atfork` handler, whose callback runs in a just-forked
-//! child (it only writes a thread-local `Cell`).
+//! child (it only writes a thread-local `Cell`), and asks libc which CPU the thread runs on
+//! (`sched_getcpu`, no memory of ours).
 
 #![allow(unsafe_code)]
 
@@ -185,6 +186,17 @@ extern "C" fn forget_identity_in_child() {
         // lock tests only the head (`Me::robust`).
         c.head.set(ptr::null_mut());
     });
+}
+
+/// The CPU the calling thread runs on now (a hint: it may move the next instant), for spreading
+/// an [`RwLock`](crate::RwLock)'s readers over its slots so that readers on different CPUs
+/// touch different cache lines. glibc reads it from the thread's `rseq` area (a few ns); 0 when
+/// the system cannot tell.
+#[inline(always)]
+pub(crate) fn current_cpu() -> u32 {
+    // SAFETY: `sched_getcpu` takes nothing and touches no memory of ours.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! Layer 1: an `RwLock`'s protocol between its writer word and its reader slots' words
+//! (`locks/rwlock.rs` holds the rest; decision 0025).
+//!
+//! Every word here is a lock word of `word.rs`: the writer's (record 0) is taken like a
+//! `Lock`'s, and each reader slot (records 1..=R) is taken with a lock's one
+//! compare-exchange. What this file adds is the pairing that makes readers and a writer
+//! exclude each other, a Dekker handshake on two words:
+//!
+//! - a reader raises the slots' high-water `mark` above its slot if it must, takes its slot,
+//!   then (SeqCst fence) looks at the writer word: free, and the read is granted
+//!   ([`reader_gate`]);
+//! - a writer takes the writer word, then (SeqCst fence) reads `mark` and looks at every slot
+//!   below it ([`writer_mark`], [`slot`]): all free, and the write is granted.
+//!
+//! Each fence follows the side's read-modify-write of its own word, so on x86-64 it is that
+//! exchange's `lock` prefix (`sync::fence_after_rmw`); loom checks the fence itself.
+//!
+//! With both fences, at least one of the two sees the other: never both inside. A reader that
+//! finds the writer word held gives its slot back and sleeps on the writer word
+//! ([`reader_sleep`]), counted in `sleepers`; a writer's release that found the word with
+//! `WAITERS` wakes one sleeper as a lock's does, then every one of them when readers sleep
+//! ([`wake_readers`]): a reader is never left asleep behind a released writer. The loom models
+//! are in `word/model.rs`.
+
+use super::{announce_sleep, spin, OWNER_DIED, TID_MASK};
+use crate::sync::{fence, fence_after_rmw, AtomicU32, Ordering};
+use crate::sys::futex::{self, Deadline};
+
+/// What a reader that holds its slot finds of the writer word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// No writer holds or waits for the lock: the read is granted.
+    Open,
+    /// No writer holds it, and the last one died holding it: the reader claims the writer
+    /// word to be told (and to clear the mark), then reads.
+    WriterDied,
+    /// A writer holds the word (writing, or waiting for readers to leave): the reader gives
+    /// its slot back.
+    Closed,
+}
+
+/// Before a reader takes slot `index` (0-based among the reader slots): raises the high-water
+/// `mark` above it if it is not already, so that a writer's look ([`writer_mark`]) covers the
+/// slot. SeqCst, ordered before the slot's exchange and the reader's fence.
+#[inline(always)]
+pub(crate) fn cover_slot(mark: &AtomicU32, index: u32) {
+    if mark.load(Ordering::Relaxed) <= index {
+        raise_mark(mark, index);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn raise_mark(mark: &AtomicU32, index: u32) {
+    mark.fetch_max(index + 1, Ordering::SeqCst);
+}
+
+/// A reader's look at the writer word after it took its slot (a read-modify-write): the
+/// SeqCst fence ([`fence_after_rmw`]: on x86-64 the slot's locked exchange itself) pairs with
+/// the writer's in [`writer_mark`] — either the writer sees our slot held, or we see its word
+/// taken. Acquire: a granted read sees everything the last writer wrote.
+#[inline(always)]
+pub(crate) fn reader_gate(writer: &AtomicU32) -> Gate {
+    fence_after_rmw();
+    let state = writer.load(Ordering::Acquire);
+    if state & TID_MASK != 0 {
+        Gate::Closed
+    } else if state & OWNER_DIED != 0 {
+        Gate::WriterDied
+    } else {
+        Gate::Open
+    }
+}
+
+/// A writer's look, once it holds the writer word (taken by a read-modify-write): how many
+/// reader slots from the first may be held (the high-water mark). The SeqCst fence
+/// ([`fence_after_rmw`]) pairs with the reader's in [`reader_gate`].
+#[inline(always)]
+pub(crate) fn writer_mark(mark: &AtomicU32) -> u32 {
+    fence_after_rmw();
+    mark.load(Ordering::Relaxed)
+}
+
+/// A reader slot as a writer finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Nobody holds it.
+    Free,
+    /// Nobody holds it, and its last holder died holding it: the writer takes it once (and is
+    /// told), then gives it back.
+    Dead,
+    /// Held (the value seen, to sleep on).
+    Held(u32),
+}
+
+/// A writer's look at a reader slot's word. Acquire: a slot seen free orders the last
+/// reader's reads before the writer's writes.
+#[inline(always)]
+pub(crate) fn slot(word: &AtomicU32) -> Slot {
+    let state = word.load(Ordering::Acquire);
+    if state & TID_MASK != 0 {
+        Slot::Held(state)
+    } else if state & OWNER_DIED != 0 {
+        Slot::Dead
+    } else {
+        Slot::Free
+    }
+}
+
+/// Spins a little (the lock word's bounded spin, with back-off) while `word` — the writer
+/// word for a reader kept out, a reader's slot for a writer waiting for it — is held with
+/// nobody asleep on it: true if it is free by then, so that the caller looks again instead of
+/// sleeping. Most writes and reads are far shorter than a sleep and a wake-up.
+#[cold]
+pub(crate) fn spin_until_free(word: &AtomicU32) -> bool {
+    spin(word) & TID_MASK == 0
+}
+
+/// A writer waiting for reader slot `word`, found held at `seen`: announces itself
+/// (`WAITERS`, so that the reader's release — or the kernel, if the reader dies — wakes it)
+/// and sleeps until a wake-up, a change, or `deadline`. Returns at once if the slot is free
+/// by then. The caller looks again in every case.
+#[cfg_attr(all(test, loom), allow(dead_code))] // the models' writer gives up instead
+#[cold]
+pub(crate) fn writer_wait_for_slot(word: &AtomicU32, deadline: &Deadline) {
+    if let Some(seen) = announce_sleep(word) {
+        futex::wait(word, seen, Some(deadline));
+    }
+}
+
+/// A reader that found the writer word held (and gave its slot back): counts itself in
+/// `sleepers`, announces itself on the writer word (`WAITERS`) and sleeps there until a
+/// wake-up, a change of the word, or `deadline`. Returns at once if the word is free by then.
+/// The SeqCst count and fence pair with [`wake_readers`]'s: either the releasing writer sees
+/// us counted, or our sleep sees its release.
+#[cold]
+pub(crate) fn reader_sleep(writer: &AtomicU32, sleepers: &AtomicU32, deadline: &Deadline) {
+    sleepers.fetch_add(1, Ordering::SeqCst);
+    if let Some(seen) = announce_sleep(writer) {
+        fence(Ordering::SeqCst);
+        futex::wait(writer, seen, Some(deadline));
+    }
+    // Saturating: an observer never resets it, but a killed sleeper's count stays (it only
+    // costs a releasing writer a needless wake-up).
+    let _ = sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+}
+
+/// After a writer released a word that had `WAITERS` (the release woke one sleeper): wakes
+/// every sleeper when readers sleep there, since any number of them may read now.
+///
+/// The fence here and [`reader_sleep`]'s are belt and braces as far as loom can tell: the
+/// release's own wake-up takes the futex bucket's lock, which already orders the count
+/// before this look in the model (the models pass without the two fences); the kernel's
+/// `futex_wake` looks for sleepers without its lock first, behind a full barrier of its
+/// own. They cost nothing on the uncontended paths (only a release that found `WAITERS`
+/// comes here).
+#[cold]
+pub(crate) fn wake_readers(writer: &AtomicU32, sleepers: &AtomicU32) {
+    fence(Ordering::SeqCst);
+    if sleepers.load(Ordering::Relaxed) != 0 {
+        futex::wake_all(writer);
+    }
+}
