@@ -14,5 +14,6 @@ if planted="$("$chaos" --seconds 2 --plant-double-hold 2>&1)"; then
     exit 1
 fi
 grep -q 'not told of a death' <<<"$planted" || { echo "$planted" | tail -n 5; exit 1; }
-echo "chaos self-test: the planted double hold was caught"
+grep -q 'RwLock: worker .* while worker 0 .* writes' <<<"$planted" || { echo "$planted" | tail -n 5; exit 1; }
+echo "chaos self-test: the planted double hold (a Lock) and write (an RwLock) were caught"
 "$chaos" --seconds "${CHAOS_SECONDS:-30}"

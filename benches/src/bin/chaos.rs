@@ -5,7 +5,8 @@
 //! orders, each with a random timeout: a `Lock`, a fair `Lock`, an `RLock` (re-entered up to three
 //! levels), the four rows of a `LockTable`, a `Semaphore` of three permits, a `Value<[u64; 2]>`
 //! and a slotted `SharedFile` counter; one round in eight notifies or waits (with a timeout) on a
-//! `Condition` bound to the `Lock`. Meanwhile the driver SIGKILLs random workers (and forks
+//! `Condition` bound to the `Lock`, one in eight reads or writes an `RwLock` (a write must find
+//! nobody reading or writing, a read nobody writing). Meanwhile the driver SIGKILLs random workers (and forks
 //! new ones in their place), SIGSTOPs and SIGCONTs others, and interrupts waits with a signal
 //! whose handler does nothing. Checked continuously in shared memory, and at the end:
 //!
@@ -29,7 +30,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use interlock::{Condition, Format, Lock, LockTable, RLock, Semaphore, SharedFile, Value};
+use interlock::{Condition, Format, Lock, LockTable, RLock, RwLock, Semaphore, SharedFile, Value};
 use interlock_testkit::{describe_status, SharedMem};
 
 /// How far past its timeout a timed wait may return before it counts as a violation: room for
@@ -77,12 +78,16 @@ mod board {
     pub(crate) const DOUBLE: usize = 7;
     /// Per worker slot: holding bits, pauses, acknowledged value updates, acknowledged file updates.
     pub(crate) const WORKER: usize = PRIM + N * PRIM_LEN;
-    pub(crate) const WORKER_LEN: usize = 5;
+    pub(crate) const WORKER_LEN: usize = 7;
     pub(crate) const HOLDING: usize = 0;
     pub(crate) const PAUSES: usize = 1;
     pub(crate) const ACKED_VALUE: usize = 2;
     pub(crate) const ACKED_FILE: usize = 3;
     pub(crate) const PID: usize = 4;
+    /// The RwLock: this worker's pid (high 32 bits) and 1 while it reads, 2 while it writes.
+    pub(crate) const RW: usize = 5;
+    /// Set by the driver just before it SIGKILLs the worker: a hold it leaves is excused.
+    pub(crate) const KILLED: usize = 6;
     /// The condition bound to the plain `Lock`: waits, wake-ups by a notification, timeouts,
     /// notifications sent.
     pub(crate) const COND: usize = WORKER + MAX_PROCS * WORKER_LEN;
@@ -90,7 +95,12 @@ mod board {
     pub(crate) const COND_WOKEN: usize = COND + 1;
     pub(crate) const COND_TIMED_OUT: usize = COND + 2;
     pub(crate) const COND_NOTIFIES: usize = COND + 3;
-    pub(crate) const LEN: usize = COND + 4;
+    /// The RwLock: reads, writes, timeouts, deaths told, and the most readers seen at once.
+    pub(crate) const RW_READS: usize = COND + 4;
+    pub(crate) const RW_WRITES: usize = COND + 5;
+    pub(crate) const RW_TIMEOUTS: usize = COND + 6;
+    pub(crate) const RW_TOLD: usize = COND + 7;
+    pub(crate) const LEN: usize = COND + 8;
 }
 
 struct Prims {
@@ -103,6 +113,7 @@ struct Prims {
     file: SharedFile,
     /// Bound to `lock`.
     cond: Condition,
+    rw: RwLock,
 }
 
 /// xorshift64*: enough randomness for choosing, reproducible from a seed.
@@ -426,15 +437,122 @@ fn condition_round(prims: &Prims, b: &SharedMem, w: usize, rng: &mut Rng) {
     drop(guard);
 }
 
+/// Whether some other worker reads (`want` 1) or writes (`want` 2) the RwLock now — and is not
+/// one the driver is killing, whose hold the kernel may already have given back.
+fn rw_conflict(b: &SharedMem, w: usize, want: u64) -> Option<(usize, u64)> {
+    (0..MAX_PROCS).filter(|&o| o != w).find_map(|o| {
+        let v = worker_slot(b, o, board::RW).load(Ordering::SeqCst);
+        let excused = worker_slot(b, o, board::KILLED).load(Ordering::SeqCst) != 0;
+        (v & 0xffff_ffff == want && !excused).then_some((o, v >> 32))
+    })
+}
+
+/// One round with the RwLock: one read in four is a write. A writer must find nobody reading
+/// or writing; a reader nobody writing; both within their timeout's bound.
+fn rw_round(prims: &Prims, b: &SharedMem, w: usize, rng: &mut Rng, plant: bool) {
+    let timeout = Duration::from_micros(500 + rng.below(50_000));
+    let me = u64::from(std::process::id()) << 32;
+    let mine = worker_slot(b, w, board::RW);
+    if plant && w == 0 {
+        // `--plant-double-hold`: a write claimed without the lock, beside whoever reads.
+        mine.store(me | 2, Ordering::SeqCst);
+        for _ in 0..20_000 {
+            std::hint::spin_loop();
+        }
+        mine.store(me, Ordering::SeqCst);
+        return;
+    }
+    let pauses = worker_slot(b, w, board::PAUSES).load(Ordering::SeqCst);
+    let started = Instant::now();
+    let write = rng.below(4) == 0;
+    let result = if write {
+        prims.rw.write_timeout(timeout).map(|g| {
+            if g.is_poisoned() {
+                g.clear_poison();
+            }
+            (g.previous_owner_died(), Err(g))
+        })
+    } else {
+        prims
+            .rw
+            .read_timeout(timeout)
+            .map(|g| (g.previous_owner_died(), Ok(g)))
+    };
+    let waited = started.elapsed();
+    if waited > timeout + SLACK && worker_slot(b, w, board::PAUSES).load(Ordering::SeqCst) == pauses
+    {
+        violation(
+            b,
+            format_args!("RwLock: a wait of {timeout:?} returned after {waited:?}"),
+        );
+    }
+    let (died, guard) = match result {
+        Ok(x) => x,
+        Err(interlock::Error::Timeout { .. }) => {
+            b.slot(board::RW_TIMEOUTS).fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Err(e) => {
+            violation(b, format_args!("RwLock: unexpected error {e}"));
+            return;
+        }
+    };
+    if died {
+        b.slot(board::RW_TOLD).fetch_add(1, Ordering::Relaxed);
+    }
+    let (state, counter) = if write {
+        (2, board::RW_WRITES)
+    } else {
+        (1, board::RW_READS)
+    };
+    b.slot(counter).fetch_add(1, Ordering::Relaxed);
+    mine.store(me | state, Ordering::SeqCst);
+    let check = |when: &str| {
+        if let Some((o, pid)) = rw_conflict(b, w, 2) {
+            violation(
+                b,
+                format_args!(
+                    "RwLock: worker {w} {} {when} while worker {o} (pid {pid}) writes",
+                    if write { "writes" } else { "reads" }
+                ),
+            );
+        }
+        if write {
+            if let Some((o, pid)) = rw_conflict(b, w, 1) {
+                violation(
+                    b,
+                    format_args!(
+                        "RwLock: worker {w} writes {when} while worker {o} (pid {pid}) reads"
+                    ),
+                );
+            }
+        }
+    };
+    check("on entry");
+    for _ in 0..rng.below(2_000) {
+        std::hint::spin_loop();
+    }
+    check("on leaving");
+    mine.store(me, Ordering::SeqCst);
+    drop(guard);
+}
+
 /// A worker: takes random sets of primitives in random orders until told to stop.
 fn work(prims: &Prims, b: &SharedMem, w: usize, seed: u64, plant: bool) {
     worker_slot(b, w, board::PID).store(std::process::id().into(), Ordering::SeqCst);
     let mut rng = Rng(seed | 1);
     let holding = worker_slot(b, w, board::HOLDING);
     while b.slot(board::STOP).load(Ordering::SeqCst) == 0 {
-        if rng.below(8) == 0 {
-            condition_round(prims, b, w, &mut rng);
-            continue;
+        match rng.below(8) {
+            0 => {
+                condition_round(prims, b, w, &mut rng);
+                continue;
+            }
+            1 => {
+                rw_round(prims, b, w, &mut rng, plant);
+                continue;
+            }
+            _ => {}
         }
         let k = 1 + rng.below(3) as usize;
         let mut order: Vec<usize> = (0..N).collect();
@@ -538,6 +656,7 @@ fn main() {
     let prims = Prims {
         lock,
         cond,
+        rw: RwLock::options().readers(8).create().expect("RwLock"),
         fair: Lock::options().fair(true).create().expect("fair Lock"),
         rlock: RLock::new().expect("RLock"),
         table: LockTable::new(4).expect("LockTable"),
@@ -570,6 +689,7 @@ fn main() {
         match rng.below(10) {
             0..=3 if a.kill => {
                 // SIGKILL, wherever it is; what it surely held is read once it is dead.
+                worker_slot(&b, w, board::KILLED).store(1, Ordering::SeqCst);
                 // SAFETY: kill and waitpid on our own child.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 let mut status = 0;
@@ -591,6 +711,8 @@ fn main() {
                     }
                 }
                 kills += 1;
+                worker_slot(&b, w, board::RW).store(0, Ordering::SeqCst);
+                worker_slot(&b, w, board::KILLED).store(0, Ordering::SeqCst);
                 pids[w] = spawn(&prims, &b, w, rng.next(), a.plant);
                 respawns += 1;
             }
@@ -700,6 +822,9 @@ fn main() {
         }
     };
     counted[VALUE] = u64::from(prims.value.status().owner_deaths);
+    if let Err(e) = prims.rw.write_timeout(FINAL_WAIT) {
+        violation(&b, format_args!("RwLock: wedged at the end: {e}"));
+    }
     let file_count: Option<u64> = match prims.file.read() {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim().parse().ok(),
         Err(e) => {
@@ -780,6 +905,17 @@ fn main() {
     }
     let violations = b.slot(board::VIOLATIONS).load(Ordering::SeqCst);
     println!();
+    let rw = prims.rw.status();
+    println!(
+        "RwLock (8 reader slots): {} reads, {} writes, {} timeouts, {} holds told of a death \
+         (it counted {} writer and {} reader deaths)",
+        b.slot(board::RW_READS).load(Ordering::SeqCst),
+        b.slot(board::RW_WRITES).load(Ordering::SeqCst),
+        b.slot(board::RW_TIMEOUTS).load(Ordering::SeqCst),
+        b.slot(board::RW_TOLD).load(Ordering::SeqCst),
+        rw.writer_deaths,
+        rw.reader_deaths,
+    );
     println!(
         "Condition (bound to the Lock): {} waits — {} woken by a notification, {} timed out — {} notifications sent",
         b.slot(board::COND_WAITS).load(Ordering::SeqCst),
