@@ -604,4 +604,47 @@ mod tests {
             assert!(err.contains(why), "{s:?}: {err}");
         }
     }
+
+    // Issue 18: the parsers of what users type, over generated input (proptest).
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+
+        /// Any text: an answer or a message, never a panic; an accepted wait is finite and
+        /// representable, or `inf`.
+        #[test]
+        fn any_wait_text_is_parsed_or_refused(s in "\\PC{0,12}|[0-9.]{0,25}(ms|s|m|h|d|x)?") {
+            match parse_wait(&s) {
+                Ok(WaitLimit::Forever) => proptest::prop_assert!(s == "inf" || s == "infinity"),
+                Ok(WaitLimit::AtMost(d)) => proptest::prop_assert!(d.as_nanos() < u128::from(u64::MAX)),
+                Err(why) => proptest::prop_assert!(!why.is_empty()),
+            }
+        }
+
+        /// Whole numbers in every unit mean exactly that many of the unit, up to the limit.
+        #[test]
+        fn whole_waits_are_exact(n in 0u64..1_000_000) {
+            for (unit, each) in [("ms", Duration::from_millis(1)), ("s", Duration::from_secs(1)),
+                                 ("", Duration::from_secs(1)), ("m", Duration::from_secs(60)),
+                                 ("h", Duration::from_secs(3600)), ("d", Duration::from_secs(86400))] {
+                let got = parse_wait(&format!("{n}{unit}"));
+                if each.as_nanos() * u128::from(n) < u128::from(u64::MAX) {
+                    proptest::prop_assert_eq!(got, Ok(WaitLimit::AtMost(each * n as u32)));
+                } else {
+                    // Past what a deadline can hold (~584 years): refused, pointing at `inf`.
+                    proptest::prop_assert!(got.is_err_and(|e| e.contains("use inf")));
+                }
+            }
+        }
+
+        /// A mode is accepted exactly when it is an octal number up to 7777, and reads back as
+        /// written.
+        #[test]
+        fn modes_are_octal_up_to_7777(m in 0u32..0o20000) {
+            let shown = format!("{m:o}");
+            proptest::prop_assert_eq!(parse_mode(&shown).is_ok(), m <= 0o7777);
+            if m <= 0o7777 {
+                proptest::prop_assert_eq!(parse_mode(&shown), Ok(m));
+            }
+        }
+    }
 }
