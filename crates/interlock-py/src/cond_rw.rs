@@ -285,8 +285,8 @@ impl PyCondition {
         predicate: Bound<'py, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        // None: for ever (no timeout, or one too far to represent).
         let end = deadline(timeout)?.and_then(|d| Instant::now().checked_add(d));
-        let bounded = timeout.is_some();
         loop {
             let result = predicate.call0()?;
             if result.is_truthy()? {
@@ -300,7 +300,6 @@ impl PyCondition {
                     }
                     Some(left.as_secs_f64())
                 }
-                None if bounded => return Ok(result),
                 None => None,
             };
             self.wait_inner(py, wait)?;
@@ -465,8 +464,15 @@ impl PyRwLock {
             acquire(py, &ReadSide(&self.inner), &label, block, timeout)?
         };
         match got {
-            Some(taken) => {
+            // A read has no token: `token` stays the latest write's.
+            Some(taken) if write => {
                 self.last.note(taken);
+                Ok(true)
+            }
+            Some(taken) => {
+                self.last
+                    .owner_died
+                    .store(taken.owner_died, std::sync::atomic::Ordering::Relaxed);
                 Ok(true)
             }
             None => Ok(false),

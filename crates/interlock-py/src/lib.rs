@@ -252,7 +252,7 @@ fn adopt_fd<P>(fd: RawFd, from_fd: impl FnOnce(OwnedFd) -> Result<P, Error>) -> 
         error,
     };
     if fd < 0 {
-        return Err(io(std::io::Error::from_raw_os_error(libc_ebadf())));
+        return Err(io(std::io::Error::from_raw_os_error(ebadf())));
     }
     // SAFETY: `fd` is open for the length of this call: the caller (`_pickle.rebuild_inherited`)
     // closes it only after we return. The borrow ends before then; we keep a duplicate.
@@ -261,8 +261,8 @@ fn adopt_fd<P>(fd: RawFd, from_fd: impl FnOnce(OwnedFd) -> Result<P, Error>) -> 
     from_fd(owned)
 }
 
-/// EBADF, without a libc dependency for one number.
-fn libc_ebadf() -> i32 {
+/// EBADF (through rustix, which the crate has already).
+fn ebadf() -> i32 {
     rustix::io::Errno::BADF.raw_os_error()
 }
 

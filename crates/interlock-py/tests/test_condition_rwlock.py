@@ -64,6 +64,25 @@ def test_condition_between_threads_notify_one():
     assert out == [[1]]
 
 
+def test_condition_wait_for_with_a_timeout_too_far_to_represent_waits():
+    cond = Condition(Lock())
+    box = []
+    out = []
+
+    def waiter():
+        with cond:
+            out.append(cond.wait_for(lambda: box, timeout=1e300))
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.1)
+    with cond:
+        box.append(1)
+        cond.notify_all()
+    t.join(TIMEOUT)
+    assert out == [[1]]
+
+
 def test_condition_refuses_what_multiprocessing_refuses():
     cond = Condition(Lock())
     with pytest.raises(AssertionError) as e:
@@ -152,6 +171,10 @@ def test_rwlock_many_readers_or_one_writer():
         t.join(TIMEOUT)
     assert other[-1] is False
     assert not rw.write_locked and rw.token > 0
+    token = rw.token
+    with rw.read():
+        pass
+    assert rw.token == token, "a read keeps the latest write's token"
     with pytest.raises(interlock.NotOwner):
         rw.release_read()
     with pytest.raises(interlock.NotOwner):
