@@ -296,8 +296,9 @@ impl RLock {
     }
 
     /// A guard over the calling thread's hold, taken earlier with its guards forgotten: one
-    /// level of it, as [`release`](RLock::release) ends one. See [`Lock::held_guard`]; a
-    /// [`Condition`](crate::Condition) wait with it releases and restores every level.
+    /// level of it, as [`release`](RLock::release) ends one. See
+    /// [`Lock::held_guard`](crate::Lock::held_guard); a [`Condition`](crate::Condition) wait
+    /// with it releases and restores every level.
     ///
     /// # Errors
     ///
