@@ -13,9 +13,7 @@
 //! grow).
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +23,8 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
+
+mod cond_rw;
 
 /// The main thread's waits are cut into slices this long, between which signals are checked:
 /// the longest a Ctrl-C waits to be seen during a wait's first `deadlock::timeout()`.
@@ -204,6 +204,15 @@ enum Source {
 }
 
 impl Source {
+    /// The name (`open`), path (`open_path`) or None (anonymous), as `name` shows it.
+    fn name(&self) -> Option<String> {
+        match self {
+            Source::Anonymous => None,
+            Source::Name(n) => Some(n.clone()),
+            Source::Path(p) => Some(p.display().to_string()),
+        }
+    }
+
     fn label(&self, kind: &str) -> String {
         match self {
             Source::Anonymous => format!("anonymous {kind}"),
@@ -227,54 +236,34 @@ impl Last {
     }
 }
 
-/// The variable through which `export_fd` reads the descriptor `pass_to` makes, and `adopt_fd`
-/// hands one to `from_env` (the core has no descriptor accessor; see issue 17's report).
-const HANDOVER_VAR: &str = "INTERLOCK_PY_HANDOVER";
-
-/// Serialises `adopt_fd`'s use of the process environment.
-static ENV: Mutex<()> = Mutex::new(());
-
-/// A new descriptor (close-on-exec) of the lock's shared memory, for `multiprocessing`'s
-/// descriptor hand-over: the one `pass_to` would give a spawned program, duplicated while the
-/// `Command` holding it is alive.
-fn export_fd(
-    pass_to: impl FnOnce(&mut Command, &str) -> Result<(), Error>,
-) -> Result<OwnedFd, String> {
-    let mut cmd = Command::new("/nonexistent/interlock-py-handover");
-    pass_to(&mut cmd, HANDOVER_VAR).map_err(|e| e.to_string())?;
-    let value = cmd
-        .get_envs()
-        .find(|(k, _)| *k == HANDOVER_VAR)
-        .and_then(|(_, v)| v)
-        .and_then(|v| v.to_str())
-        .ok_or("pass_to set no handover variable")?;
-    let fd: RawFd = value
-        .split(':')
-        .find_map(|part| part.strip_prefix("fd="))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("unexpected handover value {value:?}"))?;
-    // SAFETY: `fd` is the descriptor `pass_to` duplicated for `cmd`, owned by `cmd`'s
-    // pre-exec hook, and `cmd` lives until the end of this function, past the borrow's use.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let owned = borrowed.try_clone_to_owned().map_err(|e| e.to_string())?;
-    drop(cmd);
-    Ok(owned)
+/// A new descriptor (close-on-exec) of a handle's shared memory, for `multiprocessing`'s
+/// descriptor hand-over: the core's `try_clone_fd`.
+fn export_fd(clone: impl FnOnce() -> Result<OwnedFd, Error>) -> Result<OwnedFd, String> {
+    clone().map_err(|e| e.to_string())
 }
 
 /// Adopts descriptor `fd` (received through multiprocessing's hand-over) with the core's
-/// `from_env`, through a variable of the documented form naming it. `fd` stays the caller's.
-fn adopt_fd<P>(fd: RawFd, from_env: impl FnOnce(&str) -> Result<P, Error>) -> Result<P, Error> {
-    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
-    let meta = std::fs::metadata(format!("/proc/self/fd/{fd}")).map_err(|error| Error::Io {
+/// `from_fd`, which checks it as `from_env` would. `fd` stays the caller's: a duplicate is
+/// adopted.
+fn adopt_fd<P>(fd: RawFd, from_fd: impl FnOnce(OwnedFd) -> Result<P, Error>) -> Result<P, Error> {
+    let io = |error| Error::Io {
         op: "adopt",
         what: format!("descriptor {fd}"),
         error,
-    })?;
-    let value = format!("interlock:v1:fd={fd}:dev={}:ino={}", meta.dev(), meta.ino());
-    std::env::set_var(HANDOVER_VAR, value);
-    let adopted = from_env(HANDOVER_VAR);
-    std::env::remove_var(HANDOVER_VAR);
-    adopted
+    };
+    if fd < 0 {
+        return Err(io(std::io::Error::from_raw_os_error(ebadf())));
+    }
+    // SAFETY: `fd` is open for the length of this call: the caller (`_pickle.rebuild_inherited`)
+    // closes it only after we return. The borrow ends before then; we keep a duplicate.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let owned = borrowed.try_clone_to_owned().map_err(io)?;
+    from_fd(owned)
+}
+
+/// EBADF (through rustix, which the crate has already).
+fn ebadf() -> i32 {
+    rustix::io::Errno::BADF.raw_os_error()
 }
 
 /// The exception classes of `interlock._errors`, fetched once.
@@ -320,7 +309,9 @@ fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
         Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
         Error::KindMismatch { .. } => "KindMismatch",
         Error::UnsafePath { .. } => "UnsafePath",
-        Error::SemaphoreSize { .. } | Error::BarrierParties { .. } => "InvalidSize",
+        Error::SemaphoreSize { .. }
+        | Error::BarrierParties { .. }
+        | Error::RwLockReaders { .. } => "InvalidSize",
         Error::BrokenBarrier { dead_pid, .. } => {
             let exc = error_class(py, "BrokenBarrier")?.call1((err.to_string(),))?;
             exc.setattr("lock", label)?;
@@ -479,24 +470,27 @@ impl HoldFor {
 }
 
 /// The pickling recipe: by name or path, or through `interlock._pickle` for an anonymous
-/// lock (descriptor hand-over, only while spawning a child).
+/// lock (descriptor hand-over, only while spawning a child). `extra`: what a named or path
+/// handle's `open`/`open_path` takes after the name (a semaphore's permits, a condition's
+/// lock); `anon_extra`: what an anonymous one's `_adopt_fd` takes after the descriptor.
 fn reduce<'py>(
     slf: &Bound<'py, PyAny>,
     source: &Source,
-    extra: &[u64],
+    extra: Vec<Bound<'py, PyAny>>,
+    anon_extra: Vec<Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
     let py = slf.py();
     let with_extra = |first: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyTuple>> {
         let mut items = vec![slf.get_type().into_any(), first];
-        for x in extra {
-            items.push(x.into_pyobject(py)?.into_any());
-        }
+        items.extend(extra);
         PyTuple::new(py, items)
     };
     let pickle = py.import("interlock._pickle")?;
     match source {
         Source::Anonymous => {
-            let recipe = pickle.call_method1("reduce_anonymous", (slf,))?;
+            let mut args = vec![slf.clone()];
+            args.extend(anon_extra);
+            let recipe = pickle.call_method1("reduce_anonymous", PyTuple::new(py, args)?)?;
             let (f, args): (Bound<'py, PyAny>, Bound<'py, PyTuple>) = recipe.extract()?;
             Ok((f, args))
         }
@@ -509,6 +503,13 @@ fn reduce<'py>(
             with_extra(path.into_pyobject(py)?.into_any())?,
         )),
     }
+}
+
+/// Numbers as pickling extras.
+fn ints<'py>(py: Python<'py>, xs: &[u64]) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    xs.iter()
+        .map(|x| Ok(x.into_pyobject(py)?.into_any()))
+        .collect()
 }
 
 macro_rules! lock_class {
@@ -693,7 +694,7 @@ macro_rules! lock_class {
             fn __reduce__<'py>(
                 slf: &Bound<'py, Self>,
             ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-                reduce(slf.as_any(), &slf.get().source, &[])
+                reduce(slf.as_any(), &slf.get().source, vec![], vec![])
             }
 
             /// A descriptor of the lock's memory for multiprocessing's hand-over, owned by this
@@ -703,7 +704,7 @@ macro_rules! lock_class {
                 if let Some(fd) = exported.as_ref() {
                     return Ok(fd.as_raw_fd());
                 }
-                let fd = export_fd(|cmd, var| self.inner.pass_to(cmd, var)).map_err(|e| {
+                let fd = export_fd(|| self.inner.try_clone_fd()).map_err(|e| {
                     PyOSError::new_err(format!("cannot hand over {}: {e}", self.label()))
                 })?;
                 let raw = fd.as_raw_fd();
@@ -714,7 +715,7 @@ macro_rules! lock_class {
             /// Adopts a lock received as descriptor `fd` (which stays the caller's).
             #[staticmethod]
             fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<$ty> {
-                let inner = adopt_fd(fd, <$core>::from_env).map_err(|e| to_py(py, e, $py_name))?;
+                let inner = adopt_fd(fd, <$core>::from_fd).map_err(|e| to_py(py, e, $py_name))?;
                 Ok($ty::wrap(inner, Source::Anonymous))
             }
 
@@ -744,17 +745,17 @@ lock_class!(
     "multiprocessing.RLock that a killed holder cannot wedge."
 );
 
-/// The descriptor hand-over of an anonymous handle, shared by `Semaphore` and `Event`.
+/// The descriptor hand-over of an anonymous handle, shared by the other handles.
 fn export_once(
     slot: &Mutex<Option<OwnedFd>>,
     label: &str,
-    pass_to: impl FnOnce(&mut Command, &str) -> Result<(), Error>,
+    clone: impl FnOnce() -> Result<OwnedFd, Error>,
 ) -> PyResult<RawFd> {
     let mut exported = slot.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(fd) = exported.as_ref() {
         return Ok(fd.as_raw_fd());
     }
-    let fd = export_fd(pass_to)
+    let fd = export_fd(clone)
         .map_err(|e| PyOSError::new_err(format!("cannot hand over {label}: {e}")))?;
     let raw = fd.as_raw_fd();
     *exported = Some(fd);
@@ -901,19 +902,22 @@ impl PySemaphore {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let permits = slf.get().inner.permits() as u64;
-        reduce(slf.as_any(), &slf.get().source, &[permits])
+        reduce(
+            slf.as_any(),
+            &slf.get().source,
+            ints(slf.py(), &[permits])?,
+            vec![],
+        )
     }
 
     fn _export_fd(&self) -> PyResult<RawFd> {
-        export_once(&self.exported, &self.label(), |cmd, var| {
-            self.inner.pass_to(cmd, var)
-        })
+        export_once(&self.exported, &self.label(), || self.inner.try_clone_fd())
     }
 
     #[staticmethod]
     fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PySemaphore> {
         let inner =
-            adopt_fd(fd, interlock::Semaphore::from_env).map_err(|e| to_py(py, e, "Semaphore"))?;
+            adopt_fd(fd, interlock::Semaphore::from_fd).map_err(|e| to_py(py, e, "Semaphore"))?;
         Ok(PySemaphore::wrap(inner, Source::Anonymous))
     }
 
@@ -1034,18 +1038,16 @@ impl PyEvent {
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        reduce(slf.as_any(), &slf.get().source, &[])
+        reduce(slf.as_any(), &slf.get().source, vec![], vec![])
     }
 
     fn _export_fd(&self) -> PyResult<RawFd> {
-        export_once(&self.exported, &self.label(), |cmd, var| {
-            self.inner.pass_to(cmd, var)
-        })
+        export_once(&self.exported, &self.label(), || self.inner.try_clone_fd())
     }
 
     #[staticmethod]
     fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PyEvent> {
-        let inner = adopt_fd(fd, interlock::Event::from_env).map_err(|e| to_py(py, e, "Event"))?;
+        let inner = adopt_fd(fd, interlock::Event::from_fd).map_err(|e| to_py(py, e, "Event"))?;
         Ok(PyEvent::wrap(inner, Source::Anonymous))
     }
 
@@ -1228,19 +1230,22 @@ impl PyBarrier {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let parties = u64::from(slf.get().inner.parties());
-        reduce(slf.as_any(), &slf.get().source, &[parties])
+        reduce(
+            slf.as_any(),
+            &slf.get().source,
+            ints(slf.py(), &[parties])?,
+            vec![],
+        )
     }
 
     fn _export_fd(&self) -> PyResult<RawFd> {
-        export_once(&self.exported, &self.label(), |cmd, var| {
-            self.inner.pass_to(cmd, var)
-        })
+        export_once(&self.exported, &self.label(), || self.inner.try_clone_fd())
     }
 
     #[staticmethod]
     fn _adopt_fd(py: Python<'_>, fd: RawFd) -> PyResult<PyBarrier> {
         let inner =
-            adopt_fd(fd, interlock::Barrier::from_env).map_err(|e| to_py(py, e, "Barrier"))?;
+            adopt_fd(fd, interlock::Barrier::from_fd).map_err(|e| to_py(py, e, "Barrier"))?;
         Ok(PyBarrier::wrap(inner, Source::Anonymous, None))
     }
 
@@ -1269,5 +1274,8 @@ fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LockStatus>()?;
     m.add_class::<Holder>()?;
     m.add_class::<HoldFor>()?;
+    m.add_class::<cond_rw::PyCondition>()?;
+    m.add_class::<cond_rw::PyRwLock>()?;
+    m.add_class::<cond_rw::RwHold>()?;
     Ok(())
 }

@@ -63,3 +63,63 @@ def test_sigint_interrupts_a_wait_with_keyboard_interrupt(name, cls, timeout, ag
     else:
         assert lock._is_mine() and lock.status().waiters == 0
     lock.release()
+
+
+COND_WAITER = r"""
+import sys, time, interlock
+lock = interlock.Lock.open(sys.argv[1] + "-lock")
+cond = interlock.Condition.open(sys.argv[1], lock)
+with cond:
+    print("waiting", flush=True)
+    try:
+        cond.wait()
+        print("returned", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted mine={lock._is_mine()} at={time.monotonic()}", flush=True)
+"""
+
+RW_WAITER = r"""
+import sys, time, interlock
+rw = interlock.RwLock.open(sys.argv[1])
+print("waiting", flush=True)
+try:
+    rw.acquire_read()
+    print("returned", flush=True)
+except KeyboardInterrupt:
+    print(f"interrupted mine={rw.readers > 0} at={time.monotonic()}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("what", ["condition", "rwlock"])
+def test_sigint_interrupts_a_condition_or_rwlock_wait(name, what):
+    """A Condition wait ends with the lock held again (as Python's does); an rwlock read that
+    was waiting is not taken."""
+    from interlock import Condition, RwLock
+
+    if what == "condition":
+        cond = Condition.open(name, Lock.open(name + "-lock"))
+        waiting = lambda: cond.waiters  # noqa: E731
+        script = COND_WAITER
+    else:
+        rw = RwLock.open(name)
+        rw.acquire_write()
+        # A read waiting for the writer shows nowhere in Python: give it time to be asleep.
+        waiting = lambda: time.sleep(0.3) or 1  # noqa: E731
+        script = RW_WAITER
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline() == "waiting\n", child.stderr.read()
+        deadline = time.monotonic() + 30
+        while waiting() == 0:
+            assert time.monotonic() < deadline and child.poll() is None, child.stderr.read()
+        sent = time.monotonic()
+        os.kill(child.pid, signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    mine = "True" if what == "condition" else "False"
+    assert out.startswith(f"interrupted mine={mine}"), (out, err)
+    assert float(out.split("at=")[1]) - sent < 2.0

@@ -110,3 +110,74 @@ def barrier_party_that_dies(barrier, arrived):
     """Arrives, says so, and is SIGKILLed by the test while it waits."""
     arrived.set()
     barrier.wait()
+
+
+def produce(cond, buf, n):
+    """Condition test: appends 1..n to `buf` (buf[0] items made, buf[1] taken, items from 2),
+    notifying under the lock."""
+    for i in range(n):
+        with cond:
+            buf[2 + buf[0]] = i + 1
+            buf[0] += 1
+            cond.notify_all()
+
+
+def consume(cond, buf, n, queue):
+    """Condition test: takes `n` items, waiting for each with wait_for; reports them."""
+    got = []
+    with cond:
+        while len(got) < n:
+            if not cond.wait_for(lambda: buf[1] < buf[0], timeout=30):
+                break
+            got.append(buf[2 + buf[1]])
+            buf[1] += 1
+    queue.put(got)
+
+
+def wait_on_condition(cond, flag, arrived, queue):
+    """Condition test: waits until flag[0] is set; reports whether it saw it."""
+    with cond:
+        arrived.set()
+        ok = cond.wait_for(lambda: flag[0] == 1, timeout=30)
+    queue.put(bool(ok))
+
+
+def wait_on_condition_forever(cond, arrived):
+    """Condition test: waits (to be SIGKILLed while waiting)."""
+    with cond:
+        arrived.set()
+        while True:
+            cond.wait()
+
+
+def read_and_hold(rw, ready):
+    """RwLock test: takes a read and holds it until killed."""
+    rw.acquire_read()
+    ready.set()
+    while True:
+        time.sleep(60)
+
+
+def write_and_hold(rw, ready):
+    """RwLock test: takes the write and holds it until killed (mid-write)."""
+    rw.acquire_write()
+    ready.set()
+    while True:
+        time.sleep(60)
+
+
+def rw_worker(rw, pair, loops, queue):
+    """RwLock test: writes pair[0] += 1 then pair[1] += 1 under the write; under reads checks
+    that they are equal (a write is never seen half done); reports the torn reads seen."""
+    torn = 0
+    for i in range(loops):
+        if i % 4 == 0:
+            with rw.write():
+                pair[0] += 1
+                time.sleep(0.0005)
+                pair[1] += 1
+        else:
+            with rw.read():
+                if pair[0] != pair[1]:
+                    torn += 1
+    queue.put(torn)

@@ -31,7 +31,19 @@ from ._errors import (
     UnsafePath,
     WouldDeadlock,
 )
-from ._interlock import Barrier, Event, Holder, HoldFor, Lock, LockStatus, RLock, Semaphore
+from ._interlock import (
+    Barrier,
+    Condition,
+    Event,
+    Holder,
+    HoldFor,
+    Lock,
+    LockStatus,
+    RLock,
+    RwHold,
+    RwLock,
+    Semaphore,
+)
 
 #: multiprocessing's name for what every interlock semaphore is: bounded (a release with no
 #: permit held raises NotOwner, a ValueError, as BoundedSemaphore's does).
@@ -44,6 +56,9 @@ __all__ = [
     "BoundedSemaphore",
     "Event",
     "Barrier",
+    "Condition",
+    "RwLock",
+    "RwHold",
     "LockStatus",
     "Holder",
     "HoldFor",

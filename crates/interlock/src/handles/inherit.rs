@@ -7,7 +7,7 @@
 //! checks that device and inode match — a variable inherited by a grandchild whose descriptor was
 //! closed and reused is refused instead of adopted.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::process::Command;
 
 use rustix::fs::{fstat, openat, Mode, OFlags, CWD};
@@ -34,10 +34,7 @@ pub(crate) fn pass(raw: &Raw, cmd: &mut Command, var: &str) -> Result<(), Error>
     // The command gets its own duplicate, owned by the command: the number in the variable
     // stays this lock's even if the Lock is dropped (and its descriptor number reused) before
     // the spawn.
-    let dup = raw
-        .segment()
-        .descriptor()
-        .map_err(|e| Error::io("hand over", raw.label(), e))?;
+    let dup = duplicate(raw)?;
     let st = fstat(&dup).map_err(|e| Error::io("fstat", raw.label(), e))?;
     cmd.env(var, format_value(dup.as_raw_fd(), st.st_dev, st.st_ino));
     crate::sys::inherit_fd_on_exec(cmd, dup);
@@ -68,7 +65,35 @@ pub(crate) fn adopt(var: &str, kind: Kind) -> Result<Raw, Error> {
             st.st_dev, st.st_ino
         )));
     }
-    let label = crate::handles::open::Source::Inherited(var).label();
+    adopt_file(
+        file,
+        crate::handles::open::Source::Inherited(var).label(),
+        kind,
+    )
+}
+
+/// A new descriptor (close-on-exec) of `raw`'s memory: the handle's own duplicated, or, for a
+/// lock file (whose descriptor is closed once mapped), the file reopened by path and checked to
+/// be the same file. What `pass_to` hands over and `try_clone_fd` returns.
+pub(crate) fn duplicate(raw: &Raw) -> Result<OwnedFd, Error> {
+    raw.segment()
+        .descriptor()
+        .map_err(|e| Error::io("hand over", raw.label(), e))
+}
+
+/// Adopts the handle of `kind` whose memory descriptor `fd` is (`Options::from_fd`): a
+/// duplicate of it is mapped, `fd` stays the caller's.
+pub(crate) fn adopt_fd(fd: BorrowedFd<'_>, kind: Kind) -> Result<Raw, Error> {
+    let label = crate::handles::open::Source::Descriptor(fd).label();
+    let file = fd
+        .try_clone_to_owned()
+        .map_err(|e| Error::io("duplicate", &label, e))?;
+    adopt_file(file, label, kind)
+}
+
+/// What every adoption checks, once: the header (an interlock segment, of `kind`), and the
+/// trust rule (`trusted_file`: a file others can write is used without the robust list).
+fn adopt_file(file: OwnedFd, label: String, kind: Kind) -> Result<Raw, Error> {
     let trusted = trusted_file(&file);
     let seg = Segment::map(file, &label)?;
     Raw::new(seg, label, kind, trusted)

@@ -4,6 +4,7 @@
 //! (`Lock`, `RLock`, `LockTable`), written by `handle_methods!` over the one builder
 //! (`handles/options.rs`). Layer 4 itself never creates a segment: it is given one.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use crate::handles::inherit;
@@ -29,6 +30,8 @@ pub(crate) enum Source<'a> {
     /// A descriptor handed to this program through this environment variable
     /// ([`inherit::pass`]).
     Inherited(&'a str),
+    /// A descriptor of a handle's memory given to this process (`Options::from_fd`).
+    Descriptor(BorrowedFd<'a>),
 }
 
 impl Source<'_> {
@@ -40,6 +43,7 @@ impl Source<'_> {
             Source::Named(name) => format!("lock {name:?}"),
             Source::Path(path, _) => format!("lock at {}", path.display()),
             Source::Inherited(var) => format!("inherited lock (${var})"),
+            Source::Descriptor(fd) => format!("lock from descriptor {}", fd.as_raw_fd()),
         }
     }
 }
@@ -54,6 +58,7 @@ pub(crate) fn open_memory(source: Source<'_>, kind: Kind, payload: &[u8]) -> Res
         Source::Named(name) => named(name, kind, payload),
         Source::Path(path, mode) => at_path(path, mode, kind, payload),
         Source::Inherited(var) => inherit::adopt(var, kind),
+        Source::Descriptor(fd) => inherit::adopt_fd(fd, kind),
     }
 }
 

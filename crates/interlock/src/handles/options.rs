@@ -6,6 +6,7 @@
 //! [`Open`] (layer 4, in its own file).
 
 use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
 
@@ -21,7 +22,8 @@ use crate::types::{Error, LockStatus};
 /// from the defaults, then make or find the handle with [`create`](Options::create) (anonymous,
 /// for this process and its children), [`open`](Options::open) (a name in this user's
 /// namespace), [`open_path`](Options::open_path) (a lock file at a path) or
-/// [`from_env`](Options::from_env) (handed over by a parent's `pass_to`).
+/// [`from_env`](Options::from_env) (handed over by a parent's `pass_to`) or
+/// [`from_fd`](Options::from_fd) (a descriptor of one, from `try_clone_fd`).
 ///
 /// The settings every handle has are [`timestamps`](Options::timestamps) and
 /// [`mode`](Options::mode); a lock's [`fair`](Options::fair), a table's
@@ -49,7 +51,7 @@ use crate::types::{Error, LockStatus};
 /// assert_eq!((rlock.is_fair(), rows.len(), hits.get()?), (true, 64, 7));
 /// # Ok::<(), interlock::Error>(())
 /// ```
-#[must_use = "options make nothing until create, open, open_path or from_env"]
+#[must_use = "options make nothing until create, open, open_path, from_env or from_fd"]
 pub struct Options<P: Primitive> {
     config: P::Config,
     timestamps: bool,
@@ -206,11 +208,49 @@ impl<P: Primitive> Options<P> {
         self.make(Source::Inherited(var))
     }
 
+    /// Adopts the handle whose memory `fd` is a descriptor of: one a parent's
+    /// [`try_clone_fd`](crate::Lock::try_clone_fd) made and handed over some other way than
+    /// through the environment — inherited across `fork`, sent over a Unix socket
+    /// (`SCM_RIGHTS`), as Python's `multiprocessing` does. The same checks as
+    /// [`from_env`](Options::from_env) (which goes through this code once it has found its
+    /// descriptor): an interlock segment of this kind of handle, and the trust rule for files
+    /// other users can write (see [`open_path`](Options::open_path)). `fd` is closed; the
+    /// handle keeps a duplicate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadSegment`] when `fd` is not an interlock segment (a file of something else);
+    /// [`Error::KindMismatch`] when it is another kind of handle; [`Error::Io`] when it cannot
+    /// be read or mapped (a pipe, a socket, a descriptor opened read-only); a table's, a
+    /// value's or a semaphore's size errors as for [`from_env`](Options::from_env).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{Error, Lock, RLock};
+    ///
+    /// let lock = Lock::new()?;
+    /// let fd = lock.try_clone_fd()?; // send it to another process: SCM_RIGHTS, fork, …
+    /// let same = Lock::options().from_fd(fd)?;
+    /// let guard = same.lock()?;
+    /// assert!(lock.is_held_by_current_thread());
+    /// drop(guard);
+    ///
+    /// // Another kind of handle, or a file that is no lock, is refused.
+    /// assert!(matches!(RLock::from_fd(lock.try_clone_fd()?), Err(Error::KindMismatch { .. })));
+    /// let file = tempfile::tempfile().unwrap();
+    /// assert!(matches!(Lock::from_fd(file.into()), Err(Error::BadSegment { .. })));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn from_fd(&self, fd: OwnedFd) -> Result<P, Error> {
+        self.make(Source::Descriptor(fd.as_fd()))
+    }
+
     /// The one way every constructor goes: checks, memory, handle.
     fn make(&self, source: Source<'_>) -> Result<P, Error> {
         let kind = P::kind(&self.config);
         let raw = match source {
-            Source::Inherited(_) => {
+            Source::Inherited(_) | Source::Descriptor(_) => {
                 P::check(&self.config)?;
                 open_memory(source, kind, &[])?
             }
@@ -278,6 +318,11 @@ impl<P: Primitive> fmt::Debug for Options<P> {
 /// `pass_to` of every handle: hands `handle`'s memory to the programs `cmd` spawns.
 pub(crate) fn pass_to<P: Primitive>(handle: &P, cmd: &mut Command, var: &str) -> Result<(), Error> {
     inherit::pass(handle.raw(), cmd, var)
+}
+
+/// `try_clone_fd` of every handle: a new descriptor of `handle`'s memory.
+pub(crate) fn try_clone_fd<P: Primitive>(handle: &P) -> Result<OwnedFd, Error> {
+    inherit::duplicate(handle.raw())
 }
 
 /// `status` of every handle with one lock record.
@@ -425,6 +470,52 @@ macro_rules! handle_methods {
             /// ```
             pub fn from_env(var: &str) -> Result<Self, crate::Error> {
                 Self::options().from_env(var)
+            }
+
+            #[doc = concat!("Adopts a ", $name, " from a descriptor of its memory (made by")]
+            /// [`try_clone_fd`](Self::try_clone_fd) in this or another process, and sent here
+            /// by `fork`, `SCM_RIGHTS`, …). Shortcut for `options().from_fd(fd)`.
+            ///
+            /// # Errors
+            ///
+            /// As [`Options::from_fd`](crate::Options::from_fd):
+            /// [`Error::BadSegment`](crate::Error::BadSegment) when `fd` is no interlock
+            /// segment, [`Error::KindMismatch`](crate::Error::KindMismatch) when it is another
+            /// kind of handle, [`Error::Io`](crate::Error::Io) when it cannot be mapped.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let handle = ", $example, ";")]
+            #[doc = concat!("let same = ", $path, "::from_fd(handle.try_clone_fd()?)?;")]
+            /// # drop(same);
+            /// # Ok::<(), interlock::Error>(())
+            /// ```
+            pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<Self, crate::Error> {
+                Self::options().from_fd(fd)
+            }
+
+            #[doc = concat!("A new descriptor (close-on-exec) of this ", $name, "'s memory, for")]
+            /// another process to adopt with [`from_fd`](Self::from_fd): send it over a Unix
+            /// socket (`SCM_RIGHTS`) or let a child inherit it. A lock file's descriptor is
+            /// closed once mapped, so for one opened by path the file is reopened by path, as
+            /// [`pass_to`](Self::pass_to) does, and checked to be the same file.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Io`](crate::Error::Io) when the descriptor cannot be duplicated, or a
+            /// lock file cannot be reopened (it was removed or replaced since).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let handle = ", $example, ";")]
+            /// let fd = handle.try_clone_fd()?;
+            /// # drop(fd);
+            /// # Ok::<(), interlock::Error>(())
+            /// ```
+            pub fn try_clone_fd(&self) -> Result<std::os::fd::OwnedFd, crate::Error> {
+                crate::handles::options::try_clone_fd(self)
             }
 
             #[doc = concat!("Hands this ", $name, " to the programs `cmd` spawns: their copy of")]

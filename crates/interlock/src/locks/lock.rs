@@ -302,6 +302,45 @@ impl Lock {
     pub fn is_held_by_current_thread(&self) -> bool {
         self.raw.held_by(&sys::me())
     }
+
+    /// A guard over the calling thread's hold of this lock, taken earlier with its guard
+    /// forgotten (`std::mem::forget`) — the hold [`release`](Lock::release) ends. For a
+    /// binding that acquires in one call and releases in another (Python's `acquire()` and
+    /// `release()`) and must give a [`Condition`](crate::Condition) wait a guard in between.
+    /// Dropping it releases the lock; forget it again to keep the hold.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when the calling thread does not hold the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let lock = interlock::Lock::new()?;
+    /// let cond = interlock::Condition::new(&lock)?;
+    /// std::mem::forget(lock.lock()?); // acquire() in one call,
+    /// let (guard, _) = cond.wait_timeout(lock.held_guard()?, Duration::from_millis(1))?;
+    /// std::mem::forget(guard); // held again after the wait,
+    /// lock.release()?; // release() in another
+    /// assert!(matches!(lock.held_guard(), Err(interlock::Error::NotOwner { .. })));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn held_guard(&self) -> Result<LockGuard<'_>, Error> {
+        if !self.raw.held_by(&sys::me()) {
+            return Err(self.raw.not_owner());
+        }
+        let token = self
+            .raw
+            .record()
+            .acquisitions
+            .load(crate::sync::Ordering::Relaxed);
+        Ok(self.guard(crate::locks::raw::Acquisition {
+            token,
+            owner_died: false,
+        }))
+    }
 }
 
 /// What the builder needs to know of a `Lock`: its kind, fair or plain.

@@ -294,6 +294,44 @@ impl RLock {
     pub fn is_held_by_current_thread(&self) -> bool {
         self.raw.held_by(&sys::me())
     }
+
+    /// A guard over the calling thread's hold, taken earlier with its guards forgotten: one
+    /// level of it, as [`release`](RLock::release) ends one. See
+    /// [`Lock::held_guard`](crate::Lock::held_guard); a [`Condition`](crate::Condition) wait
+    /// with it releases and restores every level.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when the calling thread does not hold the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rlock = interlock::RLock::new()?;
+    /// std::mem::forget(rlock.lock()?);
+    /// std::mem::forget(rlock.lock()?);
+    /// let guard = rlock.held_guard()?;
+    /// assert_eq!(guard.depth(), 2);
+    /// drop(guard); // one level
+    /// rlock.release()?; // the other
+    /// assert!(!rlock.is_held_by_current_thread());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn held_guard(&self) -> Result<RLockGuard<'_>, Error> {
+        if !self.raw.held_by(&sys::me()) {
+            return Err(self.raw.not_owner());
+        }
+        let rec = self.raw.record();
+        let token = rec.acquisitions.load(Ordering::Relaxed);
+        let depth = rec.depth.load(Ordering::Relaxed);
+        Ok(self.guard(
+            Acquisition {
+                token,
+                owner_died: false,
+            },
+            depth,
+        ))
+    }
 }
 
 /// What the builder needs to know of an `RLock`: its kind, fair or plain.

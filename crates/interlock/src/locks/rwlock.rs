@@ -343,6 +343,58 @@ impl RwLock {
         self.write_slow(Wait::For(timeout))
     }
 
+    /// Ends a read of the calling thread whose guard was forgotten (`std::mem::forget`): the
+    /// explicit release of a binding that reads in one call and releases in another (Python's
+    /// `acquire_read()`/`release_read()`). A thread holding several reads gives back one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when the calling thread holds no read of this lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rw = interlock::RwLock::new()?;
+    /// std::mem::forget(rw.read()?);
+    /// rw.release_read()?;
+    /// assert!(matches!(rw.release_read(), Err(interlock::Error::NotOwner { .. })));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn release_read(&self) -> Result<(), Error> {
+        let me = sys::me();
+        match self.slots.iter().find(|s| s.raw.held_by(&me)) {
+            Some(slot) => slot.raw.release(&me, None),
+            None => Err(Error::NotOwner {
+                lock: self.writer.raw.handle_label(),
+                holder: None,
+            }),
+        }
+    }
+
+    /// Ends the calling thread's write whose guard was forgotten: as dropping the guard does
+    /// (sleeping readers woken). See [`release_read`](RwLock::release_read).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] (naming the writer, if any) when the calling thread does not hold
+    /// the write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rw = interlock::RwLock::new()?;
+    /// std::mem::forget(rw.write()?);
+    /// rw.release_write()?;
+    /// assert!(rw.try_read()?.is_some());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn release_write(&self) -> Result<(), Error> {
+        self.writer.raw.release(&sys::me(), None)?;
+        let rec = self.rec();
+        protocol::wake_readers(&rec.word, &rec.sleepers);
+        Ok(())
+    }
+
     /// A snapshot of the lock: the writer (if any), every reader holding a slot, sleepers,
     /// writes, deaths, poison. Read without taking anything.
     ///

@@ -13,6 +13,7 @@ mod barrier; // `Barrier`: generations exact; a party SIGKILLed breaks it for th
 mod condition; // `Condition`: producers/consumers, notify one/all, SIGKILLed waiters and notifiers
 mod crash; // holders SIGKILLed, `_exit`ing, panicking: the next owner is told, promptly
 mod deadlock; // lock-order cycles across processes: exactly one member gets `Error::Deadlock`
+mod descriptor; // `try_clone_fd` / `from_fd`: a descriptor sent over a socket and adopted; foreign ones refused
 mod event; // `Event`: set releases every waiter; waiters SIGKILLed at random leave nothing
 mod fair; // fair locks hand a release to the longest sleeper
 mod fast_path; // the uncontended paths keep every rule of the full ones
