@@ -56,6 +56,13 @@ pub(crate) struct Meta {
     /// the next commit (under the same hold of the lock) needs to know to trim the file,
     /// without asking the kernel again.
     file_len: u64,
+    /// Not stored: which meta slot holds it (0 or 1; 0 for "never written"). The next commit
+    /// writes its meta into the *other* slot, so that it never overwrites the meta of the
+    /// content it replaces. In a healthy file this is the generation's parity; in a damaged
+    /// one it need not be (the fuzzer's case: a current generation 1 in slot 0 beside a
+    /// forged generation 2^48 in slot 1, where a commit by parity overwrote the only intact
+    /// meta and left the forged one newest).
+    slot: u8,
 }
 
 /// Two metas are equal when they describe the same commit (whatever the file's length).
@@ -124,6 +131,7 @@ impl Meta {
             length: u64_at(16),
             crc: u32_at(24),
             file_len: 0,
+            slot: 0,
         }))
     }
 }
@@ -253,10 +261,13 @@ impl Handle {
         let mut metas = Vec::with_capacity(2);
         let mut damaged = 0;
         let mut unwritten = 0;
-        for at in META_AT {
+        for (slot, at) in META_AT.into_iter().enumerate() {
             let at = at as usize;
             match Meta::decode(&head[at..at + META_LEN]) {
-                Ok(Some(m)) => metas.push(m),
+                Ok(Some(m)) => metas.push(Meta {
+                    slot: slot as u8,
+                    ..m
+                }),
                 Ok(None) => unwritten += 1,
                 Err(()) => damaged += 1,
             }
@@ -460,9 +471,12 @@ fn plan(current: Meta, new: &[u8], durable: bool) -> (Vec<Step<'_>>, Meta) {
         length,
         crc: crc32fast::hash(new),
         file_len: current.file_len.max(offset + length),
+        // The slot the current meta is not in (for a healthy file, the new generation's
+        // parity: a first commit goes to slot 1, as it always did).
+        slot: 1 - current.slot,
     };
     steps.push(Step::Meta {
-        at: META_AT[(next.generation % 2) as usize],
+        at: META_AT[usize::from(next.slot)],
         bytes: next.encode(),
     });
     if durable {
@@ -669,6 +683,44 @@ mod tests {
         }
     }
 
+    /// Found by the `slots` fuzzer (issue 18): generation 1 current in meta slot 0 beside a
+    /// meta in slot 1 whose checksum holds but whose claim is impossible (generation 2^48, data
+    /// inside the header). A commit chose its slot by the new generation's parity — slot 0 —
+    /// and overwrote the only intact meta, leaving the forged one newest: the next newest-only
+    /// read failed, and a torn meta write there would have lost both. Now the commit writes
+    /// into the slot the current meta is not in.
+    #[test]
+    fn a_commit_beside_a_damaged_meta_never_overwrites_the_current_one() {
+        let (_dir, h) = handle();
+        // Generation 1 (written to slot 1); its meta copied to slot 0 (its parity's slot is
+        // 1), a forged one in slot 1.
+        let first = h.commit(Meta::default(), b"42", false).unwrap();
+        h.file.write_all_at(&first.encode(), META_AT[0]).unwrap();
+        let forged = Meta {
+            generation: 1 << 48,
+            offset: 0,
+            length: 0,
+            crc: 0,
+            file_len: 0,
+            slot: 1,
+        };
+        h.file.write_all_at(&forged.encode(), META_AT[1]).unwrap();
+        let (content, current) = h.read(false).unwrap();
+        assert_eq!((content.as_slice(), current), (&b"42"[..], first));
+        let next = h.commit(current, b"43", false).unwrap();
+        assert_eq!(
+            h.read(true).unwrap().0,
+            b"43",
+            "the new commit is the newest"
+        );
+        // The meta of the content it replaced is still there: a torn write of the new one
+        // would have left "42" readable.
+        let mut meta0 = [0u8; META_LEN];
+        h.file.read_exact_at(&mut meta0, META_AT[0]).unwrap();
+        assert_eq!(Meta::decode(&meta0), Ok(Some(first)));
+        let _ = next;
+    }
+
     #[test]
     fn meta_decoding_rejects_every_single_bit_flip() {
         let m = Meta {
@@ -677,6 +729,7 @@ mod tests {
             length: 12,
             crc: 0xdead_beef,
             file_len: 0,
+            slot: 0,
         };
         let good = m.encode();
         assert_eq!(Meta::decode(&good), Ok(Some(m)));
