@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     // If interlock dies, so does COMMAND: it must not run on without the lock.
     interlock::kill_with_parent(&mut cmd);
     signals.unblock_in(&mut cmd);
+    signals.spawning(true);
     let child = cmd.spawn().map_err(|e| {
+        signals.spawning(false);
         let code = match e.kind() {
             std::io::ErrorKind::NotFound => Exit::NotFound,
             _ => Exit::CannotExecute,
@@ -199,6 +202,11 @@ struct Signals {
     old: libc::sigset_t,
     /// COMMAND's pidfd once it runs.
     pidfd: Arc<OnceLock<OwnedFd>>,
+    /// Set from just before COMMAND is spawned until its pidfd is known: a signal arriving then
+    /// waits for the pidfd and goes to COMMAND, instead of ending interlock — which would take
+    /// COMMAND with it (it dies with its parent) when it may already be running its handlers'
+    /// set-up (the CLI test that sends SIGTERM as soon as COMMAND prints caught it in CI).
+    spawning: Arc<AtomicBool>,
 }
 
 const PASSED_ON: [libc::c_int; 6] = [
@@ -228,21 +236,40 @@ impl Signals {
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
         let pidfd = Arc::new(OnceLock::<OwnedFd>::new());
         let target = Arc::clone(&pidfd);
+        let spawning = Arc::new(AtomicBool::new(false));
+        let in_spawn = Arc::clone(&spawning);
         std::thread::spawn(move || loop {
             let mut sig: libc::c_int = 0;
             // SAFETY: `set` is a valid sigset_t, `sig` a valid out pointer.
             if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
                 return;
             }
-            let Some(fd) = target.get() else {
-                die_of(sig);
+            let fd = loop {
+                if let Some(fd) = target.get() {
+                    break fd;
+                }
+                if !in_spawn.load(Ordering::SeqCst) {
+                    // Before COMMAND runs (or after it could not be started): this signal ends
+                    // interlock, as it would have without the blocking.
+                    die_of(sig);
+                }
+                std::thread::sleep(Duration::from_millis(1));
             };
             // After COMMAND's end this fails with ESRCH, harmlessly.
             if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
                 let _ = rustix::process::pidfd_send_signal(fd, sig);
             }
         });
-        Signals { old, pidfd }
+        Signals {
+            old,
+            pidfd,
+            spawning,
+        }
+    }
+
+    /// Whether COMMAND is being spawned (see the `spawning` field).
+    fn spawning(&self, now: bool) {
+        self.spawning.store(now, Ordering::SeqCst);
     }
 
     /// COMMAND starts with interlock's signal mask as it was before [`block`](Self::block).
@@ -269,6 +296,7 @@ impl Signals {
         if let Some(fd) = pidfd {
             let _ = self.pidfd.set(fd);
         }
+        self.spawning(false);
     }
 }
 
