@@ -138,21 +138,71 @@ macro_rules! dispatch {
 
 /// Cache-line-separated so the flags the loop reads are not the line the lock protects.
 #[repr(C, align(128))]
-struct Line<T>(T);
+pub(crate) struct Line<T>(pub(crate) T);
 
 /// On a page of its own: the back-to-back counter shares nothing with the control block.
 #[repr(C, align(4096))]
 struct Page<T>(T);
 
-/// The control block shared by the parent and its children.
+/// The start gate and stop flag of a timed multi-process run, the first field of every
+/// harness's control block (this file's and `rwlock.rs`'s).
 #[repr(C)]
-struct Control {
+pub(crate) struct Gate {
     /// Children that attached and wait for the start.
     ready: Line<AtomicU32>,
     /// 0 before the start; 1 from the start (a futex word the children sleep on).
     start: AtomicU32,
     /// 1 once the run is over.
     stop: AtomicU32,
+}
+
+// SAFETY: all fields are atomics (zero is a valid value of each) and padding.
+unsafe impl ShmSafe for Gate {}
+
+impl Gate {
+    /// Child side: says it is ready, then sleeps until the parent starts the run.
+    pub(crate) fn ready_then_wait_for_start(&self) {
+        self.ready.0.fetch_add(1, Ordering::AcqRel);
+        while self.start.load(Ordering::Acquire) == 0 {
+            // EAGAIN (already started) and EINTR: look again.
+            let _ = futex::wait(&self.start, futex::Flags::empty(), 0, None);
+        }
+    }
+
+    /// Child side: whether the run is still on (one relaxed load: the loops read it between
+    /// sections).
+    #[inline(always)]
+    pub(crate) fn running(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) == 0
+    }
+
+    /// Parent side: waits (at most 30 s) for `procs` children to be ready, starts them, lets
+    /// them run for `duration`, stops them; returns the window between start and stop.
+    pub(crate) fn run_window(&self, procs: usize, duration: Duration, name: &str) -> Duration {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.ready.0.load(Ordering::Acquire) < procs as u32 {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: only {} of {procs} children got ready in 30 s",
+                self.ready.0.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.start.store(1, Ordering::Release);
+        let t0 = Instant::now();
+        // `i32::MAX`, "all": the kernel reads the count as an `int`, so `u32::MAX` would be -1.
+        let _ = futex::wake(&self.start, futex::Flags::empty(), i32::MAX as u32);
+        std::thread::sleep(duration);
+        self.stop.store(1, Ordering::Relaxed);
+        t0.elapsed()
+    }
+}
+
+/// The control block shared by the parent and its children.
+#[repr(C)]
+struct Control {
+    /// The start gate and the stop flag.
+    gate: Gate,
     /// Recovery: CLOCK_MONOTONIC ns at which the parent sent SIGKILL (0 before).
     kill_ns: AtomicU64,
     /// Recovery: the waiter's acquisition time minus `kill_ns`.
@@ -176,38 +226,6 @@ unsafe impl ShmSafe for Control {}
 
 // SAFETY: a `Line` is its field and padding; zero is valid for it when it is for the field.
 unsafe impl<T: ShmSafe> ShmSafe for Line<T> {}
-
-impl Control {
-    /// Child side: says it is ready, then sleeps until the parent starts the run.
-    fn ready_then_wait_for_start(&self) {
-        self.ready.0.fetch_add(1, Ordering::AcqRel);
-        while self.start.load(Ordering::Acquire) == 0 {
-            // EAGAIN (already started) and EINTR: look again.
-            let _ = futex::wait(&self.start, futex::Flags::empty(), 0, None);
-        }
-    }
-
-    /// Parent side: waits (at most 30 s) for `procs` children to be ready, starts them, lets
-    /// them run for `duration`, stops them; returns the window between start and stop.
-    fn run_window(&self, procs: usize, duration: Duration, name: &str) -> Duration {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.ready.0.load(Ordering::Acquire) < procs as u32 {
-            assert!(
-                Instant::now() < deadline,
-                "{name}: only {} of {procs} children got ready in 30 s",
-                self.ready.0.load(Ordering::Relaxed)
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        self.start.store(1, Ordering::Release);
-        let t0 = Instant::now();
-        // `i32::MAX`, "all": the kernel reads the count as an `int`, so `u32::MAX` would be -1.
-        let _ = futex::wake(&self.start, futex::Flags::empty(), i32::MAX as u32);
-        std::thread::sleep(duration);
-        self.stop.store(1, Ordering::Relaxed);
-        t0.elapsed()
-    }
-}
 
 /// CLOCK_MONOTONIC in nanoseconds.
 pub fn now_ns() -> u64 {
@@ -284,7 +302,7 @@ fn run_loop<C: Competitor>(
         let comp = &mut comp;
         children.push(fork_child(C::NAME, move || {
             comp.attach().expect("attach");
-            ctl.ready_then_wait_for_start();
+            ctl.gate.ready_then_wait_for_start();
             if shape == Shape::BackToBack {
                 back_to_back_loop(&*comp, ctl, i);
             } else if contended {
@@ -294,7 +312,7 @@ fn run_loop<C: Competitor>(
             }
         }));
     }
-    let window = ctl.run_window(procs, p.duration, C::NAME);
+    let window = ctl.gate.run_window(procs, p.duration, C::NAME);
     for child in children {
         child.join();
     }
@@ -348,7 +366,7 @@ fn measure_loop<C: Competitor, const CONTENDED: bool>(
     let mut n = 0u64;
     let mut waits: Vec<u64> = Vec::new();
     // Relaxed: the flag only has to be seen eventually; it orders nothing.
-    while ctl.stop.load(Ordering::Relaxed) == 0 {
+    while ctl.gate.running() {
         if contended && n.is_multiple_of(WAIT_SAMPLE_EVERY) {
             let asked = now_ns();
             comp.lock(|| {
@@ -383,7 +401,7 @@ fn back_to_back_loop<C: Competitor>(comp: &C, ctl: &Control, i: usize) {
     let t0 = Instant::now();
     let mut n = 0u64;
     // Relaxed: the flag only has to be seen eventually; it orders nothing.
-    while ctl.stop.load(Ordering::Relaxed) == 0 {
+    while ctl.gate.running() {
         for _ in 0..BATCH {
             comp.lock(|| {
                 // Relaxed: the lock orders the section; a load and a separate store, so a lock
@@ -431,9 +449,9 @@ fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
         let (ctl, comp, lat_w) = (&ctl, &mut comp, &lat_w);
         children.push(fork_child(C::NAME, move || {
             comp.attach().expect("attach");
-            ctl.ready_then_wait_for_start();
+            ctl.gate.ready_then_wait_for_start();
             let mut lat: Vec<u64> = Vec::new();
-            while ctl.stop.load(Ordering::Relaxed) == 0 {
+            while ctl.gate.running() {
                 comp.lock(|| {
                     // Relaxed: the lock orders the section.
                     let turn = ctl.counter.0.load(Ordering::Relaxed);
@@ -460,7 +478,7 @@ fn ping_pong_of<C: Competitor>(p: &Params) -> io::Result<PingPong> {
             }
         }));
     }
-    let window = ctl.run_window(2, p.duration, C::NAME);
+    let window = ctl.gate.run_window(2, p.duration, C::NAME);
     let mut lat = Vec::new();
     for lat_r in readers {
         use std::io::Read;
@@ -743,7 +761,7 @@ fn sem_run_of<S: SemCompetitor>(
     for i in 0..procs {
         let (ctl, sem) = (&ctl, &sem);
         children.push(fork_child(S::NAME, move || {
-            ctl.ready_then_wait_for_start();
+            ctl.gate.ready_then_wait_for_start();
             if contended {
                 sem_loop::<S, true>(sem, ctl, p, permits, i);
             } else {
@@ -751,7 +769,7 @@ fn sem_run_of<S: SemCompetitor>(
             }
         }));
     }
-    let window = ctl.run_window(procs, p.duration, S::NAME);
+    let window = ctl.gate.run_window(procs, p.duration, S::NAME);
     for child in children {
         child.join();
     }
@@ -781,7 +799,7 @@ fn sem_loop<S: SemCompetitor, const CONTENDED: bool>(
     let t0 = Instant::now();
     let mut n = 0u64;
     // Relaxed: the flag only has to be seen eventually; it orders nothing.
-    while ctl.stop.load(Ordering::Relaxed) == 0 {
+    while ctl.gate.running() {
         if CONTENDED {
             sem.acquire(|_| {
                 // Relaxed: read-modify-writes of one atomic follow its modification order,

@@ -16,14 +16,12 @@
 
 use std::cell::UnsafeCell;
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use rustix::thread::futex;
 
 use interlock_testkit::{channel, Forked, Shared, ShmSafe};
 
-use crate::harness::{fork_child, now_ns, MAX_PROCS};
+use crate::harness::{fork_child, now_ns, Gate, Line, MAX_PROCS};
 use crate::peers::{Competitor, Futex, Interlock};
 use crate::run::{Params, Run};
 use crate::work;
@@ -324,16 +322,10 @@ macro_rules! rw_dispatch {
     };
 }
 
-/// Cache-line-separated so that the flags the loop reads are not the line the lock protects.
-#[repr(C, align(128))]
-struct Line<T>(T);
-
 /// The control block shared by the parent and its children.
 #[repr(C)]
 struct Control {
-    ready: Line<AtomicU32>,
-    start: AtomicU32,
-    stop: AtomicU32,
+    gate: Gate,
     kill_ns: AtomicU64,
     latency_ns: AtomicU64,
     told: AtomicU64,
@@ -347,34 +339,6 @@ struct Control {
 
 // SAFETY: all fields are atomics (zero is valid for each) and padding.
 unsafe impl ShmSafe for Control {}
-// SAFETY: a `Line` is its field and padding.
-unsafe impl<T: ShmSafe> ShmSafe for Line<T> {}
-
-impl Control {
-    fn ready_then_wait_for_start(&self) {
-        self.ready.0.fetch_add(1, Ordering::AcqRel);
-        while self.start.load(Ordering::Acquire) == 0 {
-            let _ = futex::wait(&self.start, futex::Flags::empty(), 0, None);
-        }
-    }
-
-    fn run_window(&self, procs: usize, duration: Duration, name: &str) -> Duration {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.ready.0.load(Ordering::Acquire) < procs as u32 {
-            assert!(
-                Instant::now() < deadline,
-                "{name}: children not ready in 30 s"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        self.start.store(1, Ordering::Release);
-        let t0 = Instant::now();
-        let _ = futex::wake(&self.start, futex::Flags::empty(), i32::MAX as u32);
-        std::thread::sleep(duration);
-        self.stop.store(1, Ordering::Relaxed);
-        t0.elapsed()
-    }
-}
 
 /// What a process does each turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,7 +365,7 @@ fn rw_run_of<C: RwCompetitor>(procs: usize, mix: Mix, p: &Params) -> io::Result<
             rw_loop::<C>(lock, ctl, p, mix, i);
         }));
     }
-    let window = ctl.run_window(procs, p.duration, C::NAME);
+    let window = ctl.gate.run_window(procs, p.duration, C::NAME);
     for child in children {
         child.join();
     }
@@ -422,11 +386,11 @@ fn rw_run_of<C: RwCompetitor>(procs: usize, mix: Mix, p: &Params) -> io::Result<
 /// One process's timed loop: reads check the pair, writes set it one half after the other.
 #[inline(never)]
 fn rw_loop<C: RwCompetitor>(lock: &C, ctl: &Control, p: &Params, mix: Mix, i: usize) {
-    ctl.ready_then_wait_for_start();
+    ctl.gate.ready_then_wait_for_start();
     let t0 = Instant::now();
     let mut n = 0u64;
     let pair = &ctl.pair.0;
-    while ctl.stop.load(Ordering::Relaxed) == 0 {
+    while ctl.gate.running() {
         let write = match mix {
             Mix::ReadOnly => false,
             Mix::WriteOnly => true,
