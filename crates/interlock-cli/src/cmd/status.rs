@@ -399,21 +399,8 @@ fn write_text(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "  waiters:       {}", s.waiters)?;
     writeln!(out, "  acquisitions:  {}", s.acquisitions)?;
     writeln!(out, "  owner deaths:  {}", s.owner_deaths)?;
-    writeln!(
-        out,
-        "  poisoned:      {}",
-        if s.poisoned { "yes" } else { "no" }
-    )?;
-    for e in &r.wait_for {
-        writeln!(
-            out,
-            "  waiting:       pid {} (tid {}) for {} ms",
-            e.pid,
-            e.tid,
-            e.waited.as_millis()
-        )?;
-    }
-    Ok(())
+    write_poisoned(out, s.poisoned)?;
+    write_waiters(out, r)
 }
 
 /// A semaphore: its counts, then one line per permit, named as messages name it
@@ -453,16 +440,7 @@ fn write_semaphore(out: &mut impl Write, r: &Report, sem: &SemaphoreStatus) -> s
             writeln!(out, "  left running:  {g} by a holder that died ({state})")?;
         }
     }
-    for e in &r.wait_for {
-        writeln!(
-            out,
-            "  waiting:       pid {} (tid {}) for {} ms",
-            e.pid,
-            e.tid,
-            e.waited.as_millis()
-        )?;
-    }
-    Ok(())
+    write_waiters(out, r)
 }
 
 /// A reader-writer lock: its writer, then one line per reader, named as messages name them
@@ -518,11 +496,21 @@ fn write_rwlock(out: &mut impl Write, r: &Report, rw: &RwLockStatus) -> std::io:
         "  owner deaths:  {} writer(s), {} reader(s)",
         rw.writer_deaths, rw.reader_deaths
     )?;
+    write_poisoned(out, rw.poisoned)?;
+    write_waiters(out, r)
+}
+
+/// The `poisoned:` line of a lock's or a reader-writer lock's report.
+fn write_poisoned(out: &mut impl Write, poisoned: bool) -> std::io::Result<()> {
     writeln!(
         out,
         "  poisoned:      {}",
-        if rw.poisoned { "yes" } else { "no" }
-    )?;
+        if poisoned { "yes" } else { "no" }
+    )
+}
+
+/// One `waiting:` line per thread the wait registry shows blocked on this lock.
+fn write_waiters(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     for e in &r.wait_for {
         writeln!(
             out,
