@@ -1,9 +1,12 @@
 //! Issue 18: the hostile-file matrix, as one table.
 //!
 //! Block 1 (`planted_things_at_every_path_interlock_opens`): every path interlock opens — a
-//! lock file of each primitive by `open_path`, a `FileLock`, a `SharedFile`'s file and its lock
-//! file in both formats, a `LogWriter`'s file, a named lock in the namespace, its removal, the
-//! namespace directory itself — × every thing another user (or an earlier accident) may have
+//! lock file of each primitive by `open_path`, a `FileLock`, `path::status` and
+//! `path::remove_unheld` (the CLI's `run`, `status` and `rm --path`), a `SharedFile`'s file and
+//! its lock file in both formats, a `LogWriter`'s file, a named lock in the namespace, its
+//! removal, the namespace directory itself (the CLI's named locks go the same ways; its own
+//! `run --shared --path` open is tested in interlock-cli's `rwlock.rs`) — × every thing another
+//! user (or an earlier accident) may have
 //! left there — a symlink to a victim's file, a symlink to a victim's directory, a FIFO, a
 //! directory, a file owned by the second user, a file of ours but mode 0666, an empty file, a
 //! truncated lock file, a file of another kind — × ext4 (`CARGO_TARGET_TMPDIR`) and tmpfs
@@ -63,6 +66,10 @@ enum Opener {
     RwLock,
     Value,
     FileLock,
+    /// `path::status(P)` (`interlock status --path`).
+    PathStatus,
+    /// `path::remove_unheld(P)` (`interlock rm --path`).
+    PathRemove,
     /// `SharedFile::open(P)`, `Format::Plain`, the thing planted at `P`.
     PlainFile,
     /// The same, the thing planted at `P.lock`.
@@ -78,7 +85,7 @@ enum Opener {
     NsDir,
 }
 
-const OPENERS: [Opener; 19] = [
+const OPENERS: [Opener; 21] = [
     Opener::Lock,
     Opener::FairLock,
     Opener::RLock,
@@ -90,6 +97,8 @@ const OPENERS: [Opener; 19] = [
     Opener::RwLock,
     Opener::Value,
     Opener::FileLock,
+    Opener::PathStatus,
+    Opener::PathRemove,
     Opener::PlainFile,
     Opener::PlainFileLock,
     Opener::SlotsFile,
@@ -117,6 +126,8 @@ impl Opener {
             Opener::RwLock => "RwLock::open_path",
             Opener::Value => "Value::open_path",
             Opener::FileLock => "FileLock::open",
+            Opener::PathStatus => "path::status",
+            Opener::PathRemove => "path::remove_unheld",
             Opener::PlainFile => "SharedFile plain: P",
             Opener::PlainFileLock => "SharedFile plain: P.lock",
             Opener::SlotsFile => "SharedFile slots: P",
@@ -156,7 +167,7 @@ impl Opener {
     /// The seed (a valid file of the kind this call opens) a plant copies.
     fn seed(self) -> Seed {
         match self {
-            Opener::Lock | Opener::FileLock => Seed::Lock,
+            Opener::Lock | Opener::FileLock | Opener::PathStatus | Opener::PathRemove => Seed::Lock,
             Opener::FairLock => Seed::FairLock,
             Opener::RLock => Seed::RLock,
             Opener::Table => Seed::Table,
@@ -256,6 +267,11 @@ fn documented(op: Opener, plant: Plant) -> Option<&'static str> {
     const MODE: &str = "a file of ours: its mode is our choice, not another user's";
     const SLOTS_EMPTY: &str = "Format::Slots adopts an empty file of ours as empty content";
     const LOG: &str = "LogWriter appends to any regular file of ours";
+    const STATUS: &str = "path::status reads the lock record of any file or directory (none: \
+        never taken), changing nothing";
+    const RM_PATH: &str = "path::remove_unheld removes the unheld lock file at the path its \
+        caller names, whoever made it (the kernel decides who may: in a sticky directory its \
+        owner, the directory's, or root); any other file is never removed";
     const REMOVE: &str = "namespace::remove removes a regular 0600 file of ours in our private \
         namespace whatever its content: the way out of a damaged lock file";
     match (op, plant) {
@@ -274,6 +290,10 @@ fn documented(op: Opener, plant: Plant) -> Option<&'static str> {
             P::ForeignOwned | P::Open0666,
         ) => Some(SHARING),
         (O::FileLock, P::Directory | P::Empty) => Some(FLOCK),
+        (O::PathStatus, P::Directory | P::ForeignOwned | P::Open0666 | P::Empty | P::OtherKind) => {
+            Some(STATUS)
+        }
+        (O::PathRemove, P::ForeignOwned | P::Open0666 | P::OtherKind) => Some(RM_PATH),
         (O::PlainFile, P::Open0666 | P::Empty | P::Truncated | P::OtherKind) => Some(PLAIN),
         (O::PlainFileLock | O::SlotsFileLock, P::Open0666) => Some(MODE),
         (O::SlotsFile, P::Empty) => Some(SLOTS_EMPTY),
@@ -710,6 +730,8 @@ fn exercise(op: Opener, path: &Path, fx: &Fixtures) -> Result<(), Failure> {
             Value::<u64>::open_path(path, 0o600, 0)?.update(|n| *n += 1)?;
         }
         Opener::FileLock => drop(FileLock::open(path, 0o600)?.lock()?),
+        Opener::PathStatus => drop(interlock::path::status(path)?),
+        Opener::PathRemove => drop(interlock::path::remove_unheld(path)?),
         Opener::PlainFile | Opener::PlainFileLock => update(SharedFile::open(path)?)?,
         Opener::SlotsFile | Opener::SlotsFileLock => {
             update(SharedFile::open(path)?.format(Format::Slots))?
@@ -889,6 +911,8 @@ fn planted_things_at_every_path_interlock_opens() {
     if !have_root("plants files of a second user and is the victim") {
         return;
     }
+    // FileLock keeps the record of a file that is not a lock file in the namespace: the test's.
+    common::shared_namespace();
     let user = hostile::user();
     let mut table = String::new();
     let mut failures = Vec::new();
@@ -942,7 +966,13 @@ fn planted_things_at_every_path_interlock_opens() {
                         allowed.push(&mutex);
                     }
                 }
-                let changed = changes(&before, &after, &allowed, op == Opener::NsRemove, &created);
+                let changed = changes(
+                    &before,
+                    &after,
+                    &allowed,
+                    matches!(op, Opener::NsRemove | Opener::PathRemove),
+                    &created,
+                );
                 let verdict = judge(op, thing, &end, &changed);
                 tried += 1;
                 if verdict.pass {
