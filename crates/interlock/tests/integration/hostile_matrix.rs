@@ -6,12 +6,14 @@
 //! its lock file in both formats, a `LogWriter`'s file, a named lock in the namespace, its
 //! removal, the namespace directory itself (the CLI's named locks go the same ways; its own
 //! `run --shared --path` open is tested in interlock-cli's `rwlock.rs`) — × every thing another
-//! user (or an earlier accident) may have
-//! left there — a symlink to a victim's file, a symlink to a victim's directory, a FIFO, a
-//! directory, a file owned by the second user, a file of ours but mode 0666, an empty file, a
-//! truncated lock file, a file of another kind — × ext4 (`CARGO_TARGET_TMPDIR`) and tmpfs
-//! (`/dev/shm`). Each cell runs in its own process (a fork, or this binary re-run for the
-//! namespace rows), with an alarm: a hang is a cell that failed, not a stuck test.
+//! user (or an earlier accident) may have left there — a symlink to a victim's file (a valid
+//! file of the very kind the call opens, so that following it would succeed, and show), a
+//! symlink to a victim's directory, a FIFO, a directory, a file owned by the second user, a
+//! file of ours but mode 0666, an empty file, a truncated lock file, a file of another kind —
+//! × ext4 (`CARGO_TARGET_TMPDIR`) and tmpfs (`/dev/shm`), in a sticky directory like `/tmp`.
+//! Each cell runs in its own process (a fork, or this binary re-run for the namespace rows),
+//! with an alarm: a hang is a cell that failed, not a stuck test. (The second user's things
+//! are made by root and handed over with `lchown`: the same inodes, without a process a cell.)
 //!
 //! Expected per cell: a typed [`Error`] whose message names the path; or, where the design
 //! says the thing is legitimate, that documented behaviour (the reason is printed with the
@@ -20,14 +22,15 @@
 //! owner and inode; nothing else may appear (no temporary left behind).
 //!
 //! Block 2 (`a_second_user_cannot_touch_the_victims_locks_directories_and_files`): the second
-//! user (`common::hostile`, through `setpriv`) tries to open, hold, unlink, rename, read,
-//! truncate and write-fill the victim's (root's) held locks, private namespace directory and
-//! `SharedFile`s, on both file systems; the victim's files must be unchanged and its locks
-//! still its own.
+//! user (`common::hostile`, a real process through `setpriv`) tries to open, hold, read,
+//! truncate, write-fill, unlink, rename and chmod the victim's (root's) held locks, private
+//! namespace directory and `SharedFile`s, on both file systems; the victim's files must be
+//! unchanged and its locks still its own. The victim makes them under umask 077, as a careful
+//! user would: interlock's own defaults must not undo it.
 //!
 //! Both print their table at the end (`cargo nextest run -p interlock-ipc --no-capture -E
-//! 'test(hostile_matrix)'`) and fail after printing it if a cell failed. They need root (to
-//! plant files of another owner and to be the victim); in CI they fail loudly without it.
+//! 'test(/^hostile_matrix::/)'`) and fail after printing it if a cell failed. They need root
+//! (to plant files of another owner and to be the victim); in CI they fail loudly without it.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
