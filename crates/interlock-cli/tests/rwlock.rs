@@ -248,3 +248,52 @@ fn shared_path_is_flock_s() {
     assert_eq!(out.status.code(), Some(75), "{}", describe(&out));
     holder.release();
 }
+
+/// Issue 18 (the hostile-file matrix): `run --shared --path` opened FILE as flock(1) does —
+/// through a symbolic link (in `/tmp`, another user's link chooses the file we lock) and
+/// waiting for ever on a FIFO nobody writes. It now refuses both at once, as `run --path`
+/// does, naming FILE; the link's target is untouched, and nothing is created.
+#[test]
+fn shared_path_refuses_a_symlink_and_a_fifo_as_path_does() {
+    let ns = Ns::new();
+    let target = ns.dir.path().join("target.db");
+    std::fs::write(&target, b"data").unwrap();
+    let link = ns.dir.path().join("link.lock");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fifo = ns.dir.path().join("fifo.lock");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    for (file, why) in [
+        (&link, "symbolic link"),
+        (&fifo, "not a regular file or a directory"),
+    ] {
+        let f = file.to_str().unwrap();
+        for args in [
+            &["run", "--shared", "--path", f, "true"][..],
+            &["run", "--path", f, "true"][..],
+        ] {
+            // `ns.run` fails the test if it is still running after its patience (a hang).
+            let out = ns.run(args);
+            assert!(!out.status.success(), "{args:?}: {}", describe(&out));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(f) && err.contains(why),
+                "{args:?}: {}",
+                describe(&out)
+            );
+        }
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"data");
+    let mut names: Vec<_> = std::fs::read_dir(ns.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fifo.lock", "link.lock", "target.db"]);
+}

@@ -19,6 +19,37 @@ use crate::exit::{Coded, Exit};
 /// timeout of its own; flock(1) uses an alarm).
 const POLL_MAX: Duration = Duration::from_millis(16);
 
+/// FILE opened as `run --path` opens it (`FileLock::open`): read-only, never through a
+/// symbolic link (in a sticky directory like `/tmp`, another user's link would choose the file
+/// we lock), without blocking on a FIFO or taking a terminal as ours; a regular file or a
+/// directory only. (flock(1) follows links and waits on a FIFO for a writer: the one place
+/// `--shared` differs from `flock -s`, as `--path` already did from `flock`.)
+fn open_for_flock(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let refuse = |reason: &str| interlock::Error::UnsafePath {
+        path: path.to_owned(),
+        reason: reason.into(),
+    };
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(refuse("it is a symbolic link").into())
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("open {}", path.display()))),
+    };
+    let kind = file
+        .metadata()
+        .with_context(|| format!("stat {}", path.display()))?
+        .file_type();
+    if !(kind.is_file() || kind.is_dir()) {
+        return Err(refuse("not a regular file or a directory").into());
+    }
+    Ok(file)
+}
+
 pub(crate) fn run_path(args: &RunArgs) -> anyhow::Result<Exit> {
     let path = args.path.as_deref().expect("run_path is for --path");
     let label = format!("{} (shared)", path.display());
@@ -32,7 +63,7 @@ pub(crate) fn run_path(args: &RunArgs) -> anyhow::Result<Exit> {
             .mode(args.mode)
             .open(path);
     }
-    let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let file = open_for_flock(path)?;
     let limit = match args.wait {
         _ if args.no_wait => Some(Duration::ZERO),
         Some(WaitLimit::AtMost(limit)) => Some(limit),

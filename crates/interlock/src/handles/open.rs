@@ -83,8 +83,22 @@ fn anonymous(kind: Kind, payload: &[u8]) -> Result<Raw, Error> {
 
 fn named(name: &str, kind: Kind, payload: &[u8]) -> Result<Raw, Error> {
     name::validate_name(name)?;
-    let seg = Namespace::open()?.open_or_create(name, kind, payload)?;
-    Raw::new(seg, Source::Named(name).label(), kind, true)
+    let ns = Namespace::open()?;
+    let seg = ns.open_or_create(name, kind, payload)?;
+    // A name of another kind: the message names the file too, as every other refusal of a
+    // file in the namespace does — the name alone does not say which directory it was in.
+    Raw::new(seg, Source::Named(name).label(), kind, true).map_err(|e| match e {
+        Error::KindMismatch {
+            what,
+            expected,
+            found,
+        } => Error::KindMismatch {
+            what: format!("{what} ({})", ns.path_of(name).display()),
+            expected,
+            found,
+        },
+        e => e,
+    })
 }
 
 fn at_path(path: &Path, mode: u32, kind: Kind, payload: &[u8]) -> Result<Raw, Error> {

@@ -96,8 +96,10 @@ pub struct Update<'a> {
     file: &'a SharedFile,
     guard: LockGuard<'a>,
     content: Vec<u8>,
-    /// [`Format::Plain`]: the permissions a commit gives the new file (the current file's).
-    mode: u32,
+    /// [`Format::Plain`]: the permissions a commit gives the new file exactly (the current
+    /// file's; a shared file's mode); `None`: a new private file, 0644 less the umask, as the
+    /// slotted format and every program's new file get.
+    mode: Option<u32>,
     /// [`Format::Slots`]: the open file and where the current content lives.
     slot: Option<(Arc<slots::Handle>, slots::Meta)>,
 }
@@ -107,7 +109,9 @@ impl SharedFile {
     /// this user's processes: the lock file and the file must be ours. In a directory other
     /// users can write (`/tmp`, `/dev/shm`), what they made at either path — in advance, say —
     /// is refused rather than used: they could hold that lock for ever, or change that content
-    /// at any time. To share a file with other users, use [`SharedFile::open_shared`].
+    /// at any time. To share a file with other users, use [`SharedFile::open_shared`]. The
+    /// file, when a commit creates it, gets 0644 less the umask, as any program's new file does
+    /// (a umask of 077 keeps it private); a commit keeps an existing file's mode.
     ///
     /// # Errors
     ///
@@ -395,7 +399,7 @@ impl SharedFile {
                 file: self,
                 guard,
                 content,
-                mode: 0,
+                mode: None,
                 slot: Some((handle, meta)),
             });
         }
@@ -406,9 +410,9 @@ impl SharedFile {
         let (content, mode) = match self.open_plain()? {
             Some((file, meta)) => {
                 check_writable(&self.path, &meta)?;
-                (self.read_all(file)?, meta.mode() & 0o777)
+                (self.read_all(file)?, Some(meta.mode() & 0o777))
             }
-            None => (Vec::new(), self.shared.unwrap_or(0o644)),
+            None => (Vec::new(), self.shared),
         };
         Ok(Update {
             file: self,
@@ -604,10 +608,12 @@ impl Update<'_> {
         }
         let dir = parent_dir(path);
         let mode = self.mode;
-        let (tmp, mut out) = create_temporary(path, mode, random_hex)
+        let (tmp, mut out) = create_temporary(path, mode.unwrap_or(0o644), random_hex)
             .map_err(|e| Error::io("create a temporary for", path.display(), e))?;
         let result = (|| {
-            out.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            if let Some(mode) = mode {
+                out.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            }
             out.write_all(new)?;
             if self.file.durable {
                 out.sync_all()?;

@@ -10,6 +10,100 @@ use std::sync::Arc;
 use crate::locks::lock::Lock;
 use crate::types::Error;
 
+/// Opens the log file at `path` for [`LogWriter::append`] (the rules are there): first
+/// without following a symlink and without blocking on a FIFO, then — for a symlink we may
+/// follow — through it; `O_NONBLOCK` is cleared once open, so that writes wait as they should.
+fn open_log(path: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+    let unsafe_path = |reason: String| Error::UnsafePath {
+        path: path.to_owned(),
+        reason,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // A sticky directory (`/tmp`, `/dev/shm`): everyone may create names in it, and only the
+    // owner of an entry (or of the directory) may remove or replace it.
+    let sticky_owner = std::fs::metadata(dir)
+        .ok()
+        .filter(|m| m.mode() & 0o1000 != 0)
+        .map(|m| m.uid());
+    let me = rustix::process::geteuid().as_raw();
+    let foreign =
+        |owner: u32| sticky_owner.is_some_and(|dir_owner| owner != me && owner != dir_owner);
+    let open = |follow: bool| {
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        File::options()
+            .create(true)
+            .append(true)
+            .custom_flags(nofollow | libc::O_NONBLOCK)
+            .open(path)
+    };
+    let open_error = |e: io::Error| match e.raw_os_error() {
+        // A FIFO nobody reads: a writer's non-blocking open fails so (a blocking one would
+        // wait for a reader, for ever if none comes).
+        Some(libc::ENXIO) => Error::io(
+            "open for appending",
+            path.display(),
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "a FIFO that no process reads: opening it would wait for a reader",
+            ),
+        ),
+        _ => Error::io("open for appending", path.display(), e),
+    };
+    let is_link = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .ok()
+            .filter(|m| m.file_type().is_symlink())
+    };
+    let (file, followed) = match is_link(path) {
+        Some(link) => {
+            if foreign(link.uid()) {
+                return Err(unsafe_path(format!(
+                    "a symbolic link of uid {}, not ours (uid {me}) nor the owner's of its \
+                     sticky directory {}: not followed",
+                    link.uid(),
+                    dir.display()
+                )));
+            }
+            // Ours (or the directory owner's): nobody else can replace it in a sticky
+            // directory, so following it is following our own choice.
+            (open(true).map_err(open_error)?, true)
+        }
+        None => match open(false) {
+            Ok(file) => (file, false),
+            // A symlink made since we looked (O_NOFOLLOW with O_CREAT fails on one, with
+            // ELOOP or, for another user's in a sticky directory, EACCES).
+            Err(_) if is_link(path).is_some() => {
+                return Err(unsafe_path(
+                    "a symbolic link appeared while it was opened: not followed".into(),
+                ))
+            }
+            Err(e) => return Err(open_error(e)),
+        },
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path.display(), e))?;
+    let ft = meta.file_type();
+    if !followed && (ft.is_file() || ft.is_fifo()) && foreign(meta.uid()) {
+        return Err(unsafe_path(format!(
+            "{} of uid {}, not ours (uid {me}) nor the owner's of its sticky directory {}: \
+             another user made it, and would read every line",
+            if ft.is_fifo() { "a FIFO" } else { "a file" },
+            meta.uid(),
+            dir.display()
+        )));
+    }
+    let flags =
+        rustix::fs::fcntl_getfl(&file).map_err(|e| Error::io("fcntl", path.display(), e))?;
+    rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| Error::io("fcntl", path.display(), e))?;
+    Ok(file)
+}
+
 /// Where a [`LogWriter`] writes.
 #[derive(Debug, Clone)]
 enum Target {
@@ -89,11 +183,22 @@ impl LogWriter {
         LogWriter::with(lock, Target::Stderr)
     }
 
-    /// Lines appended to the file at `path` (created 0644 if missing, opened `O_APPEND`).
+    /// Lines appended to the file at `path` (created 0666 less the umask if missing — 0644
+    /// usually —, opened `O_APPEND`).
+    ///
+    /// In a sticky directory that others can write (`/tmp`, `/dev/shm`), a symbolic link, FIFO
+    /// or file at `path` must be ours or the directory owner's: one another user made there in
+    /// advance would send our lines to a file of their choice or give them every line. (The
+    /// kernel's `fs.protected_symlinks`, `protected_fifos` and `protected_regular` rules,
+    /// applied whatever those settings.) Elsewhere `path` is opened as `>>` opens it — a pipe
+    /// through `/proc/self/fd/N`, a FIFO a reader has open, a group's shared log — except that
+    /// a FIFO nobody reads is an error instead of a wait.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the file cannot be opened for appending.
+    /// [`Error::UnsafePath`] naming the path for another user's symbolic link, FIFO or file in
+    /// a sticky directory; [`Error::Io`] if the file cannot be opened for appending (a
+    /// directory, a FIFO that no process reads, …).
     ///
     /// # Examples
     ///
@@ -105,11 +210,7 @@ impl LogWriter {
     /// ```
     pub fn append(lock: Lock, path: impl AsRef<Path>) -> Result<LogWriter, Error> {
         let path = path.as_ref();
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io("open for appending", path.display(), e))?;
+        let file = open_log(path)?;
         Ok(LogWriter::with(lock, Target::File(Arc::new(file))))
     }
 

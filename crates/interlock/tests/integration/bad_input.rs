@@ -474,10 +474,10 @@ fn newer_format_version_is_refused_with_both_versions() {
 }
 
 /// An RLock opened as a Lock, or a Lock as an RLock — by name or by path — is `KindMismatch`
-/// saying which is which.
+/// saying which is which, and where.
 #[test]
 fn lock_kinds_do_not_mix() {
-    in_private_namespace(|_dir| {
+    in_private_namespace(|dir| {
         drop(RLock::open("recursive").unwrap());
         drop(Lock::open("plain").unwrap());
         match Lock::open("recursive") {
@@ -500,6 +500,13 @@ fn lock_kinds_do_not_mix() {
         assert!(
             shown.contains("RLock") && shown.contains("recursive"),
             "{shown}"
+        );
+        // Issue 18 (the hostile-file matrix): the message names the file, not the name alone.
+        let file = dir.join("recursive.lock");
+        assert!(
+            shown.contains(&file.display().to_string()),
+            "the error does not name {}: {shown}",
+            file.display()
         );
     });
     let dir = tempfile::tempdir().unwrap();

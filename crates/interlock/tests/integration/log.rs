@@ -5,6 +5,7 @@ use crate::common;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
 use common::{fork, pipe};
 use interlock::{Lock, LogWriter};
@@ -330,5 +331,102 @@ fn a_failed_write_loses_and_repeats_no_line() {
             &got[at.saturating_sub(40)..(at + 80).min(got.len())],
             &want[at.saturating_sub(40)..(at + 80).min(want.len())]
         );
+    }
+}
+
+/// Issue 18 (the hostile-file matrix): `LogWriter::append` used to open its path as `>>` does
+/// even in a sticky directory everyone may write — following the second user's symlink (our
+/// lines appended to a file of their choice), appending to their file or FIFO (every line
+/// theirs to read), and blocking for ever on a FIFO nobody reads. Each is now refused at once,
+/// naming the path, and nothing of the victim's changes. Our own file and symlink there, and
+/// another user's file in a directory without the sticky bit (a group's log directory), are
+/// appended to as before.
+#[test]
+fn append_refuses_what_another_user_planted_at_the_log_path() {
+    if !common::have_root("plants files of a second user") {
+        return;
+    }
+    let user = common::hostile::user();
+    for (label, dir) in common::hostile::sticky_dirs() {
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, b"the victim's file\n").unwrap();
+        let their_link = dir.path().join("their-link.log");
+        user.run(
+            "ln",
+            ["-s".as_ref(), victim.as_os_str(), their_link.as_os_str()],
+        );
+        let their_fifo = dir.path().join("their-fifo.log");
+        user.run("mkfifo", [&their_fifo]);
+        let their_file = dir.path().join("their-file.log");
+        user.run("touch", [&their_file]);
+        let our_fifo = dir.path().join("our-fifo.log");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &our_fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // A fork: a regression (a blocking open of a FIFO) ends as a timed-out child.
+        let child = fork(|| {
+            // Their FIFO, with a reader: still theirs.
+            let _reader = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&their_fifo)
+                .unwrap();
+            for (path, why) in [
+                (&their_link, "symbolic link of uid"),
+                (&their_fifo, "a FIFO of uid"),
+                (&their_file, "a file of uid"),
+            ] {
+                match LogWriter::append(Lock::new().unwrap(), path) {
+                    Err(interlock::Error::UnsafePath { path: p, reason }) => {
+                        assert_eq!(&p, path);
+                        assert!(
+                            reason.contains(why),
+                            "{label}: {}: {reason}",
+                            path.display()
+                        );
+                    }
+                    other => panic!("{label}: {} gave {:?}", path.display(), other.map(|_| ())),
+                }
+            }
+            match LogWriter::append(Lock::new().unwrap(), &our_fifo) {
+                Err(e @ interlock::Error::Io { .. }) => {
+                    let shown = e.to_string();
+                    assert!(
+                        shown.contains("our-fifo.log") && shown.contains("no process reads"),
+                        "{label}: {shown}"
+                    );
+                }
+                other => panic!("{label}: a FIFO nobody reads gave {:?}", other.map(|_| ())),
+            }
+        });
+        child.join();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"the victim's file\n");
+        assert_eq!(std::fs::metadata(&their_file).unwrap().len(), 0, "{label}");
+
+        let ours = dir.path().join("ours.log");
+        let mut log = LogWriter::append(Lock::new().unwrap(), &ours).unwrap();
+        log.write_line("ours").unwrap();
+        drop(log);
+        let our_link = dir.path().join("our-link.log");
+        std::os::unix::fs::symlink(&ours, &our_link).unwrap();
+        let mut log = LogWriter::append(Lock::new().unwrap(), &our_link).unwrap();
+        log.write_line("through our link").unwrap();
+        drop(log);
+        assert_eq!(
+            std::fs::read(&ours).unwrap(),
+            b"ours\nthrough our link\n",
+            "{label}"
+        );
+        // Without the sticky bit another user's file is a shared log, and used.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mut log = LogWriter::append(Lock::new().unwrap(), &their_file).unwrap();
+        log.write_line("shared").unwrap();
+        drop(log);
+        assert_eq!(std::fs::read(&their_file).unwrap(), b"shared\n", "{label}");
     }
 }

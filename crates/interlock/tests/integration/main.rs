@@ -20,7 +20,8 @@ mod fast_path; // the uncontended paths keep every rule of the full ones
 mod file_lock; // `FileLock`: any file, side by side with flock(2) users
 mod fork; // locks shared through `fork`: exclusion between processes and their threads
 mod fork_setup; // forking during another thread's first lock (defines `pthread_atfork`)
-mod limits; // issue 18: a full or read-only file system, a small address space: clear errors
+mod hostile_matrix; // issue 18: every path interlock opens × every planted thing × ext4/tmpfs; a second user
+mod limits; // issue 18: a full or read-only file system, a small address space, the descriptor limit, 5,000 named locks: clear errors, no leaks
 mod log; // `LogWriter`: whole lines from many processes, none mixed or lost
 mod named; // named locks: meeting by name, listing, inspecting, removing
 mod options; // the one builder: every handle from every source, with its settings

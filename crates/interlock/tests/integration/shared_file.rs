@@ -313,6 +313,41 @@ fn commits_keep_the_file_mode_and_leave_no_temporaries() {
     assert!(names.iter().all(|n| !n.ends_with("tmp")), "{names:?}");
 }
 
+/// Issue 18 (the hostile-file matrix): a private plain file's first commit gave it exactly 0644
+/// whatever the umask — a user with umask 077 found their file readable by every user of
+/// `/tmp` (the slotted format already honoured the umask). Now a new private file gets 0644 less
+/// the umask in both formats; a shared one gets exactly its mode, and an existing file keeps
+/// its own (above).
+#[test]
+fn a_new_private_file_follows_the_umask_in_both_formats() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A child: the umask is process-wide.
+    let child = fork(|| {
+        for (umask, want) in [(0o077, 0o600), (0o027, 0o640), (0o022, 0o644)] {
+            // SAFETY: umask has no preconditions; this child is single-threaded.
+            unsafe { libc::umask(umask) };
+            for format in [Format::Plain, Format::Slots] {
+                let path = dir.path().join(format!("private-{umask:o}-{format:?}"));
+                let file = SharedFile::open(&path).unwrap().format(format);
+                file.update(|_| Ok::<_, std::convert::Infallible>(b"1".to_vec()))
+                    .unwrap();
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, want, "{format:?} with umask {umask:03o}: {mode:o}");
+                let shared = dir.path().join(format!("shared-{umask:o}-{format:?}"));
+                SharedFile::open_shared(&shared, 0o660)
+                    .unwrap()
+                    .format(format)
+                    .update(|_| Ok::<_, std::convert::Infallible>(b"1".to_vec()))
+                    .unwrap();
+                let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o660, "shared {format:?} with umask {umask:03o}");
+            }
+        }
+    });
+    child.join();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile neighbours (issue 11, item 8): another user of a sticky, world-writable directory
 // (/tmp, /dev/shm) plants files where a SharedFile will look. The planting is done as a second,
