@@ -188,7 +188,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) etcd: crate::etcd::EtcdArgs,
+    pub(crate) etcd: EtcdArgs,
     /// COMMAND and its arguments (set by `finish` from the words).
     #[arg(skip)]
     pub(crate) command: Vec<OsString>,
@@ -294,25 +294,32 @@ fn run_error(kind: ErrorKind, message: String) -> clap::Error {
 /// Parses the command line, exiting 2 with a message on a usage error; a bad value (say
 /// `--wait soon`) is one line naming it.
 pub(crate) fn parse() -> Cli {
-    let exit = |e: clap::Error| -> ! {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|e| {
         if let Some(line) = one_line(&e) {
             let _ = writeln!(std::io::stderr(), "interlock: {line}");
             std::process::exit(2);
         }
         e.exit()
-    };
-    let mut cli = Cli::try_parse().unwrap_or_else(|e| exit(e));
+    })
+}
+
+/// Parses ARGS (the program's name first): clap's parse, then what `RunArgs::finish` settles.
+/// What `parse` does short of exiting — the fuzzers' entry (`crate::fuzzing`).
+pub(crate) fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut cli = Cli::try_parse_from(args)?;
     if let Command::Run(args) = &mut cli.command {
-        if let Err(e) = args.finish() {
-            exit(e)
-        }
+        args.finish()?;
     }
-    cli
+    Ok(cli)
 }
 
 /// A value our own parser refused, as one line: "invalid value 'soon' for '--wait
 /// <DURATION>': why".
-fn one_line(e: &clap::Error) -> Option<String> {
+pub(crate) fn one_line(e: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue};
     if e.kind() != ErrorKind::ValueValidation {
         return None;
@@ -325,6 +332,22 @@ fn one_line(e: &clap::Error) -> Option<String> {
     };
     let why = std::error::Error::source(e)?;
     Some(format!("invalid value '{value}' for '{arg}': {why}"))
+}
+
+/// The options that point a command at an etcd cluster (`src/etcd.rs` acts on them; here, so
+/// that the parser is the same without the `etcd` feature).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct EtcdArgs {
+    /// Use the lock NAME on the etcd cluster at ENDPOINTS (comma-separated host:port)
+    /// instead of this machine's: the fencing token is then the hold's etcd revision, and a
+    /// holder that is killed, paused or cut off loses the lock when its lease's TTL runs out.
+    /// Default: $INTERLOCK_ETCD_ENDPOINTS.
+    #[arg(long, value_name = "ENDPOINTS", env = "INTERLOCK_ETCD_ENDPOINTS")]
+    pub(crate) etcd: Option<String>,
+    /// With --etcd: the lease's TTL in seconds (how long after interlock stops renewing it
+    /// the lock is free for the next holder).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) etcd_ttl: u64,
 }
 
 /// How long `run --wait` waits.
@@ -381,7 +404,7 @@ pub(crate) struct StatusArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) etcd: crate::etcd::EtcdArgs,
+    pub(crate) etcd: EtcdArgs,
 }
 
 /// List this user's named locks and who holds them; with --path, the locks at those files
@@ -399,7 +422,7 @@ pub(crate) struct ListArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) etcd: crate::etcd::EtcdArgs,
+    pub(crate) etcd: EtcdArgs,
 }
 
 /// Remove a lock (a name, or --path FILE). Refused while it is held, unless --force.
@@ -535,7 +558,7 @@ pub(crate) fn parse_wait(s: &str) -> Result<WaitLimit, String> {
     Ok(WaitLimit::AtMost(Duration::from_nanos(nanos as u64)))
 }
 
-fn parse_mode(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
