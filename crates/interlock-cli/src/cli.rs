@@ -198,12 +198,15 @@ impl RunArgs {
     /// Settles what clap leaves open. Without --path, the first word is NAME and everything
     /// after it is COMMAND's, as with flock(1): `--` there is dropped, and flock's `-c
     /// SHELL-COMMAND` recognised. With --path, the first word is COMMAND. -c becomes `sh -c
-    /// SHELL-COMMAND`; COMMAND is required one way or the other.
-    fn finish(&mut self) -> Result<(), clap::Error> {
+    /// SHELL-COMMAND`; COMMAND is required one way or the other. `escaped`: the words came
+    /// after a `--` (with --path, a first word starting with '-' is then COMMAND, as the usage
+    /// line `--path FILE [--] COMMAND` says, not an unknown option).
+    fn finish(&mut self, escaped: bool) -> Result<(), clap::Error> {
         let mut words = std::mem::take(&mut self.words).into_iter();
         if let Some(word) = words.as_slice().first().and_then(|w| w.to_str()) {
-            // Only an option interlock does not know gets here (clap parses the known ones).
-            if word.starts_with('-') {
+            // Only an option interlock does not know gets here (clap parses the known ones),
+            // or, after `--`, a COMMAND whose name starts with '-'.
+            if word.starts_with('-') && !(escaped && self.path.is_some()) {
                 let name = if self.path.is_none() {
                     "; a lock name cannot start with '-'"
                 } else {
@@ -310,9 +313,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let mut cli = Cli::try_parse_from(args)?;
-    if let Command::Run(args) = &mut cli.command {
-        args.finish()?;
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut cli = Cli::try_parse_from(args.iter().cloned())?;
+    if let Command::Run(run) = &mut cli.command {
+        // The words clap leaves to `finish` are the command line's last ones (the first
+        // positional word takes every word after it): whether `--` came just before them.
+        let before = args.len().checked_sub(run.words.len() + 1);
+        let escaped = !run.words.is_empty() && before.is_some_and(|i| args[i] == "--");
+        run.finish(escaped)?;
     }
     Ok(cli)
 }
@@ -572,6 +580,45 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The words of `run` after the options, as `try_parse_from` settles them.
+    fn run_words(line: &[&str]) -> Result<(Option<String>, Vec<OsString>), ErrorKind> {
+        let args = ["interlock", "run"].iter().chain(line);
+        match try_parse_from(args) {
+            Ok(Cli {
+                command: Command::Run(run),
+            }) => Ok((run.name, run.command)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        }
+    }
+
+    /// Issue 18 (found writing the `cli` fuzz target's round trip): `run --path FILE -- -x`
+    /// was refused as an unknown option '-x', although the usage line is `--path FILE [--]
+    /// COMMAND` and `run NAME -- -x` runs `-x`.
+    #[test]
+    fn a_command_starting_with_a_dash_runs_after_dash_dash_with_path_too() {
+        let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            run_words(&["--path", "f", "--", "-x", "a"]),
+            Ok((None, words(&["-x", "a"])))
+        );
+        assert_eq!(
+            run_words(&["name", "--", "-x"]),
+            Ok((Some("name".into()), words(&["-x"])))
+        );
+        // Without `--`, a word starting with '-' is still an option interlock does not know.
+        assert_eq!(
+            run_words(&["--path", "f", "-x"]),
+            Err(ErrorKind::UnknownArgument)
+        );
+        assert_eq!(run_words(&["-x", "true"]), Err(ErrorKind::UnknownArgument));
+        // `--` before a NAME that starts with '-': still refused (a name cannot).
+        assert_eq!(
+            run_words(&["--", "-x", "true"]),
+            Err(ErrorKind::UnknownArgument)
+        );
     }
 
     #[test]
