@@ -188,7 +188,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) etcd: crate::etcd::EtcdArgs,
+    pub(crate) etcd: EtcdArgs,
     /// COMMAND and its arguments (set by `finish` from the words).
     #[arg(skip)]
     pub(crate) command: Vec<OsString>,
@@ -198,12 +198,15 @@ impl RunArgs {
     /// Settles what clap leaves open. Without --path, the first word is NAME and everything
     /// after it is COMMAND's, as with flock(1): `--` there is dropped, and flock's `-c
     /// SHELL-COMMAND` recognised. With --path, the first word is COMMAND. -c becomes `sh -c
-    /// SHELL-COMMAND`; COMMAND is required one way or the other.
-    fn finish(&mut self) -> Result<(), clap::Error> {
+    /// SHELL-COMMAND`; COMMAND is required one way or the other. `escaped`: the words came
+    /// after a `--` (with --path, a first word starting with '-' is then COMMAND, as the usage
+    /// line `--path FILE [--] COMMAND` says, not an unknown option).
+    fn finish(&mut self, escaped: bool) -> Result<(), clap::Error> {
         let mut words = std::mem::take(&mut self.words).into_iter();
         if let Some(word) = words.as_slice().first().and_then(|w| w.to_str()) {
-            // Only an option interlock does not know gets here (clap parses the known ones).
-            if word.starts_with('-') {
+            // Only an option interlock does not know gets here (clap parses the known ones),
+            // or, after `--`, a COMMAND whose name starts with '-'.
+            if word.starts_with('-') && !(escaped && self.path.is_some()) {
                 let name = if self.path.is_none() {
                     "; a lock name cannot start with '-'"
                 } else {
@@ -294,25 +297,37 @@ fn run_error(kind: ErrorKind, message: String) -> clap::Error {
 /// Parses the command line, exiting 2 with a message on a usage error; a bad value (say
 /// `--wait soon`) is one line naming it.
 pub(crate) fn parse() -> Cli {
-    let exit = |e: clap::Error| -> ! {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|e| {
         if let Some(line) = one_line(&e) {
             let _ = writeln!(std::io::stderr(), "interlock: {line}");
             std::process::exit(2);
         }
         e.exit()
-    };
-    let mut cli = Cli::try_parse().unwrap_or_else(|e| exit(e));
-    if let Command::Run(args) = &mut cli.command {
-        if let Err(e) = args.finish() {
-            exit(e)
-        }
+    })
+}
+
+/// Parses ARGS (the program's name first): clap's parse, then what `RunArgs::finish` settles.
+/// What `parse` does short of exiting — the fuzzers' entry (`crate::fuzzing`).
+pub(crate) fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut cli = Cli::try_parse_from(args.iter().cloned())?;
+    if let Command::Run(run) = &mut cli.command {
+        // The words clap leaves to `finish` are the command line's last ones (the first
+        // positional word takes every word after it): whether `--` came just before them.
+        let before = args.len().checked_sub(run.words.len() + 1);
+        let escaped = !run.words.is_empty() && before.is_some_and(|i| args[i] == "--");
+        run.finish(escaped)?;
     }
-    cli
+    Ok(cli)
 }
 
 /// A value our own parser refused, as one line: "invalid value 'soon' for '--wait
 /// <DURATION>': why".
-fn one_line(e: &clap::Error) -> Option<String> {
+pub(crate) fn one_line(e: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue};
     if e.kind() != ErrorKind::ValueValidation {
         return None;
@@ -325,6 +340,22 @@ fn one_line(e: &clap::Error) -> Option<String> {
     };
     let why = std::error::Error::source(e)?;
     Some(format!("invalid value '{value}' for '{arg}': {why}"))
+}
+
+/// The options that point a command at an etcd cluster (`src/etcd.rs` acts on them; here, so
+/// that the parser is the same without the `etcd` feature).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct EtcdArgs {
+    /// Use the lock NAME on the etcd cluster at ENDPOINTS (comma-separated host:port)
+    /// instead of this machine's: the fencing token is then the hold's etcd revision, and a
+    /// holder that is killed, paused or cut off loses the lock when its lease's TTL runs out.
+    /// Default: $INTERLOCK_ETCD_ENDPOINTS.
+    #[arg(long, value_name = "ENDPOINTS", env = "INTERLOCK_ETCD_ENDPOINTS")]
+    pub(crate) etcd: Option<String>,
+    /// With --etcd: the lease's TTL in seconds (how long after interlock stops renewing it
+    /// the lock is free for the next holder).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) etcd_ttl: u64,
 }
 
 /// How long `run --wait` waits.
@@ -381,7 +412,7 @@ pub(crate) struct StatusArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) etcd: crate::etcd::EtcdArgs,
+    pub(crate) etcd: EtcdArgs,
 }
 
 /// List this user's named locks and who holds them; with --path, the locks at those files
@@ -399,7 +430,7 @@ pub(crate) struct ListArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) etcd: crate::etcd::EtcdArgs,
+    pub(crate) etcd: EtcdArgs,
 }
 
 /// Remove a lock (a name, or --path FILE). Refused while it is held, unless --force.
@@ -535,7 +566,7 @@ pub(crate) fn parse_wait(s: &str) -> Result<WaitLimit, String> {
     Ok(WaitLimit::AtMost(Duration::from_nanos(nanos as u64)))
 }
 
-fn parse_mode(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8)
         .ok()
         .filter(|m| *m <= 0o7777)
@@ -549,6 +580,45 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The words of `run` after the options, as `try_parse_from` settles them.
+    fn run_words(line: &[&str]) -> Result<(Option<String>, Vec<OsString>), ErrorKind> {
+        let args = ["interlock", "run"].iter().chain(line);
+        match try_parse_from(args) {
+            Ok(Cli {
+                command: Command::Run(run),
+            }) => Ok((run.name, run.command)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        }
+    }
+
+    /// Issue 18 (found writing the `cli` fuzz target's round trip): `run --path FILE -- -x`
+    /// was refused as an unknown option '-x', although the usage line is `--path FILE [--]
+    /// COMMAND` and `run NAME -- -x` runs `-x`.
+    #[test]
+    fn a_command_starting_with_a_dash_runs_after_dash_dash_with_path_too() {
+        let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            run_words(&["--path", "f", "--", "-x", "a"]),
+            Ok((None, words(&["-x", "a"])))
+        );
+        assert_eq!(
+            run_words(&["name", "--", "-x"]),
+            Ok((Some("name".into()), words(&["-x"])))
+        );
+        // Without `--`, a word starting with '-' is still an option interlock does not know.
+        assert_eq!(
+            run_words(&["--path", "f", "-x"]),
+            Err(ErrorKind::UnknownArgument)
+        );
+        assert_eq!(run_words(&["-x", "true"]), Err(ErrorKind::UnknownArgument));
+        // `--` before a NAME that starts with '-': still refused (a name cannot).
+        assert_eq!(
+            run_words(&["--", "-x", "true"]),
+            Err(ErrorKind::UnknownArgument)
+        );
     }
 
     #[test]

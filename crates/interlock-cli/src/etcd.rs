@@ -8,27 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use interlock_etcd::{Error, EtcdClient, EtcdLock, EtcdOptions, EtcdStatus};
 use serde::Serialize;
 
-use crate::cli::{ListArgs, RunArgs, StatusArgs, WaitLimit};
+use crate::cli::{EtcdArgs, ListArgs, RunArgs, StatusArgs, WaitLimit};
 use crate::exit::{Coded, Exit};
-
-/// The options that point a command at an etcd cluster.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct EtcdArgs {
-    /// Use the lock NAME on the etcd cluster at ENDPOINTS (comma-separated host:port)
-    /// instead of this machine's: the fencing token is then the hold's etcd revision, and a
-    /// holder that is killed, paused or cut off loses the lock when its lease's TTL runs out.
-    /// Default: $INTERLOCK_ETCD_ENDPOINTS.
-    #[arg(long, value_name = "ENDPOINTS", env = "INTERLOCK_ETCD_ENDPOINTS")]
-    pub(crate) etcd: Option<String>,
-    /// With --etcd: the lease's TTL in seconds (how long after interlock stops renewing it
-    /// the lock is free for the next holder).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) etcd_ttl: u64,
-}
 
 impl EtcdArgs {
     /// The endpoints (the dispatch comes here only with --etcd or its variable set).

@@ -31,3 +31,23 @@ pub(crate) fn fence_after_rmw() {
     #[cfg(not(all(target_arch = "x86_64", not(all(test, loom)))))]
     fence(Ordering::SeqCst);
 }
+
+/// Whether the planted mutation `name` is on (issue 18). Only in the loom build, where
+/// `INTERLOCK_LOOM_MUTANT=name` turns it on, so that each loom model can be shown to fail on
+/// the mutation it is meant to catch (`word/model.rs`, `model_every_mutant_is_caught`, and
+/// decision 0030's table); everywhere else a constant `false` the compiler removes.
+#[inline(always)]
+pub(crate) fn mutant(name: &str) -> bool {
+    #[cfg(all(test, loom))]
+    {
+        static ON: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        ON.get_or_init(|| std::env::var("INTERLOCK_LOOM_MUTANT").ok())
+            .as_deref()
+            == Some(name)
+    }
+    #[cfg(not(all(test, loom)))]
+    {
+        let _ = name;
+        false
+    }
+}

@@ -31,7 +31,7 @@
 //! The bits are decoded here and nowhere else: the layers above read a word through [`State`]
 //! and make owner bits with [`owner_bits`].
 
-use crate::sync::{spin_hint, AtomicU32, Ordering};
+use crate::sync::{mutant, spin_hint, AtomicU32, Ordering};
 
 use crate::sys::futex::{self, Deadline, WaitOutcome};
 
@@ -166,7 +166,12 @@ pub(crate) enum Blocked {
 #[inline]
 pub(crate) fn try_lock_fast(word: &AtomicU32, tid: u32) -> bool {
     // Acquire: everything the previous owner wrote before its Release swap is visible to us.
-    word.compare_exchange(UNLOCKED, tid, Ordering::Acquire, Ordering::Relaxed)
+    let acquire = if mutant("lock-fast-relaxed") {
+        Ordering::Relaxed
+    } else {
+        Ordering::Acquire
+    };
+    word.compare_exchange(UNLOCKED, tid, acquire, Ordering::Relaxed)
         .is_ok()
 }
 
@@ -189,7 +194,7 @@ fn arm(a: Arm<'_>, on: bool) {
 pub(crate) fn try_lock_slow(word: &AtomicU32, tid: u32, a: Arm<'_>) -> Result<Acquired, Blocked> {
     let mut state = word.load(Ordering::Relaxed);
     loop {
-        if state & TID_MASK == 0 {
+        if state & TID_MASK == 0 || mutant("try-lock-slow-takes-held") {
             // Free (0) or free-after-death: keep WAITERS, since sleepers may still be there.
             let new = tid | (state & WAITERS);
             arm(a, true);
@@ -346,7 +351,7 @@ pub(crate) fn lock_contended(
 pub(crate) fn unlock(word: &AtomicU32) -> u32 {
     // Release: our critical section happens-before the next owner's Acquire.
     let prev = word.swap(UNLOCKED, Ordering::Release);
-    if prev & WAITERS != 0 {
+    if prev & WAITERS != 0 && !mutant("unlock-no-wake") {
         wake(word);
     }
     prev
@@ -358,6 +363,10 @@ pub(crate) fn unlock(word: &AtomicU32) -> u32 {
 #[inline(always)]
 pub(crate) fn try_unlock_seen(word: &AtomicU32, seen: u32) -> bool {
     debug_assert_eq!(seen & WAITERS, 0);
+    if mutant("try-unlock-seen-blind") {
+        word.store(UNLOCKED, Ordering::Release);
+        return true;
+    }
     // Release: our critical section happens-before the next owner's Acquire.
     word.compare_exchange(seen, UNLOCKED, Ordering::Release, Ordering::Relaxed)
         .is_ok()
@@ -416,6 +425,7 @@ fn hand_over(word: &AtomicU32) {
             Ordering::Relaxed,
         )
         .is_ok()
+        && !mutant("hand-over-one-wake")
     {
         futex::wake_one(word);
     }
@@ -432,7 +442,7 @@ pub(crate) fn announce_sleep(word: &AtomicU32) -> Option<u32> {
         if state & TID_MASK == 0 {
             return None;
         }
-        if state & WAITERS != 0 {
+        if state & WAITERS != 0 || mutant("announce-without-waiters") {
             return Some(state);
         }
         // Relaxed: the futex call orders the sleep; a failed exchange re-reads.
@@ -471,7 +481,7 @@ pub(crate) fn sleep_announced_any(
 #[cold]
 pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
     let mut state = word.load(Ordering::Relaxed);
-    while state & WAITERS != 0 && state & TID_MASK != 0 {
+    while state & WAITERS != 0 && state & TID_MASK != 0 && !mutant("steal-keeps-word") {
         match word.compare_exchange(
             state,
             state & !WAITERS,
@@ -511,7 +521,7 @@ fn spin(word: &AtomicU32) -> u32 {
 }
 
 fn acquired_from(state: u32) -> Acquired {
-    if state & OWNER_DIED != 0 {
+    if state & OWNER_DIED != 0 && !mutant("death-not-reported") {
         Acquired::OwnerDied
     } else {
         Acquired::Clean
@@ -556,6 +566,8 @@ pub(crate) mod event;
 pub(crate) mod condition;
 // Issue 15: the RwLock's reader/writer pairing.
 pub(crate) mod rwlock;
+// Issue 18: an RLock's depth, owner-only data ordered by the word.
+pub(crate) mod rlock;
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -324,19 +324,14 @@ impl Record {
     /// An RLock's first level, in a hold just taken.
     #[inline(always)]
     pub(crate) fn enter_first_level(&self) {
-        self.depth.store(1, Ordering::Relaxed);
+        word::rlock::enter_first_level(&self.depth);
     }
 
     /// One more level of an RLock hold of the calling thread's: the new depth, or `Err` with
     /// the depth as it stays when one more would pass `u32::MAX - 1`.
     #[inline(always)]
     pub(crate) fn enter_inner_level(&self) -> Result<u32, u32> {
-        let depth = self.depth.load(Ordering::Relaxed);
-        if depth >= u32::MAX - 1 {
-            return Err(depth);
-        }
-        self.depth.store(depth + 1, Ordering::Relaxed);
-        Ok(depth + 1)
+        word::rlock::enter_inner_level(&self.depth)
     }
 
     /// The RLock rule at a release by its holder, written once: an inner level ends alone
@@ -344,13 +339,7 @@ impl Record {
     /// (false, changing nothing: the caller releases).
     #[inline(always)]
     pub(crate) fn leave_inner_level(&self) -> bool {
-        let depth = self.depth.load(Ordering::Relaxed);
-        if depth > 1 {
-            self.depth.store(depth - 1, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
+        word::rlock::leave_inner_level(&self.depth)
     }
 
     /// Forgets the holder's identity, just before the holder releases the word (see

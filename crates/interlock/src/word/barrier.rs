@@ -96,7 +96,12 @@ pub(crate) fn arrive(word: &AtomicU32, parties: u32, mut before: impl FnMut(u32,
         // AcqRel: every arrival releases what its party wrote before the barrier, and the
         // leader's exchange, at the end of that chain of read-modify-writes, carries them all
         // to the waiters that acquire its value (and acquires theirs for itself).
-        match word.compare_exchange_weak(v, new, Ordering::AcqRel, Ordering::Relaxed) {
+        let order = if crate::sync::mutant("barrier-arrive-relaxed") {
+            Ordering::Relaxed
+        } else {
+            Ordering::AcqRel
+        };
+        match word.compare_exchange_weak(v, new, order, Ordering::Relaxed) {
             Ok(_) if leader => {
                 futex::wake_all(word);
                 return Arrival::Leader {
@@ -155,7 +160,9 @@ pub(crate) fn wait(word: &AtomicU32, generation: u32, deadline: Option<&Deadline
 pub(crate) fn break_generation(word: &AtomicU32, generation: Option<u32>) -> bool {
     let mut v = word.load(Ordering::Relaxed);
     loop {
-        if v & BROKEN != 0 || generation.is_some_and(|g| g != self::generation(v)) {
+        let other = generation.is_some_and(|g| g != self::generation(v))
+            && !crate::sync::mutant("barrier-break-any-generation");
+        if v & BROKEN != 0 || other {
             return false;
         }
         // Release: what the breaker recorded (why, who died) is visible to whoever sees BROKEN.

@@ -169,11 +169,15 @@ pub(crate) fn heal(
         return false;
     }
     let ids = words[2 * slot].load(Ordering::Relaxed);
-    if !dead(ids, identity)
-        || words[2 * slot + 1]
-            .compare_exchange(identity, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-    {
+    let claimed = |w: &AtomicU64| {
+        if crate::sync::mutant("condition-heal-by-store") {
+            w.store(0, Ordering::Release);
+            return true;
+        }
+        w.compare_exchange(identity, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    };
+    if !dead(ids, identity) || !claimed(&words[2 * slot + 1]) {
         return false;
     }
     words[2 * slot].store(0, Ordering::Relaxed);
@@ -226,7 +230,7 @@ pub(crate) fn notify(seq: &AtomicU32, state: &AtomicU64, n: u32) -> u32 {
 /// Otherwise the `seq` value to sleep on, in `Err`.
 pub(crate) fn poll(seq: &AtomicU32, state: &AtomicU64, s0: u32) -> Result<(), u32> {
     let s = seq.load(Ordering::Acquire);
-    if s != s0 && take(state) {
+    if s != s0 && (crate::sync::mutant("condition-poll-without-take") || take(state)) {
         Ok(())
     } else {
         Err(s)

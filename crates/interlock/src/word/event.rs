@@ -43,11 +43,16 @@ pub(crate) fn set(word: &AtomicU32) -> bool {
             return false;
         }
         // Flag on, one more set, sleepers bit off: everybody asleep is woken below.
-        let new = (v & !WAITERS).wrapping_add(ONE_SET) | SET;
+        let one = if crate::sync::mutant("event-set-uncounted") {
+            0
+        } else {
+            ONE_SET
+        };
+        let new = (v & !WAITERS).wrapping_add(one) | SET;
         // Release: a waiter that sees the flag (or the count move) sees what came before.
         match word.compare_exchange_weak(v, new, Ordering::Release, Ordering::Relaxed) {
             Ok(_) => {
-                if v & WAITERS != 0 {
+                if v & WAITERS != 0 && !crate::sync::mutant("event-set-no-wake") {
                     futex::wake_all(word);
                 }
                 return true;

@@ -2,23 +2,14 @@
 //! plus a yield (`sys/loom_shim.rs`); an owner's death is a thread that abandons the word, after
 //! which a "kernel" step rewrites it exactly as `handle_futex_death` does.
 //!
-//! Run (release, bounded pre-emptions; the models take about 7 s, the Condition's four 1.4 s of
-//! it; the build ~20 s):
+//! Run (release, bounded pre-emptions; the build ~20 s on an idle machine):
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock-ipc --release --lib model`
 //!
-//! They can fail: with `unlock` never waking, loom reports the deadlock; with the contended
-//! path's compare-exchange weakened from Acquire to Relaxed, it reports the two sections'
-//! concurrent writes (both mutations tried when these models were written). The fair model
-//! fails (a stranded sleeper: loom's deadlock) without the second wake in `hand_over`, or when
-//! a woken sleeper may not take a handed-over word; the guard-release model without
-//! `try_unlock_seen`'s fallback; the semaphore's death model when the sleeper announces itself
-//! on one permit only. The condition's models: the no-lost-wake-up one fails (deadlock) when
-//! the waiter reads the sequence after releasing the lock — checked on every run, in a child
-//! process (`model_condition_entering_after_the_release_loses_the_wake_up`); the take-over one
-//! fails when a notification travels with the futex wake-up (a woken waiter's token taken at
-//! the wake: tried when it was written). The RwLock's pairing model fails (the two sections'
-//! accesses reported) without either SeqCst fence (`reader_gate`'s, `writer_mark`'s), and its
-//! release model (a reader left asleep: loom's deadlock) without `wake_readers`.
+//! Every model can fail, and is shown to on every run (issue 18): [`MUTANTS`] pairs each with
+//! a mutation planted in the word code behind `crate::sync::mutant` (compiled only into this
+//! loom build, switched on by `INTERLOCK_LOOM_MUTANT=NAME`) and what loom reports on it;
+//! `model_every_mutant_is_caught` runs each model on its mutant in a child process and fails
+//! if one passes. Decision 0030 has the table with the reasons.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -76,6 +67,8 @@ fn waiter(s: &Arc<Shared>, tid: u32) -> thread::JoinHandle<Acquired> {
     })
 }
 
+/// Mutants it catches ([`MUTANTS`]): `lock-fast-relaxed` (reported: Causality violation),
+/// `unlock-no-wake` (reported: deadlock).
 #[test]
 fn model_two_threads_exclude_each_other() {
     loom::model(|| {
@@ -99,6 +92,7 @@ fn model_two_threads_exclude_each_other() {
     });
 }
 
+/// Mutant it catches ([`MUTANTS`]): `death-not-reported` (reported: OwnerDied).
 #[test]
 fn model_dead_owner_is_recovered_once_and_reported() {
     loom::model(|| {
@@ -114,6 +108,7 @@ fn model_dead_owner_is_recovered_once_and_reported() {
     });
 }
 
+/// Mutant it catches ([`MUTANTS`]): `try-lock-slow-takes-held` (reported: Causality violation).
 #[test]
 fn model_try_lock_never_blocks_and_respects_the_holder() {
     loom::model(|| {
@@ -136,6 +131,7 @@ fn model_try_lock_never_blocks_and_respects_the_holder() {
 /// compare-exchange (`try_unlock_seen`). A waiter that announces itself between that read and the
 /// exchange must still be woken: the exchange fails and the release falls back to `unlock`.
 /// (With the fallback removed, loom reports the stranded waiter as a deadlock.)
+/// Mutant it catches ([`MUTANTS`]): `try-unlock-seen-blind` (reported: deadlock).
 #[test]
 fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
     for fair in [false, true] {
@@ -164,6 +160,7 @@ fn model_release_that_loses_to_an_arriving_waiter_still_wakes_it() {
 /// Fair locks: the holder hands the word over on release. Two threads queue on a held word and
 /// the holder releases: each gets it exactly once, never together, nobody is left asleep, and
 /// the word ends free (a hand-over nobody took is taken back).
+/// Mutant it catches ([`MUTANTS`]): `hand-over-one-wake` (reported: deadlock).
 #[test]
 fn model_fair_hand_over_excludes_and_strands_nobody() {
     loom::model(|| {
@@ -197,6 +194,7 @@ fn model_fair_hand_over_excludes_and_strands_nobody() {
 /// and wakes. The sleeper must end holding permit 1 in every interleaving: loom reports a
 /// lost wake-up as a deadlock. (It does without the steal's change of the word: the sleeper
 /// then sleeps on the value it announced, after the wake-up went by.)
+/// Mutant it catches ([`MUTANTS`]): `steal-keeps-word` (reported: deadlock).
 #[test]
 fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
     loom::model(|| {
@@ -251,6 +249,7 @@ fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
 /// sleeper must end holding permit 1, told its holder died, in every interleaving. It fails
 /// (loom's deadlock) when the sleeper announces itself on permit 0 only — the one-word sleep
 /// of kernels without `futex_waitv`, whose death on another permit waits for the slice.
+/// Mutant it catches ([`MUTANTS`]): `announce-without-waiters` (reported: deadlock).
 #[test]
 fn model_semaphore_death_on_any_held_permit_wakes_the_sleeper() {
     loom::model(|| {
@@ -301,6 +300,7 @@ fn model_semaphore_death_on_any_held_permit_wakes_the_sleeper() {
 /// Event: a waiter that checks the flag and then sleeps never misses a `set` that lands between
 /// the two (loom reports a deadlock if it does); what the setter wrote before `set` is seen
 /// after `wait` returns; the set clears the sleepers' bit.
+/// Mutant it catches ([`MUTANTS`]): `event-set-no-wake` (reported: deadlock).
 #[test]
 fn model_event_set_wakes_every_waiter_no_lost_wakeup() {
     loom::model(|| {
@@ -330,6 +330,7 @@ fn model_event_set_wakes_every_waiter_no_lost_wakeup() {
 /// Event: a `clear` and a second `set` racing the first `set` and a waiter: the waiter returns
 /// whatever the order (a set it slept through still ends its wait), the flag ends set, and
 /// the count of sets moved once or twice (a set of a set flag counts nothing).
+/// Mutant it catches ([`MUTANTS`]): `event-set-uncounted` (reported: assertion failed).
 #[test]
 fn model_event_clear_races_set() {
     loom::model(|| {
@@ -356,6 +357,7 @@ fn model_event_clear_races_set() {
 /// Barrier: three parties, two generations. Each writes its own cell before arriving and reads
 /// every cell after the trip (loom reports a data race if the trip does not order them); in each
 /// generation exactly one is the leader, the indices are 0..3, and nobody is left asleep.
+/// Mutant it catches ([`MUTANTS`]): `barrier-arrive-relaxed` (reported: Causality violation).
 #[test]
 fn model_barrier_trips_once_per_generation_and_orders_memory() {
     use loom::cell::UnsafeCell as Cell;
@@ -432,6 +434,8 @@ fn model_barrier_trips_once_per_generation_and_orders_memory() {
 /// Barrier: a break racing the last arrival: either the generation trips (and the break finds
 /// it moved and does nothing) or it breaks (and the late arrival is told), and the waiting
 /// party wakes either way.
+/// Mutant it catches ([`MUTANTS`]): `barrier-break-any-generation` (reported: assertion `left ==
+/// right` failed).
 #[test]
 fn model_barrier_break_races_the_leader() {
     loom::model(|| {
@@ -489,9 +493,10 @@ fn cond() -> Arc<Cond> {
 }
 
 /// The waiter of `model_condition_*`: holds the lock, and while the flag is down, counts itself
-/// in and waits with the lock released (Condition::wait's order). `enter_after_release`: the
-/// mutation that reads the sequence only after the release.
-fn cond_waiter(c: &Cond, enter_after_release: bool) {
+/// in and waits with the lock released (Condition::wait's order, `locks/condition.rs`). The
+/// mutation `condition-enter-after-release` reads the sequence only after the release.
+fn cond_waiter(c: &Cond) {
+    let enter_after_release = crate::sync::mutant("condition-enter-after-release");
     let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
     let mut flag = c.lock.lock().unwrap();
     while !*flag {
@@ -512,15 +517,16 @@ fn cond_waiter(c: &Cond, enter_after_release: bool) {
 /// Condition: a notification given (under the lock) after the waiter checked the flag and
 /// before it sleeps is never lost — the waiter counts itself in and reads the sequence before
 /// it releases the lock, so either the notifier sees it counted or it sees the sequence move.
-/// Loom reports a deadlock when the waiter reads the sequence after the release
-/// (`model_condition_entering_after_the_release_loses_the_wake_up`, below).
+/// Loom reports a deadlock when the waiter reads the sequence after the release (mutant
+/// `condition-enter-after-release`).
+/// Mutant it catches ([`MUTANTS`]): `condition-enter-after-release` (reported: deadlock).
 #[test]
 fn model_condition_notify_after_the_release_is_never_lost() {
     loom::model(|| {
         let c = cond();
         let waiter = {
             let c = c.clone();
-            thread::spawn(move || cond_waiter(&c, false))
+            thread::spawn(move || cond_waiter(&c))
         };
         {
             let mut flag = c.lock.lock().unwrap();
@@ -533,47 +539,12 @@ fn model_condition_notify_after_the_release_is_never_lost() {
     });
 }
 
-/// The mutation of the model above: a waiter that reads the sequence after releasing the lock
-/// can miss the notification given in between, and sleeps for ever — loom reports the
-/// deadlock. Loom aborts the process after a deadlock (a destructor panics while unwinding),
-/// so the mutant runs in a child process of this test binary, which must fail saying so.
-#[test]
-fn model_condition_entering_after_the_release_loses_the_wake_up() {
-    const NAME: &str = "word::model::model_condition_entering_after_the_release_loses_the_wake_up";
-    if std::env::var_os("INTERLOCK_LOOM_MUTANT").is_some() {
-        loom::model(|| {
-            let c = cond();
-            let waiter = {
-                let c = c.clone();
-                thread::spawn(move || cond_waiter(&c, true))
-            };
-            {
-                let mut flag = c.lock.lock().unwrap();
-                *flag = true;
-                condition::notify(&c.seq, &c.state, 1);
-            }
-            waiter.join().unwrap();
-        });
-        return;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
-        .env("INTERLOCK_LOOM_MUTANT", "1")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let output = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success() && output.contains("deadlock"),
-        "the mutant passed the model: {}\n{output}",
-        out.status
-    );
-}
-
 /// Condition: `notify_one` while two waiters wait, and the one the futex wakes vanishes (a
 /// process killed right after its wake-up, before it took the notification): the other takes
 /// it over at its next look (a waiter's sleep is a bounded slice; here, one look after the
 /// others are done), and exactly one notification is taken. The vanished waiter stays counted.
+/// Mutant it catches ([`MUTANTS`]): `condition-poll-without-take` (reported: assertion `left ==
+/// right` failed).
 #[test]
 fn model_condition_notification_of_a_vanished_waiter_is_taken_over() {
     loom::model(|| {
@@ -609,6 +580,7 @@ fn model_condition_notification_of_a_vanished_waiter_is_taken_over() {
 /// enters (taking slot 0 or 1 as they come free): the healers never count out the newcomer,
 /// however the slots are reused — at the end exactly the newcomer is counted, named in its
 /// slot. (Loom cannot prove a process dead: "dead" is the identity the killed one had.)
+/// Mutant it catches ([`MUTANTS`]): `condition-heal-by-store` (reported: counted out once).
 #[test]
 fn model_condition_a_dead_waiter_is_healed_once_and_never_a_living_one() {
     loom::model(|| {
@@ -688,6 +660,7 @@ fn rw_release_write(s: &Rw, tid: u32) {
 /// data's concurrent read and write if they are. Neither side waits here: a reader that finds
 /// the writer in gives up, and so does a writer that finds the reader in. It fails (the two
 /// accesses reported) with either fence removed (`reader_gate`'s or `writer_mark`'s).
+/// Mutant it catches ([`MUTANTS`]): `reader-gate-no-fence` (reported: Causality violation).
 #[test]
 fn model_rwlock_reader_and_writer_exclude_each_other() {
     use super::rwlock::{cover_slot, reader_gate, slot, writer_mark, Gate, Slot};
@@ -722,6 +695,7 @@ fn model_rwlock_reader_and_writer_exclude_each_other() {
 /// held, give their slots back and sleep on it (`reader_sleep`); the writer releases as its
 /// guard does. Both must end inside (loom reports a reader left asleep as a deadlock). It
 /// fails without `wake_readers` (the lock's release wakes one reader; the other sleeps on).
+/// Mutant it catches ([`MUTANTS`]): `wake-readers-no-wake` (reported: deadlock).
 #[test]
 fn model_rwlock_writer_release_wakes_every_reader() {
     use super::rwlock::{reader_gate, reader_sleep, Gate};
@@ -756,7 +730,15 @@ fn model_rwlock_writer_release_wakes_every_reader() {
 /// A writer that dies holding the word: the kernel marks it and wakes one sleeper. A reader
 /// woken (or arriving) claims the word — told — and releases it as a writer does, so the
 /// other reader asleep behind the dead writer is woken too: both end inside, exactly one
-/// told. It fails (loom's deadlock) when the claiming reader releases without `wake_readers`.
+/// told. It fails when a reader takes a dead writer's word for a held one (mutant
+/// `reader-gate-ignores-death`: the readers go round sleeping on a word that never changes
+/// again, which loom reports as a model past its maximum number of branches). It does not
+/// fail without `wake_readers` in the claiming reader's release, as this comment once said
+/// (issue 18's check of every model's mutation): with two readers the release's own wake-up
+/// (`unlock`, the word has `WAITERS`) reaches the one still asleep;
+/// `model_rwlock_writer_release_wakes_every_reader` is the model that needs `wake_readers`.
+/// Mutant it catches ([`MUTANTS`]): `reader-gate-ignores-death` (reported: maximum number of
+/// branches).
 #[test]
 fn model_rwlock_dead_writer_leaves_no_reader_asleep() {
     use super::rwlock::{reader_gate, reader_sleep, Gate};
@@ -802,4 +784,182 @@ fn model_rwlock_dead_writer_leaves_no_reader_asleep() {
             .sum();
         assert_eq!(told, 1, "the death is told once");
     });
+}
+
+// ---- Issue 18: an RLock's depth (`word/rlock.rs`) ----
+
+/// An RLock's word, its depth (owner-only, Relaxed) and the data it guards.
+struct Re {
+    word: AtomicU32,
+    depth: AtomicU32,
+    waiters: AtomicU32,
+    data: UnsafeCell<u32>,
+}
+
+/// Takes the RLock as `tid` the way `RLock::lock` does: one more level if `tid` holds the word,
+/// else the word and its first level. The depth taken, and how the word was.
+fn rlock_lock(r: &Re, tid: u32) -> (u32, Acquired) {
+    if r.word.load(Ordering::Relaxed) & TID_MASK == tid {
+        let depth = super::rlock::enter_inner_level(&r.depth).expect("no overflow at 2");
+        return (depth, Acquired::Clean);
+    }
+    let how = if try_lock_fast(&r.word, tid) {
+        Acquired::Clean
+    } else {
+        let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+        lock_contended(&r.word, tid, &never, false, None, &r.waiters, false)
+            .expect("untimed lock of a foreign word")
+    };
+    super::rlock::enter_first_level(&r.depth);
+    (1, how)
+}
+
+/// Ends one level of `tid`'s hold, as `RLockGuard`'s drop does: whether it released the word.
+fn rlock_release(r: &Re, tid: u32) -> bool {
+    assert_eq!(
+        r.word.load(Ordering::Relaxed) & TID_MASK,
+        tid,
+        "a release by a thread that does not hold the word"
+    );
+    if super::rlock::leave_inner_level(&r.depth) {
+        false
+    } else {
+        unlock(&r.word);
+        true
+    }
+}
+
+fn bump_re(r: &Re, n: u32) {
+    // SAFETY: called only while holding the word; a violation is exactly what loom detects.
+    r.data.with_mut(|d| unsafe { *d += n });
+}
+
+/// An RLock's depth (`word/rlock.rs`), owner-only data ordered by the word: a holder (tid 1)
+/// re-enters, ends its inner level (keeping the word), re-enters again and dies two levels
+/// deep — the kernel's robust-list walk runs as its thread exits. Another (tid 2) takes the
+/// RLock, before or after the death, re-enters, and releases level by level: its first level
+/// is depth 1 whatever the dead holder left, an inner level's end keeps the word, and the
+/// outermost end frees it — the word ends free or marked dead (the dead holder's, if it took
+/// the word last), the death told at most once, and the sections never overlap (loom reports
+/// the data's concurrent accesses). It fails on the mutant `rlock-takeover-keeps-depth` (a
+/// take-over that keeps the dead holder's depth: its re-entry is at depth 3, and its outermost
+/// release would only count down, leaving the word held by a thread that has left).
+/// Mutant it catches ([`MUTANTS`]): `rlock-takeover-keeps-depth` (reported: one level below
+/// the first).
+#[test]
+fn model_rlock_depth_counts_reentries_and_a_takeover_starts_afresh() {
+    loom::model(|| {
+        let r = Arc::new(Re {
+            word: AtomicU32::new(UNLOCKED),
+            depth: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+            data: UnsafeCell::new(0),
+        });
+        let dying = {
+            let r = r.clone();
+            thread::spawn(move || {
+                assert_eq!(rlock_lock(&r, 1).0, 1);
+                assert_eq!(rlock_lock(&r, 1).0, 2);
+                bump_re(&r, 1);
+                assert!(!rlock_release(&r, 1), "an inner level's end keeps the word");
+                assert_eq!(rlock_lock(&r, 1).0, 2);
+                // Dies two levels deep.
+                assert!(mark_owner_dead(&r.word, 1));
+            })
+        };
+        let (depth, how) = rlock_lock(&r, 2);
+        assert_eq!(depth, 1);
+        bump_re(&r, 10);
+        assert_eq!(
+            rlock_lock(&r, 2).0,
+            2,
+            "a re-entry is one level below the first"
+        );
+        assert!(!rlock_release(&r, 2), "an inner level's end keeps the word");
+        assert!(
+            rlock_release(&r, 2),
+            "the outermost level's end frees the word"
+        );
+        dying.join().unwrap();
+        let word = r.word.load(Ordering::Relaxed);
+        if how == Acquired::OwnerDied {
+            assert_eq!(word, UNLOCKED, "taken over, then released");
+        } else {
+            assert_eq!(word & !WAITERS, OWNER_DIED, "the dead holder took it last");
+        }
+        // SAFETY: every other thread is joined.
+        r.data.with(|d| assert_eq!(unsafe { *d }, 11));
+    });
+}
+
+// ---- Issue 18: every model fails on the mutation it is meant to catch ----
+
+/// Each model, a mutation of the protocol it checks (`crate::sync::mutant`, planted in the
+/// word code: `INTERLOCK_LOOM_MUTANT=NAME` turns one on), and what loom reports on it. Decision
+/// 0030 has the table with the reasons.
+#[rustfmt::skip]
+const MUTANTS: &[(&str, &str, &str)] = &[
+    ("lock-fast-relaxed", "model_two_threads_exclude_each_other", "Causality violation"),
+    ("unlock-no-wake", "model_two_threads_exclude_each_other", "deadlock"),
+    ("death-not-reported", "model_dead_owner_is_recovered_once_and_reported", "OwnerDied"),
+    ("try-lock-slow-takes-held", "model_try_lock_never_blocks_and_respects_the_holder", "Causality violation"),
+    ("try-unlock-seen-blind", "model_release_that_loses_to_an_arriving_waiter_still_wakes_it", "deadlock"),
+    ("hand-over-one-wake", "model_fair_hand_over_excludes_and_strands_nobody", "deadlock"),
+    ("steal-keeps-word", "model_semaphore_release_reaches_a_sleeper_on_another_permit", "deadlock"),
+    ("announce-without-waiters", "model_semaphore_death_on_any_held_permit_wakes_the_sleeper", "deadlock"),
+    ("event-set-no-wake", "model_event_set_wakes_every_waiter_no_lost_wakeup", "deadlock"),
+    ("event-set-uncounted", "model_event_clear_races_set", "assertion failed"),
+    ("barrier-arrive-relaxed", "model_barrier_trips_once_per_generation_and_orders_memory", "Causality violation"),
+    ("barrier-break-any-generation", "model_barrier_break_races_the_leader", "assertion `left == right` failed"),
+    ("condition-enter-after-release", "model_condition_notify_after_the_release_is_never_lost", "deadlock"),
+    ("condition-poll-without-take", "model_condition_notification_of_a_vanished_waiter_is_taken_over", "assertion `left == right` failed"),
+    ("condition-heal-by-store", "model_condition_a_dead_waiter_is_healed_once_and_never_a_living_one", "counted out once"),
+    ("reader-gate-no-fence", "model_rwlock_reader_and_writer_exclude_each_other", "Causality violation"),
+    ("wake-readers-no-wake", "model_rwlock_writer_release_wakes_every_reader", "deadlock"),
+    ("reader-gate-ignores-death", "model_rwlock_dead_writer_leaves_no_reader_asleep", "maximum number of branches"),
+    ("rlock-takeover-keeps-depth", "model_rlock_depth_counts_reentries_and_a_takeover_starts_afresh", "one level below the first"),
+];
+
+/// Every row of [`MUTANTS`]: the model, run with its mutation on, must fail saying what the
+/// table says. Loom aborts the process after a deadlock (a destructor panics while unwinding),
+/// so each runs in a child process of this test binary.
+#[test]
+fn model_every_mutant_is_caught() {
+    if std::env::var_os("INTERLOCK_LOOM_MUTANT").is_some() {
+        return; // A child runs one model, not this.
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut escaped = Vec::new();
+    for &(mutant, model, says) in MUTANTS {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args([
+                &format!("word::model::{model}"),
+                "--exact",
+                "--test-threads=1",
+            ])
+            .env("INTERLOCK_LOOM_MUTANT", mutant)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let output = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+        // The model ran (one test), failed, and for the reason the table gives.
+        let caught =
+            output.contains("running 1 test") && !out.status.success() && output.contains(says);
+        let verdict = if !caught {
+            escaped.push(format!("{mutant} / {model}: {}\n{output}", out.status));
+            "NOT CAUGHT"
+        } else {
+            "caught"
+        };
+        println!(
+            "{mutant:30} {model:70} {verdict} in {:.2?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        escaped.is_empty(),
+        "mutants the models let through:\n{}",
+        escaped.join("\n")
+    );
 }

@@ -61,9 +61,13 @@ fn raise_mark(mark: &AtomicU32, index: u32) {
 /// taken. Acquire: a granted read sees everything the last writer wrote.
 #[inline(always)]
 pub(crate) fn reader_gate(writer: &AtomicU32) -> Gate {
-    fence_after_rmw();
+    if !crate::sync::mutant("reader-gate-no-fence") {
+        fence_after_rmw();
+    }
     let state = writer.load(Ordering::Acquire);
-    if state & TID_MASK != 0 {
+    let dead_seen_as_held =
+        state & OWNER_DIED != 0 && crate::sync::mutant("reader-gate-ignores-death");
+    if state & TID_MASK != 0 || dead_seen_as_held {
         Gate::Closed
     } else if state & OWNER_DIED != 0 {
         Gate::WriterDied
@@ -157,7 +161,7 @@ pub(crate) fn reader_sleep(writer: &AtomicU32, sleepers: &AtomicU32, deadline: &
 #[cold]
 pub(crate) fn wake_readers(writer: &AtomicU32, sleepers: &AtomicU32) {
     fence(Ordering::SeqCst);
-    if sleepers.load(Ordering::Relaxed) != 0 {
+    if sleepers.load(Ordering::Relaxed) != 0 && !crate::sync::mutant("wake-readers-no-wake") {
         futex::wake_all(writer);
     }
 }
