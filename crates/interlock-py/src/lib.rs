@@ -25,6 +25,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
 
 mod cond_rw;
+mod value;
 
 /// The main thread's waits are cut into slices this long, between which signals are checked:
 /// the longest a Ctrl-C waits to be seen during a wait's first `deadlock::timeout()`.
@@ -307,7 +308,7 @@ fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
         }
         Error::RecursionOverflow { .. } => "RecursionOverflow",
         Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
-        Error::KindMismatch { .. } => "KindMismatch",
+        Error::KindMismatch { .. } | Error::ValueSize { .. } => "KindMismatch",
         Error::UnsafePath { .. } => "UnsafePath",
         Error::SemaphoreSize { .. }
         | Error::BarrierParties { .. }
@@ -1277,5 +1278,6 @@ fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cond_rw::PyCondition>()?;
     m.add_class::<cond_rw::PyRwLock>()?;
     m.add_class::<cond_rw::RwHold>()?;
+    m.add_class::<value::PyValue>()?;
     Ok(())
 }

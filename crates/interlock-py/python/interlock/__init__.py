@@ -43,6 +43,7 @@ from ._interlock import (
     RwHold,
     RwLock,
     Semaphore,
+    Value,
 )
 
 #: multiprocessing's name for what every interlock semaphore is: bounded (a release with no
@@ -59,6 +60,7 @@ __all__ = [
     "Condition",
     "RwLock",
     "RwHold",
+    "Value",
     "LockStatus",
     "Holder",
     "HoldFor",
