@@ -2,7 +2,7 @@
 
 from os import PathLike
 import threading
-from typing import Callable, List, Optional, Tuple, TypeVar, Union, final
+from typing import Any, Callable, List, Optional, Tuple, TypeVar, Union, final
 
 _T = TypeVar("_T")
 
@@ -16,6 +16,7 @@ __all__ = [
     "Condition",
     "RwLock",
     "RwHold",
+    "Value",
     "LockStatus",
     "Holder",
     "HoldFor",
@@ -319,6 +320,53 @@ class RwLock:
     @staticmethod
     def _adopt_fd(fd: int) -> RwLock: ...
     def _acquire_or_raise(self, write: bool, timeout: Optional[float] = None) -> None: ...
+
+@final
+class Value:
+    """multiprocessing.Value: one number or flag in shared memory with its own lock.
+
+    Typecodes 'b', 'B', 'h', 'H', 'i', 'I', 'l', 'L', 'q', 'Q', 'f', 'd', '?' (or the ctypes
+    type of one). Writes made inside `with v:` (or `with v.get_lock():`, or between acquire()
+    and release()) are committed whole when the hold ends: not at all if the block raises or
+    the holder is SIGKILLed, and the next holder is told (previous_owner_died).
+    """
+
+    def __new__(cls, typecode_or_type: Any, value: Any = None, *, lock: Optional[bool] = None) -> Value: ...
+    @staticmethod
+    def open(name: str, typecode_or_type: Any, value: Any = None) -> Value:
+        """The value named `name`, created (starting at `value`, 0 by default) if missing."""
+    @staticmethod
+    def open_path(
+        path: Union[str, PathLike[str]], typecode_or_type: Any, value: Any = None, mode: int = 0o600
+    ) -> Value: ...
+    @property
+    def value(self) -> Any:
+        """Outside a hold: read under the lock. Inside: what this thread wrote, else the value."""
+    @value.setter
+    def value(self, value: Any) -> None: ...
+    @property
+    def typecode(self) -> str: ...
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool: ...
+    def release(self) -> None:
+        """Commits what this thread wrote during its hold and releases; NotOwner otherwise."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, exc_type: Any = None, _exc: Any = None, _tb: Any = None) -> bool: ...
+    def get_lock(self) -> Value:
+        """The value itself (its `with`, acquire and release are its lock's)."""
+    def locked(self) -> bool: ...
+    @property
+    def previous_owner_died(self) -> bool: ...
+    @property
+    def token(self) -> int: ...
+    @property
+    def is_poisoned(self) -> bool: ...
+    def clear_poison(self) -> None: ...
+    def status(self) -> LockStatus: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    def _export_fd(self) -> int: ...
+    @staticmethod
+    def _adopt_fd(fd: int, typecode: Any) -> Value: ...
 
 class InterlockError(Exception):
     lock: Optional[str]
