@@ -232,8 +232,14 @@ impl PyCondition {
         self.acquire(py, true, None)
     }
 
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.release(py)
     }
 
@@ -428,11 +434,16 @@ impl PyRwLock {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        let label = self.label();
         let got = if write {
-            acquire(py, &WriteSide(&self.inner), &label, block, timeout)?
+            acquire(
+                py,
+                &WriteSide(&self.inner),
+                &|| self.label(),
+                block,
+                timeout,
+            )?
         } else {
-            acquire(py, &ReadSide(&self.inner), &label, block, timeout)?
+            acquire(py, &ReadSide(&self.inner), &|| self.label(), block, timeout)?
         };
         match got {
             // A read has no token: `token` stays the latest write's.
@@ -665,8 +676,14 @@ impl RwHold {
         Ok(rw.clone())
     }
 
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let rw = self.rw.bind(py).get();
         if self.write {
             rw.release_write(py)

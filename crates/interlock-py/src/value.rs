@@ -301,7 +301,7 @@ impl PyValue {
 
     /// Takes the value (the shared acquisition loop: GIL released, Ctrl-C between slices).
     fn take(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        match acquire(py, &self.cell, &self.label(), block, timeout)? {
+        match acquire(py, &self.cell, &|| self.label(), block, timeout)? {
             Some(taken) => {
                 self.last.note(taken);
                 *self.pending() = None;
@@ -474,13 +474,13 @@ impl PyValue {
 
     /// Commits and releases; when the block raised, commits nothing (the value stays what it
     /// was before the block, as if the block had not run) and releases.
-    #[pyo3(signature = (exc_type = None, _exc = None, _tb = None))]
+    #[pyo3(signature = (exc_type = None, _exc_value = None, _traceback = None))]
     fn __exit__(
         &self,
         py: Python<'_>,
         exc_type: Option<&Bound<'_, PyAny>>,
-        _exc: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         self.end(py, exc_type.is_none_or(|t| t.is_none()))?;
         Ok(false)
