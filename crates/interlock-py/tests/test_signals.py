@@ -10,8 +10,11 @@ import pytest
 
 from interlock import Lock, RLock, Semaphore
 
+# A child's SIGINT is Python's KeyboardInterrupt even when the test runs where SIGINT is ignored
+# (a shell's background job ignores it, and Python then installs no handler for it).
 WAITER = r"""
-import sys, time, interlock
+import signal, sys, time, interlock
+signal.signal(signal.SIGINT, signal.default_int_handler)
 cls = getattr(interlock, sys.argv[2])
 lock = cls.open(sys.argv[1])
 timeout = None if sys.argv[3] == "none" else float(sys.argv[3])
@@ -66,7 +69,8 @@ def test_sigint_interrupts_a_wait_with_keyboard_interrupt(name, cls, timeout, ag
 
 
 BLOCKED = r"""
-import os, sys, time, interlock
+import os, signal, sys, time, interlock
+signal.signal(signal.SIGINT, signal.default_int_handler)
 n = sys.argv[1]
 SETUP
 print("waiting", flush=True)
