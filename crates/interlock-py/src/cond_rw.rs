@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::{
-    acquire, adopt_fd, deadline, export_once, ints, on_main_thread, reduce, slice_for, to_py,
-    Handle, Last, PyLock, PyRLock, Source, Taken, Wait,
+    acquire, adopt_fd, deadline, export_once, ints, on_main_thread, reduce, to_py, Handle, Last,
+    PyLock, PyRLock, Source, Taken, Wait,
 };
 
 /// A value moved into `Python::detach`'s closure and back on the same thread. Guards are
@@ -112,14 +112,14 @@ impl PyCondition {
             BoundLock::Lock(l) => {
                 let lock = l.bind(py).get();
                 let guard = lock.inner.held_guard().map_err(|e| to_py(py, e, &label))?;
-                wait_sliced(py, &self.inner, guard, timeout, &lock.last, &label, |g| {
+                wait_interruptible(py, &self.inner, guard, timeout, &lock.last, &label, |g| {
                     (g.token(), g.previous_owner_died())
                 })
             }
             BoundLock::RLock(l) => {
                 let lock = l.bind(py).get();
                 let guard = lock.inner.held_guard().map_err(|e| to_py(py, e, &label))?;
-                wait_sliced(py, &self.inner, guard, timeout, &lock.last, &label, |g| {
+                wait_interruptible(py, &self.inner, guard, timeout, &lock.last, &label, |g| {
                     (g.token(), g.previous_owner_died())
                 })
             }
@@ -131,14 +131,13 @@ impl PyCondition {
 /// with is forgotten (the hold stays, for Python's `release()`), its token and owner-died
 /// noted in `last`.
 ///
-/// Other threads wait in one call. The main thread waits in slices (`slice_for`), checking
-/// signals between them; a slice that ends without a notification has taken the lock back,
-/// and a notifier may have changed the state and notified in that gap without this waiter
-/// counted in. So a slice's end is a wake-up (a spurious one, which `wait_for` and every
-/// `while not ready: cond.wait()` loop absorb) whenever anyone else took the lock during it
-/// — the lock's acquisition count says so — and only a slice in which nobody took the lock
-/// is waited again silently.
-fn wait_sliced<'a, G: ConditionGuard<'a>>(
+/// One core wait, with the GIL given up (`Condition::wait_interruptible`): on the main thread
+/// it takes the GIL back at each of the core's wake-ups without a notification (every 20 ms at
+/// most) to run signal handlers, and a handler's exception (`KeyboardInterrupt`) ends the wait
+/// with the lock held again, as Python's `Condition.wait` holds it when it raises. The waiter
+/// stays counted in all along, so a notification is never missed and a wait never ends without
+/// one (or the timeout).
+fn wait_interruptible<'a, G: ConditionGuard<'a>>(
     py: Python<'_>,
     cond: &interlock::Condition,
     guard: G,
@@ -147,60 +146,32 @@ fn wait_sliced<'a, G: ConditionGuard<'a>>(
     label: &str,
     parts: impl Fn(&G) -> (u64, bool),
 ) -> PyResult<bool> {
-    let started = Instant::now();
-    let end = timeout.and_then(|d| started.checked_add(d));
     let main = on_main_thread();
-    let mut guard = guard;
-    let mut died = false;
-    let finish = |guard: G, died: bool| {
-        let (token, owner_died) = parts(&guard);
-        last.note(Taken {
-            token,
-            owner_died: owner_died || died,
-        });
-        // The hold stays: Python's `release()` (or `__exit__`) ends it.
-        std::mem::forget(guard);
-    };
-    loop {
-        let now = Instant::now();
-        let remaining = end.map(|end| end.saturating_duration_since(now));
-        let slice = main.then(|| slice_for(now - started));
-        let wait = match (remaining, slice) {
-            (None, None) => None,
-            (Some(d), None) | (None, Some(d)) => Some(d),
-            (Some(r), Some(s)) => Some(r.min(s)),
-        };
-        let (before, _) = parts(&guard);
-        let g = SameThread(guard);
-        let result = py.detach(move || {
-            let g = g;
-            SameThread(match wait {
-                None => cond.wait(g.0).map(|g| (g, false)),
-                Some(d) => cond.wait_timeout(g.0, d).map(|(g, r)| (g, r.timed_out())),
-            })
-        });
-        let (g, timed_out) = result.0.map_err(|e| to_py(py, e, label))?;
-        let (after, owner_died) = parts(&g);
-        died |= owner_died;
-        if !timed_out {
-            finish(g, died);
-            return Ok(true);
-        }
-        if end.is_some_and(|end| Instant::now() >= end) {
-            finish(g, died);
-            return Ok(false);
-        }
-        if after != before.wrapping_add(1) {
-            // Someone took the lock during the slice: perhaps to notify in the gap.
-            finish(g, died);
-            return Ok(true);
-        }
-        guard = g;
-        if let Err(interrupt) = py.check_signals() {
-            // The lock is held again, as Python's Condition.wait holds it when it raises.
-            finish(guard, died);
-            return Err(interrupt);
-        }
+    let mut interrupt: Option<PyErr> = None;
+    let g = SameThread(guard);
+    let result = py.detach(|| {
+        let g = g;
+        SameThread(cond.wait_interruptible(g.0, timeout, || {
+            if !main {
+                return false;
+            }
+            match Python::attach(|py| py.check_signals()) {
+                Ok(()) => false,
+                Err(e) => {
+                    interrupt = Some(e);
+                    true
+                }
+            }
+        }))
+    });
+    let (guard, r) = result.0.map_err(|e| to_py(py, e, label))?;
+    let (token, owner_died) = parts(&guard);
+    last.note(Taken { token, owner_died });
+    // The hold stays: Python's `release()` (or `__exit__`) ends it.
+    std::mem::forget(guard);
+    match interrupt {
+        Some(e) => Err(e),
+        None => Ok(!r.timed_out()),
     }
 }
 
@@ -261,8 +232,14 @@ impl PyCondition {
         self.acquire(py, true, None)
     }
 
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.release(py)
     }
 
@@ -457,11 +434,16 @@ impl PyRwLock {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        let label = self.label();
         let got = if write {
-            acquire(py, &WriteSide(&self.inner), &label, block, timeout)?
+            acquire(
+                py,
+                &WriteSide(&self.inner),
+                &|| self.label(),
+                block,
+                timeout,
+            )?
         } else {
-            acquire(py, &ReadSide(&self.inner), &label, block, timeout)?
+            acquire(py, &ReadSide(&self.inner), &|| self.label(), block, timeout)?
         };
         match got {
             // A read has no token: `token` stays the latest write's.
@@ -694,8 +676,14 @@ impl RwHold {
         Ok(rw.clone())
     }
 
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let rw = self.rw.bind(py).get();
         if self.write {
             rw.release_write(py)

@@ -25,6 +25,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
 
 mod cond_rw;
+mod value;
 
 /// The main thread's waits are cut into slices this long, between which signals are checked:
 /// the longest a Ctrl-C waits to be seen during a wait's first `deadlock::timeout()`.
@@ -144,15 +145,18 @@ fn deadline(timeout: Option<f64>) -> PyResult<Option<Duration>> {
 /// multiprocessing's `acquire(block, timeout)`: `Some` when taken, `None` when not taken in
 /// time (or at once, for `block=False`). Errors (a re-acquisition that would deadlock, a
 /// deadlock cycle, `KeyboardInterrupt`) are raised.
+///
+/// `label` names the lock in an error: made only then (a `String` formatted for every
+/// acquisition cost the contended path a few percent).
 fn acquire<H: Handle>(
     py: Python<'_>,
     lock: &H,
-    label: &str,
+    label: &dyn Fn() -> String,
     block: bool,
     timeout: Option<f64>,
 ) -> PyResult<Option<Taken>> {
     // The uncontended case never gives up the GIL: taking a free lock is one compare-exchange.
-    if let Some(taken) = lock.take(Wait::Never).map_err(|e| to_py(py, e, label))? {
+    if let Some(taken) = lock.take(Wait::Never).map_err(|e| to_py(py, e, &label()))? {
         return Ok(Some(taken));
     }
     if !block {
@@ -164,7 +168,9 @@ fn acquire<H: Handle>(
         Some(d) => started.checked_add(d),
         None => None,
     };
-    let main = on_main_thread();
+    // Whether this is the main thread (two system calls) is asked only once a wait outlasts
+    // its first slice, which every thread waits: most contended acquisitions end in it.
+    let mut main: Option<bool> = None;
     loop {
         let now = Instant::now();
         let remaining = match end {
@@ -172,7 +178,11 @@ fn acquire<H: Handle>(
             Some(end) => Some(end - now),
             None => None,
         };
-        let slice = main.then(|| slice_for(now - started));
+        let slice = match main {
+            None => Some(SLICE),
+            Some(true) => Some(slice_for(now - started)),
+            Some(false) => None,
+        };
         let wait = match (remaining, slice) {
             (None, None) => Wait::Forever,
             (Some(d), None) | (None, Some(d)) => Wait::For(d),
@@ -180,11 +190,11 @@ fn acquire<H: Handle>(
         };
         let got = py
             .detach(|| lock.take(wait))
-            .map_err(|e| to_py(py, e, label))?;
+            .map_err(|e| to_py(py, e, &label()))?;
         if got.is_some() {
             return Ok(got);
         }
-        if main {
+        if *main.get_or_insert_with(on_main_thread) {
             // Runs the handlers of signals that arrived while we slept: SIGINT's raises
             // KeyboardInterrupt here, and the lock is not held.
             py.check_signals()?;
@@ -307,7 +317,7 @@ fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
         }
         Error::RecursionOverflow { .. } => "RecursionOverflow",
         Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
-        Error::KindMismatch { .. } => "KindMismatch",
+        Error::KindMismatch { .. } | Error::ValueSize { .. } => "KindMismatch",
         Error::UnsafePath { .. } => "UnsafePath",
         Error::SemaphoreSize { .. }
         | Error::BarrierParties { .. }
@@ -463,8 +473,14 @@ impl HoldFor {
             .call_method1("_acquire_or_raise", (self.timeout,))
     }
 
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.lock.bind(py).call_method0("release").map(drop)
     }
 }
@@ -545,7 +561,7 @@ macro_rules! lock_class {
                 block: bool,
                 timeout: Option<f64>,
             ) -> PyResult<bool> {
-                match acquire(py, &self.inner, &self.label(), block, timeout)? {
+                match acquire(py, &self.inner, &|| self.label(), block, timeout)? {
                     Some(taken) => {
                         self.last.note(taken);
                         Ok(true)
@@ -594,8 +610,15 @@ macro_rules! lock_class {
                 self.acquire_inner(py, true, None)
             }
 
-            #[pyo3(signature = (*_args))]
-            fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+            // Three optional arguments, not `*args`: no tuple made for every `with` block.
+            #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+            fn __exit__(
+                &self,
+                py: Python<'_>,
+                _exc_type: Option<&Bound<'_, PyAny>>,
+                _exc_value: Option<&Bound<'_, PyAny>>,
+                _traceback: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<()> {
                 self.inner
                     .release()
                     .map_err(|e| to_py(py, e, &self.label()))
@@ -786,7 +809,7 @@ impl PySemaphore {
     }
 
     fn acquire_inner(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        match acquire(py, &self.inner, &self.label(), block, timeout)? {
+        match acquire(py, &self.inner, &|| self.label(), block, timeout)? {
             Some(taken) => {
                 self.last.note(taken);
                 Ok(true)
@@ -840,8 +863,14 @@ impl PySemaphore {
         self.acquire_inner(py, true, None)
     }
 
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    #[pyo3(signature = (_exc_type = None, _exc_value = None, _traceback = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.release(py)
     }
 
@@ -1277,5 +1306,6 @@ fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cond_rw::PyCondition>()?;
     m.add_class::<cond_rw::PyRwLock>()?;
     m.add_class::<cond_rw::RwHold>()?;
+    m.add_class::<value::PyValue>()?;
     Ok(())
 }

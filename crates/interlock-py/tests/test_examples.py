@@ -43,3 +43,23 @@ def test_kill_demo_multiprocessing_survivors_hang():
     assert r.returncode == 1, r
     assert "[Main] Process-2, Process-3 still waiting after 3s" in r.stdout, r.stdout
     assert ">> Hung: a killed holder wedged multiprocessing.Lock." in r.stdout
+
+
+def test_value_counter_prints_final_result_20_as_with_multiprocessing_value(tmp_path):
+    """The counter on a shared Value: with interlock.Value, and the same file with the import
+    put back to multiprocessing.Value, print the same lines."""
+    with open(os.path.join(EXAMPLES, "counter_value.py")) as f:
+        src = f.read()
+    ours = "from interlock import Value  # was: from multiprocessing import Value\n"
+    assert ours in src and "multiprocessing.Value" not in src
+    theirs = tmp_path / "counter_multiprocessing_value.py"
+    theirs.write_text(src.replace(ours, "from multiprocessing import Value\n"))
+    outputs = []
+    for script in (os.path.join(EXAMPLES, "counter_value.py"), str(theirs)):
+        r = run(script, cwd=tmp_path)
+        assert r.returncode == 0, r
+        lines = r.stdout.splitlines()
+        assert "Final Result: 20" in lines and "Expected Value: 20" in lines, r.stdout
+        assert ">> Success: Counted correctly due to exclusive control." in lines
+        outputs.append(sorted(lines))
+    assert outputs[0] == outputs[1]

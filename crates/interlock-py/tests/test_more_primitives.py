@@ -3,8 +3,6 @@
 import os
 import pickle
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -108,22 +106,6 @@ def test_event_wait_in_a_thread_releases_the_gil():
     assert out == [True]
 
 
-def test_sigint_interrupts_an_event_wait(name):
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import sys, interlock\nev = interlock.Event.open(sys.argv[1])\nprint('waiting', flush=True)\ntry:\n    ev.wait()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n", name],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline() == "waiting\n"
-        time.sleep(0.1)
-        os.kill(child.pid, signal.SIGINT)
-        out, _ = child.communicate(timeout=TIMEOUT)
-    finally:
-        child.kill()
-    assert out == "interrupted\n" and child.returncode == 0
-
-
 # --- Barrier ------------------------------------------------------------------------------
 
 
@@ -175,28 +157,6 @@ def test_barrier_timeout_breaks_it_as_threading_does():
 def test_barrier_refuses_an_action():
     with pytest.raises(ValueError, match="no action"):
         interlock.Barrier(2, action=print)
-
-
-def test_sigint_during_a_barrier_wait_breaks_it_and_raises_keyboard_interrupt(name):
-    barrier = interlock.Barrier.open(name, 2)
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import sys, interlock\nb = interlock.Barrier.open(sys.argv[1], 2)\nprint('waiting', flush=True)\ntry:\n    b.wait()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n", name],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout.readline() == "waiting\n"
-        deadline = time.monotonic() + TIMEOUT
-        while barrier.n_waiting < 1:
-            assert time.monotonic() < deadline
-        os.kill(child.pid, signal.SIGINT)
-        out, _ = child.communicate(timeout=TIMEOUT)
-    finally:
-        child.kill()
-    assert out == "interrupted\n" and child.returncode == 0
-    assert barrier.broken, "an arrival cannot be taken back: the interrupted party breaks it"
-    with pytest.raises(interlock.BrokenBarrier):
-        barrier.wait(1)
 
 
 def test_named_barrier_pickles_with_its_parties(name):

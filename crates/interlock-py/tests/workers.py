@@ -181,3 +181,25 @@ def rw_worker(rw, pair, loops, queue):
                 if pair[0] != pair[1]:
                     torn += 1
     queue.put(torn)
+
+
+def value_count(value, loops):
+    """The counter example's read-modify-write on an interlock Value, under its own lock."""
+    for _ in range(loops):
+        with value.get_lock():
+            value.value += 1
+
+
+def value_die_inside(value, ready, go):
+    """Writes the value inside `with value:` and SIGKILLs itself before the block ends."""
+    with value:
+        value.value = -1
+        ready.set()
+        go.wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def value_report(value, queue):
+    """Reports the value, whether the previous holder died, and the poison mark."""
+    with value:
+        queue.put((value.value, value.previous_owner_died, value.is_poisoned, value.typecode))

@@ -13,6 +13,10 @@ Pass a lock to ``multiprocessing.Process(target=..., args=(lock,))`` under any s
 (fork, spawn, forkserver) or to ``ProcessPoolExecutor(initializer=..., initargs=(lock,))``;
 unrelated processes meet by name with ``Lock.open("name")`` or by file with
 ``Lock.open_path(path)``.
+
+Also ``Semaphore`` (``BoundedSemaphore``), ``Event``, ``Barrier``, ``Condition``, ``RwLock``,
+and ``Value`` (``multiprocessing.Value``, whose writes inside ``with v:`` are committed whole
+when the block ends: a holder killed inside leaves the value as it was).
 """
 
 from ._errors import (
@@ -43,6 +47,7 @@ from ._interlock import (
     RwHold,
     RwLock,
     Semaphore,
+    Value,
 )
 
 #: multiprocessing's name for what every interlock semaphore is: bounded (a release with no
@@ -59,6 +64,7 @@ __all__ = [
     "Condition",
     "RwLock",
     "RwHold",
+    "Value",
     "LockStatus",
     "Holder",
     "HoldFor",

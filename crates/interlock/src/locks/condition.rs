@@ -308,7 +308,8 @@ impl Condition {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn wait<'a, G: ConditionGuard<'a>>(&self, guard: G) -> Result<G, Error> {
-        self.wait_inner(guard, None, false).map(|(g, _)| g)
+        self.wait_inner(guard, None, false, &mut || false)
+            .map(|(g, _)| g)
     }
 
     /// As [`wait`](Condition::wait), for at most `timeout`: the guard (the lock is held again
@@ -337,7 +338,44 @@ impl Condition {
     ) -> Result<(G, WaitTimeoutResult), Error> {
         // A timeout too far to represent is no timeout.
         let end = Instant::now().checked_add(timeout);
-        self.wait_inner(guard, end.map(Some).unwrap_or(None), false)
+        self.wait_inner(guard, end.map(Some).unwrap_or(None), false, &mut || false)
+            .map(|(g, timed_out)| (g, WaitTimeoutResult(timed_out)))
+    }
+
+    /// As [`wait_timeout`](Condition::wait_timeout) (`timeout` `None`: no limit), asking
+    /// `interrupted` each time the wait wakes without a notification (at least every 20 ms):
+    /// when it says true, the wait ends as a timeout does — the lock held again,
+    /// [`timed_out`](WaitTimeoutResult::timed_out) true — and the caller, who knows why, can
+    /// act on it. The waiter stays counted in between the looks, so no notification is lost
+    /// and none is invented: a binding that must check for signals while it waits (Python's
+    /// `KeyboardInterrupt`) waits once, not in slices of its own that each re-take the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Condition::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = interlock::Lock::new()?;
+    /// let cond = interlock::Condition::new(&lock)?;
+    /// let mut looks = 0;
+    /// let (guard, result) = cond.wait_interruptible(lock.lock()?, None, || {
+    ///     looks += 1;
+    ///     looks == 3 // a Ctrl-C arrived, say
+    /// })?;
+    /// assert!(result.timed_out() && lock.is_held_by_current_thread());
+    /// # drop(guard);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn wait_interruptible<'a, G: ConditionGuard<'a>>(
+        &self,
+        guard: G,
+        timeout: Option<Duration>,
+        mut interrupted: impl FnMut() -> bool,
+    ) -> Result<(G, WaitTimeoutResult), Error> {
+        let end = timeout.and_then(|t| Instant::now().checked_add(t));
+        self.wait_inner(guard, end, false, &mut interrupted)
             .map(|(g, timed_out)| (g, WaitTimeoutResult(timed_out)))
     }
 
@@ -377,7 +415,7 @@ impl Condition {
     ) -> Result<G, Error> {
         let mut died = false;
         while condition() {
-            let (g, _) = self.wait_inner(guard, None, died)?;
+            let (g, _) = self.wait_inner(guard, None, died, &mut || false)?;
             died = g.died();
             guard = g;
         }
@@ -415,7 +453,7 @@ impl Condition {
             if end.is_some_and(|end| Instant::now() >= end) {
                 return Ok((guard, WaitTimeoutResult(true)));
             }
-            let (g, _) = self.wait_inner(guard, end, died)?;
+            let (g, _) = self.wait_inner(guard, end, died, &mut || false)?;
             died = g.died();
             guard = g;
         }
@@ -516,13 +554,15 @@ impl Condition {
     }
 
     /// Every wait: binding and hold checked, counted in, released, waited for (until `end`,
-    /// if any), re-taken. The guard and whether the time ran out. `died`: a previous re-take
-    /// (of a `_while` wait) found the holder dead, which the new guard keeps saying.
+    /// if any), re-taken. The guard and whether the time ran out (or `interrupted`, asked at
+    /// each wake-up without a notification, said to stop). `died`: a previous re-take (of a
+    /// `_while` wait) found the holder dead, which the new guard keeps saying.
     fn wait_inner<'a, G: ConditionGuard<'a>>(
         &self,
         guard: G,
         end: Option<Instant>,
         died: bool,
+        interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<(G, bool), Error> {
         let (raw, token, reentrant) = guard.into_hold();
         // From here on the hold is ours to end: `guard` is forgotten.
@@ -568,7 +608,7 @@ impl Condition {
                 break;
             }
             let now = Instant::now();
-            if end.is_some_and(|end| now >= end) {
+            if end.is_some_and(|end| now >= end) || interrupted() {
                 timed_out = true;
                 break;
             }

@@ -527,6 +527,63 @@ impl<T: ValueType> Value<T> {
     }
 }
 
+impl<T: ValueType> Value<T> {
+    /// Whether the calling thread holds the value (a guard of its own lives, or was forgotten).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = interlock::Value::new(0u8)?;
+    /// let g = v.lock()?;
+    /// assert!(v.is_held_by_current_thread());
+    /// drop(g);
+    /// assert!(!v.is_held_by_current_thread());
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn is_held_by_current_thread(&self) -> bool {
+        self.raw.held_by(&sys::me())
+    }
+
+    /// A guard over the calling thread's hold of this value, taken earlier with its guard
+    /// forgotten (`std::mem::forget`), and a fresh copy of the committed value. For a binding
+    /// that takes the value in one call and gives it back in another (Python's `with v:`,
+    /// `acquire()` and `release()`): dropping the guard commits what was written through it
+    /// and releases, as any guard; forget it again to keep the hold. A forgotten guard's
+    /// uncommitted writes are lost: they lived in its copy.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotOwner`] when the calling thread does not hold the value;
+    /// [`Error::ValueBytes`] as for [`Value::lock`] (the hold is then released).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = interlock::Value::new(1u32)?;
+    /// std::mem::forget(v.lock()?); // taken in one call,
+    /// let mut g = v.held_guard()?; // written and given back in another
+    /// *g += 1;
+    /// drop(g);
+    /// assert_eq!(v.get()?, 2);
+    /// assert!(matches!(v.held_guard(), Err(interlock::Error::NotOwner { .. })));
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn held_guard(&self) -> Result<ValueGuard<'_, T>, Error> {
+        if !self.raw.held_by(&sys::me()) {
+            return Err(self.raw.not_owner());
+        }
+        let token = self
+            .raw
+            .record()
+            .acquisitions
+            .load(crate::sync::Ordering::Relaxed);
+        self.guard(Acquisition {
+            token,
+            owner_died: false,
+        })
+    }
+}
+
 /// The settings of a [`Value`] beyond the common ones: its initial value
 /// ([`Options::initial`]; zero bytes by default, for a type whose zero bytes are a value).
 #[derive(Clone, Copy)]
@@ -883,6 +940,36 @@ mod tests {
         assert!(caught.is_err());
         assert_eq!(v.get().unwrap(), 3, "a hold begun while panicking commits");
         assert!(!v.is_poisoned(), "and does not poison");
+    }
+
+    /// A hold taken in one call and ended in another (the Python binding's `with v:`): the
+    /// forgotten guard's hold is found again, its writes commit when that guard drops, and a
+    /// thread that does not hold the value gets `NotOwner`.
+    #[test]
+    fn a_forgotten_hold_is_found_again_and_commits_through_held_guard() {
+        let v = Value::new(5u64).unwrap();
+        assert!(matches!(v.held_guard(), Err(Error::NotOwner { .. })));
+        let token = {
+            let g = v.lock().unwrap();
+            let token = g.token();
+            std::mem::forget(g);
+            token
+        };
+        assert!(v.is_held_by_current_thread());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(!v.is_held_by_current_thread());
+                assert!(matches!(v.held_guard(), Err(Error::NotOwner { .. })));
+            });
+        });
+        let g = v.held_guard().unwrap();
+        assert_eq!((*g, g.token()), (5, token));
+        std::mem::forget(g); // read only: still held
+        let mut g = v.held_guard().unwrap();
+        *g = 6;
+        drop(g);
+        assert!(!v.is_held_by_current_thread());
+        assert_eq!(v.get().unwrap(), 6);
     }
 
     #[test]

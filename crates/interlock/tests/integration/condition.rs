@@ -575,3 +575,48 @@ fn a_condition_is_removed_only_while_nobody_waits() {
         assert!(interlock::namespace::status("rm-ready").is_err(), "removed");
     });
 }
+
+/// `wait_interruptible`, the wait of a binding that checks for signals: between its looks the
+/// waiter stays counted in (a notification given at any time is its own, taken once, and the
+/// wait ends notified), and a look that says stop ends the wait as a timeout, lock held again,
+/// counted out.
+#[test]
+fn an_interruptible_wait_stays_counted_in_between_looks_and_stops_when_told() {
+    let lock = Lock::new().unwrap();
+    let cond = Condition::new(&lock).unwrap();
+    // Slot 0: the child's looks so far; slot 1: set by the parent to ask the child to stop.
+    let mem = SharedMem::new(2);
+    let child = fork(|| {
+        let guard = lock.lock().unwrap();
+        let (guard, r) = cond
+            .wait_interruptible(guard, None, || {
+                mem.slot(0).fetch_add(1, Ordering::Relaxed);
+                false
+            })
+            .unwrap();
+        assert!(!r.timed_out(), "child: the notification ended the wait");
+        drop(guard);
+        let guard = lock.lock().unwrap();
+        let (guard, r) = cond
+            .wait_interruptible(guard, Some(PATIENCE), || {
+                mem.slot(1).load(Ordering::Relaxed) == 1
+            })
+            .unwrap();
+        assert!(r.timed_out(), "child: stopped, not notified");
+        assert!(lock.is_held_by_current_thread());
+        drop(guard);
+    });
+    wait_until("the waiter looked five times", || {
+        mem.slot(0).load(Ordering::Relaxed) >= 5
+    });
+    assert_eq!(cond.status().waiters, 1, "counted in between its looks");
+    cond.notify_one();
+    wait_until("the second wait counted in", || {
+        let s = cond.status();
+        s.waiters == 1 && s.pending == 0
+    });
+    mem.slot(1).store(1, Ordering::Relaxed);
+    child.join();
+    let s = cond.status();
+    assert_eq!((s.waiters, s.pending), (0, 0), "counted out: {s:?}");
+}
