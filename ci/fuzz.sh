@@ -19,6 +19,10 @@ cd "$(dirname "$0")"/..
 # DURATION parser does ~900,000 a second: 1,000,000.
 declare -A RUNS=([cli]=20000 [duration]=1000000)
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
+# The slots target's scratch files (one a fuzzing process, left behind by its `exit`).
+INTERLOCK_FUZZ_DIR="$(mktemp -d "$([ -d /dev/shm ] && echo /dev/shm || echo /tmp)/interlock-fuzz.XXXXXX")"
+export INTERLOCK_FUZZ_DIR
+trap 'rm -rf "$INTERLOCK_FUZZ_DIR"' EXIT
 cd fuzz
 cargo fuzz build -s none
 for target in $(cargo fuzz list); do

@@ -88,15 +88,21 @@ pub fn slots(bytes: &[u8]) {
     }
 }
 
-/// This process's scratch file on tmpfs (one per fuzzing process, reused by every input).
+/// This process's scratch file (one per fuzzing process, reused by every input), in
+/// `INTERLOCK_FUZZ_DIR` — `ci/fuzz.sh` makes one on tmpfs and removes it afterwards, since a
+/// fuzzer ends by `exit` and never removes the file itself — else on `/dev/shm` (or `/tmp`).
 fn scratch() -> &'static std::path::Path {
     static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = if std::path::Path::new("/dev/shm").is_dir() {
-            "/dev/shm"
-        } else {
-            "/tmp"
-        };
-        std::path::PathBuf::from(format!("{dir}/interlock-fuzz-slots-{}", std::process::id()))
+        let dir = std::env::var_os("INTERLOCK_FUZZ_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                if std::path::Path::new("/dev/shm").is_dir() {
+                    "/dev/shm".into()
+                } else {
+                    "/tmp".into()
+                }
+            });
+        dir.join(format!("interlock-fuzz-slots-{}", std::process::id()))
     })
 }
