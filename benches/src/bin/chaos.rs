@@ -126,9 +126,8 @@ mod board {
     pub(crate) const RW_WRITES: usize = COND + 5;
     pub(crate) const RW_TIMEOUTS: usize = COND + 6;
     pub(crate) const RW_TOLD: usize = COND + 7;
-    /// The Event: sets begun and done, clears begun and done (see `EVENT`), waits that
-    /// returned true and false, waits the lost-wake-up check applied to, and the sets of the
-    /// `--plant` mutant (a timed-out wait reported as set).
+    /// The Event: sets begun and done, clears begun and returned (see `EVENT`), waits that
+    /// returned true and false, and the timed-out waits the lost-wake-up check applied to.
     pub(crate) const EV: usize = COND + 8;
     pub(crate) const EV_BEGUN: usize = EV;
     pub(crate) const EV_DONE: usize = EV + 1;
@@ -670,8 +669,9 @@ fn rw_round(prims: &Prims, b: &SharedMem, w: usize, rng: &mut Rng, plant: bool) 
 }
 
 /// One round with the `Event`: set it (three rounds in eight; one of them waits for it
-/// after), or clear it and wait for it with a timeout. Sets are counted as begun (`EV_BEGUN`, before `set`) and done (`EV_DONE`, after),
-/// clears likewise (`EV_CB`, `EV_CD`). Checked:
+/// after), or clear it and wait for it with a timeout. Sets are counted as begun (`EV_BEGUN`,
+/// before `set`) and done (`EV_DONE`, after); a clear is marked in the worker's slot before it
+/// is counted as begun (`EV_CB`) and unmarked after it returned. Checked:
 ///
 /// - a wait that returned true saw a set made after this worker's clear: more sets had begun
 ///   by its return than had been done before its clear (a set done before the clear cannot be
@@ -679,7 +679,8 @@ fn rw_round(prims: &Prims, b: &SharedMem, w: usize, rng: &mut Rng, plant: bool) 
 ///   or a clear as "set" fails this;
 /// - a wait that returned false saw no set made entirely inside it while nobody cleared: no
 ///   more sets done by its return than had begun when it started, unless a clear began or was
-///   in flight meanwhile — a lost wake-up fails this;
+///   in flight meanwhile — a wait that returns false with the flag up fails this (a lost
+///   wake-up alone does not: the wait re-reads the word at its timeout);
 /// - a wait begun after this worker's own set, with no clear begun or in flight meanwhile,
 ///   returned true — a wait blind to a flag already up fails this;
 /// - no wait past its bound.
@@ -969,14 +970,23 @@ fn etcd_client(b: &SharedMem, w: usize, endpoints: &str, seed: u64, planted: boo
     let mut rng = Rng(seed | 1);
     let load = |slot| b.slot(slot).load(Ordering::SeqCst);
     let add = |slot| b.slot(slot).fetch_add(1, Ordering::SeqCst);
-    let client =
+    // A connection that fails (a pause can outlast its timeout) is an error counted, and
+    // tried again; only the wrong kind of error is a violation.
+    let client = loop {
+        if load(board::STOP) != 0 {
+            return;
+        }
         match EtcdClient::connect(etcd_options(endpoints, std::os::unix::process::parent_id())) {
-            Ok(c) => c,
+            Ok(c) => break c,
+            Err(EtcdError::Unreachable { .. } | EtcdError::Unavailable { .. }) => {
+                add(board::ET_ERRORS);
+            }
             Err(e) => {
                 violation(b, format_args!("etcd: client {w} cannot connect: {e}"));
                 return;
             }
-        };
+        }
+    };
     add(board::ET_CONNECTS);
     let lock = EtcdLock::new(&client, "chaos").expect("a valid name");
     let holding = worker_slot(b, w, board::HOLDING);
