@@ -24,7 +24,7 @@ else
     echo "chaos: etcd is not installed: the etcd lock is left out of this run" >&2
 fi
 
-if planted="$("$chaos" --seconds 3 --plant-double-hold "${etcd[@]}" 2>&1)"; then
+if planted="$("$chaos" --seconds 5 --plant-double-hold "${etcd[@]}" 2>&1)"; then
     echo "$planted" | tail -n 5
     echo "chaos: the planted faults went unnoticed: the checks are broken" >&2
     exit 1
