@@ -115,9 +115,13 @@ fn detail_suffix(detail: &Option<String>) -> String {
 impl Error {
     pub(crate) fn etcd(what: &'static str, source: etcd_client::Error) -> Error {
         if let etcd_client::Error::GRpcStatus(status) = &source {
+            // Cancelled: the connection closed under the request (a client paused past its
+            // HTTP/2 keep-alive finds it so when it runs again) or the server dropped it with a
+            // leader change; like the others, worth another attempt (every request is safe to
+            // repeat).
             if matches!(
                 status.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
             ) {
                 return Error::Unavailable {
                     what,
@@ -133,5 +137,31 @@ impl Error {
             what,
             source: Box::new(source),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the chaos run (issue 18): an etcd client SIGSTOPped for 3 s lost its lease, and
+    /// the grant of the next one failed at once with "operation was canceled … connection
+    /// closed" — a raw `Error::Etcd` out of `lock_timeout`, never retried.
+    #[test]
+    fn a_request_cancelled_under_a_closed_connection_is_retried_as_unavailable() {
+        let e = Error::etcd(
+            "lease grant",
+            etcd_client::Error::GRpcStatus(tonic::Status::cancelled("operation was canceled")),
+        );
+        assert!(
+            matches!(
+                e,
+                Error::Unavailable {
+                    what: "lease grant",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 }
