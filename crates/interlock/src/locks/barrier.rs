@@ -251,14 +251,20 @@ impl Barrier {
                 }
                 Wake::Broken => return Err(self.broken_error()),
                 Wake::TimedOut => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        self.break_generation(generation, TIMEOUT, 0);
+                    let broke = if deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.break_generation(generation, TIMEOUT, 0)
+                    } else if let Some(pid) = self.dead_party(&me, generation) {
+                        self.break_generation(generation, DIED, pid)
+                    } else {
+                        continue;
+                    };
+                    if broke {
                         return Err(self.broken_error());
                     }
-                    if let Some(pid) = self.dead_party(&me, generation) {
-                        self.break_generation(generation, DIED, pid);
-                        return Err(self.broken_error());
-                    }
+                    // The generation moved on (the last party tripped it just as our timeout
+                    // or check fired) or another party broke it first: the next look says
+                    // which, instead of an `Abort` nobody did while the others pass (a race
+                    // found by reading during issue 18's chaos work; decision 0029).
                 }
             }
         }
