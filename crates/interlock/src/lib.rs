@@ -103,7 +103,7 @@ pub use crate::handles::{namespace, path};
 // Issue 15: the reader-writer lock.
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
-    locks::rwlock::{RwLock, RwLockConfig, RwLockReadGuard, RwLockWriteGuard},
+    locks::rwlock::{RwLock, RwLockConfig, RwLockReadGuard, RwLockWriteGuard, RwPolicy},
     types::{ReaderStatus, RwLockStatus},
 };
 

@@ -207,6 +207,12 @@ pub struct RwLockStatus {
     pub deaths_untold: u32,
     /// Whether the lock is poisoned: a writer died or panicked, and nobody has cleared it.
     pub poisoned: bool,
+    /// Which side it prefers (fixed at creation): [`RwPolicy`](crate::RwPolicy).
+    pub policy: crate::RwPolicy,
+    /// Reader preference only: whether the writer has drained the readers and is writing
+    /// (new readers wait); a writer that holds the lock without it is still draining, with new
+    /// readers let in.
+    pub entered: bool,
 }
 
 /// A reader holding a slot of an [`RwLock`](crate::RwLock).
