@@ -103,8 +103,8 @@ pub use crate::handles::{namespace, path};
 // Issue 15: the reader-writer lock.
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
-    locks::rwlock::{RwLock, RwLockConfig, RwLockReadGuard, RwLockWriteGuard, RwPolicy},
-    types::{ReaderStatus, RwLockStatus},
+    locks::rwlock::{RwLock, RwLockConfig, RwLockReadGuard, RwLockWriteGuard},
+    types::{ReaderStatus, RwLockStatus, RwPolicy},
 };
 
 // Issue 15: Event and Barrier.

@@ -25,7 +25,7 @@ use crate::locks::semaphore::wait_for_slot;
 use crate::shm::{table_payload, Record, FLAG_PREFER_READERS, MAX_READERS};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::types::{Error, Holder, Kind, RwLockStatus};
+use crate::types::{Error, Holder, Kind, RwLockStatus, RwPolicy};
 use crate::word::rwlock::{self as protocol, Gate};
 
 /// The longest a reader sleeps on the writer word, or a writer on a reader's slot, before it
@@ -104,46 +104,6 @@ pub struct RwLock {
     /// The segment's policy (its header's flag, fixed at creation): new readers come in while
     /// a writer drains, and only an entered writer keeps them out.
     prefer_readers: bool,
-}
-
-/// Which side an [`RwLock`] lets in first when a writer waits for readers to leave: fixed when
-/// the rwlock is created (stored in its segment, shown by [`RwLock::status`] and
-/// `interlock status`), checked when it is opened with a policy given.
-///
-/// # Examples
-///
-/// ```
-/// use interlock::{RwLock, RwPolicy};
-///
-/// let rw = RwLock::options().policy(RwPolicy::PreferReaders).create()?;
-/// assert_eq!(rw.policy(), RwPolicy::PreferReaders);
-/// assert_eq!(RwLock::new()?.policy(), RwPolicy::PreferWriters);
-/// # Ok::<(), interlock::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum RwPolicy {
-    /// The default: a writer that holds the lock while it waits for the readers to leave keeps
-    /// new readers out, so a stream of readers never starves it. With more processes than
-    /// CPUs, a writer preempted while it waits stops every reader.
-    #[default]
-    PreferWriters,
-    /// New readers are let in while a writer waits for the readers to leave (glibc's default
-    /// `pthread_rwlock` policy); only a writer that found them all gone keeps readers out, for
-    /// as long as it writes. Writers may starve: under a stream of overlapping readers a
-    /// writer waits for ever — that is what the policy means. A write costs one more atomic
-    /// instruction.
-    PreferReaders,
-}
-
-impl fmt::Display for RwPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RwPolicy::PreferWriters => "writer-preferring",
-            RwPolicy::PreferReaders => "reader-preferring",
-        })
-    }
 }
 
 impl RwLock {
