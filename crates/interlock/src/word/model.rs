@@ -2,7 +2,7 @@
 //! plus a yield (`sys/loom_shim.rs`); an owner's death is a thread that abandons the word, after
 //! which a "kernel" step rewrites it exactly as `handle_futex_death` does.
 //!
-//! Run (release, bounded pre-emptions; the models take about 7 s, the Condition's four 1.4 s of
+//! Run (release, bounded pre-emptions; the models take about 10 s, the Condition's four 1.4 s of
 //! it; the build ~20 s):
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p interlock-ipc --release --lib model`
 //!
