@@ -586,9 +586,11 @@ impl RwLock {
     #[inline(always)]
     fn gate(&self) -> Gate {
         let rec = self.rec();
+        // `reader_gate_prefer_readers`, with the policy looked at only when a writer holds
+        // the word: the uncontended read is the writer-preferring one.
         match protocol::reader_gate(&rec.word) {
-            Gate::Closed if self.prefer_readers => {
-                protocol::reader_gate_prefer_readers(&rec.word, &rec.mark)
+            Gate::Closed if self.prefer_readers && !protocol::entered_acquire(&rec.mark) => {
+                Gate::Open
             }
             gate => gate,
         }

@@ -111,9 +111,16 @@ pub(crate) fn writer_mark(mark: &AtomicU32) -> u32 {
 #[inline(always)]
 pub(crate) fn reader_gate_prefer_readers(writer: &AtomicU32, mark: &AtomicU32) -> Gate {
     match reader_gate(writer) {
-        Gate::Closed if mark.load(Ordering::Acquire) & ENTERED == 0 => Gate::Open,
+        Gate::Closed if !entered_acquire(mark) => Gate::Open,
         gate => gate,
     }
+}
+
+/// [`reader_gate_prefer_readers`]'s look at `mark`, once [`reader_gate`] found the writer word
+/// held: whether its writer entered (Acquire, for what the last writer wrote).
+#[inline(always)]
+pub(crate) fn entered_acquire(mark: &AtomicU32) -> bool {
+    mark.load(Ordering::Acquire) & ENTERED != 0
 }
 
 /// A reader-preferring rwlock's writer, holding the writer word, that found every slot below
