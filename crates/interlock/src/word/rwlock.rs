@@ -108,6 +108,7 @@ pub(crate) fn writer_mark(mark: &AtomicU32) -> u32 {
 /// SeqCst fence pairs with [`writer_enter`]'s: either that writer sees our slot held (and
 /// withdraws), or we see it entered. Acquire: a granted read sees what the last writer wrote
 /// (its [`writer_leave`] is a Release that every later read-modify-write of `mark` carries).
+#[cfg_attr(not(all(test, loom)), allow(dead_code))] // `RwLock::gate` spells it out
 #[inline(always)]
 pub(crate) fn reader_gate_prefer_readers(writer: &AtomicU32, mark: &AtomicU32) -> Gate {
     match reader_gate(writer) {
