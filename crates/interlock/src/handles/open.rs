@@ -361,7 +361,7 @@ impl Options<crate::locks::rwlock::RwLock> {
 
     /// Which side the rwlock prefers ([`RwPolicy`](crate::RwPolicy); writers by default).
     /// Fixed when the rwlock is created: an rwlock that exists must have this policy when it
-    /// is set ([`Error::RwLockPolicy`](crate::Error::RwLockPolicy) otherwise); when it is
+    /// is set ([`Error::RwLockPolicy`] otherwise); when it is
     /// not, either is taken. Under [`RwPolicy::PreferReaders`](crate::RwPolicy::PreferReaders)
     /// a stream of readers may starve a writer for ever.
     ///
