@@ -32,6 +32,9 @@ grep -E '^\| semaphore \(N = 2\) permit recovery ≤ 1 ms median, told \| [0-9.]
 # The reader-writer locks: interlock's RwLock beside pthread_rwlock and flock -s/-x; its
 # recovery rows, every round told.
 grep -E '^\| interlock-rw \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out"
+# Its reader-preferring policy, beside glibc's reader-preferring default, like for like.
+grep -E '^\| interlock-rw-rp \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out"
+grep -E '^interlock-rw-rp over pthread-rwlock \(both prefer readers\), per repetition: [0-9.]+×' "$out"
 grep -E "^\| rwlock recovery after a writer's SIGKILL ≤ 1 ms median, told \| [0-9.]+ µs, told 1/1 \|" "$out"
 grep -E "^\| rwlock recovery after a reader's SIGKILL ≤ 1 ms median, told \| [0-9.]+ µs, told 2/2 \|" "$out"
 grep -q '<svg' "$plot"

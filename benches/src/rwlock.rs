@@ -8,7 +8,8 @@
 //! | `pthread-rwlock` | glibc `pthread_rwlock_t`, `PTHREAD_PROCESS_SHARED` (its default kind: readers preferred) | no |
 //! | `pthread-rwlock-wp` | the same, `PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP`: writers preferred, as interlock's | no |
 //! | `flock-rw`       | `flock(LOCK_SH)` / `flock(LOCK_EX)` (std's `File::lock_shared` / `lock`), one open file description each | yes |
-//! | `interlock-rw`   | `interlock::RwLock::new()`                                      | yes    |
+//! | `interlock-rw`   | `interlock::RwLock::new()` (writers preferred, the default)     | yes    |
+//! | `interlock-rw-rp` | `RwLock::options().policy(RwPolicy::PreferReaders)`: readers preferred, as glibc's default | yes |
 //! | `futex`          | the bare futex mutex: read and write are its lock              | no     |
 //! | `interlock`      | `interlock::Lock::new()`: read and write are its lock          | yes    |
 
@@ -199,16 +200,33 @@ impl RwCompetitor for FlockRw {
     }
 }
 
-/// `interlock-rw`: `interlock::RwLock::new()`, a sealed memfd created before fork.
+/// `interlock-rw`: `interlock::RwLock::new()`, a sealed memfd created before fork; with `RP`
+/// (`interlock-rw-rp`), created with `RwPolicy::PreferReaders`.
 #[derive(Debug)]
-pub struct InterlockRw(interlock::RwLock);
+pub struct InterlockRwKind<const RP: bool>(interlock::RwLock);
 
-impl RwCompetitor for InterlockRw {
-    const NAME: &'static str = "interlock-rw";
+/// `interlock-rw`: the default policy (writers preferred).
+pub type InterlockRw = InterlockRwKind<false>;
+/// `interlock-rw-rp`: readers preferred, like glibc's default `pthread_rwlock`.
+pub type InterlockRwRp = InterlockRwKind<true>;
+
+impl<const RP: bool> RwCompetitor for InterlockRwKind<RP> {
+    const NAME: &'static str = if RP {
+        "interlock-rw-rp"
+    } else {
+        "interlock-rw"
+    };
     const ROBUST: bool = true;
     fn create() -> io::Result<Self> {
-        interlock::RwLock::new()
-            .map(InterlockRw)
+        let policy = if RP {
+            interlock::RwPolicy::PreferReaders
+        } else {
+            interlock::RwPolicy::PreferWriters
+        };
+        interlock::RwLock::options()
+            .policy(policy)
+            .create()
+            .map(InterlockRwKind)
             .map_err(io::Error::other)
     }
     #[inline]
@@ -262,6 +280,8 @@ pub enum RwPeer {
     FlockRw,
     /// [`InterlockRw`].
     InterlockRw,
+    /// [`InterlockRwRp`]: readers preferred.
+    InterlockRwRp,
     /// `AsRw<Futex>`: the bare futex (uncontended only).
     Futex,
     /// `AsRw<Interlock>`: interlock's `Lock` (write-only only).
@@ -270,11 +290,12 @@ pub enum RwPeer {
 
 impl RwPeer {
     /// Every competitor, in table order.
-    pub const ALL: [RwPeer; 6] = [
+    pub const ALL: [RwPeer; 7] = [
         RwPeer::PthreadRw,
         RwPeer::PthreadRwWp,
         RwPeer::FlockRw,
         RwPeer::InterlockRw,
+        RwPeer::InterlockRwRp,
         RwPeer::Futex,
         RwPeer::InterlockLock,
     ];
@@ -286,6 +307,7 @@ impl RwPeer {
             RwPeer::PthreadRwWp => PthreadRwWp::NAME,
             RwPeer::FlockRw => FlockRw::NAME,
             RwPeer::InterlockRw => InterlockRw::NAME,
+            RwPeer::InterlockRwRp => InterlockRwRp::NAME,
             RwPeer::Futex => <AsRw<Futex>>::NAME,
             RwPeer::InterlockLock => <AsRw<Interlock>>::NAME,
         }
@@ -303,6 +325,7 @@ impl RwPeer {
             RwPeer::PthreadRwWp => PthreadRwWp::ROBUST,
             RwPeer::FlockRw => FlockRw::ROBUST,
             RwPeer::InterlockRw => InterlockRw::ROBUST,
+            RwPeer::InterlockRwRp => InterlockRwRp::ROBUST,
             RwPeer::Futex => <AsRw<Futex>>::ROBUST,
             RwPeer::InterlockLock => <AsRw<Interlock>>::ROBUST,
         }
@@ -316,6 +339,7 @@ macro_rules! rw_dispatch {
             RwPeer::PthreadRwWp => $f::<PthreadRwWp>($($arg),*),
             RwPeer::FlockRw => $f::<FlockRw>($($arg),*),
             RwPeer::InterlockRw => $f::<InterlockRw>($($arg),*),
+            RwPeer::InterlockRwRp => $f::<InterlockRwRp>($($arg),*),
             RwPeer::Futex => $f::<AsRw<Futex>>($($arg),*),
             RwPeer::InterlockLock => $f::<AsRw<Interlock>>($($arg),*),
         }

@@ -30,8 +30,8 @@ options:
   --only LIST               only these competitors (futex, pthread, pthread-robust, sem,
                             flock, ofd, interlock, interlock-fair, interlock-liveness, python;
                             semaphores: posix-sem, interlock-sem; reader-writer locks:
-                            pthread-rwlock, pthread-rwlock-wp, flock-rw, interlock-rw, and
-                            futex and interlock
+                            pthread-rwlock, pthread-rwlock-wp, flock-rw, interlock-rw,
+                            interlock-rw-rp (readers preferred), and futex and interlock
                             as mutexes)
   --workloads LIST          uncontended, contended, back-to-back, work-outside, pingpong,
                             recovery, named, deadlock, sem-uncontended, sem-contended,
@@ -1161,6 +1161,7 @@ fn rwlocks(args: &Args, goals: &mut Goals) {
                     RwPeer::PthreadRwWp,
                     RwPeer::FlockRw,
                     RwPeer::InterlockRw,
+                    RwPeer::InterlockRwRp,
                 ],
                 procs,
                 rw::Mix::OneWriteIn(20),
@@ -1184,6 +1185,18 @@ fn rwlocks(args: &Args, goals: &mut Goals) {
                     t,
                     "\ninterlock-rw over pthread-rwlock-wp (glibc's writer-preferring kind, as \
                      interlock's), per repetition: {}× ({}–{}).",
+                    sig3(s.median),
+                    sig3(s.min),
+                    sig3(s.max)
+                );
+            }
+            // Not a goal either: both reader-preferring, like for like.
+            if let Some(r) = ratios(&rows, RwPeer::InterlockRwRp, RwPeer::PthreadRw) {
+                let s = Summary::of(&r);
+                let _ = writeln!(
+                    t,
+                    "interlock-rw-rp over pthread-rwlock (both prefer readers), per repetition: \
+                     {}× ({}–{}).",
                     sig3(s.median),
                     sig3(s.min),
                     sig3(s.max)
@@ -1219,6 +1232,7 @@ fn rwlocks(args: &Args, goals: &mut Goals) {
                     RwPeer::InterlockLock,
                     RwPeer::PthreadRw,
                     RwPeer::InterlockRw,
+                    RwPeer::InterlockRwRp,
                 ],
                 procs,
                 rw::Mix::WriteOnly,
@@ -1264,10 +1278,13 @@ fn rwlocks(args: &Args, goals: &mut Goals) {
         );
         t.push_str("| lock | holder killed | median µs | min | p90 µs | max | told |\n");
         t.push_str("|---|---|--:|--:|--:|--:|--:|\n");
-        for &peer in peers
-            .iter()
-            .filter(|p| p.robust() && matches!(p, RwPeer::InterlockRw | RwPeer::FlockRw))
-        {
+        for &peer in peers.iter().filter(|p| {
+            p.robust()
+                && matches!(
+                    p,
+                    RwPeer::InterlockRw | RwPeer::InterlockRwRp | RwPeer::FlockRw
+                )
+        }) {
             progress(format_args!("rw-recovery, {}", peer.name()));
             let r = rw::rw_recovery(peer, args.rounds)
                 .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));

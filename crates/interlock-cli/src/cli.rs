@@ -388,7 +388,8 @@ pub(crate) enum WaitLimit {
 /// null, "held" says whether any permit is, "waiters" is "sleepers", "acquisitions" and
 /// "owner_deaths" are the permits' totals. A reader-writer lock (`run --shared`) adds "rwlock":
 /// {"writer" (a holder, or null), "readers": [{"slot", "holder"}], "reader_slots", "waiters",
-/// "waiting_readers", "writes", "writer_deaths", "reader_deaths", "poisoned"}; its "holder" is
+/// "waiting_readers", "writes", "writer_deaths", "reader_deaths", "poisoned", "policy"
+/// ("prefer_writers" or "prefer_readers"), "entered" (a reader-preferring writer is writing)}; its "holder" is
 /// the writer, "held" says whether a writer or any reader is.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:

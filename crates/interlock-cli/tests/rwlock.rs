@@ -33,6 +33,7 @@ fn readers_share_and_a_writer_excludes_them() {
     let text = stdout(&out);
     assert!(text.starts_with("rwlock \"catalog\" (RwLock)\n"), "{text}");
     assert!(text.contains("readers:       2 (of 64 slots)"), "{text}");
+    assert!(text.contains("policy:        writer-preferring"), "{text}");
     for pid in [first.id(), second.id()] {
         assert!(
             text.contains(&format!("held by pid {pid} tid {pid}")),
@@ -44,6 +45,8 @@ fn readers_share_and_a_writer_excludes_them() {
     assert_eq!(v["kind"], "RwLock");
     assert_eq!(v["held"], true);
     assert_eq!(v["rwlock"]["readers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["rwlock"]["policy"], "prefer_writers");
+    assert_eq!(v["rwlock"]["entered"], false);
     let out = ns.run(&["list"]);
     let text = stdout(&out);
     let row = text

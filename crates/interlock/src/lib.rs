@@ -104,7 +104,7 @@ pub use crate::handles::{namespace, path};
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{
     locks::rwlock::{RwLock, RwLockConfig, RwLockReadGuard, RwLockWriteGuard},
-    types::{ReaderStatus, RwLockStatus},
+    types::{ReaderStatus, RwLockStatus, RwPolicy},
 };
 
 // Issue 15: Event and Barrier.

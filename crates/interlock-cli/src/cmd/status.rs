@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use interlock::namespace::NamedLock;
 use interlock::{
-    FlockEntry, Holder, LockStatus, PathStatus, RwLockStatus, SemaphoreStatus, WaitEdge,
+    FlockEntry, Holder, LockStatus, PathStatus, RwLockStatus, RwPolicy, SemaphoreStatus, WaitEdge,
 };
 use serde::Serialize;
 
@@ -452,6 +452,11 @@ fn write_rwlock(out: &mut impl Write, r: &Report, rw: &RwLockStatus) -> std::io:
             writeln!(out, "  writer:        {h}")?;
             writeln!(out, "  token:         {}", h.token)?;
         }
+        Some(h) if rw.policy == RwPolicy::PreferReaders => writeln!(
+            out,
+            "  writer:        {h}, waiting for {} reader(s) to leave (new readers come in)",
+            rw.readers.len()
+        )?,
         Some(h) => writeln!(
             out,
             "  writer:        {h}, waiting for {} reader(s) to leave (new readers wait)",
@@ -469,6 +474,7 @@ fn write_rwlock(out: &mut impl Write, r: &Report, rw: &RwLockStatus) -> std::io:
         rw.readers.len(),
         rw.reader_slots
     )?;
+    writeln!(out, "  policy:        {}", rw.policy)?;
     for reader in &rw.readers {
         writeln!(
             out,

@@ -358,4 +358,26 @@ impl Options<crate::locks::rwlock::RwLock> {
         self.config_mut().readers = Some(n);
         self
     }
+
+    /// Which side the rwlock prefers ([`RwPolicy`](crate::RwPolicy); writers by default).
+    /// Fixed when the rwlock is created: an rwlock that exists must have this policy when it
+    /// is set ([`Error::RwLockPolicy`] otherwise); when it is
+    /// not, either is taken. Under [`RwPolicy::PreferReaders`](crate::RwPolicy::PreferReaders)
+    /// a stream of readers may starve a writer for ever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{RwLock, RwPolicy};
+    ///
+    /// let rw = RwLock::options().policy(RwPolicy::PreferReaders).create()?;
+    /// let r = rw.read()?;
+    /// assert_eq!(rw.status().policy, RwPolicy::PreferReaders);
+    /// # drop(r);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn policy(mut self, policy: crate::RwPolicy) -> Options<crate::locks::rwlock::RwLock> {
+        self.config_mut().policy = Some(policy);
+        self
+    }
 }

@@ -7,9 +7,11 @@
 //! the writer word (`word::rwlock::reader_gate`): free, and the read is granted. A writer takes
 //! the writer word like a `Lock`, then waits for every reader slot below the high-water mark
 //! to be free. A reader that finds the writer word held gives its slot back and sleeps on the
-//! writer word: a waiting writer stops new readers (writer preference). The kernel frees a dead
-//! reader's slot, or a dead writer's word, and wakes a sleeper on it; the next writer (or the
-//! next reader, after a dead writer) is told.
+//! writer word: a waiting writer stops new readers (writer preference). An rwlock created with
+//! `RwPolicy::PreferReaders` (the header's flag) lets new readers in while its writer drains,
+//! and shuts them out only once the writer has published that it entered (`ENTERED`, in the
+//! writer record's `mark`). The kernel frees a dead reader's slot, or a dead writer's word, and
+//! wakes a sleeper on it; the next writer (or the next reader, after a dead writer) is told.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,10 +22,10 @@ use crate::locks::lock::{Lock, LockGuard};
 use crate::locks::primitive::Open;
 use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::locks::semaphore::wait_for_slot;
-use crate::shm::{table_payload, Record, MAX_READERS};
+use crate::shm::{table_payload, Record, FLAG_PREFER_READERS, MAX_READERS};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::types::{Error, Holder, Kind, RwLockStatus};
+use crate::types::{Error, Holder, Kind, RwLockStatus, RwPolicy};
 use crate::word::rwlock::{self as protocol, Gate};
 
 /// The longest a reader sleeps on the writer word, or a writer on a reader's slot, before it
@@ -39,8 +41,11 @@ pub(crate) const DEFAULT_READERS: usize = 64;
 /// back, and the next writer is told ([`RwLockWriteGuard::previous_owner_died`]); so is the
 /// next reader after a dead writer.
 ///
-/// Writers are preferred: a writer that waits for the readers to leave keeps new readers out,
-/// so a stream of readers never starves it (there is no option for the other policy).
+/// Writers are preferred by default: a writer that waits for the readers to leave keeps new
+/// readers out, so a stream of readers never starves it. An rwlock created with
+/// [`RwPolicy::PreferReaders`] (`RwLock::options().policy(..)`) lets new readers in while a
+/// writer waits, and keeps them out only while it writes: more reads get through when
+/// processes outnumber CPUs, and a stream of readers may starve a writer for ever.
 ///
 /// Share it like a lock: anonymous and inherited by `fork` ([`RwLock::new`]), handed to a
 /// spawned program ([`RwLock::pass_to`] / [`RwLock::from_env`]), met by name
@@ -96,15 +101,31 @@ pub struct RwLock {
     writer: Lock,
     /// Records 1..=R: the reader slots.
     slots: Vec<Lock>,
+    /// The segment's policy (its header's flag, fixed at creation): new readers come in while
+    /// a writer drains, and only an entered writer keeps them out.
+    prefer_readers: bool,
 }
 
 impl RwLock {
-    fn from_raw(raw: Raw, expected: Option<usize>) -> Result<RwLock, Error> {
-        let found = raw.segment().header().records() - 1;
-        if let Some(n) = expected.filter(|&n| n != found) {
+    fn from_raw(raw: Raw, config: &RwLockConfig) -> Result<RwLock, Error> {
+        let header = raw.segment().header();
+        let found = header.records() - 1;
+        if let Some(n) = config.readers.filter(|&n| n != found) {
             return Err(Error::RwLockReaders {
                 what: raw.handle_label(),
                 reason: format!("it exists with {found} reader slots, not {n}"),
+            });
+        }
+        let prefer_readers = header.prefers_readers();
+        let policy = if prefer_readers {
+            RwPolicy::PreferReaders
+        } else {
+            RwPolicy::PreferWriters
+        };
+        if let Some(wanted) = config.policy.filter(|&p| p != policy) {
+            return Err(Error::RwLockPolicy {
+                what: raw.handle_label(),
+                reason: format!("it exists {policy}, not {wanted}"),
             });
         }
         let mut all = raw
@@ -115,6 +136,7 @@ impl RwLock {
         Ok(RwLock {
             writer,
             slots: all.collect(),
+            prefer_readers,
         })
     }
 
@@ -133,6 +155,25 @@ impl RwLock {
     /// ```
     pub fn reader_slots(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The policy the rwlock was created with ([`RwPolicy`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{RwLock, RwPolicy};
+    ///
+    /// let rw = RwLock::options().policy(RwPolicy::PreferReaders).create()?;
+    /// assert_eq!(rw.policy(), RwPolicy::PreferReaders);
+    /// # Ok::<(), interlock::Error>(())
+    /// ```
+    pub fn policy(&self) -> RwPolicy {
+        if self.prefer_readers {
+            RwPolicy::PreferReaders
+        } else {
+            RwPolicy::PreferWriters
+        }
     }
 
     /// Takes a read, waiting for as long as a writer holds or waits for the lock.
@@ -253,13 +294,23 @@ impl RwLock {
     #[inline(always)]
     pub fn write(&self) -> Result<RwLockWriteGuard<'_>, Error> {
         if let Some(token) = self.writer.raw.lock_fast() {
-            if protocol::writer_mark(&self.rec().mark) == 0
-                && self.rec().tally.load(Ordering::Relaxed) == 0
-            {
+            let rec = self.rec();
+            // Reader preference: the writer enters (and re-checks) even when no reader ever
+            // read, since one may come now; with a mark of 0 there is nothing to re-check.
+            let mark = if self.prefer_readers {
+                protocol::writer_enter(&rec.mark)
+            } else {
+                protocol::writer_mark(&rec.mark)
+            };
+            if mark == 0 && rec.tally.load(Ordering::Relaxed) == 0 {
                 return Ok(self.write_guard(Acquisition {
                     token,
                     owner_died: false,
                 }));
+            }
+            if self.prefer_readers {
+                // Readers come in while this writer drains; it enters again once they left.
+                protocol::writer_leave(&rec.mark, &rec.sleepers);
             }
             return self
                 .drain(
@@ -389,7 +440,11 @@ impl RwLock {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn release_write(&self) -> Result<(), Error> {
-        self.writer.raw.release(&sys::me(), None)?;
+        let me = sys::me();
+        if self.prefer_readers && self.writer.raw.held_by(&me) {
+            protocol::writer_leave(&self.rec().mark, &self.rec().sleepers);
+        }
+        self.writer.raw.release(&me, None)?;
         let rec = self.rec();
         protocol::wake_readers(&rec.word, &rec.sleepers);
         Ok(())
@@ -518,11 +573,26 @@ impl RwLock {
     #[inline(always)]
     fn read_fast(&self) -> Option<RwLockReadGuard<'_>> {
         let guard = self.home_slot_guard()?;
-        if protocol::reader_gate(&self.rec().word) == Gate::Open {
+        if self.gate() == Gate::Open {
             Some(RwLockReadGuard { guard, lock: self })
         } else {
             drop(guard);
             None
+        }
+    }
+
+    /// A reader's look at the writer, holding its slot: under reader preference a writer that
+    /// has not entered does not keep it out.
+    #[inline(always)]
+    fn gate(&self) -> Gate {
+        let rec = self.rec();
+        // `reader_gate_prefer_readers`, with the policy looked at only when a writer holds
+        // the word: the uncontended read is the writer-preferring one.
+        match protocol::reader_gate(&rec.word) {
+            Gate::Closed if self.prefer_readers && !protocol::entered_acquire(&rec.mark) => {
+                Gate::Open
+            }
+            gate => gate,
         }
     }
 
@@ -614,12 +684,13 @@ impl RwLock {
                     None => return Ok(None),
                 },
             };
-            match protocol::reader_gate(&rec.word) {
+            match self.gate() {
                 Gate::Open => return Ok(Some(RwLockReadGuard { guard, lock: self })),
                 Gate::WriterDied => match self.writer.raw.acquire(&me, Wait::Never) {
                     Ok(Some(acq)) => {
                         // The writer word is ours for an instant, with our slot held: no
-                        // writer can come in between. Told, and given back at once.
+                        // writer can come in between. Told, and given back at once (the
+                        // guard's drop clears a dead reader-preferring writer's `ENTERED`).
                         let told = acq.owner_died;
                         let w = self.write_guard(acq);
                         drop(w);
@@ -632,8 +703,15 @@ impl RwLock {
                 Gate::Closed => {
                     drop(guard);
                     // A writer holds the word: if this thread holds a read (or the write), the
-                    // writer waits for it and it would wait for the writer.
-                    if self.holds_any(&me) {
+                    // writer waits for it and it would wait for the writer. Under reader
+                    // preference a writer is kept out only while it has entered, which it
+                    // cannot while this thread reads (it withdraws): only the write counts.
+                    let deadlock = if self.prefer_readers {
+                        self.writer.raw.held_by(&me)
+                    } else {
+                        self.holds_any(&me)
+                    };
+                    if deadlock {
                         return Err(Error::WouldDeadlock {
                             lock: self.writer.raw.handle_label(),
                         });
@@ -651,7 +729,16 @@ impl RwLock {
             }
             let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
             let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
-            protocol::reader_sleep(&rec.word, &rec.sleepers, &deadline);
+            if self.prefer_readers {
+                protocol::reader_sleep_while_entered(
+                    &rec.word,
+                    &rec.mark,
+                    &rec.sleepers,
+                    &deadline,
+                );
+            } else {
+                protocol::reader_sleep(&rec.word, &rec.sleepers, &deadline);
+            }
         }
     }
 
@@ -687,7 +774,10 @@ impl RwLock {
 
     /// With the writer word held (`acq`): waits until every reader slot below the mark is
     /// free, clearing (and being told of) slots whose reader died; until `end`, when it gives
-    /// the word back. A slot held by this very thread is `WouldDeadlock`.
+    /// the word back. A slot held by this very thread is `WouldDeadlock`. Under reader
+    /// preference, once every slot was seen free it enters (`ENTERED`) and looks at them all
+    /// again: one held, and it withdraws, wakes the readers that slept meanwhile, and drains
+    /// again.
     #[cold]
     #[inline(never)]
     fn drain(
@@ -701,7 +791,12 @@ impl RwLock {
         // slots taken here). A write that gives up hands them on to the next writer.
         let mut untold = u32::from(acq.owner_died);
         let mut guard = self.write_guard(acq);
-        let mark = (protocol::writer_mark(&rec.mark) as usize).min(self.slots.len());
+        if self.prefer_readers && protocol::entered(&rec.mark) {
+            // Only the word's holder sets it: a writer died entered. Readers come in again
+            // while this writer drains.
+            protocol::writer_leave(&rec.mark, &rec.sleepers);
+        }
+        let mut mark = (protocol::writer_mark(&rec.mark) as usize).min(self.slots.len());
         if rec.tally.load(Ordering::Relaxed) != 0 {
             untold = untold.saturating_add(rec.tally.swap(0, Ordering::Relaxed));
         }
@@ -710,51 +805,65 @@ impl RwLock {
                 rec.tally.fetch_add(untold, Ordering::Relaxed);
             }
         };
-        for slot in &self.slots[..mark] {
-            loop {
-                if protocol::slot(&slot.raw.record().word) == protocol::Slot::Free {
-                    break;
-                }
-                // Held, or free after its reader died: one look that also takes a slot whose
-                // holder died (the kernel's mark, or a holder it does not report found dead).
-                match slot.raw.acquire(&me, Wait::Never) {
-                    Ok(Some(got)) => {
-                        if got.owner_died {
-                            untold = untold.saturating_add(1);
-                            slot.raw.clear_poison();
-                        }
-                        drop(LockGuard {
-                            hold: Hold::new(&slot.raw, got),
-                        });
+        loop {
+            for slot in &self.slots[..mark] {
+                loop {
+                    if protocol::slot(&slot.raw.record().word) == protocol::Slot::Free {
                         break;
                     }
-                    Ok(None) => {}
-                    // This thread reads: it would wait for itself.
-                    Err(Error::WouldDeadlock { .. }) => {
-                        give_up(untold);
-                        return Err(Error::WouldDeadlock {
-                            lock: self.writer.raw.handle_label(),
-                        });
+                    // Held, or free after its reader died: one look that also takes a slot whose
+                    // holder died (the kernel's mark, or a holder it does not report found dead).
+                    match slot.raw.acquire(&me, Wait::Never) {
+                        Ok(Some(got)) => {
+                            if got.owner_died {
+                                untold = untold.saturating_add(1);
+                                slot.raw.clear_poison();
+                            }
+                            drop(LockGuard {
+                                hold: Hold::new(&slot.raw, got),
+                            });
+                            break;
+                        }
+                        Ok(None) => {}
+                        // This thread reads: it would wait for itself.
+                        Err(Error::WouldDeadlock { .. }) => {
+                            give_up(untold);
+                            return Err(Error::WouldDeadlock {
+                                lock: self.writer.raw.handle_label(),
+                            });
+                        }
+                        Err(e) => {
+                            give_up(untold);
+                            return Err(e);
+                        }
                     }
-                    Err(e) => {
-                        give_up(untold);
-                        return Err(e);
+                    if end.is_none_or(|end| Instant::now() < end)
+                        && protocol::spin_until_free(&slot.raw.record().word)
+                    {
+                        continue;
                     }
+                    let now = Instant::now();
+                    if end.is_some_and(|end| now >= end) {
+                        give_up(untold);
+                        return Ok(None);
+                    }
+                    let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
+                    let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
+                    protocol::writer_wait_for_slot(&slot.raw.record().word, &deadline);
                 }
-                if end.is_none_or(|end| Instant::now() < end)
-                    && protocol::spin_until_free(&slot.raw.record().word)
-                {
-                    continue;
-                }
-                let now = Instant::now();
-                if end.is_some_and(|end| now >= end) {
-                    give_up(untold);
-                    return Ok(None);
-                }
-                let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
-                let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
-                protocol::writer_wait_for_slot(&slot.raw.record().word, &deadline);
             }
+            if !self.prefer_readers {
+                break;
+            }
+            mark = (protocol::writer_enter(&rec.mark) as usize).min(self.slots.len());
+            if self.slots[..mark]
+                .iter()
+                .all(|s| protocol::slot(&s.raw.record().word) == protocol::Slot::Free)
+            {
+                break;
+            }
+            // A reader came in before this writer entered: it reads, and the writer drains again.
+            protocol::writer_leave(&rec.mark, &rec.sleepers);
         }
         let told = untold != 0;
         if told && !guard.hold.owner_died() {
@@ -905,6 +1014,16 @@ impl<'a> RwLockWriteGuard<'a> {
         )
     }
 
+    /// Under reader preference, before the writer word is released: clears `ENTERED` — if
+    /// this thread holds the word (a forked child's copy of the guard must not let readers in
+    /// beside its parent's write).
+    #[inline(always)]
+    fn leave(&self) {
+        if self.lock.prefer_readers && self.hold.raw.held_by(&sys::me()) {
+            protocol::writer_leave(&self.lock.rec().mark, &self.lock.rec().sleepers);
+        }
+    }
+
     /// The same hold, flagged "previous owner died" (a reader died holding its slot).
     fn told(self) -> RwLockWriteGuard<'a> {
         let (raw, token, lock) = (self.hold.raw, self.hold.token(), self.lock);
@@ -1028,6 +1147,7 @@ impl<'a> RwLockWriteGuard<'a> {
     /// # Ok::<(), interlock::Error>(())
     /// ```
     pub fn unlock(self) -> Result<(), Error> {
+        self.leave();
         let result = self.hold.end(false);
         let rec = self.lock.rec();
         std::mem::forget(self);
@@ -1040,6 +1160,7 @@ impl Drop for RwLockWriteGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         let rec = self.lock.rec();
+        self.leave();
         self.hold
             .drop_hold_then(|| protocol::wake_readers(&rec.word, &rec.sleepers));
     }
@@ -1071,6 +1192,7 @@ impl fmt::Debug for RwLock {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RwLockConfig {
     pub(crate) readers: Option<usize>,
+    pub(crate) policy: Option<RwPolicy>,
 }
 
 /// The reader slots `n`, checked: 1 to [`MAX_READERS`].
@@ -1096,7 +1218,11 @@ impl Open for RwLock {
     fn payload<'a>(config: &'a RwLockConfig, what: &str) -> Result<Cow<'a, [u8]>, Error> {
         let n = config.readers.unwrap_or(DEFAULT_READERS);
         check_readers(n, &what.replacen("lock", "rwlock", 1))?;
-        Ok(Cow::Owned(table_payload(n as u32).to_vec()))
+        let mut payload = table_payload(n as u32).to_vec();
+        if config.policy == Some(RwPolicy::PreferReaders) {
+            payload.extend_from_slice(&FLAG_PREFER_READERS.to_ne_bytes());
+        }
+        Ok(Cow::Owned(payload))
     }
 
     fn check(config: &RwLockConfig) -> Result<(), Error> {
@@ -1107,7 +1233,7 @@ impl Open for RwLock {
     }
 
     fn from_raw(raw: Raw, config: &RwLockConfig) -> Result<RwLock, Error> {
-        RwLock::from_raw(raw, config.readers)
+        RwLock::from_raw(raw, config)
     }
 
     fn raw(&self) -> &Raw {

@@ -173,6 +173,12 @@ pub(crate) fn rwlock(seg: &Segment) -> (LockStatus, RwLockStatus) {
         reader_deaths,
         deaths_untold: untold,
         poisoned: writer.poisoned,
+        policy: if seg.header().prefers_readers() {
+            crate::RwPolicy::PreferReaders
+        } else {
+            crate::RwPolicy::PreferWriters
+        },
+        entered: writer.holder.is_some() && crate::word::rwlock::entered(&rec.mark),
     };
     let summary = LockStatus {
         waiters: status.waiters,

@@ -11,7 +11,8 @@
 //!                                13 Condition
 //!     28     4  record offset    RECORD_OFFSET
 //!     32     4  record length    RECORD_LEN
-//!     36     4  flags            0 (reserved; a set bit is refused)
+//!     36     4  flags            0, except an RwLock's bit 0 (FLAG_PREFER_READERS: it prefers
+//!                                readers, decision 0025); any other set bit is refused
 //!     40     8  created at       Unix time in ns
 //!     48     4  creator pid
 //!     52     4  size             per kind: a Value's bytes (1 to MAX_VALUE), a LockTable's locks
@@ -44,6 +45,11 @@ use crate::types::{Kind, SegmentFault};
 pub(crate) const MAGIC: [u8; 8] = *b"INTRLOCK";
 /// The format this build writes and the newest it reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Header flag (bytes 36..40), an RwLock's only: new readers are admitted while a writer
+/// waits for readers to leave (`RwPolicy::PreferReaders`). Set at creation, never changed. A
+/// build that does not know it refuses the segment ("unknown flags set") instead of taking
+/// reads beside a writer that publishes when it is in (decision 0025).
+pub(crate) const FLAG_PREFER_READERS: u32 = 1;
 /// Bytes of header before the record.
 pub(crate) const HEADER_LEN: usize = 64;
 /// Where the record starts (cache-line aligned).
@@ -211,6 +217,16 @@ pub(crate) struct Header {
     /// WaitRegistry's slots; 0 for a lock. Read through what it is for the kind:
     /// [`Header::value_len`], [`Header::records`], [`Header::wait_slots`].
     size: u32,
+    /// Header bytes 36..40: 0, or an RwLock's [`FLAG_PREFER_READERS`].
+    flags: u32,
+}
+
+/// The flags `content` may carry (a set bit outside them is refused).
+fn allowed_flags(content: Content) -> u32 {
+    match content {
+        Content::Handle(Kind::RwLock) => FLAG_PREFER_READERS,
+        _ => 0,
+    }
 }
 
 impl Header {
@@ -230,8 +246,22 @@ impl Header {
                 created_at_ns,
                 creator_pid,
                 size,
+                flags: 0,
             }),
         }
+    }
+
+    /// The same header with `flags` (bytes 36..40): `Err` if the kind may not carry them.
+    pub(crate) fn with_flags(self, flags: u32) -> Result<Header, &'static str> {
+        if flags & !allowed_flags(self.content) != 0 {
+            return Err("unknown flags set");
+        }
+        Ok(Header { flags, ..self })
+    }
+
+    /// Whether the segment is an RwLock that prefers readers ([`FLAG_PREFER_READERS`]).
+    pub(crate) fn prefers_readers(&self) -> bool {
+        self.flags & FLAG_PREFER_READERS != 0
     }
 
     /// The kind of handle the segment is for; `None` for the wait registry, which is none.
@@ -303,6 +333,7 @@ impl Header {
         b[24..28].copy_from_slice(&self.content.code().to_ne_bytes());
         b[28..32].copy_from_slice(&(RECORD_OFFSET as u32).to_ne_bytes());
         b[32..36].copy_from_slice(&(RECORD_LEN as u32).to_ne_bytes());
+        b[36..40].copy_from_slice(&self.flags.to_ne_bytes());
         b[40..48].copy_from_slice(&self.created_at_ns.to_ne_bytes());
         b[48..52].copy_from_slice(&self.creator_pid.to_ne_bytes());
         b[52..56].copy_from_slice(&self.size.to_ne_bytes());
@@ -355,6 +386,7 @@ impl Header {
             created_at_ns: 0,
             creator_pid: 0,
             size,
+            flags: 0,
         };
         let recorded_len = u64_at(16);
         if recorded_len != shape.segment_len() as u64 {
@@ -373,7 +405,8 @@ impl Header {
                 "record placement does not match format 1",
             ));
         }
-        if u32_at(36) != 0 {
+        let flags = u32_at(36);
+        if flags & !allowed_flags(content) != 0 {
             return Err(SegmentFault::Corrupt("unknown flags set"));
         }
         if bytes[56..64].iter().any(|&b| b != 0) {
@@ -384,6 +417,7 @@ impl Header {
             created_at_ns: u64_at(40),
             creator_pid: u32_at(48),
             size,
+            flags,
         })
     }
 }
@@ -398,6 +432,7 @@ mod tests {
             created_at_ns: 1_700_000_000_000_000_000,
             creator_pid: 4242,
             size: 0,
+            flags: 0,
         }
     }
 
@@ -435,6 +470,26 @@ mod tests {
         assert_eq!(
             Header::new(Content::WaitRegistry, 1, 1, 2).unwrap().kind(),
             None
+        );
+    }
+
+    /// An RwLock's reader preference is the one flag: it round-trips on an RwLock, and is
+    /// refused on every other kind, in `with_flags` and in `decode`.
+    #[test]
+    fn only_an_rwlock_carries_the_reader_preference_flag() {
+        let rw = Header::new(Content::Handle(Kind::RwLock), 8, 1, 2).unwrap();
+        assert!(!rw.prefers_readers());
+        let pr = rw.with_flags(FLAG_PREFER_READERS).unwrap();
+        assert!(pr.prefers_readers());
+        let len = pr.segment_len() as u64;
+        assert_eq!(Header::decode(&pr.encode(), len), Ok(pr));
+        assert!(rw.with_flags(2).is_err());
+        assert!(sample().with_flags(FLAG_PREFER_READERS).is_err());
+        let mut b = sample().encode();
+        b[36..40].copy_from_slice(&FLAG_PREFER_READERS.to_ne_bytes());
+        assert_eq!(
+            Header::decode(&b, SEGMENT_LEN as u64),
+            Err(SegmentFault::Corrupt("unknown flags set"))
         );
     }
 

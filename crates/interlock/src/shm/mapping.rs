@@ -128,7 +128,8 @@ impl Segment {
     /// Writes a fresh header, zeroed records and (for a Value) the initial `value` into `fd`
     /// (which must be new and empty). `value` is empty for locks; for a LockTable (and a wait
     /// registry) it is the number of locks (slots) as 4 native-endian bytes
-    /// ([`table_payload`](super::table_payload)).
+    /// ([`table_payload`](super::table_payload)); an RwLock's may add 4 bytes of header flags
+    /// ([`FLAG_PREFER_READERS`](super::FLAG_PREFER_READERS)).
     pub(crate) fn initialize(
         fd: &OwnedFd,
         content: impl Into<Content>,
@@ -136,6 +137,14 @@ impl Segment {
     ) -> std::io::Result<()> {
         let content = content.into();
         let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+        // An RwLock's `value` may carry its header flags after the size (8 bytes).
+        let (value, flags) = match (content, value.len()) {
+            (Content::Handle(Kind::RwLock), 8) => (
+                &value[..4],
+                u32::from_ne_bytes(value[4..8].try_into().expect("4 bytes")),
+            ),
+            _ => (value, 0),
+        };
         let size = match content {
             Content::Handle(Kind::LockTable | Kind::Semaphore | Kind::Barrier | Kind::RwLock)
             | Content::WaitRegistry => u32::from_ne_bytes(
@@ -151,6 +160,7 @@ impl Segment {
         // or of more than MAX_VALUE would block its name for good. `Value` and `LockTable`
         // refuse such sizes before creating anything; this is the backstop.
         let header = Header::new(content, size, sys::now_coarse_ns(), std::process::id())
+            .and_then(|h| h.with_flags(flags))
             .map_err(|fault| invalid(format!("a new {content} of size {size}: {fault}")))?;
         ftruncate(fd, header.segment_len() as u64)?;
         reserve(fd, header.segment_len() as u64)?;

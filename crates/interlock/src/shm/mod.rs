@@ -16,11 +16,11 @@ mod record;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::Header;
-pub(crate) use header::MAX_READERS;
 #[cfg(feature = "fuzzing")]
 pub(crate) use header::SEGMENT_LEN;
 pub(crate) use header::{table_payload, Content, MAGIC, MAX_TABLE, MAX_VALUE, WAIT_SLOT_LEN};
 pub(crate) use header::{BARRIER_HEAD_LEN, BARRIER_SLOT_LEN, MAX_PARTIES};
+pub(crate) use header::{FLAG_PREFER_READERS, MAX_READERS};
 // Issue 15: Condition.
 pub(crate) use header::CONDITION_PAYLOAD_LEN;
 pub(crate) use mapping::{trusted_file, RecordRef, Segment};

@@ -362,6 +362,31 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// An [`RwLock`](crate::RwLock) opened with a [`RwPolicy`](crate::RwPolicy) given that
+    /// exists with the other one (the policy is fixed when it is created).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use interlock::{RwLock, RwPolicy};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("cache.rwlock");
+    /// let _rw = RwLock::options().open_path(&path)?; // writer-preferring, the default
+    /// let err = RwLock::options()
+    ///     .policy(RwPolicy::PreferReaders)
+    ///     .open_path(&path)
+    ///     .unwrap_err();
+    /// assert!(matches!(err, interlock::Error::RwLockPolicy { .. }), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[error("{what}: {reason}")]
+    RwLockPolicy {
+        /// The rwlock: its name, path, or "anonymous rwlock".
+        what: String,
+        /// What was wrong: the policy it exists with, and the one asked for.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -22,4 +22,4 @@ pub use status::{PermitStatus, SemaphoreStatus};
 // Issue 15: Condition.
 pub use status::ConditionStatus;
 // Issue 15: an RwLock's status.
-pub use status::{ReaderStatus, RwLockStatus};
+pub use status::{ReaderStatus, RwLockStatus, RwPolicy};

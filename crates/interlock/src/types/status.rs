@@ -207,6 +207,52 @@ pub struct RwLockStatus {
     pub deaths_untold: u32,
     /// Whether the lock is poisoned: a writer died or panicked, and nobody has cleared it.
     pub poisoned: bool,
+    /// Which side it prefers (fixed at creation): [`RwPolicy`].
+    pub policy: RwPolicy,
+    /// Reader preference only: whether the writer has drained the readers and is writing
+    /// (new readers wait); a writer that holds the lock without it is still draining, with new
+    /// readers let in.
+    pub entered: bool,
+}
+
+/// Which side an [`RwLock`](crate::RwLock) lets in first when a writer waits for readers to leave: fixed when
+/// the rwlock is created (stored in its segment, shown by [`RwLock::status`](crate::RwLock::status) and
+/// `interlock status`), checked when it is opened with a policy given.
+///
+/// # Examples
+///
+/// ```
+/// use interlock::{RwLock, RwPolicy};
+///
+/// let rw = RwLock::options().policy(RwPolicy::PreferReaders).create()?;
+/// assert_eq!(rw.policy(), RwPolicy::PreferReaders);
+/// assert_eq!(RwLock::new()?.policy(), RwPolicy::PreferWriters);
+/// # Ok::<(), interlock::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum RwPolicy {
+    /// The default: a writer that holds the lock while it waits for the readers to leave keeps
+    /// new readers out, so a stream of readers never starves it. With more processes than
+    /// CPUs, a writer preempted while it waits stops every reader.
+    #[default]
+    PreferWriters,
+    /// New readers are let in while a writer waits for the readers to leave (glibc's default
+    /// `pthread_rwlock` policy); only a writer that found them all gone keeps readers out, for
+    /// as long as it writes. Writers may starve: under a stream of overlapping readers a
+    /// writer waits for ever — that is what the policy means. A write costs one more atomic
+    /// instruction.
+    PreferReaders,
+}
+
+impl fmt::Display for RwPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RwPolicy::PreferWriters => "writer-preferring",
+            RwPolicy::PreferReaders => "reader-preferring",
+        })
+    }
 }
 
 /// A reader holding a slot of an [`RwLock`](crate::RwLock).

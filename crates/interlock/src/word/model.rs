@@ -10,6 +10,12 @@
 //! loom build, switched on by `INTERLOCK_LOOM_MUTANT=NAME`) and what loom reports on it;
 //! `model_every_mutant_is_caught` runs each model on its mutant in a child process and fails
 //! if one passes. Decision 0030 has the table with the reasons.
+//!
+//! Reader preference (`ENTERED`, decision 0025), mutations tried by hand when its models were
+//! written (not yet in [`MUTANTS`]): the exclusion model fails without the writer's re-check
+//! after it enters, or without either side's fence; the dead-writer model when the claimant
+//! does not clear `ENTERED`; the withdrawal model when a withdrawing writer does not wake the
+//! readers it kept out.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -962,4 +968,233 @@ fn model_every_mutant_is_caught() {
         "mutants the models let through:\n{}",
         escaped.join("\n")
     );
+}
+
+// ---- Reader preference (`RwPolicy::PreferReaders`): `ENTERED` in the writer record's mark ----
+
+/// A reader-preferring writer's release as its guard does it: `ENTERED` cleared (waking the
+/// readers it kept out), then the writer word released.
+fn rw_release_write_entered(s: &Rw, tid: u32) {
+    super::rwlock::writer_leave(&s.mark, &s.sleepers);
+    rw_release_write(s, tid);
+}
+
+/// A reader-preferring writer's drain as `RwLock::drain` does it, with one reader slot: wait
+/// for the slot (asleep on it), enter, look again; held, and withdraw and drain again.
+/// `recheck: false` is the mutant that trusts its first look.
+fn rw_drain_prefer_readers(s: &Rw, recheck: bool) {
+    use super::rwlock::{
+        slot, writer_enter, writer_leave, writer_mark, writer_wait_for_slot, Slot,
+    };
+    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+    let mut mark = writer_mark(&s.mark);
+    loop {
+        if mark > 0 {
+            while slot(&s.slot[0]) != Slot::Free {
+                writer_wait_for_slot(&s.slot[0], &never);
+            }
+        }
+        mark = writer_enter(&s.mark);
+        if !recheck || mark == 0 || slot(&s.slot[0]) == Slot::Free {
+            return;
+        }
+        writer_leave(&s.mark, &s.sleepers);
+    }
+}
+
+/// A reader-preferring reader as `RwLock::read` does it: raise the mark, take the slot, look;
+/// kept out by an entered writer, give the slot back and sleep (`reader_sleep_while_entered`).
+/// Reads the data once granted.
+fn rw_read_prefer_readers(s: &Rw, tid: u32) {
+    use super::rwlock::{cover_slot, reader_gate_prefer_readers, reader_sleep_while_entered, Gate};
+    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+    loop {
+        cover_slot(&s.mark, 0);
+        assert!(try_lock_fast(&s.slot[0], tid));
+        if reader_gate_prefer_readers(&s.writer, &s.mark) == Gate::Open {
+            // SAFETY: read granted; a write beside it is what loom reports.
+            s.data.with(|d| unsafe { assert!(*d <= 1) });
+            unlock(&s.slot[0]);
+            return;
+        }
+        unlock(&s.slot[0]);
+        reader_sleep_while_entered(&s.writer, &s.mark, &s.sleepers, &never);
+    }
+}
+
+/// Reader preference excludes too, and the writer is not starved when readers stop: a reader
+/// (which comes in while the writer drains, and sleeps while it has entered) and a writer
+/// that takes the writer word, drains, enters and re-checks. Never both inside (loom reports
+/// the data's concurrent read and write), and both end (a reader left asleep, or a writer
+/// that never enters after the reader left, is loom's deadlock). It fails — the two accesses
+/// reported — with the writer's re-check after `ENTERED` dropped
+/// (`rw_drain_prefer_readers(.., false)`), or with `writer_enter`'s read-modify-write Relaxed
+/// and no fence, or without `reader_gate`'s fence — the pairing needs both sides' (all three
+/// tried when it was written).
+#[test]
+fn model_rwlock_prefer_readers_exclude_and_the_writer_enters() {
+    loom::model(|| {
+        let s = rw(UNLOCKED);
+        let reader = {
+            let s = s.clone();
+            thread::spawn(move || rw_read_prefer_readers(&s, 1))
+        };
+        assert!(try_lock_fast(&s.writer, 2));
+        rw_drain_prefer_readers(&s, true);
+        // SAFETY: write granted; a read beside it is what loom reports.
+        s.data.with_mut(|d| unsafe { *d += 1 });
+        rw_release_write_entered(&s, 2);
+        reader.join().unwrap();
+    });
+}
+
+/// A reader comes in while a writer holds the writer word but has not entered: the writer
+/// holds it from the start here, and a reader that finds it not entered reads (the writer
+/// waits on the slot). With `ENTERED` already set (the writer is writing) the reader sleeps
+/// until the writer leaves — no lost wake-up between its look at `mark` and its sleep.
+#[test]
+fn model_rwlock_prefer_readers_reader_passes_a_draining_writer() {
+    use super::rwlock::{writer_enter, ENTERED};
+    loom::model(|| {
+        // Writer 9 holds the word and has used slot 0 before (mark 1); it is draining.
+        let s = rw(9);
+        s.mark.store(1, Ordering::Relaxed);
+        let reader = {
+            let s = s.clone();
+            thread::spawn(move || rw_read_prefer_readers(&s, 1))
+        };
+        // The writer enters once: the reader either got in first (the writer withdraws and
+        // waits for it) or sleeps until the writer leaves.
+        let mark = writer_enter(&s.mark);
+        assert_eq!(mark, 1);
+        if super::rwlock::slot(&s.slot[0]) == super::rwlock::Slot::Free {
+            // SAFETY: write granted.
+            s.data.with_mut(|d| unsafe { *d += 1 });
+        }
+        rw_release_write_entered(&s, 9);
+        reader.join().unwrap();
+        assert_eq!(s.mark.load(Ordering::Relaxed) & ENTERED, 0);
+    });
+}
+
+/// A reader-preferring writer that dies entered: the kernel marks the word and wakes one
+/// sleeper; `ENTERED` stays set. A reader woken (or arriving) claims the word — told — and
+/// its release clears `ENTERED` (`writer_leave`) and wakes every reader: both readers end
+/// inside, exactly one told. It fails (loom's deadlock) when the claimant does not clear
+/// `ENTERED` (the other reader sleeps on an entered mark with the word free).
+#[test]
+fn model_rwlock_prefer_readers_dead_entered_writer_is_cleared() {
+    use super::rwlock::{reader_gate_prefer_readers, reader_sleep_while_entered, Gate, ENTERED};
+    loom::model(|| {
+        let s = rw(9);
+        s.mark.store(2 | ENTERED, Ordering::Relaxed);
+        let readers: Vec<_> = [0usize, 1]
+            .into_iter()
+            .map(|i| {
+                let s = s.clone();
+                thread::spawn(move || {
+                    let tid = 1 + i as u32;
+                    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                    loop {
+                        assert!(try_lock_fast(&s.slot[i], tid));
+                        match reader_gate_prefer_readers(&s.writer, &s.mark) {
+                            Gate::Open => {
+                                unlock(&s.slot[i]);
+                                return false;
+                            }
+                            Gate::WriterDied => {
+                                if let Ok(how) = try_lock_slow(&s.writer, tid + 10, None) {
+                                    rw_release_write_entered(&s, tid + 10);
+                                    unlock(&s.slot[i]);
+                                    return how == Acquired::OwnerDied;
+                                }
+                                unlock(&s.slot[i]);
+                            }
+                            Gate::Closed => {
+                                unlock(&s.slot[i]);
+                            }
+                        }
+                        reader_sleep_while_entered(&s.writer, &s.mark, &s.sleepers, &never);
+                    }
+                })
+            })
+            .collect();
+        // The writer's thread dies entered: the kernel's robust-list walk.
+        assert!(mark_owner_dead(&s.writer, 9));
+        let told: u32 = readers
+            .into_iter()
+            .map(|r| u32::from(r.join().unwrap()))
+            .sum();
+        assert_eq!(told, 1, "the death is told once");
+        assert_eq!(s.mark.load(Ordering::Relaxed) & ENTERED, 0);
+    });
+}
+
+/// The withdrawal lets readers in: a writer that holds the word (slots 0 and 1 used before)
+/// drains, enters, and finds reader 2 came in first, so it withdraws and waits for reader 2 —
+/// who reads until reader 1 has read too (readers that overlap, the workload reader preference
+/// is for). Reader 1, kept out while the writer was entered, must be let in by the withdrawal:
+/// if it stays asleep, reader 2 never leaves (loom: the model exceeds its branches, reader 2
+/// spinning for ever). It fails so when `writer_leave` does not wake `mark` (tried when it was
+/// written). A kept-out reader that sleeps on the writer word alone (the withdrawal changes
+/// only `mark`, so a reader between its look at `mark` and its sleep sleeps through the wake)
+/// fails too, but only at `LOOM_MAX_PREEMPTIONS=3`, where this model also fails as written:
+/// the emulated futex's one bucket lets reader 2's wake-up on its slot go to reader 1 asleep
+/// on the writer word, leaving the writer asleep — a lost wake-up no kernel has (its wake-ups
+/// are per word). CI runs it at 2.
+#[test]
+fn model_rwlock_prefer_readers_withdrawal_lets_kept_out_readers_in() {
+    use super::rwlock::{
+        cover_slot, reader_gate_prefer_readers, reader_sleep_while_entered, slot, writer_enter,
+        writer_leave, writer_wait_for_slot, Gate, Slot,
+    };
+    loom::model(|| {
+        let s = rw(9);
+        s.mark.store(2, Ordering::Relaxed);
+        let first_in = Arc::new(AtomicU32::new(0));
+        let readers: Vec<_> = [0usize, 1]
+            .into_iter()
+            .map(|i| {
+                let (s, first_in) = (s.clone(), first_in.clone());
+                thread::spawn(move || {
+                    let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+                    loop {
+                        cover_slot(&s.mark, i as u32);
+                        assert!(try_lock_fast(&s.slot[i], 1 + i as u32));
+                        if reader_gate_prefer_readers(&s.writer, &s.mark) == Gate::Open {
+                            if i == 0 {
+                                first_in.store(1, Ordering::Release);
+                            } else {
+                                // Reader 2 reads until reader 1 has read too.
+                                while first_in.load(Ordering::Acquire) == 0 {
+                                    thread::yield_now();
+                                }
+                            }
+                            unlock(&s.slot[i]);
+                            return;
+                        }
+                        unlock(&s.slot[i]);
+                        reader_sleep_while_entered(&s.writer, &s.mark, &s.sleepers, &never);
+                    }
+                })
+            })
+            .collect();
+        let never = crate::sys::futex::deadline_after(std::time::Duration::MAX);
+        loop {
+            for word in &s.slot {
+                while slot(word) != Slot::Free {
+                    writer_wait_for_slot(word, &never);
+                }
+            }
+            writer_enter(&s.mark);
+            if s.slot.iter().all(|w| slot(w) == Slot::Free) {
+                break;
+            }
+            writer_leave(&s.mark, &s.sleepers);
+        }
+        rw_release_write_entered(&s, 9);
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
 }

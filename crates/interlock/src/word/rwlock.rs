@@ -21,6 +21,17 @@
 //! `WAITERS` wakes one sleeper as a lock's does, then every one of them when readers sleep
 //! ([`wake_readers`]): a reader is never left asleep behind a released writer. The loom models
 //! are in `word/model.rs`.
+//!
+//! **Reader preference** (`RwPolicy::PreferReaders`, the header's `FLAG_PREFER_READERS`): a
+//! writer that holds the writer word only shuts readers out once it has drained them and
+//! published [`ENTERED`] (bit 31 of the writer record's `mark`; the mark itself is at most 128).
+//! The pairing is then between the reader's slot and `ENTERED`: a reader takes its slot, then
+//! (SeqCst fence) looks at the writer word and, when it is held, at `ENTERED`
+//! ([`reader_gate_prefer_readers`]); a writer that found every slot free sets `ENTERED` (a
+//! SeqCst read-modify-write) and looks at every slot again ([`writer_enter`]): one held, and it
+//! withdraws ([`writer_leave`]) and drains again. `ENTERED` is set only by the writer word's
+//! holder and cleared before the word is released, so it is stale only after a writer died
+//! entered (the word then says `OWNER_DIED`): whoever claims the word next clears it.
 
 use super::{announce_sleep, spin, OWNER_DIED, TID_MASK};
 use crate::sync::{fence, fence_after_rmw, AtomicU32, Ordering};
@@ -39,20 +50,30 @@ pub(crate) enum Gate {
     Closed,
 }
 
+/// Bit 31 of the writer record's `mark`, a reader-preferring rwlock's only: the writer word's
+/// holder has drained every reader and is writing; new readers stay out. Never set in a
+/// writer-preferring one.
+pub(crate) const ENTERED: u32 = 1 << 31;
+/// The high-water mark's bits of `mark` (at most `MAX_READERS`).
+const MARK: u32 = !ENTERED;
+
 /// Before a reader takes slot `index` (0-based among the reader slots): raises the high-water
 /// `mark` above it if it is not already, so that a writer's look ([`writer_mark`]) covers the
 /// slot. SeqCst, ordered before the slot's exchange and the reader's fence.
 #[inline(always)]
 pub(crate) fn cover_slot(mark: &AtomicU32, index: u32) {
-    if mark.load(Ordering::Relaxed) <= index {
+    if mark.load(Ordering::Relaxed) & MARK <= index {
         raise_mark(mark, index);
     }
 }
 
+/// Raises the mark's bits to `index + 1`, keeping [`ENTERED`] as it is.
 #[cold]
 #[inline(never)]
 fn raise_mark(mark: &AtomicU32, index: u32) {
-    mark.fetch_max(index + 1, Ordering::SeqCst);
+    let _ = mark.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |m| {
+        (m & MARK <= index).then_some((m & ENTERED) | (index + 1))
+    });
 }
 
 /// A reader's look at the writer word after it took its slot (a read-modify-write): the
@@ -82,7 +103,69 @@ pub(crate) fn reader_gate(writer: &AtomicU32) -> Gate {
 #[inline(always)]
 pub(crate) fn writer_mark(mark: &AtomicU32) -> u32 {
     fence_after_rmw();
-    mark.load(Ordering::Relaxed)
+    mark.load(Ordering::Relaxed) & MARK
+}
+
+/// A reader-preferring rwlock's reader, holding its slot (taken by a read-modify-write):
+/// [`reader_gate`], except that a held writer word keeps it out only while its writer has
+/// entered ([`ENTERED`]): a writer still waiting for readers to leave lets new ones in. The
+/// SeqCst fence pairs with [`writer_enter`]'s: either that writer sees our slot held (and
+/// withdraws), or we see it entered. Acquire: a granted read sees what the last writer wrote
+/// (its [`writer_leave`] is a Release that every later read-modify-write of `mark` carries).
+#[cfg_attr(not(all(test, loom)), allow(dead_code))] // `RwLock::gate` spells it out
+#[inline(always)]
+pub(crate) fn reader_gate_prefer_readers(writer: &AtomicU32, mark: &AtomicU32) -> Gate {
+    match reader_gate(writer) {
+        Gate::Closed if !entered_acquire(mark) => Gate::Open,
+        gate => gate,
+    }
+}
+
+/// [`reader_gate_prefer_readers`]'s look at `mark`, once [`reader_gate`] found the writer word
+/// held: whether its writer entered (Acquire, for what the last writer wrote).
+#[inline(always)]
+pub(crate) fn entered_acquire(mark: &AtomicU32) -> bool {
+    mark.load(Ordering::Acquire) & ENTERED != 0
+}
+
+/// A reader-preferring rwlock's writer, holding the writer word, that found every slot below
+/// the mark free: publishes [`ENTERED`] (SeqCst: on x86-64 the `lock` prefix is the fence), and
+/// returns the mark as it is now, for the caller to look at every slot below it once more.
+/// One held, and the caller withdraws ([`writer_leave`]) and drains again.
+#[inline(always)]
+pub(crate) fn writer_enter(mark: &AtomicU32) -> u32 {
+    let before = mark.fetch_or(ENTERED, Ordering::SeqCst);
+    fence_after_rmw();
+    before & MARK
+}
+
+/// Clears [`ENTERED`] and wakes the readers it kept out: a reader-preferring writer
+/// withdrawing (a reader came in first), or leaving (before the writer word is released), or
+/// the claimant of a dead writer's word clearing what it left. Release: a reader that sees it
+/// cleared sees the write. The SeqCst read-modify-write (its own fence on x86-64) pairs with
+/// [`reader_sleep_while_entered`]'s count and fence: either we see the reader counted in
+/// `sleepers` and wake `mark`, or it sees `ENTERED` cleared and does not sleep; `mark` changed,
+/// so a reader between its look and its sleep finds it changed.
+#[inline(always)]
+pub(crate) fn writer_leave(mark: &AtomicU32, sleepers: &AtomicU32) {
+    mark.fetch_and(!ENTERED, Ordering::SeqCst);
+    fence_after_rmw();
+    if sleepers.load(Ordering::Relaxed) != 0 {
+        wake_entered_sleepers(mark);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_entered_sleepers(mark: &AtomicU32) {
+    futex::wake_all(mark);
+}
+
+/// Whether `mark` says a writer entered (stale if the writer word is not held).
+#[cfg_attr(all(test, loom), allow(dead_code))] // the models read the mark themselves
+#[inline(always)]
+pub(crate) fn entered(mark: &AtomicU32) -> bool {
+    mark.load(Ordering::Relaxed) & ENTERED != 0
 }
 
 /// A reader slot as a writer finds it.
@@ -124,7 +207,6 @@ pub(crate) fn spin_until_free(word: &AtomicU32) -> bool {
 /// (`WAITERS`, so that the reader's release — or the kernel, if the reader dies — wakes it)
 /// and sleeps until a wake-up, a change, or `deadline`. Returns at once if the slot is free
 /// by then. The caller looks again in every case.
-#[cfg_attr(all(test, loom), allow(dead_code))] // the models' writer gives up instead
 #[cold]
 pub(crate) fn writer_wait_for_slot(word: &AtomicU32, deadline: &Deadline) {
     if let Some(seen) = announce_sleep(word) {
@@ -146,6 +228,32 @@ pub(crate) fn reader_sleep(writer: &AtomicU32, sleepers: &AtomicU32, deadline: &
     }
     // Saturating: an observer never resets it, but a killed sleeper's count stays (it only
     // costs a releasing writer a needless wake-up).
+    let _ = sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+}
+
+/// A reader-preferring rwlock's reader kept out by an entered writer (it gave its slot back):
+/// counts itself in `sleepers`, announces itself on the writer word (`WAITERS`: the writer's
+/// release, or the kernel if the writer dies, wakes it) and, if `mark` still says
+/// [`ENTERED`], sleeps on both words at once (`futex_waitv`) until a wake-up on either, a
+/// change of either, or `deadline`: a writer that withdraws changes only `mark`
+/// ([`writer_leave`] wakes it there). The SeqCst count and fence pair with `writer_leave`'s.
+/// On a kernel without `futex_waitv`, it sleeps on `mark` alone (a dead writer's wake-up then
+/// reaches it through the next claimant's `writer_leave`, or the slice).
+#[cold]
+pub(crate) fn reader_sleep_while_entered(
+    writer: &AtomicU32,
+    mark: &AtomicU32,
+    sleepers: &AtomicU32,
+    deadline: &Deadline,
+) {
+    sleepers.fetch_add(1, Ordering::SeqCst);
+    if let Some(seen) = announce_sleep(writer) {
+        fence(Ordering::SeqCst);
+        let m = mark.load(Ordering::Relaxed);
+        if m & ENTERED != 0 && futex::wait_any(&[(writer, seen), (mark, m)], deadline).is_none() {
+            futex::wait(mark, m, Some(deadline));
+        }
+    }
     let _ = sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{channel, fork, SharedMem, PATIENCE};
-use interlock::{Error, Kind, Lock, RwLock};
+use interlock::{Error, Kind, Lock, RwLock, RwPolicy};
 use interlock_testkit::Gang;
 
 /// How many holders SIGKILLed at random instants: a few by default, hundreds from
@@ -28,8 +28,12 @@ fn crash_rounds() -> u64 {
 /// writer beside a reader, and every write counted.
 #[test]
 fn eight_processes_never_see_a_write_half_done() {
+    never_half_done(RwLock::new().unwrap());
+}
+
+/// The body of the eight-process test, for either policy.
+fn never_half_done(rw: RwLock) {
     const ROUNDS: u64 = 400;
-    let rw = RwLock::new().unwrap();
     // 0, 1: the two counters; 2: readers inside; 3: writers inside; 4: violations;
     // 5: reads done.
     let shm = SharedMem::new(6);
@@ -121,7 +125,13 @@ fn threads_exclude_like_processes() {
 /// A reader SIGKILLed holding its read: a writer already waiting for it gets in, and is told.
 #[test]
 fn a_killed_reader_lets_the_waiting_writer_in_told() {
-    let rw = RwLock::new().unwrap();
+    killed_reader_lets_the_waiting_writer_in(RwLock::new().unwrap());
+}
+
+/// The body of the killed-reader test: new readers are kept out while the writer drains
+/// under writer preference, let in under reader preference.
+fn killed_reader_lets_the_waiting_writer_in(rw: RwLock) {
+    let prefer_readers = rw.policy() == RwPolicy::PreferReaders;
     let (tx, rx) = channel();
     let reader = fork(|| {
         let _r = rw.read().expect("read");
@@ -137,10 +147,13 @@ fn a_killed_reader_lets_the_waiting_writer_in_told() {
         common::wait_until("the writer holds the word, waiting", || {
             rw.status().writer.is_some() || writer.is_finished()
         });
-        assert!(
-            rw.try_read().unwrap().is_none(),
-            "a waiting writer keeps new readers out"
+        assert_eq!(
+            rw.try_read().unwrap().is_some(),
+            prefer_readers,
+            "a draining writer keeps new readers out, unless readers are preferred"
         );
+        let status = rw.status();
+        assert!(status.writer.is_some() && !status.entered, "draining");
         reader.kill(libc::SIGKILL);
         assert!(writer.join().unwrap(), "the writer is told");
     });
@@ -154,7 +167,13 @@ fn a_killed_reader_lets_the_waiting_writer_in_told() {
 /// told), and the lock is poisoned until cleared.
 #[test]
 fn a_killed_writer_wakes_every_reader_and_the_next_is_told() {
-    let rw = RwLock::new().unwrap();
+    killed_writer_wakes_every_reader(RwLock::new().unwrap());
+}
+
+/// The body of the killed-writer test, for either policy: under reader preference the
+/// writer dies entered (it had no reader to wait for), and the reader that claims its word
+/// clears that.
+fn killed_writer_wakes_every_reader(rw: RwLock) {
     let (tx, rx) = channel();
     let writer = fork(|| {
         let _w = rw.write().expect("write");
@@ -193,6 +212,7 @@ fn a_killed_writer_wakes_every_reader_and_the_next_is_told() {
         "the first reader after the dead writer is told, once"
     );
     assert_eq!(rw.status().readers.len(), 3, "all three read at once");
+    assert!(!rw.status().entered);
     for r in readers {
         r.kill(libc::SIGKILL);
         r.join_killed_by(libc::SIGKILL);
@@ -218,7 +238,11 @@ fn a_killed_writer_wakes_every_reader_and_the_next_is_told() {
 /// death, and been told, before its own kill), and none is left after it.
 #[test]
 fn holders_killed_at_random_instants_never_wedge_it_and_every_death_is_told() {
-    let rw = RwLock::new().unwrap();
+    killed_at_random_instants(RwLock::new().unwrap());
+}
+
+/// The body of the random-kill test, for either policy.
+fn killed_at_random_instants(rw: RwLock) {
     // 0, 1: the pair; 2: violations; 3: operations so far.
     let shm = SharedMem::new(4);
     let mut seed = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
@@ -587,4 +611,261 @@ fn stamped_reads_raise_the_mark_over_the_slots_they_use() {
     drop(w);
     let (a, b) = (rw.read().unwrap(), rw.read().unwrap());
     assert_eq!((a.slot(), b.slot()), (0, 1));
+}
+
+// ---- Reader preference (`RwPolicy::PreferReaders`, decision 0025's addendum) ----
+
+fn prefer_readers() -> RwLock {
+    RwLock::options()
+        .policy(RwPolicy::PreferReaders)
+        .create()
+        .unwrap()
+}
+
+/// Eight processes under reader preference: never a write seen half done, every write
+/// counted (the readers stop after 400 reads each, so the writers are not starved here).
+#[test]
+fn prefer_readers_eight_processes_never_see_a_write_half_done() {
+    never_half_done(prefer_readers());
+}
+
+/// Threads of one process under reader preference, as `threads_exclude_like_processes`.
+#[test]
+fn prefer_readers_threads_exclude_like_processes() {
+    let rw = prefer_readers();
+    let pair = [
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    ];
+    let bad = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let (rw, pair, bad) = (&rw, &pair, &bad);
+            s.spawn(move || {
+                for _ in 0..500 {
+                    if t < 2 {
+                        let _w = rw.write().unwrap();
+                        let n = pair[0].load(Ordering::Relaxed) + 1;
+                        pair[0].store(n, Ordering::Relaxed);
+                        std::thread::yield_now();
+                        pair[1].store(n, Ordering::Relaxed);
+                    } else {
+                        let _r = rw.read().unwrap();
+                        if pair[0].load(Ordering::Relaxed) != pair[1].load(Ordering::Relaxed) {
+                            bad.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(bad.load(Ordering::Relaxed), 0);
+    assert_eq!(pair[1].load(Ordering::Relaxed), 1000);
+}
+
+/// What the policy means: a writer waiting for a reader that never leaves lets every new
+/// reader in (it holds the writer word, not entered), and waits — for ever, if readers keep
+/// overlapping; it enters once the last reader left, and keeps readers out while it writes.
+#[test]
+fn prefer_readers_lets_new_readers_pass_a_draining_writer() {
+    let rw = prefer_readers();
+    assert_eq!(rw.status().policy, RwPolicy::PreferReaders);
+    let (tx, rx) = channel();
+    let (gtx, grx) = channel();
+    let reader = fork(|| {
+        let r = rw.read().expect("read");
+        tx.send("reading");
+        grx.expect("leave");
+        drop(r);
+        tx.send("left");
+        common::hold_until_killed();
+    });
+    rx.expect("reading");
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let w = rw.write_timeout(PATIENCE).expect("the write comes");
+            let entered = rw.status().entered;
+            drop(w);
+            entered
+        });
+        common::wait_until("the writer holds the word, draining", || {
+            rw.status().writer.is_some() || writer.is_finished()
+        });
+        for _ in 0..100 {
+            let r = rw.try_read().unwrap();
+            assert!(r.is_some(), "a draining writer lets new readers in");
+        }
+        let status = rw.status();
+        assert!(status.writer.is_some() && !status.entered, "still draining");
+        assert!(!writer.is_finished(), "the writer waits for the reader");
+        gtx.send("leave");
+        rx.expect("left");
+        assert!(
+            writer.join().unwrap(),
+            "the writer entered once the reader left"
+        );
+    });
+    // Entered, a writer keeps readers out.
+    let w = rw.write().unwrap();
+    assert!(rw.status().entered);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| rw.try_read().map(|r| r.is_some()));
+        assert!(
+            !other.join().unwrap().unwrap(),
+            "an entered writer keeps readers out"
+        );
+    });
+    drop(w);
+    assert!(!rw.status().entered);
+    reader.kill(libc::SIGKILL);
+    reader.join_killed_by(libc::SIGKILL);
+}
+
+/// A reader SIGKILLed while a writer drains behind it: the writer enters, told; new readers
+/// came in meanwhile.
+#[test]
+fn prefer_readers_a_killed_reader_lets_the_draining_writer_in_told() {
+    killed_reader_lets_the_waiting_writer_in(prefer_readers());
+}
+
+/// A writer SIGKILLed entered (writing) with three readers asleep behind it: all three read
+/// at once, exactly one told, `ENTERED` cleared by the reader that claimed the word; the lock
+/// poisoned; the next writer told of the three readers' deaths.
+#[test]
+fn prefer_readers_a_writer_killed_entered_wakes_every_reader() {
+    killed_writer_wakes_every_reader(prefer_readers());
+}
+
+/// A writer SIGKILLed entered, with nobody waiting: the next claimant — a writer here —
+/// is told and clears the dead writer's `ENTERED`, so that while it drains behind a reader,
+/// new readers pass it as the policy says (a stale `ENTERED` would keep them out).
+#[test]
+fn prefer_readers_a_writer_killed_entered_is_cleared_by_the_next_writer() {
+    let rw = prefer_readers();
+    // Readers have used a slot: the next write drains (looks at the slots) instead of
+    // entering at once.
+    drop(rw.read().unwrap());
+    let (tx, rx) = channel();
+    let writer = fork(|| {
+        let _w = rw.write().expect("write");
+        tx.send("writing");
+        common::hold_until_killed();
+    });
+    rx.expect("writing");
+    assert!(rw.status().entered);
+    writer.kill(libc::SIGKILL);
+    writer.join_killed_by(libc::SIGKILL);
+    let w = rw.write_timeout(PATIENCE).unwrap();
+    assert!(w.previous_owner_died(), "the next writer is told");
+    w.clear_poison();
+    drop(w);
+    assert!(!rw.status().entered);
+    // Draining behind a held read, the writer lets new readers in.
+    let held = rw.read().unwrap();
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| rw.write_timeout(PATIENCE).map(|w| w.previous_owner_died()));
+        common::wait_until("the writer drains", || rw.status().writer.is_some());
+        let passing = s.spawn(|| rw.try_read().map(|r| r.is_some()));
+        assert!(
+            passing.join().unwrap().unwrap(),
+            "a reader passes the draining writer"
+        );
+        drop(held);
+        assert!(!writer.join().unwrap().unwrap(), "nothing more to tell");
+    });
+}
+
+/// A writer SIGKILLed while it drains (holding the writer word, not entered, behind a
+/// reader): readers go on reading meanwhile; once the reader leaves, the next writer is told
+/// and the lock is poisoned (the writer word's death), as under writer preference.
+#[test]
+fn prefer_readers_a_writer_killed_while_draining() {
+    let rw = prefer_readers();
+    let held = rw.read().unwrap();
+    let (tx, rx) = channel();
+    let writer = fork(|| {
+        tx.send("writing");
+        let _w = rw.write().expect("write");
+        unreachable!("the parent's read is never given back before the kill");
+    });
+    rx.expect("writing");
+    common::wait_until("the child drains", || rw.status().writer.is_some());
+    assert!(!rw.status().entered);
+    writer.kill(libc::SIGKILL);
+    writer.join_killed_by(libc::SIGKILL);
+    std::thread::scope(|s| {
+        let r = s.spawn(|| rw.try_read().map(|r| r.map(|r| r.previous_owner_died())));
+        assert_eq!(
+            r.join().unwrap().unwrap(),
+            Some(true),
+            "a reader claims the dead writer's word, told"
+        );
+    });
+    drop(held);
+    let w = rw.write_timeout(PATIENCE).unwrap();
+    assert!(!w.previous_owner_died(), "the reader was told already");
+    assert!(w.is_poisoned(), "a writer's death poisons");
+    w.clear_poison();
+    drop(w);
+    assert_eq!(rw.status().writer_deaths, 1);
+}
+
+/// Readers and writers SIGKILLed at random instants under reader preference: no hang, no
+/// read beside a live write, every death told.
+#[test]
+fn prefer_readers_holders_killed_at_random_instants() {
+    killed_at_random_instants(prefer_readers());
+}
+
+/// The policy is the segment's: kept by every source, shown by status, and a mismatch on
+/// open with a policy given is a typed error; without one, either is taken.
+#[test]
+fn prefer_readers_is_kept_and_checked_on_open() {
+    common::in_private_namespace(|dir| {
+        let name = interlock_testkit::unique_name();
+        let rw = RwLock::options()
+            .policy(RwPolicy::PreferReaders)
+            .open(&name)
+            .unwrap();
+        assert_eq!(
+            RwLock::open(&name).unwrap().policy(),
+            RwPolicy::PreferReaders
+        );
+        let err = RwLock::options()
+            .policy(RwPolicy::PreferWriters)
+            .open(&name)
+            .unwrap_err();
+        assert!(matches!(err, Error::RwLockPolicy { .. }), "{err}");
+        assert!(err.to_string().contains("reader-preferring"), "{err}");
+        let other = interlock_testkit::unique_name();
+        drop(RwLock::open(&other).unwrap());
+        let err = RwLock::options()
+            .policy(RwPolicy::PreferReaders)
+            .open(&other)
+            .unwrap_err();
+        assert!(matches!(err, Error::RwLockPolicy { .. }), "{err}");
+        let path = dir.join("pr.rwlock");
+        let p = RwLock::options()
+            .policy(RwPolicy::PreferReaders)
+            .open_path(&path)
+            .unwrap();
+        assert_eq!(p.status().policy, RwPolicy::PreferReaders);
+        assert_eq!(
+            RwLock::options().open_path(&path).unwrap().policy(),
+            RwPolicy::PreferReaders
+        );
+        drop((rw, p));
+    });
+    // Anonymous, inherited by fork: the child's handle is the same segment.
+    let rw = prefer_readers();
+    let (tx, rx) = channel();
+    let child = fork(|| {
+        tx.send(if rw.policy() == RwPolicy::PreferReaders {
+            "prefers readers"
+        } else {
+            "prefers writers"
+        });
+    });
+    rx.expect("prefers readers");
+    child.join();
 }
