@@ -357,6 +357,14 @@ pub(crate) fn unlock(word: &AtomicU32) -> u32 {
     prev
 }
 
+/// [`unlock`] that says whether it woke a sleeper: a semaphore's release, which wakes a
+/// sleeper on another permit only when its own word woke none (decision 0023).
+pub(crate) fn unlock_woke(word: &AtomicU32) -> bool {
+    // Release: our critical section happens-before the next owner's Acquire.
+    let prev = word.swap(UNLOCKED, Ordering::Release);
+    prev & WAITERS != 0 && !mutant("unlock-no-wake") && futex::wake_one(word)
+}
+
 /// Releases a word its owner knows to be `seen` (its owner bits, no `WAITERS`) with one
 /// compare-exchange: false, changing nothing, if a waiter announced itself meanwhile (the
 /// word, still ours, then goes through [`unlock_raced`]).

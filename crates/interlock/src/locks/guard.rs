@@ -118,6 +118,28 @@ impl<'a> Hold<'a> {
         }
     }
 
+    /// [`Hold::drop_hold`] of a non-reentrant hold that says whether the release woke a
+    /// sleeper on the word: false for the uncontended release (nobody had announced
+    /// itself) and for every unusual end (a hold that already ended, a panic), when the
+    /// caller cannot know. A [`Permit`](crate::Permit)'s drop, which wakes a sleeper on
+    /// another permit only when this woke none.
+    #[inline(always)]
+    pub(crate) fn drop_hold_woke(&self) -> bool {
+        let how = if std::thread::panicking() {
+            FastRelease::Refused
+        } else {
+            self.raw.release_fast(self.bits, false)
+        };
+        match how {
+            FastRelease::Done => false,
+            FastRelease::Raced => self.raw.finish_raced_release_woke(),
+            _ => {
+                self.drop_slow(how, false);
+                false
+            }
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn drop_slow(&self, how: FastRelease, reentrant: bool) {

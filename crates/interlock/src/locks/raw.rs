@@ -300,6 +300,18 @@ impl Raw {
         self.record().finish_raced_release(self.fair);
     }
 
+    /// [`Raw::finish_raced_release`] that says whether the release woke a sleeper (a fair
+    /// lock's hand-over always goes to one: true).
+    #[cold]
+    pub(crate) fn finish_raced_release_woke(&self) -> bool {
+        if self.fair {
+            self.finish_raced_release();
+            true
+        } else {
+            self.record().finish_raced_release_woke()
+        }
+    }
+
     /// Takes the lock for the calling thread after the fast path failed (or for `Wait::Never`,
     /// to also take a lock whose owner died). `Ok(None)` only for `Wait::Never` when it is held.
     #[cold]

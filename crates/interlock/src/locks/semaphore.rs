@@ -513,7 +513,15 @@ impl Drop for Permit<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(g) = self.guard.take() {
-            drop(g);
+            // The guard's release, asked whether it woke a sleeper on this permit's word (its
+            // own drop must not run again: it would find the hold ended and do nothing, but
+            // only after a look at the record).
+            let g = std::mem::ManuallyDrop::new(g);
+            if g.hold.drop_hold_woke() {
+                // A sleeper woke for this permit: waking another, which finds nothing free
+                // and sleeps again, was one futile system call per contended release.
+                return;
+            }
             self.sem.wake_after_release(self.slot);
         }
     }

@@ -428,6 +428,16 @@ impl Record {
         sys::me_or_nobody().clear_pending();
     }
 
+    /// [`Record::finish_raced_release`] of a lock that is not fair, saying whether the release
+    /// woke a sleeper.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn finish_raced_release_woke(&self) -> bool {
+        let woke = word::unlock_woke(&self.word);
+        sys::me_or_nobody().clear_pending();
+        woke
+    }
+
     /// Releases the word, unlinking it from the thread's robust list first when it was linked.
     ///
     /// # Safety
