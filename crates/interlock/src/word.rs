@@ -175,6 +175,23 @@ pub(crate) fn try_lock_fast(word: &AtomicU32, tid: u32) -> bool {
         .is_ok()
 }
 
+/// Whether the word looks free for [`try_lock_fast`] (`UNLOCKED`), from one plain load: a
+/// semaphore's scan looks before it tries, since a compare-exchange that fails still takes
+/// the word's cache line from its holder.
+#[inline(always)]
+pub(crate) fn looks_unlocked(word: &AtomicU32) -> bool {
+    word.load(Ordering::Relaxed) == UNLOCKED
+}
+
+/// Whether the word is held by a thread the kernel will report (linked, not `UNREPORTED`)
+/// whose number is not `tid`, from one plain load: such a slot can be neither taken nor
+/// recovered now, and a semaphore's scan passes it by without an exchange (decision 0023).
+#[inline(always)]
+pub(crate) fn held_by_other_reported(word: &AtomicU32, tid: u32) -> bool {
+    let s = word.load(Ordering::Relaxed);
+    s & TID_MASK != 0 && s & UNREPORTED == 0 && s & OWNER_TID != tid
+}
+
 /// Called with `true` just before an exchange that could make the word the caller's, and with
 /// `false` before the caller sleeps: the layer above keeps the kernel's `list_op_pending`
 /// naming the word only around attempts to take it (see `Record::acquire_contended`).
