@@ -11,11 +11,12 @@
 //! `model_every_mutant_is_caught` runs each model on its mutant in a child process and fails
 //! if one passes. Decision 0030 has the table with the reasons.
 //!
-//! Reader preference (`ENTERED`, decision 0025), mutations tried by hand when its models were
-//! written (not yet in [`MUTANTS`]): the exclusion model fails without the writer's re-check
-//! after it enters, or without either side's fence; the dead-writer model when the claimant
-//! does not clear `ENTERED`; the withdrawal model when a withdrawing writer does not wake the
-//! readers it kept out.
+//! Reader preference (`ENTERED`, decision 0025): `writer_enter` without its fence
+//! (`rw-enter-relaxed`) and `writer_leave` without its wake-up (`rw-leave-no-wake`) are in
+//! [`MUTANTS`]; tried by hand when the models were written, and not planted (they live in the
+//! layer above the word code, which the models copy): the exclusion model fails without the
+//! writer's re-check after it enters, the dead-writer model when the claimant does not clear
+//! `ENTERED`.
 
 #![allow(unsafe_code)] // loom's UnsafeCell: its accesses are what the model checks.
 
@@ -924,6 +925,8 @@ const MUTANTS: &[(&str, &str, &str)] = &[
     ("wake-readers-no-wake", "model_rwlock_writer_release_wakes_every_reader", "deadlock"),
     ("reader-gate-ignores-death", "model_rwlock_dead_writer_leaves_no_reader_asleep", "maximum number of branches"),
     ("rlock-takeover-keeps-depth", "model_rlock_depth_counts_reentries_and_a_takeover_starts_afresh", "one level below the first"),
+    ("rw-enter-relaxed", "model_rwlock_prefer_readers_exclude_and_the_writer_enters", "Causality violation"),
+    ("rw-leave-no-wake", "model_rwlock_prefer_readers_withdrawal_lets_kept_out_readers_in", "maximum number of branches"),
 ];
 
 /// Every row of [`MUTANTS`]: the model, run with its mutation on, must fail saying what the

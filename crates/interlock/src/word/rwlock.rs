@@ -134,6 +134,9 @@ pub(crate) fn entered_acquire(mark: &AtomicU32) -> bool {
 /// One held, and the caller withdraws ([`writer_leave`]) and drains again.
 #[inline(always)]
 pub(crate) fn writer_enter(mark: &AtomicU32) -> u32 {
+    if crate::sync::mutant("rw-enter-relaxed") {
+        return mark.fetch_or(ENTERED, Ordering::Relaxed) & MARK;
+    }
     let before = mark.fetch_or(ENTERED, Ordering::SeqCst);
     fence_after_rmw();
     before & MARK
@@ -150,7 +153,7 @@ pub(crate) fn writer_enter(mark: &AtomicU32) -> u32 {
 pub(crate) fn writer_leave(mark: &AtomicU32, sleepers: &AtomicU32) {
     mark.fetch_and(!ENTERED, Ordering::SeqCst);
     fence_after_rmw();
-    if sleepers.load(Ordering::Relaxed) != 0 {
+    if sleepers.load(Ordering::Relaxed) != 0 && !crate::sync::mutant("rw-leave-no-wake") {
         wake_entered_sleepers(mark);
     }
 }
