@@ -461,10 +461,17 @@ impl PyRwLock {
         }
     }
 
-    fn options(readers: Option<usize>) -> interlock::Options<interlock::RwLock> {
-        let options = interlock::RwLock::options();
-        match readers {
-            Some(n) => options.readers(n),
+    fn options(
+        readers: Option<usize>,
+        prefer_readers: Option<bool>,
+    ) -> interlock::Options<interlock::RwLock> {
+        let mut options = interlock::RwLock::options();
+        if let Some(n) = readers {
+            options = options.readers(n);
+        }
+        match prefer_readers {
+            Some(true) => options.policy(interlock::RwPolicy::PreferReaders),
+            Some(false) => options.policy(interlock::RwPolicy::PreferWriters),
             None => options,
         }
     }
@@ -473,21 +480,33 @@ impl PyRwLock {
 #[pymethods]
 impl PyRwLock {
     /// A new anonymous rwlock with `readers` reader slots (at most that many readers at once;
-    /// 64 by default, at most 128).
+    /// 64 by default, at most 128). `prefer_readers=True`: new readers pass a writer that
+    /// waits for the readers inside (glibc's default policy; a writer may then wait for
+    /// ever under overlapping readers); by default a waiting writer keeps new readers out.
     #[new]
-    #[pyo3(signature = (readers = None))]
-    fn py_new(py: Python<'_>, readers: Option<usize>) -> PyResult<PyRwLock> {
-        let inner = PyRwLock::options(readers)
+    #[pyo3(signature = (readers = None, *, prefer_readers = None))]
+    fn py_new(
+        py: Python<'_>,
+        readers: Option<usize>,
+        prefer_readers: Option<bool>,
+    ) -> PyResult<PyRwLock> {
+        let inner = PyRwLock::options(readers, prefer_readers)
             .create()
             .map_err(|e| to_py(py, e, "RwLock"))?;
         Ok(PyRwLock::wrap(inner, Source::Anonymous))
     }
 
-    /// Opens (creating if needed) the rwlock named `name`.
+    /// Opens (creating if needed) the rwlock named `name`. `prefer_readers` (True or False)
+    /// sets the policy of a new one and must match an existing one's; None takes either.
     #[staticmethod]
-    #[pyo3(signature = (name, readers = None))]
-    fn open(py: Python<'_>, name: &str, readers: Option<usize>) -> PyResult<PyRwLock> {
-        let inner = PyRwLock::options(readers)
+    #[pyo3(signature = (name, readers = None, *, prefer_readers = None))]
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        readers: Option<usize>,
+        prefer_readers: Option<bool>,
+    ) -> PyResult<PyRwLock> {
+        let inner = PyRwLock::options(readers, prefer_readers)
             .open(name)
             .map_err(|e| to_py(py, e, name))?;
         Ok(PyRwLock::wrap(inner, Source::Name(name.to_owned())))
@@ -495,15 +514,16 @@ impl PyRwLock {
 
     /// Opens (creating if needed, with `mode`) the rwlock file at `path`.
     #[staticmethod]
-    #[pyo3(signature = (path, readers = None, mode = 0o600))]
+    #[pyo3(signature = (path, readers = None, mode = 0o600, *, prefer_readers = None))]
     fn open_path(
         py: Python<'_>,
         path: PathBuf,
         readers: Option<usize>,
         mode: u32,
+        prefer_readers: Option<bool>,
     ) -> PyResult<PyRwLock> {
         let label = path.display().to_string();
-        let inner = PyRwLock::options(readers)
+        let inner = PyRwLock::options(readers, prefer_readers)
             .mode(mode)
             .open_path(&path)
             .map_err(|e| to_py(py, e, &label))?;
@@ -588,6 +608,16 @@ impl PyRwLock {
     #[getter]
     fn reader_slots(&self) -> usize {
         self.inner.reader_slots()
+    }
+
+    /// `"prefer_writers"` (the default) or `"prefer_readers"`: the rwlock's policy, fixed when
+    /// it was created.
+    #[getter]
+    fn policy(&self) -> &'static str {
+        match self.inner.policy() {
+            interlock::RwPolicy::PreferReaders => "prefer_readers",
+            _ => "prefer_writers",
+        }
     }
 
     /// How many readers hold it now.

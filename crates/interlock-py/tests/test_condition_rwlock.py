@@ -181,6 +181,54 @@ def test_rwlock_many_readers_or_one_writer():
         rw.release_write()
 
 
+@pytest.mark.parametrize("prefer_readers", [False, True])
+def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_readers):
+    rw = RwLock(readers=4, prefer_readers=prefer_readers)
+    assert rw.policy == ("prefer_readers" if prefer_readers else "prefer_writers")
+    holding, release = threading.Event(), threading.Event()
+
+    def reader():
+        with rw.read():
+            holding.set()
+            release.wait(TIMEOUT)
+
+    r = threading.Thread(target=reader)
+    r.start()
+    assert holding.wait(TIMEOUT)
+    wrote = []
+
+    def writer():
+        got = rw.acquire_write(timeout=TIMEOUT)
+        wrote.append(got)
+        if got:
+            rw.release_write()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    # The writer holds the writer word while it waits for the reader inside: draining.
+    deadline = time.monotonic() + TIMEOUT
+    while not rw.write_locked:
+        assert time.monotonic() < deadline, "the writer never started draining"
+        time.sleep(0.001)
+    got = rw.acquire_read(timeout=0.2)
+    assert got is prefer_readers, "a reader passes a draining writer only when readers are preferred"
+    if got:
+        rw.release_read()
+    release.set()
+    r.join(TIMEOUT)
+    w.join(TIMEOUT)
+    assert wrote == [True]
+
+
+def test_rwlock_policy_is_kept_and_checked_on_open(name):
+    rw = RwLock.open(name, prefer_readers=True)
+    assert RwLock.open(name).policy == "prefer_readers", "no policy given: takes either"
+    assert RwLock.open(name, prefer_readers=True).policy == "prefer_readers"
+    with pytest.raises(interlock.InterlockError, match="prefer|policy|reader-preferring"):
+        RwLock.open(name, prefer_readers=False)
+    assert rw.policy == "prefer_readers"
+
+
 def test_rwlock_context_managers_raise_timeout_naming_the_holder():
     rw = RwLock()
     seen = []
