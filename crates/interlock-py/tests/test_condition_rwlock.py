@@ -210,7 +210,9 @@ def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_
     while not rw.write_locked:
         assert time.monotonic() < deadline, "the writer never started draining"
         time.sleep(0.001)
-    got = rw.acquire_read(timeout=0.2)
+    # Preferring readers, the read is granted at once (a long bound: only a wrong answer
+    # waits for it); preferring writers, it must not be granted while the writer drains.
+    got = rw.acquire_read(timeout=TIMEOUT if prefer_readers else 0.2)
     assert got is prefer_readers, "a reader passes a draining writer only when readers are preferred"
     if got:
         rw.release_read()

@@ -82,18 +82,25 @@ impl<'a> Hold<'a> {
         }
     }
 
+    /// The uncontended release every drop tries first, refused while a panic unwinds (the full
+    /// path poisons). The bits whole: a flagged hold (previous owner died, taken while
+    /// panicking) fails the fast path's comparison with the acquisition count and takes the
+    /// full path.
+    #[inline(always)]
+    fn release_fast(&self, reentrant: bool) -> FastRelease {
+        if std::thread::panicking() {
+            FastRelease::Refused
+        } else {
+            self.raw.release_fast(self.bits, reentrant)
+        }
+    }
+
     /// [`Hold::end`] for `drop`, which has nobody to tell: the uncontended release (or an RLock's
     /// inner level) inline, and everything else (a panic, a hold that already ended, a fair
     /// lock) out of line.
     #[inline(always)]
     pub(crate) fn drop_hold(&self, reentrant: bool) {
-        // The bits whole: a flagged hold (previous owner died, taken while panicking) fails
-        // the fast path's comparison with the acquisition count and takes the full path.
-        let how = if std::thread::panicking() {
-            FastRelease::Refused
-        } else {
-            self.raw.release_fast(self.bits, reentrant)
-        };
+        let how = self.release_fast(reentrant);
         // One cold call for both unusual ends: each call in the drop counts against its
         // being inlined into the caller (decision 0008).
         if how != FastRelease::Done {
@@ -107,11 +114,7 @@ impl<'a> Hold<'a> {
     /// word.
     #[inline(always)]
     pub(crate) fn drop_hold_then(&self, after_slow: impl FnOnce()) {
-        let how = if std::thread::panicking() {
-            FastRelease::Refused
-        } else {
-            self.raw.release_fast(self.bits, false)
-        };
+        let how = self.release_fast(false);
         if how != FastRelease::Done {
             self.drop_slow(how, false);
             after_slow();
@@ -125,11 +128,7 @@ impl<'a> Hold<'a> {
     /// another permit only when this woke none.
     #[inline(always)]
     pub(crate) fn drop_hold_woke(&self) -> bool {
-        let how = if std::thread::panicking() {
-            FastRelease::Refused
-        } else {
-            self.raw.release_fast(self.bits, false)
-        };
+        let how = self.release_fast(false);
         match how {
             FastRelease::Done => false,
             FastRelease::Raced => self.raw.finish_raced_release_woke(),
