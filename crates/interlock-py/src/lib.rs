@@ -75,62 +75,34 @@ trait Handle: Sync {
     fn take(&self, wait: Wait) -> Result<Option<Taken>, Error>;
 }
 
-impl Handle for interlock::Lock {
-    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
-        let guard = match wait {
-            Wait::Never => self.try_lock()?,
-            Wait::For(d) => self.try_lock_for(d)?,
-            Wait::Forever => Some(self.lock()?),
-        };
-        Ok(guard.map(|g| {
-            let taken = Taken {
-                token: g.token(),
-                owner_died: g.previous_owner_died(),
-            };
-            // Python's `release()` ends the hold (`Lock::release`).
-            std::mem::forget(g);
-            taken
-        }))
-    }
+/// `Handle` for a handle whose guard Python's `release()` ends later: take it by `$try`,
+/// `$try_for` or `$block`, keep its token and owner-death flag, forget the guard (`Lock::release`,
+/// `RLock::release` — one level —, `Semaphore::release` end the hold).
+macro_rules! handle {
+    ($ty:ty, $try:ident, $try_for:ident, $block:ident) => {
+        impl Handle for $ty {
+            fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
+                let guard = match wait {
+                    Wait::Never => self.$try()?,
+                    Wait::For(d) => self.$try_for(d)?,
+                    Wait::Forever => Some(self.$block()?),
+                };
+                Ok(guard.map(|g| {
+                    let taken = Taken {
+                        token: g.token(),
+                        owner_died: g.previous_owner_died(),
+                    };
+                    std::mem::forget(g);
+                    taken
+                }))
+            }
+        }
+    };
 }
 
-impl Handle for interlock::RLock {
-    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
-        let guard = match wait {
-            Wait::Never => self.try_lock()?,
-            Wait::For(d) => self.try_lock_for(d)?,
-            Wait::Forever => Some(self.lock()?),
-        };
-        Ok(guard.map(|g| {
-            let taken = Taken {
-                token: g.token(),
-                owner_died: g.previous_owner_died(),
-            };
-            // Python's `release()` ends the level (`RLock::release`).
-            std::mem::forget(g);
-            taken
-        }))
-    }
-}
-
-impl Handle for interlock::Semaphore {
-    fn take(&self, wait: Wait) -> Result<Option<Taken>, Error> {
-        let permit = match wait {
-            Wait::Never => self.try_acquire()?,
-            Wait::For(d) => self.try_acquire_for(d)?,
-            Wait::Forever => Some(self.acquire()?),
-        };
-        Ok(permit.map(|p| {
-            let taken = Taken {
-                token: p.token(),
-                owner_died: p.previous_owner_died(),
-            };
-            // Python's `release()` gives it back (`Semaphore::release`).
-            std::mem::forget(p);
-            taken
-        }))
-    }
-}
+handle!(interlock::Lock, try_lock, try_lock_for, lock);
+handle!(interlock::RLock, try_lock, try_lock_for, lock);
+handle!(interlock::Semaphore, try_acquire, try_acquire_for, acquire);
 
 /// `timeout` as multiprocessing reads it: `None` is forever, a negative number is zero.
 fn deadline(timeout: Option<f64>) -> PyResult<Option<Duration>> {
