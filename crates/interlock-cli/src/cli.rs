@@ -52,7 +52,8 @@ pub(crate) enum Command {
 /// once, naming the holder.
 ///
 /// Every word after NAME belongs to COMMAND, as with flock(1), words that look like options
-/// included: interlock's own options go before NAME. `--` between NAME and COMMAND is optional.
+/// included: interlock's own options go before NAME. `--` between NAME and COMMAND is optional;
+/// a NAME starting with '-' goes after a `--` of its own (`interlock run -- -x CMD`).
 /// -c SHELL-COMMAND runs one shell command with `sh -c`, as `flock FILE -c` does. With --path
 /// FILE there is no NAME: COMMAND is the first word after the options.
 ///
@@ -199,18 +200,19 @@ impl RunArgs {
     /// after it is COMMAND's, as with flock(1): `--` there is dropped, and flock's `-c
     /// SHELL-COMMAND` recognised. With --path, the first word is COMMAND. -c becomes `sh -c
     /// SHELL-COMMAND`; COMMAND is required one way or the other. `escaped`: the words came
-    /// after a `--` (with --path, a first word starting with '-' is then COMMAND, as the usage
-    /// line `--path FILE [--] COMMAND` says, not an unknown option).
+    /// after a `--`, so a first word starting with '-' is NAME (or, with --path, COMMAND, as
+    /// the usage line `--path FILE [--] COMMAND` says), not an unknown option.
     fn finish(&mut self, escaped: bool) -> Result<(), clap::Error> {
         let mut words = std::mem::take(&mut self.words).into_iter();
         if let Some(word) = words.as_slice().first().and_then(|w| w.to_str()) {
             // Only an option interlock does not know gets here (clap parses the known ones),
-            // or, after `--`, a COMMAND whose name starts with '-'.
-            if word.starts_with('-') && !(escaped && self.path.is_some()) {
+            // or, after `--`, a NAME (or with --path a COMMAND) that starts with '-', which is
+            // then taken as such, as `flock -- -x true` takes the file `-x`.
+            if word.starts_with('-') && !escaped {
                 let name = if self.path.is_none() {
-                    "; a lock name cannot start with '-'"
+                    " (a lock name starting with '-' goes after `--`)"
                 } else {
-                    ""
+                    " (a COMMAND starting with '-' goes after `--`)"
                 };
                 return Err(run_error(
                     ErrorKind::UnknownArgument,
@@ -597,7 +599,8 @@ mod tests {
 
     /// Issue 18 (found writing the `cli` fuzz target's round trip): `run --path FILE -- -x`
     /// was refused as an unknown option '-x', although the usage line is `--path FILE [--]
-    /// COMMAND` and `run NAME -- -x` runs `-x`.
+    /// COMMAND` and `run NAME -- -x` runs `-x`; and `run -- -x true` said a lock name cannot
+    /// start with '-', which the library accepts.
     #[test]
     fn a_command_starting_with_a_dash_runs_after_dash_dash_with_path_too() {
         let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
@@ -615,10 +618,11 @@ mod tests {
             Err(ErrorKind::UnknownArgument)
         );
         assert_eq!(run_words(&["-x", "true"]), Err(ErrorKind::UnknownArgument));
-        // `--` before a NAME that starts with '-': still refused (a name cannot).
+        // `--` before a NAME that starts with '-': the name (the library accepts it), as
+        // `flock -- -x true` takes the file `-x`.
         assert_eq!(
             run_words(&["--", "-x", "true"]),
-            Err(ErrorKind::UnknownArgument)
+            Ok((Some("-x".into()), words(&["true"])))
         );
     }
 

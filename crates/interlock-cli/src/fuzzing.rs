@@ -130,8 +130,8 @@ fn check_run(run: &RunArgs) {
     }
 }
 
-/// `run` as canonical words: every option spelled long, then NAME or nothing (--path), then
-/// `--` and COMMAND's words.
+/// `run` as canonical words: every option spelled long, then `--` NAME or nothing (--path),
+/// then `--` and COMMAND's words.
 fn render(run: &RunArgs) -> Vec<OsString> {
     let mut w: Vec<OsString> = vec!["run".into()];
     let mut opt = |flag: &str, on: bool| {
@@ -166,7 +166,8 @@ fn render(run: &RunArgs) -> Vec<OsString> {
     }
     w.extend(["--etcd-ttl".into(), run.etcd.etcd_ttl.to_string().into()]);
     if let Some(name) = &run.name {
-        w.push(name.into());
+        // `--` first: a NAME may start with '-'.
+        w.extend(["--".into(), name.into()]);
     }
     w.push("--".into());
     w.extend(run.command.iter().cloned());
