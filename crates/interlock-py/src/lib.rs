@@ -289,7 +289,9 @@ fn build_error(py: Python<'_>, err: &Error, label: &str) -> PyResult<PyErr> {
         }
         Error::RecursionOverflow { .. } => "RecursionOverflow",
         Error::NotFound { .. } | Error::NoLockAt { .. } => "NotFound",
-        Error::KindMismatch { .. } | Error::ValueSize { .. } => "KindMismatch",
+        Error::KindMismatch { .. } | Error::ValueSize { .. } | Error::RwLockPolicy { .. } => {
+            "KindMismatch"
+        }
         Error::UnsafePath { .. } => "UnsafePath",
         Error::SemaphoreSize { .. }
         | Error::BarrierParties { .. }

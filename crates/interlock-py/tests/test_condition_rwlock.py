@@ -226,7 +226,7 @@ def test_rwlock_policy_is_kept_and_checked_on_open(name):
     rw = RwLock.open(name, prefer_readers=True)
     assert RwLock.open(name).policy == "prefer_readers", "no policy given: takes either"
     assert RwLock.open(name, prefer_readers=True).policy == "prefer_readers"
-    with pytest.raises(interlock.InterlockError, match="prefer|policy|reader-preferring"):
+    with pytest.raises(interlock.KindMismatch, match="prefer|policy|reader-preferring"):
         RwLock.open(name, prefer_readers=False)
     assert rw.policy == "prefer_readers"
 

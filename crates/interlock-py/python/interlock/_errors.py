@@ -72,7 +72,8 @@ class NotFound(InterlockError, FileNotFoundError):
 
 
 class KindMismatch(InterlockError, TypeError):
-    """The name or descriptor is another kind of primitive (an RLock opened as a Lock, …)."""
+    """The name or descriptor is another kind or shape of primitive: an RLock opened as a Lock,
+    a Value of another size, an RwLock of the other policy, …"""
 
 
 class UnsafePath(InterlockError, PermissionError):
