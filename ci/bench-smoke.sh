@@ -28,6 +28,8 @@ grep -E '^\| owner-death recovery ≤ 1 ms median \| .* \| (PASS|\*\*FAIL\*\*) \
 # The semaphores: interlock's Semaphore against a process-shared POSIX sem_t (uncontended and
 # contended rows; its recovery row with N = 2 permits, every round told).
 grep -E '^\| interlock-sem \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out"
+# CPython's multiprocessing.Semaphore beside them, uncontended and contended.
+test "$(grep -cE '^\| python \| [0-9.]+ \| [0-9.]+–[0-9.]+ \| [0-9.]+× \|$' "$out")" -eq 2
 grep -E '^\| semaphore \(N = 2\) permit recovery ≤ 1 ms median, told \| [0-9.]+ µs, told 3/3 \|' "$out"
 # The reader-writer locks: interlock's RwLock beside pthread_rwlock and flock -s/-x; its
 # recovery rows, every round told.
@@ -45,7 +47,7 @@ grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
 # Issue 15: the barrier table (interlock::Barrier beside pthread_barrier) comes out.
 out_barrier="$(cargo run -p interlock-bench --release --bin barrier -- --smoke)"
 echo "$out_barrier"
-grep -E '^\| 2 \| [0-9]+ \| [0-9]+ \| [0-9.]+× \|$' <<<"$out_barrier"
+grep -E '^\| 2 \| [0-9]+ \| [0-9]+ \| [0-9.]+× \| [0-9]+ \| [0-9.]+× \|$' <<<"$out_barrier"
 # Issue 15: the condition's notify-to-wake table (beside pthread_cond) comes out.
 out_condvar="$(cargo run -p interlock-bench --release --bin condvar -- --smoke)"
 echo "$out_condvar"

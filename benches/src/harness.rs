@@ -526,7 +526,7 @@ pub fn ping_pong(peer: Peer, p: &Params) -> io::Result<Option<PingPong>> {
 /// Creating the competitor or the shared memory failed.
 pub fn uncontended(peer: Peer, p: &Params) -> io::Result<Option<Run>> {
     if peer == Peer::Python {
-        return python::run(python::Mode::Uncontended, 1, p);
+        return python::run(python::Primitive::Lock, python::Mode::Uncontended, 1, p);
     }
     dispatch!(peer, run_loop(1, p, false, Shape::Paced)).map(Some)
 }
@@ -542,7 +542,7 @@ pub fn contended(peer: Peer, procs: usize, p: &Params, shape: Shape) -> io::Resu
         if shape == Shape::BackToBack {
             return Ok(None);
         }
-        return python::run(python::Mode::Contended, procs, p);
+        return python::run(python::Primitive::Lock, python::Mode::Contended, procs, p);
     }
     dispatch!(peer, run_loop(procs, p, true, shape)).map(Some)
 }
@@ -707,17 +707,21 @@ pub enum SemPeer {
     PosixSem,
     /// [`InterlockSem`].
     InterlockSem,
+    /// CPython's `multiprocessing.Semaphore`, run by `python3` (uncontended and contended
+    /// only; its sections are not checked: it is the `sem_t` the posix-sem row checks).
+    Python,
 }
 
 impl SemPeer {
     /// Every semaphore competitor, in table order.
-    pub const ALL: [SemPeer; 2] = [SemPeer::PosixSem, SemPeer::InterlockSem];
+    pub const ALL: [SemPeer; 3] = [SemPeer::PosixSem, SemPeer::InterlockSem, SemPeer::Python];
 
     /// The row name.
     pub fn name(self) -> &'static str {
         match self {
             SemPeer::PosixSem => PosixSem::NAME,
             SemPeer::InterlockSem => InterlockSem::NAME,
+            SemPeer::Python => "python",
         }
     }
 
@@ -731,6 +735,7 @@ impl SemPeer {
         match self {
             SemPeer::PosixSem => PosixSem::ROBUST,
             SemPeer::InterlockSem => InterlockSem::ROBUST,
+            SemPeer::Python => false,
         }
     }
 }
@@ -741,6 +746,7 @@ macro_rules! sem_dispatch {
         match $peer {
             SemPeer::PosixSem => $f::<PosixSem>($($arg),*),
             SemPeer::InterlockSem => $f::<InterlockSem>($($arg),*),
+            SemPeer::Python => unreachable!("python is not a SemCompetitor"),
         }
     };
 }
@@ -825,13 +831,17 @@ fn sem_loop<S: SemCompetitor, const CONTENDED: bool>(
 }
 
 /// Semaphore, uncontended: one process, acquire+release of a semaphore of `permits` in a tight
-/// loop for `p.duration`.
+/// loop for `p.duration`. `None` when the competitor is Python and `python3` is absent.
 ///
 /// # Errors
 ///
 /// Creating the semaphore or the shared memory failed.
-pub fn sem_uncontended(peer: SemPeer, permits: usize, p: &Params) -> io::Result<Run> {
-    sem_dispatch!(peer, sem_run_of(1, permits, p, false))
+pub fn sem_uncontended(peer: SemPeer, permits: usize, p: &Params) -> io::Result<Option<Run>> {
+    if peer == SemPeer::Python {
+        let prim = python::Primitive::Semaphore(permits);
+        return python::run(prim, python::Mode::Uncontended, 1, p);
+    }
+    sem_dispatch!(peer, sem_run_of(1, permits, p, false)).map(Some)
 }
 
 /// Semaphore, contended: `procs` processes take one of `permits` over and over for
@@ -840,8 +850,17 @@ pub fn sem_uncontended(peer: SemPeer, permits: usize, p: &Params) -> io::Result<
 /// # Errors
 ///
 /// As [`sem_uncontended`].
-pub fn sem_contended(peer: SemPeer, procs: usize, permits: usize, p: &Params) -> io::Result<Run> {
-    sem_dispatch!(peer, sem_run_of(procs, permits, p, true))
+pub fn sem_contended(
+    peer: SemPeer,
+    procs: usize,
+    permits: usize,
+    p: &Params,
+) -> io::Result<Option<Run>> {
+    if peer == SemPeer::Python {
+        let prim = python::Primitive::Semaphore(permits);
+        return python::run(prim, python::Mode::Contended, procs, p);
+    }
+    sem_dispatch!(peer, sem_run_of(procs, permits, p, true)).map(Some)
 }
 
 fn sem_recovery_of<S: SemCompetitor>(permits: usize, rounds: usize) -> io::Result<Recovery> {

@@ -1,5 +1,6 @@
-//! The `python` row: CPython's `multiprocessing.Lock` (a process-shared POSIX semaphore behind
-//! the interpreter), driven by `python3 -c` with the same loops as the Rust competitors.
+//! The `python` rows: CPython's `multiprocessing.Lock` and `multiprocessing.Semaphore` (each a
+//! process-shared POSIX semaphore behind the interpreter), driven by `python3 -c` with the same
+//! loops as the Rust competitors.
 
 use std::io;
 use std::process::Command;
@@ -12,17 +13,28 @@ use crate::run::{Params, Run};
 pub enum Mode {
     /// One process, `with lock:` around the inside work only.
     Uncontended,
-    /// N processes, `with lock:` around a read-then-write of a shared counter.
+    /// N processes, `with lock:` around a read-then-write of a shared counter (a lock), or
+    /// around the inside work (a semaphore, whose sections may overlap).
     Contended,
 }
 
-/// The script: `python3 -c SCRIPT MODE PROCS SECONDS INSIDE OUTSIDE`. Prints one line,
-/// `ops=N,N.. elapsed_ns=N,N.. window_ns=N counter=N`, and checks the counter itself too.
+/// Which `multiprocessing` primitive the script takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primitive {
+    /// `multiprocessing.Lock()`.
+    Lock,
+    /// `multiprocessing.Semaphore(n)`.
+    Semaphore(usize),
+}
+
+/// The script: `python3 -c SCRIPT MODE PROCS SECONDS INSIDE OUTSIDE PERMITS` (PERMITS 0: a
+/// `Lock`). Prints one line, `ops=N,N.. elapsed_ns=N,N.. window_ns=N counter=N`, and checks
+/// the counter itself too (a lock's).
 const SCRIPT: &str = r#"
 import multiprocessing as mp, sys, time
-mode, procs, secs, inside, outside = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+mode, procs, secs, inside, outside, permits = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 ctx = mp.get_context("fork")
-lock = ctx.Lock()
+lock = ctx.Semaphore(permits) if permits else ctx.Lock()
 counter = ctx.RawValue("q", 0)
 stop = ctx.RawValue("i", 0)
 ops = ctx.RawArray("q", procs)
@@ -37,7 +49,7 @@ def child(i):
     barrier.wait()
     t0 = time.perf_counter_ns()
     n = 0
-    if mode == "contended":
+    if mode == "contended" and not permits:
         while not stop.value:
             with lock:
                 c = counter.value
@@ -65,7 +77,7 @@ window = time.perf_counter_ns() - t0
 for p in ps:
     p.join()
     assert p.exitcode == 0, p.exitcode
-if mode == "contended":
+if mode == "contended" and not permits:
     assert counter.value == sum(ops), (counter.value, sum(ops))
 print("ops=%s elapsed_ns=%s window_ns=%d counter=%d" % (
     ",".join(map(str, ops)), ",".join(map(str, elapsed)), window, counter.value))
@@ -93,10 +105,17 @@ fn numbers(s: &str) -> Option<Vec<u64>> {
 /// # Errors
 ///
 /// The script failed, or printed something else than its one line.
-pub fn run(mode: Mode, procs: usize, p: &Params) -> io::Result<Option<Run>> {
+pub fn run(prim: Primitive, mode: Mode, procs: usize, p: &Params) -> io::Result<Option<Run>> {
     let mode_arg = match mode {
         Mode::Uncontended => "uncontended",
         Mode::Contended => "contended",
+    };
+    let permits = match prim {
+        Primitive::Lock => 0,
+        Primitive::Semaphore(n) => {
+            assert!(n > 0, "a semaphore of no permits");
+            n
+        }
     };
     let out = match Command::new("python3")
         .args(["-c", SCRIPT, mode_arg])
@@ -104,6 +123,7 @@ pub fn run(mode: Mode, procs: usize, p: &Params) -> io::Result<Option<Run>> {
         .arg(p.duration.as_secs_f64().to_string())
         .arg(p.inside.to_string())
         .arg(p.outside.to_string())
+        .arg(permits.to_string())
         .output()
     {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -136,7 +156,7 @@ pub fn run(mode: Mode, procs: usize, p: &Params) -> io::Result<Option<Run>> {
         window: Duration::from_nanos(window),
         wait_p99: Vec::new(),
     };
-    if mode == Mode::Contended {
+    if mode == Mode::Contended && prim == Primitive::Lock {
         assert!(
             counter == run.total(),
             "python: counter {counter} != operations {}",
