@@ -8,7 +8,11 @@ cd "$(dirname "$0")"/..
 out="$(mktemp)"
 plot="$(mktemp --suffix=.svg)"
 trap 'rm -f "$out" "$plot"' EXIT
-cargo run -p interlock-bench --release --bin mp -- --smoke --plot "$plot" | tee "$out"
+# The harness's binaries from the workspace's one release build (ci/examples.sh says why not
+# `cargo run -p interlock-bench`): nothing to build when that step ran first.
+cargo build --release --workspace --bins --examples
+release="${CARGO_TARGET_DIR:-target}/release"
+"$release/mp" --smoke --plot "$plot" | tee "$out"
 
 # One known row of each table (the three contended workloads each have a P = 2 row: three
 # matches), and the back-to-back floor, which mp itself enforces (exit status 1 below 0.3x the
@@ -45,21 +49,23 @@ grep -E '^\| futex \| [0-9.]+ \| .* \| 1\.00× \|$' "$out"
 # Python's row, or the notice that says why it is missing.
 grep -E '^\| python \| [0-9.]+ \||^note: python3 .* not found' "$out"
 # Issue 15: the barrier table (interlock::Barrier beside pthread_barrier) comes out.
-out_barrier="$(cargo run -p interlock-bench --release --bin barrier -- --smoke)"
+out_barrier="$("$release/barrier" --smoke)"
 echo "$out_barrier"
 grep -E '^\| 2 \| [0-9]+ \| [0-9]+ \| [0-9.]+× \| [0-9]+ \| [0-9.]+× \|$' <<<"$out_barrier"
 # Issue 15: the condition's notify-to-wake table (beside pthread_cond) comes out.
-out_condvar="$(cargo run -p interlock-bench --release --bin condvar -- --smoke)"
+out_condvar="$("$release/condvar" --smoke)"
 echo "$out_condvar"
 grep -E '^\| interlock Lock \+ Condition \| [0-9]+ \| [0-9]+–[0-9]+ \| [0-9.]+× \([0-9.]+–[0-9.]+; goal ≤ 1\.5×\) \| [0-9.]+× \| [0-9.]+× \|$' <<<"$out_condvar"
-# The criterion benches at least build.
-cargo bench -p interlock-bench --bench uncontended --no-run
+# The criterion benches at least build. `--workspace`, the release build's feature set: only
+# criterion and the bench itself are compiled (with `-p interlock-bench`, ~50 s of dependencies
+# again). The bench profile inherits release's settings, so the dependencies are shared.
+cargo bench --workspace --bench uncontended --no-run
 
 # The CLI's per-invocation overhead against flock(1): the table must come out (the ratio is
 # reported, not asserted: timings on a shared machine are not a test). The harness builds the
 # binary the README installs (static, --target HOST: decision 0020) and the plain dynamic one,
 # and fails if either build fails or the static one comes out dynamically linked.
-out_cli="$(cargo run -p interlock-bench --release --bin cli -- --smoke)"
+out_cli="$("$release/cli" --smoke)"
 echo "$out_cli"
 grep -E '^\| `interlock run NAME -- true` \| [0-9]+ \|' <<<"$out_cli"
 grep -E '^\| `interlock run NAME -- true`, dynamic build \| [0-9]+ \|' <<<"$out_cli"
@@ -104,14 +110,14 @@ fi
 
 # The shared resources (SharedFile, Value) against the counter example's cycle and Python: tables must come
 # out; every run there asserts its final count.
-out_res="$(cargo run -p interlock-bench --release --bin resources -- --smoke)"
+out_res="$("$release/resources" --smoke)"
 echo "$out_res"
 grep -E '^\| interlock `Value<u64>::update' <<<"$out_res"
 
 # Issue 16: interlock-etcd on throwaway clusters of 1 and 3 members, beside the bare client
 # library's lease-grant + put + delete, `etcdctl lock` and `interlock run --etcd` (the CLI
 # built above, target/release/interlock), contended, hand-over and recovery rows.
-out_etcd="$(cargo run -p interlock-bench --release --bin etcd -- --smoke)"
+out_etcd="$("$release/etcd" --smoke)"
 echo "$out_etcd"
 grep -E '^\| lock\+unlock ÷ bare \(goal ≤ 1\.2×\) \| [0-9.]+× \| [0-9.]+× \|$' <<<"$out_etcd"
 grep -E '^\| `interlock run --etcd E NAME -- true` \(a process\) \|' <<<"$out_etcd"

@@ -8,7 +8,8 @@
 # said on stderr; under CI=true that fails instead.
 set -euo pipefail
 cd "$(dirname "$0")"/..
-cargo build --release -p interlock-bench --bin chaos
+# The workspace's one release build (ci/examples.sh says why not `-p interlock-bench`).
+cargo build --release --workspace --bins --examples
 chaos="${CARGO_TARGET_DIR:-target}/release/chaos"
 
 etcd=()
