@@ -505,8 +505,17 @@ pub(crate) fn sleep_announced_any(
 /// are still counted by the semaphore, whose next release wakes one of them.
 #[cold]
 pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
+    // EXPERIMENT (branch experiment/semaphore-claim-waiters): wake only when a `WAITERS` was
+    // cleared here — a word without it has nobody queued who is not also covered by a
+    // holder that claimed its permit with `WAITERS` after sleeping (`wait_for_slot`).
     let mut state = word.load(Ordering::Relaxed);
-    while state & WAITERS != 0 && state & TID_MASK != 0 && !mutant("steal-keeps-word") {
+    loop {
+        if state & WAITERS == 0 || state & TID_MASK == 0 {
+            return false;
+        }
+        if mutant("steal-keeps-word") {
+            break;
+        }
         match word.compare_exchange(
             state,
             state & !WAITERS,
@@ -518,6 +527,13 @@ pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
         }
     }
     futex::wake_one(word)
+}
+
+/// A permit taken by a thread that slept for it, while other sleepers are still counted:
+/// claims `WAITERS` on it, so that its release wakes one of them through this word (std's
+/// futex mutex: "contended" once it slept). EXPERIMENT.
+pub(crate) fn claim_waiters(word: &AtomicU32) {
+    word.fetch_or(WAITERS, Ordering::Relaxed);
 }
 
 #[cold]

@@ -632,9 +632,18 @@ pub(crate) fn wait_for_slot(
     end: Option<Instant>,
 ) -> Result<Option<(usize, Acquisition)>, Error> {
     let sleepers = &slots[0].raw.record().sleepers;
+    // After a sleep, a permit taken while others are still counted carries `WAITERS` on
+    // (EXPERIMENT: see `word::claim_waiters`).
+    let claim = |got: (usize, crate::locks::raw::Acquisition), slept: bool| {
+        if slept && sleepers.load(Ordering::SeqCst) != 0 {
+            word::claim_waiters(&slots[got.0].raw.record().word);
+        }
+        got
+    };
+    let mut slept = false;
     loop {
         if let Some(got) = scan_slots(slots)? {
-            return Ok(Some(got));
+            return Ok(Some(claim(got, slept)));
         }
         let now = Instant::now();
         if end.is_some_and(|end| now >= end) {
@@ -646,6 +655,7 @@ pub(crate) fn wait_for_slot(
         // counted, or our next look sees its slot free.
         sleepers.fetch_add(1, Ordering::SeqCst);
         let (counted, got) = sleep_on_held(slots, &deadline);
+        slept = true;
         for slot in &slots[..counted] {
             let _ =
                 slot.raw
@@ -653,9 +663,9 @@ pub(crate) fn wait_for_slot(
                     .waiters
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
-        let _ = sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let _ = sleepers.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |n| n.checked_sub(1));
         if let Some(got) = got? {
-            return Ok(Some(got));
+            return Ok(Some(claim(got, slept)));
         }
     }
 }
