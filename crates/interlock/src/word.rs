@@ -497,45 +497,6 @@ pub(crate) fn sleep_announced_any(
     futex::wait_any(words, deadline)
 }
 
-/// A semaphore's release for a sleeper that may be on another permit's word: clears that
-/// word's `WAITERS` if it is set and held (a change of value, so that a sleeper between its
-/// [`announce_sleep`] and its futex call does not go to sleep on a stale value: it finds the
-/// word changed, and looks again), then wakes one sleeper on it. The word's holder releases
-/// it without a wake-up then, which is right: this was its wake-up, and the sleepers left
-/// are still counted by the semaphore, whose next release wakes one of them.
-#[cold]
-pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
-    // EXPERIMENT (branch experiment/semaphore-claim-waiters): wake only when a `WAITERS` was
-    // cleared here — a word without it has nobody queued who is not also covered by a
-    // holder that claimed its permit with `WAITERS` after sleeping (`wait_for_slot`).
-    let mut state = word.load(Ordering::Relaxed);
-    loop {
-        if state & WAITERS == 0 || state & TID_MASK == 0 {
-            return false;
-        }
-        if mutant("steal-keeps-word") {
-            break;
-        }
-        match word.compare_exchange(
-            state,
-            state & !WAITERS,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => break,
-            Err(now) => state = now,
-        }
-    }
-    futex::wake_one(word)
-}
-
-/// A permit taken by a thread that slept for it, while other sleepers are still counted:
-/// claims `WAITERS` on it, so that its release wakes one of them through this word (std's
-/// futex mutex: "contended" once it slept). EXPERIMENT.
-pub(crate) fn claim_waiters(word: &AtomicU32) {
-    word.fetch_or(WAITERS, Ordering::Relaxed);
-}
-
 #[cold]
 fn wake(word: &AtomicU32) {
     futex::wake_one(word);
@@ -609,6 +570,8 @@ pub(crate) mod condition;
 pub(crate) mod rwlock;
 // Issue 18: an RLock's depth, owner-only data ordered by the word.
 pub(crate) mod rlock;
+// Issue 15: a semaphore's permit words — the wait for any, the release's wake-up elsewhere.
+pub(crate) mod semaphore;
 
 #[cfg(all(test, not(loom)))]
 mod tests {
