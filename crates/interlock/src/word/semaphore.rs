@@ -75,14 +75,24 @@ where
     let sleepers = p.sleepers();
     // Whether this thread slept (and so may have consumed a wake-up it now owes).
     let mut slept = false;
+    // Leaving without a permit after a sleep (time up, or an error from the look): the
+    // wake-up this thread may have consumed goes on to another sleeper.
+    let leave = |slept: bool| {
+        if slept {
+            pass_on(p);
+        }
+    };
     loop {
-        if let Some(got) = look()? {
-            return Ok(Some(claim(p, got, slept)));
+        match look() {
+            Ok(Some(got)) => return Ok(Some(claim(p, got, slept))),
+            Ok(None) => {}
+            Err(e) => {
+                leave(slept);
+                return Err(e);
+            }
         }
         let Some(deadline) = slice() else {
-            if slept {
-                pass_on(p);
-            }
+            leave(slept);
             return Ok(None);
         };
         // SeqCst with the fence of `wake_after_release`: either a releaser sees us counted,
@@ -99,8 +109,13 @@ where
         // counted before us, and a sleeper counted after us sees what we took (it then
         // announces itself on our word).
         let _ = sleepers.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |n| n.checked_sub(1));
-        if let Some(got) = got? {
-            return Ok(Some(claim(p, got, slept)));
+        match got {
+            Ok(Some(got)) => return Ok(Some(claim(p, got, slept))),
+            Ok(None) => {}
+            Err(e) => {
+                leave(slept);
+                return Err(e);
+            }
         }
     }
 }
@@ -172,11 +187,12 @@ where
     got
 }
 
-/// A sleeper that gives up without a permit (its deadline passed) after it slept: the
-/// wake-up it may have consumed is handed to another sleeper, if any is counted — one wake
-/// on a word somebody sleeps on. A free word may be among them (the release that woke this
-/// thread left it free, and nobody took it since): a sleeper asleep there must be woken,
-/// which a steal ([`steal_and_wake`], held words only) would not do. Rare: timed waits only.
+/// A sleeper that leaves without a permit (its deadline passed, or its look failed) after
+/// it slept: the wake-up it may have consumed is handed to another sleeper, if any is counted
+/// — one wake on a word somebody sleeps on. A free word may be among them (the release that
+/// woke this thread left it free, and nobody took it since): a sleeper asleep there must be
+/// woken, which a steal ([`steal_and_wake`], held words only) would not do. Rare: timed waits
+/// only.
 #[cold]
 fn pass_on<P: Permits + ?Sized>(p: &P) {
     if p.sleepers().fetch_add(0, Ordering::SeqCst) == 0 || mutant("timeout-keeps-wake") {
