@@ -497,29 +497,6 @@ pub(crate) fn sleep_announced_any(
     futex::wait_any(words, deadline)
 }
 
-/// A semaphore's release for a sleeper that may be on another permit's word: clears that
-/// word's `WAITERS` if it is set and held (a change of value, so that a sleeper between its
-/// [`announce_sleep`] and its futex call does not go to sleep on a stale value: it finds the
-/// word changed, and looks again), then wakes one sleeper on it. The word's holder releases
-/// it without a wake-up then, which is right: this was its wake-up, and the sleepers left
-/// are still counted by the semaphore, whose next release wakes one of them.
-#[cold]
-pub(crate) fn steal_and_wake(word: &AtomicU32) -> bool {
-    let mut state = word.load(Ordering::Relaxed);
-    while state & WAITERS != 0 && state & TID_MASK != 0 && !mutant("steal-keeps-word") {
-        match word.compare_exchange(
-            state,
-            state & !WAITERS,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => break,
-            Err(now) => state = now,
-        }
-    }
-    futex::wake_one(word)
-}
-
 #[cold]
 fn wake(word: &AtomicU32) {
     futex::wake_one(word);
@@ -593,6 +570,8 @@ pub(crate) mod condition;
 pub(crate) mod rwlock;
 // Issue 18: an RLock's depth, owner-only data ordered by the word.
 pub(crate) mod rlock;
+// Issue 15: a semaphore's permit words — the wait for any, the release's wake-up elsewhere.
+pub(crate) mod semaphore;
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -7,12 +7,14 @@
 //! A thread that finds every slot held announces itself (`Record::sleepers` of record 0, then
 //! `WAITERS` on every held slot), looks once more, and sleeps on all those words at once
 //! (`futex_waitv`; on kernels before 5.16, on the held slot with the fewest sleepers). A
-//! release wakes the slot's sleeper if its word says it has one, and, when the sleeper count
-//! is not zero, one sleeper on another slot (`word::steal_and_wake`), which looks at every
-//! slot again. A holder's death wakes a sleeper through the kernel's robust-list walk, on
-//! whichever slot it held. Every sleep is bounded (`SLICE`): a sleeper whose wake-up was taken
-//! by a killed sleeper, or (old kernels) whose slot is not the one that frees up, looks again
-//! within it. Decision 0023.
+//! release wakes the slot's sleeper if its word says it has one, and otherwise, when the
+//! sleeper count is not zero, one sleeper on another slot whose word still says so
+//! (`word::semaphore::steal_and_wake`); a sleeper that was woken takes its permit with
+//! `WAITERS` while others are counted, so that its release wakes the next one. The protocol
+//! and its invariant are in `word/semaphore.rs`, where loom checks them. A holder's death
+//! wakes a sleeper through the kernel's robust-list walk, on whichever slot it held. Every
+//! sleep is bounded (`SLICE`): a sleeper whose wake-up was taken by a killed sleeper, or (old
+//! kernels) whose slot is not the one that frees up, looks again within it. Decision 0023.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,7 +25,7 @@ use crate::locks::lock::{Lock, LockGuard};
 use crate::locks::primitive::Open;
 use crate::locks::raw::{Acquisition, Raw, Wait};
 use crate::shm::{table_payload, MAX_TABLE};
-use crate::sync::{fence, Ordering};
+use crate::sync::{AtomicU32, Ordering};
 use crate::sys;
 use crate::types::{Error, Kind, LockStatus, SemaphoreStatus};
 use crate::word;
@@ -388,29 +390,12 @@ impl Semaphore {
         Ok(wait_for_slot(&self.slots, end)?.map(|(i, acq)| self.permit(i, acq)))
     }
 
-    /// After slot `released` was given back: if threads sleep for a permit and that slot's
-    /// word woke none of them, wake one on another slot, which looks again.
+    /// After slot `released` was given back and its word woke no sleeper: if threads sleep
+    /// for a permit, wake one on another slot whose word still carries `WAITERS`
+    /// (`word::semaphore::wake_after_release`).
     #[inline(always)]
     fn wake_after_release(&self, released: usize) {
-        // SeqCst, paired with the sleeper's: our release is before this load, its count
-        // before its last look.
-        fence(Ordering::SeqCst);
-        if self.slots[0].raw.record().sleepers.load(Ordering::Relaxed) != 0 {
-            self.wake_other(released);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wake_other(&self, released: usize) {
-        let n = self.slots.len();
-        for j in 1..=n {
-            let i = (released + j) % n;
-            let rec = self.slots[i].raw.record();
-            if rec.waiters.load(Ordering::Relaxed) != 0 && word::steal_and_wake(&rec.word) {
-                return;
-            }
-        }
+        word::semaphore::wake_after_release(&self.slots[..], released);
     }
 }
 
@@ -622,90 +607,48 @@ pub(crate) fn scan_slots(slots: &[Lock]) -> Result<Option<(usize, Acquisition)>,
     Ok(None)
 }
 
-/// The contended path of a table of robust slots: look, announce (in the first slot's
-/// `sleepers`, then on every held slot), look again, sleep on every held slot at once; until
-/// a slot is taken or `end` passes (`None`: never).
+/// The permits' words as the word layer's protocol sees them (`word::semaphore`): each
+/// slot's lock word and sleepers, and record 0's count of sleepers for any slot.
+impl word::semaphore::Permits for [Lock] {
+    fn len(&self) -> usize {
+        <[Lock]>::len(self)
+    }
+
+    fn word(&self, i: usize) -> &AtomicU32 {
+        &self[i].raw.record().word
+    }
+
+    fn waiters(&self, i: usize) -> &AtomicU32 {
+        &self[i].raw.record().waiters
+    }
+
+    fn sleepers(&self) -> &AtomicU32 {
+        &self[0].raw.record().sleepers
+    }
+}
+
+/// The contended path of a table of robust slots: look ([`scan_slots`]), announce (in the
+/// first slot's `sleepers`, then on every held slot), look again, sleep on every held slot at
+/// once, in slices of at most [`SLICE`]; until a slot is taken or `end` passes (`None`:
+/// never). The protocol, and who wakes whom, is `word::semaphore::wait_for_permit`'s.
 #[cold]
 #[inline(never)]
 pub(crate) fn wait_for_slot(
     slots: &[Lock],
     end: Option<Instant>,
 ) -> Result<Option<(usize, Acquisition)>, Error> {
-    let sleepers = &slots[0].raw.record().sleepers;
-    loop {
-        if let Some(got) = scan_slots(slots)? {
-            return Ok(Some(got));
-        }
-        let now = Instant::now();
-        if end.is_some_and(|end| now >= end) {
-            return Ok(None);
-        }
-        let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
-        let deadline = sys::futex::deadline_after(wake.saturating_duration_since(now));
-        // SeqCst with the fence of `wake_after_release`: either a releaser sees us
-        // counted, or our next look sees its slot free.
-        sleepers.fetch_add(1, Ordering::SeqCst);
-        let (counted, got) = sleep_on_held(slots, &deadline);
-        for slot in &slots[..counted] {
-            let _ =
-                slot.raw
-                    .record()
-                    .waiters
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        }
-        let _ = sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        if let Some(got) = got? {
-            return Ok(Some(got));
-        }
-    }
-}
-
-/// One sleep of a counted sleeper: counts itself in each of the first
-/// [`WAIT_ANY_MAX`](sys::futex::WAIT_ANY_MAX) slots' `waiters` and sets `WAITERS` on their
-/// words (`word::announce_sleep`), so that a release of any — or the kernel, when any
-/// one's holder dies — wakes it; looks at every slot once more; and sleeps on all those
-/// words at once (`futex_waitv`) until `deadline`. On a kernel without `futex_waitv`, it
-/// sleeps on the one of them with the fewest sleepers, and a death elsewhere is seen at
-/// the end of the slice. Returns how many slots' `waiters` it counted itself in, and what
-/// its look took. A slot found free while announcing ends the announcing: the caller looks
-/// again at once.
-#[allow(clippy::type_complexity)]
-fn sleep_on_held(
-    slots: &[Lock],
-    deadline: &sys::futex::Deadline,
-) -> (usize, Result<Option<(usize, Acquisition)>, Error>) {
-    const MAX: usize = sys::futex::WAIT_ANY_MAX;
-    let mut words = [(&slots[0].raw.record().word, 0u32); MAX];
-    let mut len = 0;
-    // (its sleepers before us, its place in `words`): the fallback's one word.
-    let mut fewest = (u32::MAX, 0);
-    let mut counted = 0;
-    for slot in slots.iter().take(MAX) {
-        let rec = slot.raw.record();
-        let others = rec.waiters.fetch_add(1, Ordering::Relaxed);
-        counted += 1;
-        match word::announce_sleep(&rec.word) {
-            Some(seen) => {
-                if others < fewest.0 {
-                    fewest = (others, len);
-                }
-                words[len] = (&rec.word, seen);
-                len += 1;
+    word::semaphore::wait_for_permit(
+        slots,
+        || scan_slots(slots),
+        || {
+            let now = Instant::now();
+            if end.is_some_and(|end| now >= end) {
+                return None;
             }
-            None => return (counted, Ok(None)),
-        }
-    }
-    fence(Ordering::SeqCst);
-    // Announced: one more look before the sleep (a release between our first look and
-    // our count may have seen no sleeper).
-    match scan_slots(slots) {
-        Ok(None) => {}
-        other => return (counted, other),
-    }
-    let words = &words[..len];
-    if len == 1 || word::sleep_announced_any(words, deadline).is_none() {
-        let (w, seen) = words[fewest.1];
-        word::sleep_announced(w, seen, deadline);
-    }
-    (counted, Ok(None))
+            let wake = end.map_or(now + SLICE, |end| end.min(now + SLICE));
+            Some(sys::futex::deadline_after(
+                wake.saturating_duration_since(now),
+            ))
+        },
+    )
 }

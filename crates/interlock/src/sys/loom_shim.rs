@@ -23,12 +23,14 @@ struct Queue {
     /// Wake-alls so far: a sleeper that went to sleep before one is woken by it, and a
     /// sleeper that comes later cannot take its place (as it could take a `woken` token).
     epoch: u32,
+    /// A model thread waits in [`wait_until_asleep`]: each sleeper that queues tells it.
+    watched: bool,
 }
 
 loom::lazy_static! {
     /// One hash bucket for every word in the model, like a kernel with one futex bucket.
     static ref BUCKET: (Mutex<Queue>, Condvar) =
-        (Mutex::new(Queue { asleep: 0, woken: 0, epoch: 0 }), Condvar::new());
+        (Mutex::new(Queue { asleep: 0, woken: 0, epoch: 0, watched: false }), Condvar::new());
 }
 
 pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>) -> WaitOutcome {
@@ -39,6 +41,9 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<&Deadline>
         return WaitOutcome::Changed;
     }
     q.asleep += 1;
+    if q.watched {
+        cv.notify_all();
+    }
     let epoch = q.epoch;
     while q.woken == 0 {
         if q.epoch != epoch {
@@ -62,6 +67,9 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], _deadline: &Deadline) -> Opt
         return Some(WaitOutcome::Changed);
     }
     q.asleep += 1;
+    if q.watched {
+        cv.notify_all();
+    }
     let epoch = q.epoch;
     while q.woken == 0 {
         if q.epoch != epoch {
@@ -97,4 +105,16 @@ pub(crate) fn wake_all(_word: &AtomicU32) -> u32 {
     q.epoch = q.epoch.wrapping_add(1);
     cv.notify_all();
     n
+}
+
+/// For a model: blocks until `n` threads are asleep (queued, not yet woken) — a start gate
+/// that lets a model begin from "every sleeper asleep" without a spin loop's branches.
+pub(crate) fn wait_until_asleep(n: u32) {
+    let (lock, cv) = &*BUCKET;
+    let mut q = lock.lock().unwrap();
+    q.watched = true;
+    while q.asleep < n {
+        q = cv.wait(q).unwrap();
+    }
+    q.watched = false;
 }

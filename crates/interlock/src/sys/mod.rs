@@ -8,7 +8,7 @@
 pub(crate) mod futex;
 
 #[cfg(all(test, loom))]
-mod loom_shim;
+pub(crate) mod loom_shim;
 
 #[cfg(all(not(all(test, loom)), target_os = "linux"))]
 mod linux;

@@ -243,7 +243,7 @@ fn model_semaphore_release_reaches_a_sleeper_on_another_permit() {
         unlock(&slots[1]);
         fence(Ordering::SeqCst);
         if sleepers.load(Ordering::Relaxed) != 0 && on_slot0.load(Ordering::Relaxed) != 0 {
-            steal_and_wake(&slots[0]);
+            super::semaphore::steal_and_wake(&slots[0]);
         }
         assert_eq!(sleeper.join().unwrap(), 1);
     });
@@ -301,6 +301,197 @@ fn model_semaphore_death_on_any_held_permit_wakes_the_sleeper() {
         // Permit 1's holder dies: the kernel's robust-list walk.
         assert!(mark_owner_dead(&slots[1], 2));
         assert_eq!(sleeper.join().unwrap(), (1, true));
+    });
+}
+
+// ---- Semaphore: the contended wait and the release's wake-up, as `word/semaphore.rs` runs them ----
+
+/// Two permit words with their sleepers, as a semaphore's segment holds them.
+struct Sem {
+    words: [AtomicU32; 2],
+    waiters: [AtomicU32; 2],
+    sleepers: AtomicU32,
+}
+
+impl super::semaphore::Permits for Sem {
+    fn len(&self) -> usize {
+        2
+    }
+    fn word(&self, i: usize) -> &AtomicU32 {
+        &self.words[i]
+    }
+    fn waiters(&self, i: usize) -> &AtomicU32 {
+        &self.waiters[i]
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        &self.sleepers
+    }
+}
+
+/// Two permits held by `holders`.
+fn sem(holders: [u32; 2]) -> Arc<Sem> {
+    Arc::new(Sem {
+        words: holders.map(AtomicU32::new),
+        waiters: [AtomicU32::new(0), AtomicU32::new(0)],
+        sleepers: AtomicU32::new(0),
+    })
+}
+
+/// The semaphore's look at every permit (`scan_slots`): a free word is taken, as it is
+/// found (a death's `WAITERS` kept).
+fn sem_look(s: &Sem, tid: u32) -> Result<Option<(usize, ())>, ()> {
+    Ok((0..2)
+        .find(|&i| try_lock_slow(&s.words[i], tid, None).is_ok())
+        .map(|i| (i, ())))
+}
+
+/// A permit's release as `Permit`'s drop does it: one compare-exchange from the holder's bits
+/// (`Record::release_hold_fast`), or, with `WAITERS`, the release that wakes one on the word;
+/// when that woke nobody, the semaphore's wake-up on another word.
+fn sem_release(s: &Sem, i: usize, tid: u32) {
+    let woke = !try_unlock_seen(&s.words[i], tid) && unlock_woke(&s.words[i]);
+    if !woke {
+        super::semaphore::wake_after_release(s, i);
+    }
+}
+
+/// A thread that waits for a permit (`wait_for_slot`), for ever (`sleeps: None`) or for at
+/// most `sleeps` sleeps (a timed wait: loom has no clock, so its time is up after them), then
+/// gives the permit it got back. Which permit it got.
+fn sem_taker(s: &Arc<Sem>, tid: u32, sleeps: Option<u32>) -> thread::JoinHandle<Option<usize>> {
+    let s = s.clone();
+    thread::spawn(move || {
+        let mut left = sleeps;
+        let got = super::semaphore::wait_for_permit(
+            &*s,
+            || sem_look(&s, tid),
+            || match &mut left {
+                Some(0) => None,
+                Some(n) => {
+                    *n -= 1;
+                    Some(crate::sys::futex::deadline_after(std::time::Duration::MAX))
+                }
+                None => Some(crate::sys::futex::deadline_after(std::time::Duration::MAX)),
+            },
+        )
+        .unwrap();
+        got.map(|(i, ())| {
+            assert_eq!(s.words[i].load(Ordering::Relaxed) & TID_MASK, tid);
+            sem_release(&s, i, tid);
+            i
+        })
+    })
+}
+
+/// A model explored at most `bound` pre-emptions, whatever `LOOM_MAX_PREEMPTIONS` says: the
+/// semaphore's models with four threads cost a fraction of a second at 0 and minutes at 1.
+/// `INTERLOCK_LOOM_SEMAPHORE_BOUND=N` raises it for a longer run by hand (8.7 s for the race
+/// model at 2 under load, passing).
+fn model_bounded(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    let more = std::env::var("INTERLOCK_LOOM_SEMAPHORE_BOUND")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    b.preemption_bound = Some(more.map_or(bound, |n: usize| n.max(bound)));
+    b.check(f);
+}
+
+/// The semaphore's wake-up rule (`word/semaphore.rs`): a release wakes a sleeper on another
+/// permit only through a word that still carries `WAITERS`, so a sleeper that was woken must
+/// take its permit with `WAITERS` while others are counted. Three sleepers (tids 1–3) on two
+/// permits held by the main thread, which gives both back once all three are asleep (the
+/// emulated futex's start gate); each sleeper, once it has a permit, gives it back (the full
+/// release). Every one must get a permit, whoever each wake-up reaches and whichever permit
+/// each takes, and the words and counts end clear; a sleeper left asleep is loom's deadlock.
+/// Four threads: explored without pre-emptions (a switch wherever a thread blocks or ends;
+/// at one pre-emption it takes minutes). A release racing a claim, pre-empted anywhere, is
+/// `model_semaphore_a_release_races_the_woken_sleepers_claim`'s.
+/// Mutant it catches ([`MUTANTS`]): `claim-without-waiters` — the woken sleeper takes its
+/// permit as it finds it, the rule before decision 0023's addendum, safe only with a wake-up
+/// on every release that finds sleepers counted — (reported: deadlock).
+#[test]
+fn model_semaphore_three_sleepers_on_two_permits_all_acquire() {
+    model_bounded(0, || {
+        let s = sem([10, 11]);
+        let takers: Vec<_> = [1u32, 2, 3]
+            .iter()
+            .map(|&t| sem_taker(&s, t, None))
+            .collect();
+        crate::sys::loom_shim::wait_until_asleep(3);
+        sem_release(&s, 0, 10);
+        sem_release(&s, 1, 11);
+        for t in takers {
+            assert!(t.join().unwrap().is_some());
+        }
+        for i in 0..2 {
+            assert_eq!(s.words[i].load(Ordering::Relaxed), UNLOCKED);
+            assert_eq!(s.waiters[i].load(Ordering::Relaxed), 0);
+        }
+        assert_eq!(s.sleepers.load(Ordering::Relaxed), 0);
+    });
+}
+
+/// The claim racing releases, pre-empted anywhere (CI's bound): two sleepers (tids 1, 2) on
+/// two permits, permit 1 held for good (its word keeps the `WAITERS` the sleepers set),
+/// permit 0 given back by the main thread; each sleeper gives back what it got. The first
+/// woken takes permit 0 with `WAITERS` while the other is counted, and its release — racing
+/// the other's count, announcement, look and sleep — must reach it: both end with permit 0.
+#[test]
+fn model_semaphore_a_release_races_the_woken_sleepers_claim() {
+    model_bounded(1, || {
+        let s = sem([10, 11]);
+        let takers: Vec<_> = [1u32, 2].iter().map(|&t| sem_taker(&s, t, None)).collect();
+        sem_release(&s, 0, 10);
+        for t in takers {
+            assert_eq!(t.join().unwrap(), Some(0));
+        }
+        assert_eq!(s.words[0].load(Ordering::Relaxed), UNLOCKED);
+        assert_eq!(s.sleepers.load(Ordering::Relaxed), 0);
+    });
+}
+
+/// A timed sleeper that gives up owes the wake-up it may have consumed (`pass_on`). Two
+/// quitters (tids 1, 2: one sleep each, then their time is up) and a sleeper that waits for
+/// ever (tid 3), all asleep on two permits held by the main thread, which gives each back and
+/// takes it again at once, the way a passing taker would (without `WAITERS`): each release
+/// wakes one sleeper, and when both reach the quitters, both words are held without
+/// `WAITERS` and only the quitters know that the third still sleeps. Once the quitters are
+/// gone the main thread gives both back: the third must get one (loom's deadlock otherwise;
+/// the real sleep would end at its 50 ms slice). Four threads: explored without pre-emptions,
+/// and only so: at one, loom reports a deadlock of the model's own — a quitter never woken
+/// sleeps for ever (loom's sleep has no deadline; the real one ends when the quitter's time is
+/// up) while the main thread holds both permits until it leaves. The emulated futex lets a
+/// thread that goes to sleep after a wake-up take it from one asleep before (a kernel wakes a
+/// queued sleeper), which leaves a quitter so.
+/// Mutant it catches ([`MUTANTS`]): `timeout-keeps-wake` (reported: deadlock).
+#[test]
+fn model_semaphore_a_sleeper_that_gives_up_hands_its_wake_up_on() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(0);
+    b.check(|| {
+        let s = sem([10, 11]);
+        let quitters: Vec<_> = [1u32, 2]
+            .iter()
+            .map(|&t| sem_taker(&s, t, Some(1)))
+            .collect();
+        let stayer = sem_taker(&s, 3, None);
+        crate::sys::loom_shim::wait_until_asleep(3);
+        let mut mine = [None, None];
+        for (i, tid) in [(0usize, 12u32), (1, 13)] {
+            sem_release(&s, i, 10 + i as u32);
+            if try_lock_fast(&s.words[i], tid) {
+                mine[i] = Some(tid);
+            }
+        }
+        for q in quitters {
+            q.join().unwrap();
+        }
+        for (i, tid) in mine.into_iter().enumerate() {
+            if let Some(tid) = tid {
+                sem_release(&s, i, tid);
+            }
+        }
+        assert!(stayer.join().unwrap().is_some());
     });
 }
 
@@ -914,6 +1105,9 @@ const MUTANTS: &[(&str, &str, &str)] = &[
     ("hand-over-one-wake", "model_fair_hand_over_excludes_and_strands_nobody", "deadlock"),
     ("steal-keeps-word", "model_semaphore_release_reaches_a_sleeper_on_another_permit", "deadlock"),
     ("announce-without-waiters", "model_semaphore_death_on_any_held_permit_wakes_the_sleeper", "deadlock"),
+    ("steal-without-wake", "model_semaphore_release_reaches_a_sleeper_on_another_permit", "deadlock"),
+    ("claim-without-waiters", "model_semaphore_three_sleepers_on_two_permits_all_acquire", "deadlock"),
+    ("timeout-keeps-wake", "model_semaphore_a_sleeper_that_gives_up_hands_its_wake_up_on", "deadlock"),
     ("event-set-no-wake", "model_event_set_wakes_every_waiter_no_lost_wakeup", "deadlock"),
     ("event-set-uncounted", "model_event_clear_races_set", "assertion failed"),
     ("barrier-arrive-relaxed", "model_barrier_trips_once_per_generation_and_orders_memory", "Causality violation"),
