@@ -49,9 +49,34 @@ fn slice_for(waited: Duration) -> Duration {
     }
 }
 
-/// Python runs signal handlers on the main thread of the process only.
+/// Forks this process has gone through as a child (`os.register_at_fork`, registered when the
+/// module loads): the thread that forked is the child's main thread, whatever it was before.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// `os.register_at_fork(after_in_child=...)`: a forked child asks its threads again.
+#[pyfunction]
+fn _after_fork_in_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Python runs signal handlers on the main thread of the process only. Asked of the system
+/// (`gettid`, `getpid`) once per thread and fork, so that every wait can know it before it
+/// begins: a thread that is not the main one waits in one core call, since a wait cut into
+/// slices gives up between them what it queued for — an `RwLock` writer its writer word, which
+/// let the readers it was keeping out pass it (the policy test caught it under load).
 fn on_main_thread() -> bool {
-    rustix::thread::gettid().as_raw_nonzero().get() as u32 == std::process::id()
+    thread_local! {
+        static MAIN: std::cell::Cell<Option<(u64, bool)>> = const { std::cell::Cell::new(None) };
+    }
+    let forks = FORKS.load(Ordering::Relaxed);
+    MAIN.with(|m| match m.get() {
+        Some((f, main)) if f == forks => main,
+        _ => {
+            let main = rustix::thread::gettid().as_raw_nonzero().get() as u32 == std::process::id();
+            m.set(Some((forks, main)));
+            main
+        }
+    })
 }
 
 /// How long one core call may wait.
@@ -140,9 +165,10 @@ fn acquire<H: Handle>(
         Some(d) => started.checked_add(d),
         None => None,
     };
-    // Whether this is the main thread (two system calls) is asked only once a wait outlasts
-    // its first slice, which every thread waits: most contended acquisitions end in it.
-    let mut main: Option<bool> = None;
+    // Only the main thread waits in slices (to run signal handlers between them): a slice
+    // that ends gives up the place the wait had (an RwLock writer's word), so another thread
+    // waits in one call.
+    let main = on_main_thread();
     loop {
         let now = Instant::now();
         let remaining = match end {
@@ -150,11 +176,7 @@ fn acquire<H: Handle>(
             Some(end) => Some(end - now),
             None => None,
         };
-        let slice = match main {
-            None => Some(SLICE),
-            Some(true) => Some(slice_for(now - started)),
-            Some(false) => None,
-        };
+        let slice = main.then(|| slice_for(now - started));
         let wait = match (remaining, slice) {
             (None, None) => Wait::Forever,
             (Some(d), None) | (None, Some(d)) => Wait::For(d),
@@ -166,7 +188,7 @@ fn acquire<H: Handle>(
         if got.is_some() {
             return Ok(got);
         }
-        if *main.get_or_insert_with(on_main_thread) {
+        if main {
             // Runs the handlers of signals that arrived while we slept: SIGINT's raises
             // KeyboardInterrupt here, and the lock is not held.
             py.check_signals()?;
@@ -1269,6 +1291,13 @@ impl PyBarrier {
 /// The extension module.
 #[pymodule]
 fn _interlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let after_fork = wrap_pyfunction!(_after_fork_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("after_in_child", after_fork)?;
+    py.import("os")?
+        .getattr("register_at_fork")?
+        .call((), Some(&kwargs))?;
     m.add_class::<PyLock>()?;
     m.add_class::<PyRLock>()?;
     m.add_class::<PySemaphore>()?;

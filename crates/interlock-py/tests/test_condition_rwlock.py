@@ -222,6 +222,46 @@ def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_
     assert wrote == [True]
 
 
+def test_a_writer_on_another_thread_keeps_its_place_for_its_whole_wait():
+    """A waiting writer holds the writer word from the start of its wait to its write: one
+    acquisition of it, whatever the wait's length. Cut into 50 ms slices (as the main thread's
+    waits are, to run signal handlers), it gave the word back at the end of each and took it
+    again, and readers it was keeping out passed it in between."""
+    rw = RwLock(readers=4)
+    holding, release = threading.Event(), threading.Event()
+
+    def reader():
+        with rw.read():
+            holding.set()
+            release.wait(TIMEOUT)
+
+    r = threading.Thread(target=reader)
+    r.start()
+    assert holding.wait(TIMEOUT)
+    wrote = []
+
+    def writer():
+        wrote.append(rw.acquire_write(timeout=TIMEOUT))
+        wrote.append(rw.token)
+        rw.release_write()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not rw.write_locked:
+        assert time.monotonic() < deadline, "the writer never started draining"
+        time.sleep(0.001)
+    # Longer than several slices of the old code: the length of the writer's wait is what is
+    # under test, not a handshake.
+    time.sleep(0.3)
+    release.set()
+    r.join(TIMEOUT)
+    w.join(TIMEOUT)
+    # Token 1: the try without waiting every acquire makes first (it takes the writer word,
+    # finds the reader, gives the word back); token 2: the wait, to the end.
+    assert wrote == [True, 2], "the writer gave its writer word back while it waited"
+
+
 def test_rwlock_policy_is_kept_and_checked_on_open(name):
     rw = RwLock.open(name, prefer_readers=True)
     assert RwLock.open(name).policy == "prefer_readers", "no policy given: takes either"
