@@ -1374,7 +1374,10 @@ fn main() {
             // An etcd client's kill leaves its lease (and its place in the queue) to lapse:
             // one in four only, so that the lock is not mostly waiting for dead leases.
             0..=3 if a.kill && client && rng.below(4) != 0 => {}
-            4..=6 if a.stop && client && rng.below(3) == 0 => {
+            // Not in the self-test (`--plant-double-hold`, 5 s): two pauses of 3 s left its two
+            // honest clients 2 or 3 holds, too few for the planted claim to be met (it went
+            // unnoticed in 2 of 3 runs); the long runs pause as before.
+            4..=6 if a.stop && client && !a.plant && rng.below(3) == 0 => {
                 // Past its lease's TTL: the next client may take the lock meanwhile.
                 worker_slot(&b, w, board::PAUSES).fetch_add(1, Ordering::SeqCst);
                 // SAFETY: a signal to our own child.
