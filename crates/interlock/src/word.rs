@@ -133,9 +133,9 @@ impl State {
 /// 100; with processes on a 2-core machine a holder is often descheduled, so spinning longer
 /// only burns the core the holder needs.
 #[cfg(not(all(test, loom)))]
-const SPIN_LIMIT: u32 = 100;
+pub(crate) const SPIN_LIMIT: u32 = 100;
 #[cfg(all(test, loom))]
-const SPIN_LIMIT: u32 = 0;
+pub(crate) const SPIN_LIMIT: u32 = 0;
 
 /// Pauses a spinner that saw the word held, then free, waits before it looks again (see
 /// [`spin`]): about 1.1 µs on the project's VM (a pause is ~18 ns) — a hot owner's way round
@@ -143,7 +143,7 @@ const SPIN_LIMIT: u32 = 0;
 /// and 128 (decision 0019, addendum d): from 32 every contended loop shape ran above glibc's
 /// robust mutex, more so the longer; a hand-over to a waiter whose owner did not come back
 /// costs about the defer (ping-pong's median hand-over 0.58 → 1.59 µs at 64).
-const DEFER: u32 = 64;
+pub(crate) const DEFER: u32 = 64;
 
 /// How an acquisition went when it succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! A permit is a slot's lock word, taken with the `Lock` fast path (one compare-exchange) and
 //! linked on the thread's robust list like any lock, so that the kernel frees it and wakes a
 //! sleeper on it if its holder dies; the next taker is told (`Permit::previous_owner_died`).
-//! A thread that finds every slot held announces itself (`Record::sleepers` of record 0, then
+//! A thread that finds every slot held spins a little, then announces itself (`Record::sleepers` of record 0, then
 //! `WAITERS` on every held slot), looks once more, and sleeps on all those words at once
 //! (`futex_waitv`; on kernels before 5.16, on the held slot with the fewest sleepers). A
 //! release wakes the slot's sleeper if its word says it has one, and otherwise, when the

@@ -7,7 +7,9 @@
 //!
 //! # Who wakes a sleeper
 //!
-//! A sleeper counts itself in the table's `sleepers`, then sets `WAITERS` on every held
+//! A thread that finds every permit held first spins a little, watching the words
+//! ([`spin_for_permit`]: nothing is written, so the protocol below does not see it); then it
+//! counts itself in the table's `sleepers`, then sets `WAITERS` on every held
 //! permit word ([`super::announce_sleep`]), looks once more, and sleeps on all those words at
 //! once (`futex_waitv`). A permit's release wakes one sleeper on its own word when the word
 //! had `WAITERS` (the lock word's own rule, [`super::unlock_woke`]); when it woke nobody there
@@ -40,7 +42,7 @@
 //! with `WAITERS` (`handle_futex_death`). Both are caught by the slice every sleep is bounded
 //! by (`SLICE` in `locks/semaphore.rs`, 50 ms): the sleepers left look again then.
 
-use crate::sync::{fence, fence_after_rmw, mutant, AtomicU32, Ordering};
+use crate::sync::{fence, fence_after_rmw, mutant, spin_hint, AtomicU32, Ordering};
 use crate::sys::futex::{self, Deadline, WAIT_ANY_MAX};
 
 use super::{announce_sleep, sleep_announced, sleep_announced_any, TID_MASK, WAITERS};
@@ -75,6 +77,9 @@ where
     let sleepers = p.sleepers();
     // Whether this thread slept (and so may have consumed a wake-up it now owes).
     let mut slept = false;
+    // Whether this thread spun since its last sleep: once a spin saw a permit free and the
+    // look after it lost the permit, the thread sleeps.
+    let mut spun = false;
     // Leaving without a permit after a sleep (time up, or an error from the look): the
     // wake-up this thread may have consumed goes on to another sleeper.
     let leave = |slept: bool| {
@@ -95,6 +100,13 @@ where
             leave(slept);
             return Ok(None);
         };
+        if !spun {
+            spun = true;
+            if spin_for_permit(p) {
+                continue;
+            }
+        }
+        spun = false;
         // SeqCst with the fence of `wake_after_release`: either a releaser sees us counted,
         // or our next look sees its permit free.
         sleepers.fetch_add(1, Ordering::SeqCst);
@@ -117,6 +129,43 @@ where
                 return Err(e);
             }
         }
+    }
+}
+
+/// Spins a little while every permit is held (a lock word's bounded spin with back-off,
+/// [`super::spin`], over every permit's word): true once one looks free, so that the caller
+/// looks again instead of sleeping. A permit's section is often far shorter than a sleep and
+/// a wake-up, and a release that finds nobody announced costs no system call: 8 processes
+/// over 2 permits, which slept at once before, ran 0.80-0.83x POSIX `sem_t` and run
+/// 1.4-1.9x it since (decision 0023). As a lock's spin, it ends when a word says that a thread
+/// sleeps there, and a spinner that saw every permit held and then one free pauses
+/// [`super::DEFER`] times first, because the thread that released it may take it straight back
+/// with its cache lines (without that pause, 1.24-1.37x).
+fn spin_for_permit<P: Permits + ?Sized>(p: &P) -> bool {
+    let mut pauses = 1u32;
+    loop {
+        let (mut free, mut asleep) = (false, false);
+        for i in 0..p.len() {
+            let state = p.word(i).load(Ordering::Relaxed);
+            free |= state & TID_MASK == 0;
+            asleep |= state & WAITERS != 0;
+        }
+        if free && pauses > 1 {
+            for _ in 0..super::DEFER {
+                spin_hint();
+            }
+            return (0..p.len()).any(|i| p.word(i).load(Ordering::Relaxed) & TID_MASK == 0);
+        }
+        if free {
+            return true;
+        }
+        if asleep || pauses > super::SPIN_LIMIT {
+            return false;
+        }
+        for _ in 0..pauses {
+            spin_hint();
+        }
+        pauses *= 2;
     }
 }
 
