@@ -717,7 +717,7 @@ impl RwLock {
                         });
                     }
                     if end.is_none_or(|end| Instant::now() < end)
-                        && protocol::spin_until_free(&rec.word)
+                        && protocol::reader_spin_until_free(&rec.word)
                     {
                         continue;
                     }
