@@ -146,7 +146,7 @@ fn permits_of_holders_killed_at_random_instants_all_come_back_told() {
     let shm = SharedMem::new(1);
     let mut told = 0u32;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
-    for _ in 0..crash_rounds() {
+    for round in 0..crash_rounds() {
         let (tx, rx) = channel();
         let children: Vec<_> = (0..2)
             .map(|_| {
@@ -177,16 +177,43 @@ fn permits_of_holders_killed_at_random_instants_all_come_back_told() {
         for c in children {
             c.join_killed_by(libc::SIGKILL);
         }
+        // The deaths the kernel marked in the permits' words (its robust-list walk sets
+        // OWNER_DIED): the evidence the parent's takes are checked against, one by one.
+        let marked = sem
+            .holders()
+            .iter()
+            .filter(|s| s.owner_died_unclaimed)
+            .count();
         let permits: Vec<_> = (0..PERMITS)
             .map(|_| {
                 sem.acquire_timeout(PATIENCE)
                     .expect("every permit comes back")
             })
             .collect();
-        told += permits.iter().filter(|p| p.previous_owner_died()).count() as u32;
+        let told_now = permits.iter().filter(|p| p.previous_owner_died()).count();
+        assert_eq!(
+            told_now, marked,
+            "round {round}: {marked} permits marked dead, {told_now} takes told"
+        );
+        told += told_now as u32;
     }
     let deaths: u32 = sem.holders().iter().map(|s| s.owner_deaths).sum();
-    assert_eq!(told, deaths, "every death told, once");
+    // A child may claim its killed sibling's permit in the microseconds between the two kills
+    // (and be told, unseen here): every death the parent took is told, and none twice.
+    assert!(told <= deaths, "{told} told, {deaths} deaths counted");
+    eprintln!(
+        "{} rounds, {deaths} deaths, {told} told to the parent",
+        crash_rounds()
+    );
+    // A test of "every death told" that saw no death proves nothing: with holders inside most
+    // of the time, 10 rounds without one would be a broken kill, not luck.
+    if crash_rounds() >= 10 {
+        assert!(
+            told > 0,
+            "no permit holder was killed in {} rounds",
+            crash_rounds()
+        );
+    }
     assert_eq!(sem.available(), PERMITS);
 }
 
