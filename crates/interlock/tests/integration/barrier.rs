@@ -329,3 +329,38 @@ fn a_barrier_is_removed_only_while_nobody_waits() {
         assert!(interlock::namespace::status("rm-bar").is_err(), "removed");
     });
 }
+
+/// A spawned program adopts a barrier through `pass_to` / `from_env` (its parties checked when
+/// asked for, its kind always) and passes it with the parent, generation after generation.
+#[test]
+fn a_spawned_program_is_a_party_of_the_parents_barrier() {
+    const VAR: &str = "BARRIER_UNDER_TEST";
+    if common::role().as_deref() == Some("barrier-adopter") {
+        let barrier = Barrier::from_env(VAR).expect("adopt");
+        assert_eq!(barrier.parties(), 2);
+        assert!(matches!(
+            Barrier::options().parties(3).from_env(VAR),
+            Err(Error::BarrierParties { parties: 3, .. })
+        ));
+        assert!(matches!(
+            interlock::Lock::from_env(VAR),
+            Err(Error::KindMismatch {
+                found: Kind::Barrier,
+                ..
+            })
+        ));
+        for _ in 0..3 {
+            barrier.wait_timeout(PATIENCE).expect("child: wait");
+        }
+        return;
+    }
+    let barrier = Barrier::new(2).unwrap();
+    let mut cmd = common::role_command("barrier-adopter");
+    barrier.pass_to(&mut cmd, VAR).unwrap();
+    let child = common::RoleChild::spawn(cmd);
+    for _ in 0..3 {
+        barrier.wait_timeout(PATIENCE).expect("parent: wait");
+    }
+    child.finish();
+    assert_eq!(barrier.status().generation, 3);
+}

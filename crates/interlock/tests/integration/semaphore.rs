@@ -273,3 +273,58 @@ fn bad_input_is_a_typed_error() {
         drop(s);
     });
 }
+
+/// A spawned program adopts a semaphore through `pass_to` / `from_env` (its permits checked
+/// when asked for, its kind always): the permit it takes is one of the parent's, and when it is
+/// SIGKILLed holding it, the permit comes back to the parent, told.
+#[test]
+fn a_spawned_program_shares_the_permits_and_its_death_is_told() {
+    const VAR: &str = "SEMAPHORE_UNDER_TEST";
+    if common::role().as_deref() == Some("sem-adopter") {
+        let sem = Semaphore::from_env(VAR).expect("adopt");
+        assert_eq!(sem.permits(), 2);
+        assert!(matches!(
+            Semaphore::options().permits(3).from_env(VAR),
+            Err(Error::SemaphoreSize { .. })
+        ));
+        assert!(matches!(
+            Lock::from_env(VAR),
+            Err(Error::KindMismatch {
+                found: Kind::Semaphore,
+                ..
+            })
+        ));
+        let _permit = sem.acquire().expect("the parent's second permit");
+        common::tell_parent("holding");
+        common::hold_until_killed();
+    }
+    let sem = Semaphore::new(2).unwrap();
+    let mine = sem.acquire().unwrap();
+    let mut cmd = common::role_command("sem-adopter");
+    sem.pass_to(&mut cmd, VAR).unwrap();
+    let mut child = common::RoleChild::spawn(cmd);
+    child.expect("holding");
+    assert_eq!(
+        sem.available(),
+        0,
+        "the child holds the parent's other permit"
+    );
+    assert!(sem.try_acquire().unwrap().is_none());
+    let holders: Vec<u32> = sem
+        .holders()
+        .iter()
+        .filter_map(|s| s.holder.as_ref().map(|h| h.pid))
+        .collect();
+    assert!(holders.contains(&child.pid()), "{holders:?}");
+    child.kill();
+    child.finish_killed();
+    let theirs = sem
+        .acquire_timeout(PATIENCE)
+        .expect("its permit comes back");
+    assert!(
+        theirs.previous_owner_died(),
+        "the spawned holder's death is told"
+    );
+    drop((mine, theirs));
+    assert_eq!(sem.available(), 2);
+}
