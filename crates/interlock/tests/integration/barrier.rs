@@ -258,6 +258,10 @@ fn bad_parties_and_kinds_are_typed_errors() {
         Barrier::options().create(),
         Err(Error::BarrierParties { .. })
     ));
+    assert!(matches!(
+        Barrier::new(u32::MAX),
+        Err(Error::BarrierParties { parties, .. }) if parties == u32::MAX as usize
+    ));
     assert_eq!(
         Barrier::new(Barrier::MAX_PARTIES as u32).unwrap().parties(),
         1024

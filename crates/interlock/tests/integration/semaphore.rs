@@ -219,7 +219,8 @@ fn permits_of_holders_killed_at_random_instants_all_come_back_told() {
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    for n in [0, (1 << 20) + 1] {
+    // Zero, one past the bound, and a count whose records' size overflows a usize.
+    for n in [0, (1 << 20) + 1, usize::MAX / 2 + 1, usize::MAX] {
         match Semaphore::new(n) {
             Err(Error::SemaphoreSize { reason, .. }) => {
                 assert!(reason.contains("1 to"), "{reason}")
