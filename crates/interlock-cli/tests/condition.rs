@@ -1,5 +1,6 @@
 //! A [`Condition`](interlock::Condition) in `interlock status`, `list` and `status --json`
-//! (issue 15): the kind, its waiters counted, its notifications.
+//! (issue 15): the kind, its waiters counted, its notifications; and a
+//! [`Value`](interlock::Value): its kind, its holder, a killed holder's death.
 
 use std::time::Duration;
 
@@ -58,4 +59,54 @@ fn list_row(ns: &Ns, name: &str) -> Vec<String> {
         .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
         .find(|cols| cols.first().is_some_and(|c| c.trim_matches('"') == name))
         .unwrap_or_else(|| panic!("no row for {name} in:\n{out}"))
+}
+
+/// A [`Value`](interlock::Value) (issue 15: every primitive in `status`, `list`, `--json`): its
+/// kind and its holder; its holder SIGKILLed mid-update, the death and the poison, then the
+/// next holder told.
+#[test]
+fn status_and_list_show_a_value_its_holder_and_a_killed_holders_death() {
+    let ns = Ns::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(ns.ns_dir())
+        .unwrap();
+    let value = interlock::Value::open_path(ns.ns_dir().join("hits.lock"), 0o600, 0u64).unwrap();
+    let (tx, rx) = interlock_testkit::channel();
+    let holder = interlock_testkit::fork(|| {
+        let mut guard = value.lock().unwrap();
+        *guard = 41; // never committed: the holder dies first
+        tx.send("holding");
+        interlock_testkit::hold_until_killed();
+    });
+    rx.expect("holding");
+    let out = ns.run(&["status", "hits"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("lock \"hits\" (Value)\n"), "{text}");
+    assert!(
+        text.contains(&format!("held by:       pid {}", holder.pid())),
+        "{text}"
+    );
+    let row = list_row(&ns, "hits");
+    assert_eq!(row[1..3], ["Value", "held"], "{row:?}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&ns.run(&["status", "--json", "hits"]).stdout).unwrap();
+    assert_eq!(v["kind"], "Value");
+    assert_eq!(v["holder"]["pid"], holder.pid(), "{v}");
+
+    holder.kill(libc::SIGKILL);
+    holder.join_killed_by(libc::SIGKILL);
+    let v: serde_json::Value =
+        serde_json::from_slice(&ns.run(&["status", "--json", "hits"]).stdout).unwrap();
+    assert_eq!(v["held"], false, "{v}");
+    assert_eq!(v["owner_deaths"], 1, "{v}");
+    assert_eq!(v["owner_died_unclaimed"], true, "{v}");
+    assert_eq!(v["poisoned"], true, "{v}");
+    let guard = value.lock().unwrap();
+    assert!(
+        guard.previous_owner_died() && *guard == 0,
+        "told, and nothing torn"
+    );
+    drop(guard);
+    assert_eq!(list_row(&ns, "hits")[1..3], ["Value", "free"]);
 }

@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::{
-    acquire, adopt_fd, deadline, export_once, ints, on_main_thread, reduce, to_py, Handle, Last,
-    PyLock, PyRLock, Source, Taken, Wait,
+    acquire, adopt_fd, count, deadline, export_once, ints, on_main_thread, reduce, to_py, Handle,
+    Last, PyLock, PyRLock, Source, Taken, Wait,
 };
 
 /// A value moved into `Python::detach`'s closure and back on the same thread. Guards are
@@ -462,18 +462,20 @@ impl PyRwLock {
     }
 
     fn options(
-        readers: Option<usize>,
+        py: Python<'_>,
+        label: &str,
+        readers: Option<i128>,
         prefer_readers: Option<bool>,
-    ) -> interlock::Options<interlock::RwLock> {
+    ) -> PyResult<interlock::Options<interlock::RwLock>> {
         let mut options = interlock::RwLock::options();
         if let Some(n) = readers {
-            options = options.readers(n);
+            options = options.readers(count(py, n, label, "an rwlock's reader slots")?);
         }
-        match prefer_readers {
+        Ok(match prefer_readers {
             Some(true) => options.policy(interlock::RwPolicy::PreferReaders),
             Some(false) => options.policy(interlock::RwPolicy::PreferWriters),
             None => options,
-        }
+        })
     }
 }
 
@@ -487,10 +489,10 @@ impl PyRwLock {
     #[pyo3(signature = (readers = None, *, prefer_readers = None))]
     fn py_new(
         py: Python<'_>,
-        readers: Option<usize>,
+        readers: Option<i128>,
         prefer_readers: Option<bool>,
     ) -> PyResult<PyRwLock> {
-        let inner = PyRwLock::options(readers, prefer_readers)
+        let inner = PyRwLock::options(py, "RwLock", readers, prefer_readers)?
             .create()
             .map_err(|e| to_py(py, e, "RwLock"))?;
         Ok(PyRwLock::wrap(inner, Source::Anonymous))
@@ -503,10 +505,10 @@ impl PyRwLock {
     fn open(
         py: Python<'_>,
         name: &str,
-        readers: Option<usize>,
+        readers: Option<i128>,
         prefer_readers: Option<bool>,
     ) -> PyResult<PyRwLock> {
-        let inner = PyRwLock::options(readers, prefer_readers)
+        let inner = PyRwLock::options(py, name, readers, prefer_readers)?
             .open(name)
             .map_err(|e| to_py(py, e, name))?;
         Ok(PyRwLock::wrap(inner, Source::Name(name.to_owned())))
@@ -518,12 +520,12 @@ impl PyRwLock {
     fn open_path(
         py: Python<'_>,
         path: PathBuf,
-        readers: Option<usize>,
+        readers: Option<i128>,
         mode: u32,
         prefer_readers: Option<bool>,
     ) -> PyResult<PyRwLock> {
         let label = path.display().to_string();
-        let inner = PyRwLock::options(readers, prefer_readers)
+        let inner = PyRwLock::options(py, &label, readers, prefer_readers)?
             .mode(mode)
             .open_path(&path)
             .map_err(|e| to_py(py, e, &label))?;

@@ -278,6 +278,33 @@ fn error_class<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, 
     Ok(module.bind(py).getattr(name)?.cast_into()?)
 }
 
+/// A count given by Python — a semaphore's permits, a barrier's parties, an rwlock's reader
+/// slots —, taken as any int: a negative one, or one past what the core's type holds, is
+/// `InvalidSize` (a `ValueError`, as 0 is) naming the primitive, instead of PyO3's
+/// `OverflowError` ("can't convert negative int to unsigned"), which named neither it nor the
+/// rule (issue 15: negative and overflowing counts are typed errors). The core checks the rest.
+pub(crate) fn count<T: TryFrom<i128>>(
+    py: Python<'_>,
+    n: i128,
+    label: &str,
+    what: &str,
+) -> PyResult<T> {
+    T::try_from(n).map_err(|_| {
+        let message = if n < 0 {
+            format!("{label}: {what} cannot be negative, not {n}")
+        } else {
+            format!("{label}: {what} cannot be {n}: far too many")
+        };
+        match error_class(py, "InvalidSize").and_then(|class| {
+            let exc = class.call1((message,))?;
+            exc.setattr("lock", label)?;
+            Ok(PyErr::from_value(exc))
+        }) {
+            Ok(e) | Err(e) => e,
+        }
+    })
+}
+
 /// The Python exception for a core error: the class by variant, the core's message (which
 /// names the holder), and the evidence as attributes (`holder`, `cycle`, `lock`).
 fn to_py(py: Python<'_>, err: Error, label: &str) -> PyErr {
@@ -819,7 +846,8 @@ impl PySemaphore {
 impl PySemaphore {
     #[new]
     #[pyo3(signature = (value = 1))]
-    fn py_new(py: Python<'_>, value: usize) -> PyResult<PySemaphore> {
+    fn py_new(py: Python<'_>, value: i128) -> PyResult<PySemaphore> {
+        let value = count(py, value, "Semaphore", "a semaphore's permits")?;
         let inner = interlock::Semaphore::new(value).map_err(|e| to_py(py, e, "Semaphore"))?;
         Ok(PySemaphore::wrap(inner, Source::Anonymous))
     }
@@ -827,7 +855,8 @@ impl PySemaphore {
     /// Opens (creating if needed, with `value` permits) the semaphore named `name`.
     #[staticmethod]
     #[pyo3(signature = (name, value = 1))]
-    fn open(py: Python<'_>, name: &str, value: usize) -> PyResult<PySemaphore> {
+    fn open(py: Python<'_>, name: &str, value: i128) -> PyResult<PySemaphore> {
+        let value = count(py, value, name, "a semaphore's permits")?;
         let inner = interlock::Semaphore::open(name, value).map_err(|e| to_py(py, e, name))?;
         Ok(PySemaphore::wrap(inner, Source::Name(name.to_owned())))
     }
@@ -835,8 +864,9 @@ impl PySemaphore {
     /// Opens (creating if needed, with `value` permits and `mode`) the semaphore file at `path`.
     #[staticmethod]
     #[pyo3(signature = (path, value = 1, mode = 0o600))]
-    fn open_path(py: Python<'_>, path: PathBuf, value: usize, mode: u32) -> PyResult<PySemaphore> {
+    fn open_path(py: Python<'_>, path: PathBuf, value: i128, mode: u32) -> PyResult<PySemaphore> {
         let label = path.display().to_string();
+        let value = count(py, value, &label, "a semaphore's permits")?;
         let inner = interlock::Semaphore::open_path(&path, mode, value)
             .map_err(|e| to_py(py, e, &label))?;
         Ok(PySemaphore::wrap(inner, Source::Path(path)))
@@ -1115,10 +1145,11 @@ impl PyBarrier {
     #[pyo3(signature = (parties, action = None, timeout = None))]
     fn py_new(
         py: Python<'_>,
-        parties: u32,
+        parties: i128,
         action: Option<Py<PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<PyBarrier> {
+        let parties = count(py, parties, "Barrier", "a barrier's parties")?;
         if action.is_some() {
             return Err(PyValueError::new_err(
                 "interlock.Barrier takes no action: the last party to arrive releases the others \
@@ -1132,7 +1163,13 @@ impl PyBarrier {
     /// Opens (creating if needed, for `parties`) the barrier named `name`.
     #[staticmethod]
     #[pyo3(signature = (name, parties, timeout = None))]
-    fn open(py: Python<'_>, name: &str, parties: u32, timeout: Option<f64>) -> PyResult<PyBarrier> {
+    fn open(
+        py: Python<'_>,
+        name: &str,
+        parties: i128,
+        timeout: Option<f64>,
+    ) -> PyResult<PyBarrier> {
+        let parties = count(py, parties, name, "a barrier's parties")?;
         let inner = interlock::Barrier::open(name, parties).map_err(|e| to_py(py, e, name))?;
         Ok(PyBarrier::wrap(
             inner,
@@ -1147,11 +1184,12 @@ impl PyBarrier {
     fn open_path(
         py: Python<'_>,
         path: PathBuf,
-        parties: u32,
+        parties: i128,
         mode: u32,
         timeout: Option<f64>,
     ) -> PyResult<PyBarrier> {
         let label = path.display().to_string();
+        let parties = count(py, parties, &label, "a barrier's parties")?;
         let inner = interlock::Barrier::open_path(&path, mode, parties)
             .map_err(|e| to_py(py, e, &label))?;
         Ok(PyBarrier::wrap(inner, Source::Path(path), timeout))

@@ -50,6 +50,39 @@ def test_a_semaphore_of_no_permits_is_refused():
     assert isinstance(e.value, ValueError)
 
 
+@pytest.mark.parametrize("count", [0, -1, -(2**70), 2**64, 2**70])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n, where: interlock.Semaphore(n),
+        lambda n, where: interlock.Semaphore.open(where.name, n),
+        lambda n, where: interlock.Semaphore.open_path(where.path, n),
+        lambda n, where: interlock.Barrier(n),
+        lambda n, where: interlock.Barrier.open(where.name, n),
+        lambda n, where: interlock.Barrier.open_path(where.path, n),
+        lambda n, where: interlock.RwLock(readers=n),
+        lambda n, where: interlock.RwLock.open(where.name, readers=n),
+        lambda n, where: interlock.RwLock.open_path(where.path, readers=n),
+    ],
+    ids=[f"{kind}-{how}" for kind in ("Semaphore", "Barrier", "RwLock") for how in ("new", "open", "open_path")],
+)
+def test_a_zero_negative_or_overflowing_count_is_invalid_size_and_creates_nothing(make, count, name, tmp_path):
+    # Issue 15: negative and overflowing counts are typed errors. A negative permit count or one
+    # past any machine size was PyO3's OverflowError ("can't convert negative int to unsigned"),
+    # naming neither the primitive nor the rule; now InvalidSize (a ValueError) as 0 is.
+    class Where:
+        pass
+
+    where = Where()
+    where.name, where.path = name, str(tmp_path / "count.lock")
+    with pytest.raises(interlock.InvalidSize) as e:
+        make(count, where)
+    assert isinstance(e.value, ValueError)
+    assert str(count) in str(e.value)
+    assert not os.path.exists(where.path), "nothing created at the path"
+    assert name + ".lock" not in os.listdir(os.environ["INTERLOCK_DIR"]), "nothing created by name"
+
+
 @pytest.mark.parametrize("permits", [1, 2])
 def test_a_permit_of_a_killed_holder_comes_back_and_its_taker_is_told(ctx, permits):
     sem = Semaphore(permits)

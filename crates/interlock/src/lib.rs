@@ -100,6 +100,14 @@ mod word;
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::handles::{namespace, path};
 
+/// The repository's README, whose Rust examples `cargo test --doc` compiles (and runs, unless
+/// marked `no_run`: those that fork, loop or use the namespace): issue 15's examples of every
+/// primitive had never been compiled. Fragments that use the reader's own variables or another
+/// crate are marked `ignore`. Compiled for doc tests only (the packaged crate has no such file).
+#[cfg(all(target_os = "linux", doctest))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
+
 // Issue 15: the reader-writer lock.
 #[cfg(all(target_os = "linux", not(all(test, loom))))]
 pub use crate::{

@@ -81,7 +81,8 @@ class UnsafePath(InterlockError, PermissionError):
 
 
 class InvalidSize(InterlockError, ValueError):
-    """A semaphore of no permits or too many, or one that exists with another number."""
+    """A count refused: a semaphore's permits, a barrier's parties or an rwlock's reader slots
+    zero, negative or too many, or other than those of the one that exists."""
 
 
 class BrokenBarrier(InterlockError, threading.BrokenBarrierError):

@@ -811,3 +811,113 @@ fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
 }
+
+/// One way to open each kind of handle (issue 15: "a kind mismatch on open" for every
+/// primitive), by name or at a path.
+#[derive(Clone, Copy, Debug)]
+enum Opener {
+    Lock,
+    RLock,
+    LockTable,
+    Semaphore,
+    Event,
+    Barrier,
+    Condition,
+    RwLock,
+    Value,
+}
+
+impl Opener {
+    const ALL: [Opener; 9] = [
+        Opener::Lock,
+        Opener::RLock,
+        Opener::LockTable,
+        Opener::Semaphore,
+        Opener::Event,
+        Opener::Barrier,
+        Opener::Condition,
+        Opener::RwLock,
+        Opener::Value,
+    ];
+
+    fn kind(self) -> Kind {
+        match self {
+            Opener::Lock => Kind::Lock,
+            Opener::RLock => Kind::RLock,
+            Opener::LockTable => Kind::LockTable,
+            Opener::Semaphore => Kind::Semaphore,
+            Opener::Event => Kind::Event,
+            Opener::Barrier => Kind::Barrier,
+            Opener::Condition => Kind::Condition,
+            Opener::RwLock => Kind::RwLock,
+            Opener::Value => Kind::Value,
+        }
+    }
+
+    /// Opens (creating if need be) the handle named `name`, or at `path` when one is given;
+    /// the condition is bound to `lock`.
+    fn open(self, name: &str, path: Option<&Path>, lock: &Lock) -> Result<(), Error> {
+        use interlock::{Barrier, Condition, Event, LockTable, RwLock, Semaphore, Value};
+        match (self, path) {
+            (Opener::Lock, None) => Lock::open(name).map(drop),
+            (Opener::Lock, Some(p)) => Lock::open_path(p, 0o600).map(drop),
+            (Opener::RLock, None) => RLock::open(name).map(drop),
+            (Opener::RLock, Some(p)) => RLock::open_path(p, 0o600).map(drop),
+            (Opener::LockTable, None) => LockTable::open(name, 2).map(drop),
+            (Opener::LockTable, Some(p)) => LockTable::open_path(p, 0o600, 2).map(drop),
+            (Opener::Semaphore, None) => Semaphore::open(name, 2).map(drop),
+            (Opener::Semaphore, Some(p)) => Semaphore::open_path(p, 0o600, 2).map(drop),
+            (Opener::Event, None) => Event::open(name).map(drop),
+            (Opener::Event, Some(p)) => Event::open_path(p, 0o600).map(drop),
+            (Opener::Barrier, None) => Barrier::open(name, 2).map(drop),
+            (Opener::Barrier, Some(p)) => Barrier::open_path(p, 0o600, 2).map(drop),
+            (Opener::Condition, None) => Condition::open(name, lock).map(drop),
+            (Opener::Condition, Some(p)) => Condition::open_path(p, 0o600, lock).map(drop),
+            (Opener::RwLock, None) => RwLock::open(name).map(drop),
+            (Opener::RwLock, Some(p)) => RwLock::open_path(p, 0o600).map(drop),
+            (Opener::Value, None) => Value::open(name, 7u64).map(drop),
+            (Opener::Value, Some(p)) => Value::open_path(p, 0o600, 7u64).map(drop),
+        }
+    }
+}
+
+/// Every kind opened as every other kind — by name and at a path — is `KindMismatch` naming
+/// both kinds (issue 15's "a kind mismatch on open", for each primitive and each pair), before
+/// any other check of the opener's (a semaphore's permits, a barrier's parties, a value's
+/// size), and the handle that is there is left as it was.
+#[test]
+fn every_kind_opened_as_every_other_is_a_kind_mismatch() {
+    in_private_namespace(|dir| {
+        let lock = Lock::open("the-conditions-lock").unwrap();
+        for there in Opener::ALL {
+            let name = format!("a-{:?}", there.kind()).to_lowercase();
+            let path = dir.join(format!("{name}.at-a-path"));
+            for at in [None, Some(path.as_path())] {
+                there.open(&name, at, &lock).unwrap();
+                for opener in Opener::ALL.into_iter().filter(|o| o.kind() != there.kind()) {
+                    match opener.open(&name, at, &lock) {
+                        Err(Error::KindMismatch {
+                            expected, found, ..
+                        }) => assert_eq!(
+                            (expected, found),
+                            (opener.kind(), there.kind()),
+                            "{there:?} opened as {opener:?} at {at:?}"
+                        ),
+                        other => panic!(
+                            "a {there:?} opened as a {opener:?} ({at:?}) gave {other:?}, \
+                             expected KindMismatch"
+                        ),
+                    }
+                }
+                there
+                    .open(&name, at, &lock)
+                    .unwrap_or_else(|e| panic!("{there:?} ({at:?}) after the mismatches: {e}"));
+                let kind = match at {
+                    None => interlock::namespace::status(&name).unwrap().status.kind,
+                    Some(p) => interlock::path::status(p).unwrap().status.kind,
+                };
+                assert_eq!(kind, there.kind(), "{at:?}");
+            }
+        }
+    });
+}

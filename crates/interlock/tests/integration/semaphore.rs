@@ -146,7 +146,7 @@ fn permits_of_holders_killed_at_random_instants_all_come_back_told() {
     let shm = SharedMem::new(1);
     let mut told = 0u32;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
-    for _ in 0..crash_rounds() {
+    for round in 0..crash_rounds() {
         let (tx, rx) = channel();
         let children: Vec<_> = (0..2)
             .map(|_| {
@@ -177,22 +177,50 @@ fn permits_of_holders_killed_at_random_instants_all_come_back_told() {
         for c in children {
             c.join_killed_by(libc::SIGKILL);
         }
+        // The deaths the kernel marked in the permits' words (its robust-list walk sets
+        // OWNER_DIED): the evidence the parent's takes are checked against, one by one.
+        let marked = sem
+            .holders()
+            .iter()
+            .filter(|s| s.owner_died_unclaimed)
+            .count();
         let permits: Vec<_> = (0..PERMITS)
             .map(|_| {
                 sem.acquire_timeout(PATIENCE)
                     .expect("every permit comes back")
             })
             .collect();
-        told += permits.iter().filter(|p| p.previous_owner_died()).count() as u32;
+        let told_now = permits.iter().filter(|p| p.previous_owner_died()).count();
+        assert_eq!(
+            told_now, marked,
+            "round {round}: {marked} permits marked dead, {told_now} takes told"
+        );
+        told += told_now as u32;
     }
     let deaths: u32 = sem.holders().iter().map(|s| s.owner_deaths).sum();
-    assert_eq!(told, deaths, "every death told, once");
+    // A child may claim its killed sibling's permit in the microseconds between the two kills
+    // (and be told, unseen here): every death the parent took is told, and none twice.
+    assert!(told <= deaths, "{told} told, {deaths} deaths counted");
+    eprintln!(
+        "{} rounds, {deaths} deaths, {told} told to the parent",
+        crash_rounds()
+    );
+    // A test of "every death told" that saw no death proves nothing: with holders inside most
+    // of the time, 10 rounds without one would be a broken kill, not luck.
+    if crash_rounds() >= 10 {
+        assert!(
+            told > 0,
+            "no permit holder was killed in {} rounds",
+            crash_rounds()
+        );
+    }
     assert_eq!(sem.available(), PERMITS);
 }
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    for n in [0, (1 << 20) + 1] {
+    // Zero, one past the bound, and a count whose records' size overflows a usize.
+    for n in [0, (1 << 20) + 1, usize::MAX / 2 + 1, usize::MAX] {
         match Semaphore::new(n) {
             Err(Error::SemaphoreSize { reason, .. }) => {
                 assert!(reason.contains("1 to"), "{reason}")
@@ -245,4 +273,59 @@ fn bad_input_is_a_typed_error() {
         ));
         drop(s);
     });
+}
+
+/// A spawned program adopts a semaphore through `pass_to` / `from_env` (its permits checked
+/// when asked for, its kind always): the permit it takes is one of the parent's, and when it is
+/// SIGKILLed holding it, the permit comes back to the parent, told.
+#[test]
+fn a_spawned_program_shares_the_permits_and_its_death_is_told() {
+    const VAR: &str = "SEMAPHORE_UNDER_TEST";
+    if common::role().as_deref() == Some("sem-adopter") {
+        let sem = Semaphore::from_env(VAR).expect("adopt");
+        assert_eq!(sem.permits(), 2);
+        assert!(matches!(
+            Semaphore::options().permits(3).from_env(VAR),
+            Err(Error::SemaphoreSize { .. })
+        ));
+        assert!(matches!(
+            Lock::from_env(VAR),
+            Err(Error::KindMismatch {
+                found: Kind::Semaphore,
+                ..
+            })
+        ));
+        let _permit = sem.acquire().expect("the parent's second permit");
+        common::tell_parent("holding");
+        common::hold_until_killed();
+    }
+    let sem = Semaphore::new(2).unwrap();
+    let mine = sem.acquire().unwrap();
+    let mut cmd = common::role_command("sem-adopter");
+    sem.pass_to(&mut cmd, VAR).unwrap();
+    let mut child = common::RoleChild::spawn(cmd);
+    child.expect("holding");
+    assert_eq!(
+        sem.available(),
+        0,
+        "the child holds the parent's other permit"
+    );
+    assert!(sem.try_acquire().unwrap().is_none());
+    let holders: Vec<u32> = sem
+        .holders()
+        .iter()
+        .filter_map(|s| s.holder.as_ref().map(|h| h.pid))
+        .collect();
+    assert!(holders.contains(&child.pid()), "{holders:?}");
+    child.kill();
+    child.finish_killed();
+    let theirs = sem
+        .acquire_timeout(PATIENCE)
+        .expect("its permit comes back");
+    assert!(
+        theirs.previous_owner_died(),
+        "the spawned holder's death is told"
+    );
+    drop((mine, theirs));
+    assert_eq!(sem.available(), 2);
 }
