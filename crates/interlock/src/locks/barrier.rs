@@ -10,14 +10,21 @@
 //! | 0    | why it broke: `generation << 40 \| code << 32 \| dead pid` (code 1 died, 2 timeout, 3 abort); for the generation it names only |
 //! | 1    | the last reset: `1 << 32 \| the generation it started` (0: none) |
 //! | 2..8 | reserved, zero |
-//! | 8..  | two banks of `parties` slots of 4 words: `generation + 1` (0: empty), the party's `Ids` (pid as tid), its process identity, zero |
+//! | 8..  | `2 × parties` member slots of 4 words: a tag (`pid << 32 \| generation + 1`: the last generation the member arrived in, or is arriving in; `pid << 32 \| CLAIMING` while a process claims the slot; 0: empty), the member's `Ids` (pid as tid), its process identity, zero |
 //!
-//! Generation `g`'s arrivals record themselves in bank `g % 2`. While a generation waits, its
-//! waiters check every few milliseconds that the parties recorded in it, and in the previous
-//! generation (whole: every party of the barrier arrived there), still run; the first to find
-//! one dead records its pid and breaks the barrier. A party that dies before its first arrival
-//! (or the first after a reset) is known to nobody and cannot be found: wait with a timeout if
-//! that can happen.
+//! A process that arrives finds its own slot, or claims one (empty, or a dead member's that is
+//! no party of the last two generations), and writes the generation there *before* the
+//! arrival's exchange: a party killed just after it is already known. The slot is the
+//! member's own, so an arrival that guessed a place and lost it writes over nobody (parties
+//! used to record themselves at their arrival index, where a stale guess could replace the
+//! party that took the place, which then went unreported if it died: the random-kill test
+//! caught it about once in 500–900 kills under load). While a generation waits, its waiters
+//! check every few milliseconds that the members tagged with it or the generation before
+//! still run; the first to find one dead records its pid and breaks the barrier. A party that
+//! dies before its first arrival (or the first after a reset) is known to nobody and cannot be
+//! found: wait with a timeout if that can happen. So is one of more than `2 × parties`
+//! processes arriving at one barrier, when every slot belongs to a live member or a party of
+//! the last two generations: it arrives unrecorded.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -214,15 +221,15 @@ impl Barrier {
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult, Error> {
         let me = sys::me();
-        // Recorded before the arrival (a party killed just after it is known), and again after
-        // it: a competing arrival that guessed the same place may have written over the slot.
-        let arrival = word::arrive(self.word(), self.parties, |index, generation| {
-            self.record(&me, index, generation)
+        // Recorded in this process's own slot before the arrival's exchange (a party killed
+        // just after it is known); a failed exchange records the next guess over our own.
+        let mut slot = None;
+        let arrival = word::arrive(self.word(), self.parties, |_, generation| {
+            slot = self.record(&me, slot, generation);
         });
         let (index, generation) = match arrival {
             Arrival::Broken => return Err(self.broken_error()),
-            Arrival::Leader { index, generation } => {
-                self.record(&me, index, generation);
+            Arrival::Leader { index, .. } => {
                 return Ok(BarrierWaitResult {
                     index,
                     leader: true,
@@ -230,7 +237,6 @@ impl Barrier {
             }
             Arrival::Waiting { index, generation } => (index, generation),
         };
-        self.record(&me, index, generation);
         loop {
             let now = Instant::now();
             let slice = match deadline {
@@ -306,8 +312,13 @@ impl Barrier {
     /// ```
     pub fn reset(&self) {
         let payload = self.payload();
+        // Every member forgotten (each claims a slot again at its next arrival); a claim under
+        // way is left to finish.
         for slot in payload[HEAD_WORDS..].chunks(SLOT_WORDS) {
-            slot[0].store(0, Ordering::Relaxed);
+            let tag = slot[0].load(Ordering::Relaxed);
+            if tag_generation(tag).is_some() {
+                let _ = slot[0].compare_exchange(tag, 0, Ordering::Relaxed, Ordering::Relaxed);
+            }
         }
         word::reset(self.word(), |generation| {
             // Release: a waiter that finds its generation moved and reads this sees the reset.
@@ -330,42 +341,104 @@ impl Barrier {
         read(self.raw.segment())
     }
 
-    /// Records the calling process as party `index` of `generation`.
-    fn record(&self, me: &sys::Me, index: u32, generation: u32) {
-        let slot = &self.payload()[slot_at(self.parties, generation % 2, index)..][..SLOT_WORDS];
+    /// Records that the calling process arrives in `generation`, in its own slot (`slot`, the
+    /// one it used last in this wait, is looked at first): found by its tag, ids and identity,
+    /// or claimed. Returns the slot, or `None` if every slot belongs to a live member or to a
+    /// party of the last two generations (the arrival goes unrecorded).
+    fn record(&self, me: &sys::Me, slot: Option<usize>, generation: u32) -> Option<usize> {
+        let payload = self.payload();
+        let slots = 2 * self.parties as usize;
         let ids = Ids {
             pid: me.pid,
             tid: me.pid,
             ns: Ids::unpack(me.ids).ns,
+        }
+        .pack();
+        let new = tag(me.pid, generation);
+        let mine = |s: &[AtomicU64], t: u64| {
+            t >> 32 == u64::from(me.pid)
+                && tag_generation(t).is_some()
+                && s[1].load(Ordering::Relaxed) == ids
+                && s[2].load(Ordering::Relaxed) == me.start_time
         };
-        // A seqlock (`read_slot`): emptied, filled, then tagged (Release).
-        slot[0].store(0, Ordering::Relaxed);
-        std::sync::atomic::fence(Ordering::Release);
-        slot[1].store(ids.pack(), Ordering::Relaxed);
-        slot[2].store(me.start_time, Ordering::Relaxed);
-        slot[0].store(u64::from(generation) + 1, Ordering::Release);
+        // Our own slot: only we write a live member's tag (a reset clears it, and then the
+        // exchange fails and we claim again).
+        for i in slot.into_iter().chain(0..slots) {
+            let s = &payload[slot_at(i)..][..SLOT_WORDS];
+            let t = s[0].load(Ordering::Acquire);
+            if mine(s, t) {
+                if t == new
+                    || s[0]
+                        .compare_exchange(t, new, Ordering::Release, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return Some(i);
+                }
+                break;
+            }
+        }
+        let current = word::State::of(self.word().load(Ordering::Acquire)).generation;
+        let claiming = u64::from(me.pid) << 32 | CLAIMING;
+        for i in 0..slots {
+            let s = &payload[slot_at(i)..][..SLOT_WORDS];
+            let t = s[0].load(Ordering::Acquire);
+            let free = t == 0
+                || match tag_generation(t) {
+                    // A dead member that is no party of this generation or the one before:
+                    // nobody waits for it.
+                    Some(g) => {
+                        g != current
+                            && word::following(g) != current
+                            && read_member(s, g).is_some_and(|(who, identity)| {
+                                sys::holder_liveness(me, who, identity) == Liveness::Dead
+                            })
+                    }
+                    // A claim whose claimer no longer runs (killed between its two exchanges).
+                    None => !sys::thread_exists((t >> 32) as u32, (t >> 32) as u32),
+                };
+            if !free
+                || s[0]
+                    .compare_exchange(t, claiming, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            s[1].store(ids, Ordering::Relaxed);
+            s[2].store(me.start_time, Ordering::Relaxed);
+            // Release: a reader that sees the tag sees the ids and identity.
+            if s[0]
+                .compare_exchange(claiming, new, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Some(i);
+            }
+            // Taken from us (a reset, or a look that took our claim for a dead one's): another.
+        }
+        None
     }
 
-    /// A party of `generation` or the one before (other than this process) that provably no
-    /// longer runs: its pid.
+    /// A member tagged with `generation` or the one before (other than this process) that
+    /// provably no longer runs: its pid.
     fn dead_party(&self, me: &sys::Me, generation: u32) -> Option<u32> {
         let payload = self.payload();
-        let previous = generation.wrapping_sub(1) & (word::MAX_GENERATION);
         let mut seen = Vec::new();
-        for (bank, gen) in [(generation % 2, generation), (previous % 2, previous)] {
-            for index in 0..self.parties {
-                let Some((ids, identity)) =
-                    read_slot(&payload[slot_at(self.parties, bank, index)..], gen)
-                else {
-                    continue;
-                };
-                if ids.pid == me.pid || seen.contains(&ids.pid) {
-                    continue;
-                }
-                seen.push(ids.pid);
-                if sys::holder_liveness(me, ids, identity) == Liveness::Dead {
-                    return Some(ids.pid);
-                }
+        for i in 0..2 * self.parties as usize {
+            let s = &payload[slot_at(i)..][..SLOT_WORDS];
+            let Some(g) = tag_generation(s[0].load(Ordering::Acquire)) else {
+                continue;
+            };
+            if g != generation && word::following(g) != generation {
+                continue;
+            }
+            let Some((ids, identity)) = read_member(s, g) else {
+                continue;
+            };
+            if ids.pid == me.pid || seen.contains(&ids.pid) {
+                continue;
+            }
+            seen.push(ids.pid);
+            if sys::holder_liveness(me, ids, identity) == Liveness::Dead {
+                return Some(ids.pid);
             }
         }
         None
@@ -407,22 +480,37 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
-/// The first word of slot `index` of `bank` for a barrier of `parties`.
-fn slot_at(parties: u32, bank: u32, index: u32) -> usize {
-    HEAD_WORDS + (bank * parties + index) as usize * SLOT_WORDS
+/// The first word of member slot `i`.
+fn slot_at(i: usize) -> usize {
+    HEAD_WORDS + i * SLOT_WORDS
 }
 
-/// The party recorded in `slot` for `generation`, if it is one (the read side of `record`'s
-/// seqlock).
-fn read_slot(slot: &[AtomicU64], generation: u32) -> Option<(Ids, u64)> {
-    let tag = u64::from(generation) + 1;
-    if slot[0].load(Ordering::Acquire) != tag {
+/// A tag's low half while a process claims the slot (its pid in the high half).
+const CLAIMING: u64 = 1 << 31;
+
+/// The tag of a member `pid` that arrives in `generation`.
+fn tag(pid: u32, generation: u32) -> u64 {
+    u64::from(pid) << 32 | (u64::from(generation) + 1)
+}
+
+/// The generation a member's tag names; `None` for an empty slot or a claim under way.
+fn tag_generation(tag: u64) -> Option<u32> {
+    let low = tag as u32;
+    (low != 0 && u64::from(low) & CLAIMING == 0).then(|| low - 1)
+}
+
+/// The member in `slot` while its tag names `generation`: its ids and identity (read between
+/// two looks at the tag, which only a claim changes together with them).
+fn read_member(slot: &[AtomicU64], generation: u32) -> Option<(Ids, u64)> {
+    let tag = slot[0].load(Ordering::Acquire);
+    if tag_generation(tag) != Some(generation) {
         return None;
     }
     let ids = Ids::unpack(slot[1].load(Ordering::Relaxed));
     let identity = slot[2].load(Ordering::Relaxed);
     std::sync::atomic::fence(Ordering::Acquire);
-    (slot[0].load(Ordering::Relaxed) == tag).then_some((ids, identity))
+    (slot[0].load(Ordering::Relaxed) >> 32 == tag >> 32 && u64::from(ids.pid) == tag >> 32)
+        .then_some((ids, identity))
 }
 
 /// Why the barrier in `seg` is broken and who died, if it is broken and it was recorded.
@@ -449,14 +537,10 @@ pub(crate) fn read(seg: &Segment) -> BarrierStatus {
     let state = word::State::of(seg.record().word.load(Ordering::Acquire));
     let payload = seg.barrier_words();
     let broken = broken_why(seg);
-    let waiting = (0..state.arrived.min(parties))
-        .filter_map(|i| {
-            read_slot(
-                &payload[slot_at(parties, state.generation % 2, i)..],
-                state.generation,
-            )
-        })
+    let waiting = (0..2 * parties as usize)
+        .filter_map(|i| read_member(&payload[slot_at(i)..], state.generation))
         .map(|(ids, _)| ids.pid)
+        .take(state.arrived as usize)
         .collect();
     BarrierStatus {
         parties,
@@ -476,7 +560,8 @@ impl Drop for Barrier {
         let payload = self.payload();
         for slot in payload[HEAD_WORDS..].chunks(SLOT_WORDS) {
             let tag = slot[0].load(Ordering::Acquire);
-            if tag != 0
+            if tag_generation(tag).is_some()
+                && tag >> 32 == u64::from(me.pid)
                 && Ids::unpack(slot[1].load(Ordering::Relaxed)).pid == me.pid
                 && slot[2].load(Ordering::Relaxed) == me.start_time
             {

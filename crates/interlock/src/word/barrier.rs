@@ -27,8 +27,6 @@ const GEN_ONE: u32 = 1 << 12;
 const GEN: u32 = 0x7fff_f000;
 /// Broken, until a reset.
 pub(crate) const BROKEN: u32 = 1 << 31;
-/// The largest generation (they wrap to 0 after it).
-pub(crate) const MAX_GENERATION: u32 = GEN >> 12;
 /// The most parties the word counts: `arrived` stays below the parties, in 12 bits.
 pub(crate) const MAX_PARTIES: u32 = ARRIVED;
 
