@@ -73,7 +73,9 @@ const ABORT: u64 = 3;
 /// dropping it — killed, or leaving through `_exit` as a forked child does — while the others
 /// wait for it in the next generation is a dead party. A party that dies before it ever
 /// arrived cannot be found (nobody knew of it): give the first wait a timeout if that can
-/// happen ([`wait_timeout`](Barrier::wait_timeout)).
+/// happen ([`wait_timeout`](Barrier::wait_timeout)). Each process arriving keeps a slot of its
+/// own, of `2 × parties`: beyond that many processes arriving (each slot held by a live process
+/// or a party of the last two generations), an arrival goes unrecorded, and so unfound.
 ///
 /// # Differences from `multiprocessing.Barrier`
 ///

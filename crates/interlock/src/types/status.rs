@@ -419,7 +419,8 @@ pub struct BarrierStatus {
     pub broken: Option<BarrierBreak>,
     /// The party whose death broke it, when that is why.
     pub dead_pid: Option<u32>,
-    /// The pids recorded as waiting in this generation, in arrival order.
+    /// The pids recorded as arriving in this generation (at most `arrived` of them), in the
+    /// order of their slots.
     pub waiting: Vec<u32>,
 }
 
