@@ -7,6 +7,14 @@ cd "$(dirname "$0")"/..
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 # A fresh clone builds everything once: incremental compilation's caches only cost time here.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# Debug info is for a debugger or a profiler, which CI runs neither of; it costs compile and link
+# time in every build of the run (release: the examples', benchmarks', release tests', the static
+# CLI's, loom's, the fuzzers' and the wheel's; dev: the tests'). No check looks at it: the code
+# generated is the same, and a failing test's backtrace keeps its file:line from the dev line
+# tables (release backtraces keep the function names). Cargo.toml's profiles (release debug = 1,
+# for perf) are left as they are for builds outside CI; a step run alone uses them.
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 took=()
 step() {
     local started=$SECONDS
