@@ -3,7 +3,7 @@
 //! promptly instead of hanging, and a reset makes it usable again; timeouts, aborts and bad
 //! input are typed errors; every source.
 //!
-//! `INTERLOCK_BARRIER_KILLS` sets how many parties are SIGKILLed (default 20; `ci/stress.sh`
+//! `INTERLOCK_BARRIER_KILLS` sets how many parties are SIGKILLed (default 100; `ci/stress.sh`
 //! raises it).
 
 use crate::common;
@@ -20,7 +20,7 @@ fn kills() -> u64 {
         Ok(v) => v
             .parse()
             .unwrap_or_else(|_| panic!("INTERLOCK_BARRIER_KILLS={v:?} is not a number")),
-        Err(_) => 20,
+        Err(_) => 100,
     }
 }
 

@@ -5,7 +5,7 @@
 //! re-take from a dead holder is told; bad input is typed.
 //!
 //! `INTERLOCK_CONDITION_KILLS` sets how many waiters (and notifiers) are SIGKILLed (default
-//! 40; `ci/stress.sh` raises it).
+//! 100; `ci/stress.sh` raises it).
 
 use crate::common;
 
@@ -25,7 +25,7 @@ fn kills() -> u64 {
         Ok(v) => v
             .parse()
             .unwrap_or_else(|_| panic!("INTERLOCK_CONDITION_KILLS={v:?} is not a number")),
-        Err(_) => 40,
+        Err(_) => 100,
     }
 }
 

@@ -2,7 +2,7 @@
 //! waiters SIGKILLed at random instants never hang the rest nor leave anything that grows;
 //! `set`/`clear` pulses racing waiters; every source (anonymous, named, path, inherited).
 //!
-//! `INTERLOCK_EVENT_KILLS` sets how many waiters are SIGKILLed (default 60; `ci/stress.sh`
+//! `INTERLOCK_EVENT_KILLS` sets how many waiters are SIGKILLed (default 100; `ci/stress.sh`
 //! raises it).
 
 use crate::common;
@@ -21,7 +21,7 @@ fn kills() -> u64 {
         Ok(v) => v
             .parse()
             .unwrap_or_else(|_| panic!("INTERLOCK_EVENT_KILLS={v:?} is not a number")),
-        Err(_) => 60,
+        Err(_) => 100,
     }
 }
 

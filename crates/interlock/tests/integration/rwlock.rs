@@ -12,14 +12,15 @@ use common::{channel, fork, SharedMem, PATIENCE};
 use interlock::{Error, Kind, Lock, RwLock, RwPolicy};
 use interlock_testkit::Gang;
 
-/// How many holders SIGKILLed at random instants: a few by default, hundreds from
+/// How many holders SIGKILLed at random instants: 100 rounds by default (each of CI's three
+/// runs of the suite), hundreds more from
 /// `ci/stress.sh` (`INTERLOCK_CRASH_ROUNDS`).
 fn crash_rounds() -> u64 {
     match std::env::var("INTERLOCK_CRASH_ROUNDS") {
         Ok(v) => v
             .parse()
             .unwrap_or_else(|_| panic!("INTERLOCK_CRASH_ROUNDS={v:?} is not a number")),
-        Err(_) => 20,
+        Err(_) => 100,
     }
 }
 
