@@ -471,7 +471,7 @@ impl Barrier {
 
     fn error(&self, why: BarrierBreak, dead_pid: Option<u32>) -> Error {
         Error::BrokenBarrier {
-            what: self.raw.label(),
+            what: self.raw.handle_label(),
             why,
             dead_pid,
         }
@@ -576,7 +576,7 @@ impl Drop for Barrier {
 impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Barrier")
-            .field("barrier", &self.raw.label())
+            .field("barrier", &self.raw.handle_label())
             .field("status", &self.status())
             .finish()
     }
@@ -628,7 +628,7 @@ impl Open for Barrier {
         let found = raw.segment().header().parties() as u32;
         if let Some(n) = config.parties.filter(|&n| n != found) {
             return Err(Error::BarrierParties {
-                what: raw.label(),
+                what: raw.handle_label(),
                 parties: n as usize,
                 reason: format!("it exists with {found} parties, not {n}"),
             });

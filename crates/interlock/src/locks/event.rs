@@ -176,7 +176,7 @@ pub(crate) fn read(rec: &Record) -> EventStatus {
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
-            .field("event", &self.raw.label())
+            .field("event", &self.raw.handle_label())
             .field("set", &self.is_set())
             .finish()
     }

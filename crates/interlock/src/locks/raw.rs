@@ -223,11 +223,14 @@ impl Raw {
     }
 
     /// The whole handle as messages name it: [`Raw::label`] without a table's or a
-    /// semaphore's index (`semaphore "name"`, "anonymous semaphore").
+    /// semaphore's index (`semaphore "name"`, "anonymous semaphore"); a barrier's and an
+    /// event's name their kind too.
     pub(crate) fn handle_label(&self) -> String {
         match self.at.segment().header().kind() {
             Some(Kind::Semaphore) => semaphore_label(&self.label),
             Some(Kind::RwLock) => rwlock_label(&self.label),
+            Some(Kind::Barrier) => self.label.replacen("lock", "barrier", 1),
+            Some(Kind::Event) => self.label.replacen("lock", "event", 1),
             _ => self.label.to_string(),
         }
     }

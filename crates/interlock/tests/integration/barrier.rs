@@ -228,6 +228,10 @@ fn timeout_abort_and_reset_break_it_for_everyone() {
         ),
         "{err}"
     );
+    assert!(
+        err.to_string().starts_with("anonymous barrier "),
+        "the message names the barrier as one: {err}"
+    );
     waiter.join();
     assert!(barrier.wait().is_err(), "broken until reset");
     barrier.reset();
