@@ -349,7 +349,9 @@ fn killed_at_random_instants(rw: RwLock) {
 }
 
 /// A writer gets in while readers stream: with readers taking and giving back reads back to
-/// back (always at least one inside), the writer's write comes within its patience.
+/// back (overlapping most of the time, though nothing makes them), the writer's write comes
+/// within its patience. Writer preference itself is shown exactly by
+/// `a_killed_reader_lets_the_waiting_writer_in_told` (a new read is refused while a writer waits).
 #[test]
 fn a_writer_is_not_starved_by_a_stream_of_readers() {
     let rw = RwLock::new().unwrap();
