@@ -15,6 +15,13 @@ pub(crate) fn spin_hint() {
     std::hint::spin_loop();
 }
 
+/// Gives the CPU to another runnable thread, if there is one (`sched_yield`); returns at once
+/// otherwise. (Under loom the spin limit is 0, so the step-aside that calls it never runs.)
+#[inline]
+pub(crate) fn yield_cpu() {
+    std::thread::yield_now();
+}
+
 /// A `SeqCst` fence right after an atomic read-modify-write of the calling thread (an
 /// `RwLock`'s Dekker pairing: take one word, then look at another; `word/rwlock.rs`).
 ///

@@ -525,18 +525,24 @@ fn wake(word: &AtomicU32) {
 /// aside lets the owner run on with its lines until the sleeper is woken (decision 0019,
 /// addendum d).
 fn spin(word: &AtomicU32) -> u32 {
-    spin_deferring(word, DEFER)
+    spin_deferring(word, 1, false)
 }
 
-/// [`spin`] with `defer` pauses of stepping aside instead of [`DEFER`]: an `RwLock`'s reader
-/// kept out by a writer steps aside longer (`word::rwlock::READER_DEFER`).
-pub(crate) fn spin_deferring(word: &AtomicU32, defer: u32) -> u32 {
+/// [`spin`] that steps aside `rounds` times [`DEFER`] pauses, each round after a
+/// `sched_yield` if `yielding`: an `RwLock`'s reader kept out by a writer steps aside longer,
+/// giving its CPU to any other runnable thread first (`word::rwlock::READER_DEFER`).
+pub(crate) fn spin_deferring(word: &AtomicU32, rounds: u32, yielding: bool) -> u32 {
     let mut pauses = 1u32;
     loop {
         let state = word.load(Ordering::Relaxed);
         if state & TID_MASK == 0 && pauses > 1 {
-            for _ in 0..defer {
-                spin_hint();
+            for _ in 0..rounds {
+                if yielding {
+                    crate::sync::yield_cpu();
+                }
+                for _ in 0..DEFER {
+                    spin_hint();
+                }
             }
             return word.load(Ordering::Relaxed);
         }

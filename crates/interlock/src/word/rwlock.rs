@@ -206,22 +206,24 @@ pub(crate) fn spin_until_free(word: &AtomicU32) -> bool {
     spin(word) & TID_MASK == 0
 }
 
-/// How many pauses a reader kept out by a writer steps aside once it saw the writer word
-/// free (~4.6 µs on the project's VM, about twice as long as the spin before it may last): if a
-/// writer took the word again meanwhile, the reader sleeps. A write, and the next one, then
-/// run with the writer word's, the data's and the reader slots' lines in one CPU's cache,
-/// instead of each write pulling them from readers on the other CPUs. Measured 64 (the
-/// lock's [`super::DEFER`]), 256, 1024 and 4096 against glibc's `pthread_rwlock` with 95%
-/// reads (decision 0025, addendum "A reader kept out steps aside longer"): 256 kept; longer
-/// pauses went on gaining only by leaving a CPU spinning, which a machine with other work
-/// would pay for.
-pub(crate) const READER_DEFER: u32 = 256;
+/// How long a reader kept out by a writer steps aside once it saw the writer word free: this
+/// many rounds of [`super::DEFER`] pauses, each after a `sched_yield` (8 rounds: ~9 µs of
+/// pauses on the project's VM when nothing else wants the CPU; when other processes do, they
+/// run instead). If a writer took the word again meanwhile, the reader sleeps. Writes then run
+/// on with the writer word's, the data's and the reader slots' lines in one CPU's cache,
+/// instead of each write pulling them from readers on the other CPUs, and with more processes
+/// than CPUs a reader that waits hands its CPU to one that can work. Measured against glibc's
+/// `pthread_rwlock` with 95% reads, 8 and 64 processes (decision 0025, addendum "A reader kept
+/// out steps aside longer"): one round of 64 pauses 0.88–1.04× and 0.58–0.79×, 256 pauses
+/// 0.85–0.96× and 0.72–0.85×, 256 after one yield 0.96–0.99× and 0.93–0.95×, these 8 rounds
+/// 1.13–1.17× and 1.11–1.15×.
+pub(crate) const READER_DEFER: u32 = 8;
 
 /// [`spin_until_free`] for a reader kept out by a writer (`word` is the writer word): it
-/// steps aside [`READER_DEFER`] pauses, not a lock's [`super::DEFER`].
+/// steps aside [`READER_DEFER`] rounds, not a lock's one.
 #[cold]
 pub(crate) fn reader_spin_until_free(word: &AtomicU32) -> bool {
-    spin_deferring(word, READER_DEFER) & TID_MASK == 0
+    spin_deferring(word, READER_DEFER, true) & TID_MASK == 0
 }
 
 /// A writer waiting for reader slot `word`, found held at `seen`: announces itself
