@@ -17,18 +17,7 @@ fn eight_shell_loops_of_fifty_runs_count_exactly_400() {
          done",
         c = counter.display()
     );
-    let loops: Vec<_> = (0..8)
-        .map(|_| {
-            std::process::Command::new("sh")
-                .args(["-c", &script])
-                .env("INTERLOCK_DIR", ns.ns_dir())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut l in loops {
-        assert!(l.wait().unwrap().success());
-    }
+    ns.run_shell_loops(8, &script);
     assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "400");
 }
 

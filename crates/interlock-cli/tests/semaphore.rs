@@ -157,18 +157,7 @@ fn six_shell_loops_never_have_more_than_two_commands_inside() {
         d = inside.display(),
         c = counts.display()
     );
-    let loops: Vec<_> = (0..6)
-        .map(|_| {
-            std::process::Command::new("sh")
-                .args(["-c", &script])
-                .env("INTERLOCK_DIR", ns.ns_dir())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut l in loops {
-        assert!(l.wait().unwrap().success());
-    }
+    ns.run_shell_loops(6, &script);
     let counts: Vec<u32> = std::fs::read_to_string(&counts)
         .unwrap()
         .lines()

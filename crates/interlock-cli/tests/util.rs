@@ -16,6 +16,25 @@ pub(crate) struct Ns {
 }
 
 impl Ns {
+    /// Runs `loops` copies of the shell `script` at once in this namespace, and waits until
+    /// every one has ended, each successfully.
+    pub(crate) fn run_shell_loops(&self, loops: usize, script: &str) {
+        let children: Vec<_> = (0..loops)
+            .map(|_| {
+                std::process::Command::new("sh")
+                    .args(["-c", script])
+                    .env("INTERLOCK_DIR", self.ns_dir())
+                    .spawn()
+                    .expect("spawn sh")
+            })
+            .collect();
+        for mut child in children {
+            assert!(
+                child.wait().expect("wait for sh").success(),
+                "a loop failed"
+            );
+        }
+    }
     pub(crate) fn new() -> Ns {
         let dir = tempfile::Builder::new()
             .prefix("interlock-cli-")
