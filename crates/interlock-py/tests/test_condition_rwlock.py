@@ -181,10 +181,8 @@ def test_rwlock_many_readers_or_one_writer():
         rw.release_write()
 
 
-@pytest.mark.parametrize("prefer_readers", [False, True])
-def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_readers):
-    rw = RwLock(readers=4, prefer_readers=prefer_readers)
-    assert rw.policy == ("prefer_readers" if prefer_readers else "prefer_writers")
+def _hold_a_read(rw):
+    """A thread that holds a read of `rw` until the returned event is set (it holds it on return)."""
     holding, release = threading.Event(), threading.Event()
 
     def reader():
@@ -195,6 +193,22 @@ def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_
     r = threading.Thread(target=reader)
     r.start()
     assert holding.wait(TIMEOUT)
+    return r, release
+
+
+def _until_draining(rw):
+    """Waits until a writer holds `rw`'s writer word (draining the readers inside)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not rw.write_locked:
+        assert time.monotonic() < deadline, "the writer never started draining"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("prefer_readers", [False, True])
+def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_readers):
+    rw = RwLock(readers=4, prefer_readers=prefer_readers)
+    assert rw.policy == ("prefer_readers" if prefer_readers else "prefer_writers")
+    r, release = _hold_a_read(rw)
     wrote = []
 
     def writer():
@@ -206,10 +220,7 @@ def test_rwlock_policy_decides_whether_a_reader_passes_a_draining_writer(prefer_
     w = threading.Thread(target=writer)
     w.start()
     # The writer holds the writer word while it waits for the reader inside: draining.
-    deadline = time.monotonic() + TIMEOUT
-    while not rw.write_locked:
-        assert time.monotonic() < deadline, "the writer never started draining"
-        time.sleep(0.001)
+    _until_draining(rw)
     # Preferring readers, the read is granted at once (a long bound: only a wrong answer
     # waits for it); preferring writers, it must not be granted while the writer drains.
     got = rw.acquire_read(timeout=TIMEOUT if prefer_readers else 0.2)
@@ -228,16 +239,7 @@ def test_a_writer_on_another_thread_keeps_its_place_for_its_whole_wait():
     waits are, to run signal handlers), it gave the word back at the end of each and took it
     again, and readers it was keeping out passed it in between."""
     rw = RwLock(readers=4)
-    holding, release = threading.Event(), threading.Event()
-
-    def reader():
-        with rw.read():
-            holding.set()
-            release.wait(TIMEOUT)
-
-    r = threading.Thread(target=reader)
-    r.start()
-    assert holding.wait(TIMEOUT)
+    r, release = _hold_a_read(rw)
     wrote = []
 
     def writer():
@@ -247,10 +249,7 @@ def test_a_writer_on_another_thread_keeps_its_place_for_its_whole_wait():
 
     w = threading.Thread(target=writer)
     w.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not rw.write_locked:
-        assert time.monotonic() < deadline, "the writer never started draining"
-        time.sleep(0.001)
+    _until_draining(rw)
     # Longer than several slices of the old code: the length of the writer's wait is what is
     # under test, not a handshake.
     time.sleep(0.3)

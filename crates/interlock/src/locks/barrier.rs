@@ -113,6 +113,10 @@ const ABORT: u64 = 3;
 pub struct Barrier {
     raw: Raw,
     parties: u32,
+    /// The member slot this process recorded itself in last (`usize::MAX`: none yet), looked
+    /// at first, so that an arrival does not scan the `2 × parties` slots; checked every time
+    /// (a forked child inherits its parent's).
+    my_slot: std::sync::atomic::AtomicUsize,
 }
 
 /// What a [`Barrier::wait`] that passed tells its party: its place in the arrival order, and
@@ -225,10 +229,13 @@ impl Barrier {
         let me = sys::me();
         // Recorded in this process's own slot before the arrival's exchange (a party killed
         // just after it is known); a failed exchange records the next guess over our own.
-        let mut slot = None;
+        let mut slot = Some(self.my_slot.load(Ordering::Relaxed)).filter(|&i| i != usize::MAX);
         let arrival = word::arrive(self.word(), self.parties, |_, generation| {
             slot = self.record(&me, slot, generation);
         });
+        if let Some(i) = slot {
+            self.my_slot.store(i, Ordering::Relaxed);
+        }
         let (index, generation) = match arrival {
             Arrival::Broken => return Err(self.broken_error()),
             Arrival::Leader { index, .. } => {
@@ -365,7 +372,7 @@ impl Barrier {
         };
         // Our own slot: only we write a live member's tag (a reset clears it, and then the
         // exchange fails and we claim again).
-        for i in slot.into_iter().chain(0..slots) {
+        for i in slot.filter(|&i| i < slots).into_iter().chain(0..slots) {
             let s = &payload[slot_at(i)..][..SLOT_WORDS];
             let t = s[0].load(Ordering::Acquire);
             if mine(s, t) {
@@ -636,6 +643,7 @@ impl Open for Barrier {
         Ok(Barrier {
             raw,
             parties: found,
+            my_slot: std::sync::atomic::AtomicUsize::new(usize::MAX),
         })
     }
 
